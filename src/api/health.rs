@@ -1,0 +1,61 @@
+//! `/healthz` (the process runs) and `/readyz` (its dependencies answer).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::config::DatabaseConfig;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// 200 while the database answers, 503 when it does not.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let backend = match state.config.database {
+        DatabaseConfig::Sqlite { .. } => "sqlite",
+        DatabaseConfig::Postgres { .. } => "postgresql",
+    };
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await;
+    let (status, database) = match ping {
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            json!({ "status": "ok", "backend": backend }),
+        ),
+        Ok(Err(e)) => {
+            tracing::error!("readiness: database unreachable: {e}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "status": "unavailable", "backend": backend }),
+            )
+        }
+        Err(_) => {
+            tracing::error!("readiness: database did not answer within 2 s");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "status": "unavailable", "backend": backend }),
+            )
+        }
+    };
+    let overall = if status == StatusCode::OK {
+        "ok"
+    } else {
+        "unavailable"
+    };
+    (
+        status,
+        Json(json!({
+            "status": overall,
+            "database": database,
+        })),
+    )
+}

@@ -1,0 +1,213 @@
+//! The command line: `serve` (default), `migrate`, `createsuperuser`,
+//! `truncate`, `check`.
+
+use std::io::IsTerminal;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::config::Config;
+use crate::db::Database;
+use crate::db::entities::{
+    event, group, idempotency_key, login_failure, payment, registration, revoked_token, ticket,
+    user, user_group,
+};
+use crate::{AppState, Application, api, logging};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "dicoevent",
+    version,
+    about = "DicoEvent: events, tickets, registrations and payments over HTTP"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Apply migrations, then serve the HTTP API (the default).
+    Serve {
+        /// Address to listen on (default: HOST, else 127.0.0.1).
+        #[arg(long)]
+        host: Option<String>,
+        /// Port to listen on (default: PORT, else 8000).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a superuser account.
+    Createsuperuser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// The password; else DICOEVENT_SUPERUSER_PASSWORD, else a prompt.
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Delete all data except superuser accounts.
+    Truncate {
+        /// Confirm: without it nothing is deleted.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Print the effective configuration and reach every configured service.
+    Check,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::from_env()?;
+    logging::init();
+    match cli.command.unwrap_or(Command::Serve {
+        host: None,
+        port: None,
+    }) {
+        Command::Serve { host, port } => {
+            if let Some(host) = host {
+                config.host = host;
+            }
+            if let Some(port) = port {
+                config.port = port;
+            }
+            serve(config).await
+        }
+        Command::Migrate => {
+            let db = Database::connect(&config).await?;
+            db.migrate().await?;
+            println!("Migrations applied ({}).", config.database.describe());
+            Ok(())
+        }
+        Command::Createsuperuser {
+            username,
+            email,
+            password,
+        } => create_superuser(config, username, email, password).await,
+        Command::Truncate { yes } => truncate(config, yes).await,
+        Command::Check => check(config).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    for (name, value) in config.summary() {
+        tracing::info!("config {name} = {value}");
+    }
+    let app = Application::build(config).await?;
+    tracing::info!("listening on port {}", app.port());
+    app.run_until_stopped(crate::shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn create_superuser(
+    config: Config,
+    username: String,
+    email: String,
+    password: Option<String>,
+) -> anyhow::Result<()> {
+    let password = match password.or_else(|| std::env::var("DICOEVENT_SUPERUSER_PASSWORD").ok()) {
+        Some(p) => p,
+        None => prompt_password()?,
+    };
+    let state = AppState::new(config).await?;
+    state.db.migrate().await?;
+    let new_user = api::users::NewUser {
+        username,
+        email,
+        password,
+        first_name: String::new(),
+        last_name: String::new(),
+        is_superuser: true,
+    };
+    match api::users::create_user(&state, new_user).await {
+        Ok(created) => {
+            println!("Superuser {} created.", created.username);
+            Ok(())
+        }
+        Err(crate::error::ApiError::Validation(errors)) => {
+            let lines: Vec<String> = errors
+                .0
+                .iter()
+                .flat_map(|(field, messages)| messages.iter().map(move |m| format!("{field}: {m}")))
+                .collect();
+            bail!("the superuser was not created:\n  {}", lines.join("\n  "))
+        }
+        Err(other) => Err(anyhow::anyhow!("the superuser was not created: {other}")),
+    }
+}
+
+fn prompt_password() -> anyhow::Result<String> {
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "no password given: pass --password, set DICOEVENT_SUPERUSER_PASSWORD, or run on a terminal to be prompted"
+        );
+    }
+    let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+    let second =
+        rpassword::prompt_password("Password (again): ").context("reading the password")?;
+    if first != second {
+        bail!("the two passwords differ");
+    }
+    Ok(first)
+}
+
+async fn truncate(config: Config, yes: bool) -> anyhow::Result<()> {
+    if !yes {
+        bail!(
+            "truncate deletes every event, ticket, registration, payment, group and non-superuser account; run it with --yes to confirm"
+        );
+    }
+    let db = Database::connect(&config).await?;
+    db.migrate().await?;
+    let txn = db.begin_write().await?;
+    payment::Entity::delete_many().exec(&*txn).await?;
+    registration::Entity::delete_many().exec(&*txn).await?;
+    ticket::Entity::delete_many().exec(&*txn).await?;
+    event::Entity::delete_many().exec(&*txn).await?;
+    user_group::Entity::delete_many().exec(&*txn).await?;
+    group::Entity::delete_many().exec(&*txn).await?;
+    idempotency_key::Entity::delete_many().exec(&*txn).await?;
+    revoked_token::Entity::delete_many().exec(&*txn).await?;
+    login_failure::Entity::delete_many().exec(&*txn).await?;
+    let users = user::Entity::delete_many()
+        .filter(user::Column::IsSuperuser.eq(false))
+        .exec(&*txn)
+        .await?;
+    txn.commit().await?;
+    println!(
+        "Deleted all data; {} non-superuser accounts removed, superusers kept.",
+        users.rows_affected
+    );
+    Ok(())
+}
+
+async fn check(config: Config) -> anyhow::Result<()> {
+    println!("Configuration:");
+    for (name, value) in config.summary() {
+        println!("  {name:<16} {value}");
+    }
+    println!("Services:");
+    let mut failed = false;
+    match Database::connect(&config).await {
+        Ok(db) => match db.ping().await {
+            Ok(()) => println!("  database         ok ({})", config.database.describe()),
+            Err(e) => {
+                failed = true;
+                println!("  database         UNREACHABLE: {e}");
+            }
+        },
+        Err(e) => {
+            failed = true;
+            println!("  database         UNREACHABLE: {e:#}");
+        }
+    }
+    if failed {
+        bail!("some configured services are unreachable");
+    }
+    Ok(())
+}

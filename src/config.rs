@@ -1,0 +1,398 @@
+//! Configuration: the environment (and a `.env` file) read and validated once.
+//!
+//! Variable names are the Django service's, so an existing `.env` keeps working.
+//! A bad value is reported with the variable's name; nothing here panics.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+
+/// A configuration value that could not be used, named by its variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {variable}: {message}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(variable: &str, message: impl Into<String>) -> Self {
+        Self {
+            variable: variable.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Where the data lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseConfig {
+    /// The embedded default: one SQLite file.
+    Sqlite { path: PathBuf },
+    /// A PostgreSQL server, as a `postgres://` URL.
+    Postgres { url: String },
+}
+
+impl DatabaseConfig {
+    /// The connection URL with any password masked, for logs and `check`.
+    pub fn describe(&self) -> String {
+        match self {
+            DatabaseConfig::Sqlite { path } => format!("sqlite {}", path.display()),
+            DatabaseConfig::Postgres { url } => format!("postgresql {}", mask_url_password(url)),
+        }
+    }
+}
+
+/// Login throttling: at most `max_failures` failed logins per username and per
+/// client address within `window`.
+#[derive(Clone, Debug)]
+pub struct ThrottleConfig {
+    pub max_failures: u32,
+    pub window: Duration,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub database_pool_size: u32,
+    pub data_dir: PathBuf,
+    pub log_dir: PathBuf,
+    pub log_retention_days: u32,
+    pub host: String,
+    pub port: u16,
+    /// `None` means: use (or create) `data/secret_key`.
+    pub secret_key: Option<String>,
+    pub time_zone: Tz,
+    pub cache_ttl: Duration,
+    pub jwt_access_ttl: Duration,
+    pub jwt_refresh_ttl: Duration,
+    pub login_throttle: ThrottleConfig,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database", &self.database.describe())
+            .field("data_dir", &self.data_dir)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "********"))
+            .field("time_zone", &self.time_zone)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Reads the process environment, after loading `.env` from the working
+    /// directory if there is one (variables already set win).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(ConfigError::new(".env", e.to_string())),
+        }
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        Self::from_vars(&vars)
+    }
+
+    /// Builds the configuration from a set of variables (the environment, or a
+    /// map in tests).
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            vars.get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "data".into()));
+        let database = database_from_vars(&get, &data_dir)?;
+        let time_zone = match get("TIME_ZONE") {
+            None => Tz::UTC,
+            Some(name) => name.parse::<Tz>().map_err(|_| {
+                ConfigError::new(
+                    "TIME_ZONE",
+                    format!(
+                        "unknown time zone {name:?} (expected an IANA name such as Asia/Jakarta)"
+                    ),
+                )
+            })?,
+        };
+        let port = match get("PORT") {
+            None => 8000,
+            Some(p) => p
+                .parse::<u16>()
+                .map_err(|_| ConfigError::new("PORT", format!("{p:?} is not a port number")))?,
+        };
+        let secret_key = get("SECRET_KEY");
+        if let Some(key) = &secret_key
+            && key.len() < 16
+        {
+            return Err(ConfigError::new(
+                "SECRET_KEY",
+                "must be at least 16 characters long",
+            ));
+        }
+        Ok(Config {
+            database,
+            database_pool_size: parse_number(&get, "DATABASE_POOL_SIZE", 10, 1, 1000)?,
+            data_dir,
+            log_dir: PathBuf::from(get("LOG_DIR").unwrap_or_else(|| "logs".into())),
+            log_retention_days: parse_number(&get, "LOG_RETENTION_DAYS", 14, 1, 36500)?,
+            host: get("HOST").unwrap_or_else(|| "127.0.0.1".into()),
+            port,
+            secret_key,
+            time_zone,
+            cache_ttl: parse_duration_var(&get, "CACHE_TTL", Duration::from_secs(3600))?,
+            jwt_access_ttl: parse_duration_var(
+                &get,
+                "JWT_ACCESS_TTL",
+                Duration::from_secs(3 * 3600),
+            )?,
+            jwt_refresh_ttl: parse_duration_var(
+                &get,
+                "JWT_REFRESH_TTL",
+                Duration::from_secs(24 * 3600),
+            )?,
+            login_throttle: ThrottleConfig {
+                max_failures: parse_number(&get, "LOGIN_THROTTLE_FAILURES", 10, 1, 1_000_000)?,
+                window: parse_duration_var(
+                    &get,
+                    "LOGIN_THROTTLE_WINDOW",
+                    Duration::from_secs(15 * 60),
+                )?,
+            },
+        })
+    }
+
+    /// The configuration as `NAME = value` lines, secrets masked.
+    pub fn summary(&self) -> Vec<(String, String)> {
+        vec![
+            ("database".into(), self.database.describe()),
+            ("DATA_DIR".into(), self.data_dir.display().to_string()),
+            ("LOG_DIR".into(), self.log_dir.display().to_string()),
+            ("HOST:PORT".into(), format!("{}:{}", self.host, self.port)),
+            (
+                "SECRET_KEY".into(),
+                match &self.secret_key {
+                    Some(_) => "******** (from the environment)".into(),
+                    None => format!("{}", self.data_dir.join("secret_key").display()),
+                },
+            ),
+            ("TIME_ZONE".into(), self.time_zone.to_string()),
+            ("CACHE_TTL".into(), format!("{}s", self.cache_ttl.as_secs())),
+            (
+                "JWT_ACCESS_TTL".into(),
+                format!("{}s", self.jwt_access_ttl.as_secs()),
+            ),
+            (
+                "JWT_REFRESH_TTL".into(),
+                format!("{}s", self.jwt_refresh_ttl.as_secs()),
+            ),
+        ]
+    }
+}
+
+fn database_from_vars(
+    get: &impl Fn(&str) -> Option<String>,
+    data_dir: &Path,
+) -> Result<DatabaseConfig, ConfigError> {
+    if let Some(url) = get("DATABASE_URL") {
+        return if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseConfig::Postgres { url })
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or(path);
+            Ok(DatabaseConfig::Sqlite {
+                path: PathBuf::from(path),
+            })
+        } else {
+            Err(ConfigError::new(
+                "DATABASE_URL",
+                "expected a postgres://… or sqlite://… URL",
+            ))
+        };
+    }
+    let name = get("DATABASE_NAME");
+    let user = get("DATABASE_USER");
+    if name.is_none() && user.is_none() && get("DATABASE_HOST").is_none() {
+        return Ok(DatabaseConfig::Sqlite {
+            path: data_dir.join("dicoevent.sqlite3"),
+        });
+    }
+    let name = name.ok_or_else(|| {
+        ConfigError::new(
+            "DATABASE_NAME",
+            "required when DATABASE_USER or DATABASE_HOST is set",
+        )
+    })?;
+    let host = get("DATABASE_HOST").unwrap_or_else(|| "localhost".into());
+    let port: u16 = match get("DATABASE_PORT") {
+        None => 5432,
+        Some(p) => p.parse().map_err(|_| {
+            ConfigError::new("DATABASE_PORT", format!("{p:?} is not a port number"))
+        })?,
+    };
+    let credentials = match (user, get("DATABASE_PASSWORD")) {
+        (Some(u), Some(p)) => format!("{}:{}@", percent_encode(&u), percent_encode(&p)),
+        (Some(u), None) => format!("{}@", percent_encode(&u)),
+        (None, _) => String::new(),
+    };
+    Ok(DatabaseConfig::Postgres {
+        url: format!(
+            "postgres://{credentials}{host}:{port}/{}",
+            percent_encode(&name)
+        ),
+    })
+}
+
+fn parse_number<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    match get(name) {
+        None => Ok(default),
+        Some(raw) => match raw.parse::<T>() {
+            Ok(v) if v >= min && v <= max => Ok(v),
+            _ => Err(ConfigError::new(
+                name,
+                format!("{raw:?} is not a whole number between {min} and {max}"),
+            )),
+        },
+    }
+}
+
+fn parse_duration_var(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(raw) => parse_duration(&raw).ok_or_else(|| {
+            ConfigError::new(
+                name,
+                format!("{raw:?} is not a duration (e.g. 3600, 90s, 15m, 3h, 1d)"),
+            )
+        }),
+    }
+}
+
+/// `3600`, `90s`, `15m`, `3h`, `1d` → a positive duration.
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let (digits, unit) = match raw.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => raw.split_at(i),
+        None => (raw, "s"),
+    };
+    let n: u64 = digits.parse().ok()?;
+    let secs = match unit.trim() {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86400)?,
+        _ => return None,
+    };
+    (secs > 0).then(|| Duration::from_secs(secs))
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:********@host/db`.
+pub fn mask_url_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let Some(at) = rest.find('@') else {
+        return url.to_string();
+    };
+    let userinfo = &rest[..at];
+    match userinfo.find(':') {
+        Some(colon) => format!(
+            "{}{}:********{}",
+            &url[..scheme_end + 3],
+            &userinfo[..colon],
+            &rest[at..]
+        ),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_to_sqlite_in_data_dir() {
+        let c = Config::from_vars(&vars(&[])).expect("defaults are valid");
+        assert_eq!(
+            c.database,
+            DatabaseConfig::Sqlite {
+                path: PathBuf::from("data/dicoevent.sqlite3")
+            }
+        );
+        assert_eq!(c.port, 8000);
+        assert_eq!(c.jwt_access_ttl, Duration::from_secs(10800));
+    }
+
+    #[test]
+    fn django_database_variables_build_a_postgres_url() {
+        let c = Config::from_vars(&vars(&[
+            ("DATABASE_NAME", "dico"),
+            ("DATABASE_USER", "app"),
+            ("DATABASE_PASSWORD", "p@ss:word"),
+            ("DATABASE_HOST", "db"),
+        ]))
+        .expect("valid");
+        assert_eq!(
+            c.database,
+            DatabaseConfig::Postgres {
+                url: "postgres://app:p%40ss%3Aword@db:5432/dico".into()
+            }
+        );
+        assert!(!c.database.describe().contains("p%40ss"));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = Config::from_vars(&vars(&[("PORT", "eighty")])).expect_err("bad port");
+        assert_eq!(err.variable, "PORT");
+        let err = Config::from_vars(&vars(&[("TIME_ZONE", "Mars/Olympus")])).expect_err("bad tz");
+        assert_eq!(err.variable, "TIME_ZONE");
+        let err = Config::from_vars(&vars(&[("JWT_ACCESS_TTL", "soon")])).expect_err("bad ttl");
+        assert_eq!(err.variable, "JWT_ACCESS_TTL");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("3h"), Some(Duration::from_secs(10800)));
+        assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86400)));
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("0"), None);
+        assert_eq!(parse_duration("x"), None);
+    }
+}

@@ -1,0 +1,286 @@
+//! Schema migrations: one code path for SQLite and PostgreSQL.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CoreSchema)]
+    }
+}
+
+/// Accounts, roles, events, tickets, registrations, payments and the
+/// bookkeeping tables of authentication and idempotency.
+struct CoreSchema;
+
+impl MigrationName for CoreSchema {
+    fn name(&self) -> &str {
+        "m20261125_000001_core_schema"
+    }
+}
+
+fn fk(
+    from_table: &'static str,
+    from_col: &'static str,
+    to_table: &'static str,
+    on_delete: ForeignKeyAction,
+) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .name(format!("fk_{from_table}_{from_col}"))
+        .from(from_table, from_col)
+        .to(to_table, "id")
+        .on_delete(on_delete)
+        .to_owned()
+}
+
+fn index(table: &'static str, cols: &[&'static str]) -> IndexCreateStatement {
+    let mut stmt = Index::create();
+    stmt.name(format!("idx_{table}_{}", cols.join("_")))
+        .table(table);
+    for col in cols {
+        stmt.col(*col);
+    }
+    stmt.to_owned()
+}
+
+fn unique_index(table: &'static str, cols: &[&'static str]) -> IndexCreateStatement {
+    let mut stmt = index(table, cols);
+    stmt.name(format!("uq_{table}_{}", cols.join("_"))).unique();
+    stmt
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CoreSchema {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("users")
+                .col(pk_uuid("id"))
+                .col(string_len("username", 150))
+                .col(string_len("username_key", 150))
+                .col(string_len("email", 254))
+                .col(string_len("email_key", 254))
+                .col(string_len("password", 255))
+                .col(string_len("first_name", 150))
+                .col(string_len("last_name", 150))
+                .col(boolean("is_superuser"))
+                .col(boolean("is_active"))
+                .col(timestamp_with_time_zone("date_joined"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(unique_index("users", &["username_key"]))
+            .await?;
+        m.create_index(unique_index("users", &["email_key"]))
+            .await?;
+
+        m.create_table(
+            Table::create()
+                .table("groups")
+                .col(pk_auto("id"))
+                .col(string_len("name", 150))
+                .col(string_len("name_key", 150))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(unique_index("groups", &["name_key"]))
+            .await?;
+
+        m.create_table(
+            Table::create()
+                .table("user_groups")
+                .col(uuid("user_id"))
+                .col(integer("group_id"))
+                .primary_key(Index::create().col("user_id").col("group_id"))
+                .foreign_key(&mut fk(
+                    "user_groups",
+                    "user_id",
+                    "users",
+                    ForeignKeyAction::Cascade,
+                ))
+                .foreign_key(&mut fk(
+                    "user_groups",
+                    "group_id",
+                    "groups",
+                    ForeignKeyAction::Cascade,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("user_groups", &["group_id"])).await?;
+
+        m.create_table(
+            Table::create()
+                .table("events")
+                .col(pk_uuid("id"))
+                .col(string_len("name", 255))
+                .col(text("description"))
+                .col(string_len("location", 255))
+                .col(timestamp_with_time_zone("start_time"))
+                .col(timestamp_with_time_zone("end_time"))
+                .col(string_len("status", 20))
+                .col(string_len("category", 100))
+                .col(big_integer("quota"))
+                .col(big_integer("registered").default(0))
+                .col(uuid("organizer_id"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .foreign_key(&mut fk(
+                    "events",
+                    "organizer_id",
+                    "users",
+                    ForeignKeyAction::Restrict,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        for cols in [
+            &["start_time", "id"][..],
+            &["organizer_id"],
+            &["status"],
+            &["category"],
+            &["created_at", "id"],
+            &["name", "id"],
+            &["quota", "id"],
+        ] {
+            m.create_index(index("events", cols)).await?;
+        }
+
+        m.create_table(
+            Table::create()
+                .table("tickets")
+                .col(pk_uuid("id"))
+                .col(uuid("event_id"))
+                .col(string_len("name", 100))
+                .col(big_integer("price_minor"))
+                .col(timestamp_with_time_zone("sales_start"))
+                .col(timestamp_with_time_zone("sales_end"))
+                .col(big_integer("quota"))
+                .col(big_integer("sold").default(0))
+                .foreign_key(&mut fk(
+                    "tickets",
+                    "event_id",
+                    "events",
+                    ForeignKeyAction::Cascade,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("tickets", &["event_id"])).await?;
+
+        m.create_table(
+            Table::create()
+                .table("registrations")
+                .col(pk_uuid("id"))
+                .col(uuid("ticket_id"))
+                .col(uuid("user_id"))
+                .col(uuid("event_id"))
+                .col(timestamp_with_time_zone("registered_at"))
+                .foreign_key(&mut fk(
+                    "registrations",
+                    "ticket_id",
+                    "tickets",
+                    ForeignKeyAction::Cascade,
+                ))
+                .foreign_key(&mut fk(
+                    "registrations",
+                    "user_id",
+                    "users",
+                    ForeignKeyAction::Cascade,
+                ))
+                .foreign_key(&mut fk(
+                    "registrations",
+                    "event_id",
+                    "events",
+                    ForeignKeyAction::Cascade,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(unique_index("registrations", &["ticket_id", "user_id"]))
+            .await?;
+        m.create_index(index("registrations", &["user_id"])).await?;
+        m.create_index(index("registrations", &["event_id"]))
+            .await?;
+
+        m.create_table(
+            Table::create()
+                .table("payments")
+                .col(pk_uuid("id"))
+                .col(uuid("registration_id"))
+                .col(uuid("user_id"))
+                .col(uuid("event_id"))
+                .col(string_len("payment_method", 50))
+                .col(string_len("payment_status", 20))
+                .col(big_integer("amount_paid_minor"))
+                .col(timestamp_with_time_zone_null("paid_at"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .foreign_key(&mut fk(
+                    "payments",
+                    "registration_id",
+                    "registrations",
+                    ForeignKeyAction::Cascade,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("payments", &["registration_id"]))
+            .await?;
+        m.create_index(index("payments", &["user_id"])).await?;
+        m.create_index(index("payments", &["event_id"])).await?;
+        // At most one completed payment per registration, enforced by the
+        // database so that concurrent requests cannot both complete one.
+        // The statement is the same on SQLite and PostgreSQL.
+        m.get_connection()
+            .execute_unprepared(
+                "CREATE UNIQUE INDEX uq_payments_completed ON payments (registration_id) \
+                 WHERE payment_status = 'completed'",
+            )
+            .await?;
+
+        m.create_table(
+            Table::create()
+                .table("revoked_tokens")
+                .col(string_len("jti", 64).primary_key())
+                .col(timestamp_with_time_zone("expires_at"))
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table("idempotency_keys")
+                .col(uuid("user_id"))
+                .col(string_len("key", 255))
+                .col(integer("status_code"))
+                .col(text("response_body"))
+                .col(timestamp_with_time_zone("created_at"))
+                .primary_key(Index::create().col("user_id").col("key"))
+                .foreign_key(&mut fk(
+                    "idempotency_keys",
+                    "user_id",
+                    "users",
+                    ForeignKeyAction::Cascade,
+                ))
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table("login_failures")
+                .col(big_pk_auto("id"))
+                .col(string_len("key", 300))
+                .col(timestamp_with_time_zone("failed_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("login_failures", &["key", "failed_at"]))
+            .await?;
+        Ok(())
+    }
+}

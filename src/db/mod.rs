@@ -1,0 +1,155 @@
+//! The database: connection (SQLite or PostgreSQL), migrations, and write
+//! transactions that are safe under concurrency on both backends.
+
+pub mod entities;
+pub mod migration;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::config::{Config, DatabaseConfig};
+
+/// A pool plus what it takes to write safely to it.
+#[derive(Clone)]
+pub struct Database {
+    conn: DatabaseConnection,
+    /// SQLite allows one writer at a time. Write transactions of this process
+    /// queue here (fair, no busy polling) and then start with
+    /// `BEGIN IMMEDIATE`, which makes other processes wait on `busy_timeout`
+    /// instead of failing with "database is locked".
+    sqlite_writer: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction. Dropping it without `commit` rolls back.
+pub struct WriteTxn {
+    txn: DatabaseTransaction,
+    _writer: Option<OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+}
+
+impl Database {
+    /// Connects to the configured database (creating the SQLite file and its
+    /// directory if needed). Does not migrate.
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        match &config.database {
+            DatabaseConfig::Sqlite { path } => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).with_context(|| {
+                        format!("cannot create the database directory {}", dir.display())
+                    })?;
+                }
+                let mut opts = ConnectOptions::new(format!("sqlite://{}", path.display()));
+                opts.max_connections(8)
+                    .min_connections(1)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .sqlx_logging(false)
+                    .map_sqlx_sqlite_opts(|o| {
+                        o.create_if_missing(true)
+                            .journal_mode(SqliteJournalMode::Wal)
+                            .synchronous(SqliteSynchronous::Normal)
+                            .busy_timeout(Duration::from_secs(30))
+                            .foreign_keys(true)
+                    });
+                let conn = sea_orm::Database::connect(opts).await.with_context(|| {
+                    format!("cannot open the SQLite database {}", path.display())
+                })?;
+                Ok(Database {
+                    conn,
+                    sqlite_writer: Some(Arc::new(Mutex::new(()))),
+                })
+            }
+            DatabaseConfig::Postgres { url } => {
+                let mut opts = ConnectOptions::new(url.clone());
+                opts.max_connections(config.database_pool_size)
+                    .min_connections(1)
+                    .connect_timeout(Duration::from_secs(5))
+                    .acquire_timeout(Duration::from_secs(5))
+                    .sqlx_logging(false);
+                let conn = sea_orm::Database::connect(opts).await.with_context(|| {
+                    format!(
+                        "cannot connect to PostgreSQL at {}",
+                        crate::config::mask_url_password(url)
+                    )
+                })?;
+                Ok(Database {
+                    conn,
+                    sqlite_writer: None,
+                })
+            }
+        }
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        migration::Migrator::up(&self.conn, None)
+            .await
+            .context("database migration failed")
+    }
+
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    /// Begins a transaction that will write.
+    pub async fn begin_write(&self) -> Result<WriteTxn, DbErr> {
+        match &self.sqlite_writer {
+            Some(lock) => {
+                let guard = lock.clone().lock_owned().await;
+                let txn = self
+                    .conn
+                    .begin_with_options(TransactionOptions {
+                        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                        ..Default::default()
+                    })
+                    .await?;
+                Ok(WriteTxn {
+                    txn,
+                    _writer: Some(guard),
+                })
+            }
+            None => Ok(WriteTxn {
+                txn: self.conn.begin().await?,
+                _writer: None,
+            }),
+        }
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.conn.execute_unprepared("SELECT 1").await.map(|_| ())
+    }
+}
+
+/// The current time at the precision stored (microseconds), so a value
+/// returned after a write equals the value read back later.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::Timelike;
+    let now = chrono::Utc::now();
+    now.with_nanosecond(now.nanosecond() / 1000 * 1000)
+        .unwrap_or(now)
+}

@@ -61,7 +61,7 @@ pub enum Command {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::from_env()?;
-    logging::init();
+    let _log_guards = logging::init(&logging::LogSettings::from_config(&config));
     match cli.command.unwrap_or(Command::Serve {
         host: None,
         port: None,
@@ -91,6 +91,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+#[tracing::instrument(name = "serve", skip_all)]
 async fn serve(config: Config) -> anyhow::Result<()> {
     for (name, value) in config.summary() {
         tracing::info!("config {name} = {value}");

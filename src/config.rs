@@ -61,6 +61,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub log_dir: PathBuf,
     pub log_retention_days: u32,
+    /// `LOG_FORMAT=json`: JSON lines instead of the text line format.
+    pub log_json: bool,
+    /// `LOG_LEVEL`, in `RUST_LOG` syntax.
+    pub log_filter: String,
     pub host: String,
     pub port: u16,
     /// `None` means: use (or create) `data/secret_key`.
@@ -125,6 +129,23 @@ impl Config {
                 .parse::<u16>()
                 .map_err(|_| ConfigError::new("PORT", format!("{p:?} is not a port number")))?,
         };
+        let log_json = match get("LOG_FORMAT").map(|f| f.to_ascii_lowercase()).as_deref() {
+            None | Some("text") | Some("plain") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "LOG_FORMAT",
+                    format!("{other:?} is not a log format (expected text or json)"),
+                ));
+            }
+        };
+        let log_filter = get("LOG_LEVEL").unwrap_or_else(|| crate::logging::DEFAULT_FILTER.into());
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_filter) {
+            return Err(ConfigError::new(
+                "LOG_LEVEL",
+                format!("invalid filter: {e}"),
+            ));
+        }
         let secret_key = get("SECRET_KEY");
         if let Some(key) = &secret_key
             && key.len() < 16
@@ -140,6 +161,8 @@ impl Config {
             data_dir,
             log_dir: PathBuf::from(get("LOG_DIR").unwrap_or_else(|| "logs".into())),
             log_retention_days: parse_number(&get, "LOG_RETENTION_DAYS", 14, 1, 36500)?,
+            log_json,
+            log_filter,
             host: get("HOST").unwrap_or_else(|| "127.0.0.1".into()),
             port,
             secret_key,
@@ -172,6 +195,11 @@ impl Config {
             ("database".into(), self.database.describe()),
             ("DATA_DIR".into(), self.data_dir.display().to_string()),
             ("LOG_DIR".into(), self.log_dir.display().to_string()),
+            ("LOG_LEVEL".into(), self.log_filter.clone()),
+            (
+                "LOG_RETENTION_DAYS".into(),
+                self.log_retention_days.to_string(),
+            ),
             ("HOST:PORT".into(), format!("{}:{}", self.host, self.port)),
             (
                 "SECRET_KEY".into(),

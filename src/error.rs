@@ -171,15 +171,16 @@ impl IntoResponse for ApiError {
                 tracing::warn!("503: {message}");
                 detail(message)
             }
-            ApiError::Internal(err) => {
-                // The request id is added by the error middleware, which also
-                // logs the cause chain with it.
-                tracing::error!("internal error: {err:#}");
-                detail("Internal server error.")
-            }
+            // Logged, with the request id, by the `observe` middleware.
+            ApiError::Internal(_) => detail("Internal server error."),
         };
         let mut response = (status, axum::Json(body)).into_response();
         match self {
+            ApiError::Internal(err) => {
+                response
+                    .extensions_mut()
+                    .insert(crate::api::InternalErrorCause(format!("{err:#}")));
+            }
             ApiError::Unauthorized { .. } => {
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,

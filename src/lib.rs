@@ -92,6 +92,7 @@ impl Application {
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+#[tracing::instrument(name = "shutdown_signal")]
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {

@@ -12,7 +12,7 @@ pub mod registrations;
 pub mod tickets;
 pub mod users;
 
-use std::time::Duration;
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -22,10 +22,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
-use tower_http::trace::TraceLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tracing::Instrument;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -53,33 +51,18 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(middleware::from_fn(json_error_bodies))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal(anyhow::anyhow!("a request handler panicked")).into_response()
-        }))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request| {
-                    let request_id = req
-                        .extensions()
-                        .get::<RequestId>()
-                        .and_then(|id| id.header_value().to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!(
-                        "request",
-                        method = %req.method(),
-                        path = %req.uri().path(),
-                        request_id = %request_id,
-                    )
-                })
-                .on_response(|res: &Response, latency: Duration, _span: &tracing::Span| {
-                    tracing::info!(
-                        status = res.status().as_u16(),
-                        duration_ms = format_args!("{:.1}", latency.as_secs_f64() * 1000.0),
-                        "request finished"
-                    );
-                }),
-        )
+        .layer(CatchPanicLayer::custom(
+            |panic: Box<dyn std::any::Any + Send>| {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                ApiError::Internal(anyhow::anyhow!("a request handler panicked: {message}"))
+                    .into_response()
+            },
+        ))
+        .layer(middleware::from_fn(observe))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
@@ -89,44 +72,78 @@ async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 
-/// Gives the bodies axum leaves empty the contract's JSON: 405 (keeping the
-/// `Allow` header) and body-limit 413s; adds the request id to every 500.
-async fn json_error_bodies(req: Request, next: Next) -> Response {
+/// The cause of a 500, carried from the error to the access log.
+#[derive(Clone)]
+pub struct InternalErrorCause(pub String);
+
+/// The authenticated user's id, carried from authentication to the access log.
+#[derive(Clone)]
+pub struct AccessLogUser(pub uuid::Uuid);
+
+/// Runs each request in a `request` span and writes its access line; gives
+/// the bodies axum leaves empty the contract's JSON (405 keeping `Allow`,
+/// body-limit 413); logs every 500 at ERROR with its request id and cause,
+/// and puts the request id in its body.
+async fn observe(req: Request, next: Next) -> Response {
+    let started = Instant::now();
     let method = req.method().clone();
+    let path = req.uri().path().to_owned();
     let request_id = req
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let response = next.run(req).await;
-    match response.status() {
-        StatusCode::METHOD_NOT_ALLOWED if !is_json(&response) => {
-            let (mut parts, _) = response.into_parts();
-            let body = json!({ "detail": format!("Method \"{method}\" not allowed.") });
-            parts.headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            parts.headers.remove(header::CONTENT_LENGTH);
-            Response::from_parts(parts, Body::from(body.to_string()))
-        }
+        .unwrap_or("-")
+        .to_owned();
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let response = next.run(req).instrument(span.clone()).await;
+    let response = match response.status() {
+        StatusCode::METHOD_NOT_ALLOWED if !is_json(&response) => json_body(
+            response,
+            json!({ "detail": format!("Method \"{method}\" not allowed.") }),
+        ),
         StatusCode::PAYLOAD_TOO_LARGE if !is_json(&response) => {
             ApiError::PayloadTooLarge.into_response()
         }
         StatusCode::INTERNAL_SERVER_ERROR => {
-            let (mut parts, _) = response.into_parts();
-            let request_id = request_id.unwrap_or_else(|| "-".into());
-            tracing::error!(request_id = %request_id, %method, "responded 500");
-            let body = json!({ "detail": "Internal server error.", "request_id": request_id });
-            parts.headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            parts.headers.remove(header::CONTENT_LENGTH);
-            Response::from_parts(parts, Body::from(body.to_string()))
+            let cause = response
+                .extensions()
+                .get::<InternalErrorCause>()
+                .map(|c| c.0.clone())
+                .unwrap_or_else(|| "no cause recorded".into());
+            span.in_scope(|| {
+                tracing::error!("500 on {method} {path} (request {request_id}): {cause}")
+            });
+            json_body(
+                response,
+                json!({ "detail": "Internal server error.", "request_id": request_id }),
+            )
         }
         _ => response,
-    }
+    };
+    let user = response
+        .extensions()
+        .get::<AccessLogUser>()
+        .map(|u| u.0.to_string())
+        .unwrap_or_else(|| "-".into());
+    let millis = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        tracing::info!(
+            "{method} {path} {} {millis:.1}ms request_id={request_id} user={user}",
+            response.status().as_u16()
+        )
+    });
+    response
+}
+
+/// Replaces a response's body with JSON, keeping status and headers.
+fn json_body(response: Response, body: serde_json::Value) -> Response {
+    let (mut parts, _) = response.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body.to_string()))
 }
 
 fn is_json(response: &Response) -> bool {

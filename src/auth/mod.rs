@@ -89,8 +89,15 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     match resolve(&state, req.headers().get(AUTHORIZATION)).await {
         Ok(user) => {
+            let user_id = user.as_ref().map(|u| u.id);
             req.extensions_mut().insert(Authentication(user));
-            next.run(req).await
+            let mut response = next.run(req).await;
+            if let Some(id) = user_id {
+                response
+                    .extensions_mut()
+                    .insert(crate::api::AccessLogUser(id));
+            }
+            response
         }
         Err(err) => err.into_response(),
     }

@@ -10,8 +10,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use crate::config::Config;
 use crate::db::Database;
 use crate::db::entities::{
-    event, group, idempotency_key, login_failure, payment, registration, revoked_token, ticket,
-    user, user_group,
+    event, group, idempotency_key, login_failure, media, payment, registration, revoked_token,
+    ticket, user, user_group,
 };
 use crate::{AppState, Application, api, logging};
 
@@ -98,11 +98,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let app = Application::build(config).await?;
     tracing::info!("listening on port {}", app.port());
+    tokio::spawn(sweep_posters(app.state().clone()));
     app.run_until_stopped(crate::shutdown_signal())
         .await
         .context("the HTTP server failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Every 15 minutes, removes stored posters left without a row (a crash
+/// between storing an object and committing its row).
+async fn sweep_posters(state: AppState) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(15 * 60));
+    loop {
+        interval.tick().await;
+        match api::media::sweep_orphans(&state, std::time::Duration::from_secs(10 * 60)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("poster sweep removed {n} orphaned objects"),
+            Err(e) => tracing::warn!("poster sweep failed: {e:#}"),
+        }
+    }
 }
 
 async fn create_superuser(
@@ -166,6 +181,13 @@ async fn truncate(config: Config, yes: bool) -> anyhow::Result<()> {
     let db = Database::connect(&config).await?;
     db.migrate().await?;
     let txn = db.begin_write().await?;
+    let posters: Vec<String> = media::Entity::find()
+        .all(&*txn)
+        .await?
+        .into_iter()
+        .map(|m| m.object_key)
+        .collect();
+    media::Entity::delete_many().exec(&*txn).await?;
     payment::Entity::delete_many().exec(&*txn).await?;
     registration::Entity::delete_many().exec(&*txn).await?;
     ticket::Entity::delete_many().exec(&*txn).await?;
@@ -180,6 +202,12 @@ async fn truncate(config: Config, yes: bool) -> anyhow::Result<()> {
         .exec(&*txn)
         .await?;
     txn.commit().await?;
+    let storage = crate::storage::Storage::open(&config).await?;
+    for key in &posters {
+        if let Err(e) = storage.delete(key).await {
+            eprintln!("could not delete stored poster {key}: {e}");
+        }
+    }
     println!(
         "Deleted all data; {} non-superuser accounts removed, superusers kept.",
         users.rows_affected
@@ -205,6 +233,22 @@ async fn check(config: Config) -> anyhow::Result<()> {
         Err(e) => {
             failed = true;
             println!("  database         UNREACHABLE: {e:#}");
+        }
+    }
+    match crate::storage::Storage::open(&config).await {
+        Ok(storage) => match storage.ping().await {
+            Ok(()) => println!("  posters          ok ({})", storage.describe()),
+            Err(e) => {
+                failed = true;
+                println!(
+                    "  posters          UNREACHABLE ({}): {e}",
+                    storage.describe()
+                );
+            }
+        },
+        Err(e) => {
+            failed = true;
+            println!("  posters          UNUSABLE: {e:#}");
         }
     }
     if failed {

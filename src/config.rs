@@ -46,6 +46,16 @@ impl DatabaseConfig {
     }
 }
 
+/// S3/MinIO object storage for posters.
+#[derive(Clone, Debug)]
+pub struct S3Config {
+    pub endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub bucket: String,
+    pub region: String,
+}
+
 /// Login throttling: at most `max_failures` failed logins per username and per
 /// client address within `window`.
 #[derive(Clone, Debug)]
@@ -74,6 +84,8 @@ pub struct Config {
     pub jwt_access_ttl: Duration,
     pub jwt_refresh_ttl: Duration,
     pub login_throttle: ThrottleConfig,
+    /// `None`: posters are files under `<data dir>/media`.
+    pub s3: Option<S3Config>,
 }
 
 impl fmt::Debug for Config {
@@ -155,7 +167,31 @@ impl Config {
                 "must be at least 16 characters long",
             ));
         }
+        let s3 = match get("MINIO_ENDPOINT_URL") {
+            None => None,
+            Some(endpoint) => {
+                if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                    return Err(ConfigError::new(
+                        "MINIO_ENDPOINT_URL",
+                        format!("{endpoint:?} is not an http:// or https:// URL"),
+                    ));
+                }
+                let required = |name: &str| {
+                    get(name).ok_or_else(|| {
+                        ConfigError::new(name, "required when MINIO_ENDPOINT_URL is set")
+                    })
+                };
+                Some(S3Config {
+                    endpoint,
+                    access_key: required("MINIO_ACCESS_KEY")?,
+                    secret_key: required("MINIO_SECRET_KEY")?,
+                    bucket: get("MINIO_BUCKET_NAME").unwrap_or_else(|| "media".into()),
+                    region: get("MINIO_REGION").unwrap_or_else(|| "us-east-1".into()),
+                })
+            }
+        };
         Ok(Config {
+            s3,
             database,
             database_pool_size: parse_number(&get, "DATABASE_POOL_SIZE", 10, 1, 1000)?,
             data_dir,
@@ -209,6 +245,16 @@ impl Config {
                 },
             ),
             ("TIME_ZONE".into(), self.time_zone.to_string()),
+            (
+                "posters".into(),
+                match &self.s3 {
+                    Some(s3) => format!(
+                        "S3 bucket {:?} at {} (access key {}, secret ********)",
+                        s3.bucket, s3.endpoint, s3.access_key
+                    ),
+                    None => format!("local files in {}", self.data_dir.join("media").display()),
+                },
+            ),
             ("CACHE_TTL".into(), format!("{}s", self.cache_ttl.as_secs())),
             (
                 "JWT_ACCESS_TTL".into(),

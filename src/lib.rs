@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod logging;
+pub mod storage;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,11 +27,13 @@ use tower_http::normalize_path::NormalizePathLayer;
 use crate::auth::jwt::JwtKeys;
 use crate::config::Config;
 use crate::db::Database;
+use crate::storage::Storage;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub db: Database,
+    pub storage: Storage,
     pub jwt: Arc<JwtKeys>,
     pub config: Arc<Config>,
 }
@@ -42,8 +45,10 @@ impl AppState {
         let secret =
             auth::jwt::load_or_create_secret(config.secret_key.as_deref(), &config.data_dir)?;
         let jwt = JwtKeys::new(&secret, config.jwt_access_ttl, config.jwt_refresh_ttl);
+        let storage = Storage::open(&config).await?;
         Ok(AppState {
             db,
+            storage,
             jwt: Arc::new(jwt),
             config: Arc::new(config),
         })

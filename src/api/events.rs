@@ -358,10 +358,13 @@ async fn destroy(
     if !caller.manages_event(found.organizer_id) {
         return Err(ApiError::Forbidden);
     }
+    let posters = super::media::object_keys_of_event(&state, found.id).await?;
     let txn = state.db.begin_write().await?;
-    // Tickets, registrations and payments go with it (ON DELETE CASCADE).
+    // Tickets, registrations, payments and poster rows go with it (ON DELETE
+    // CASCADE); the stored poster objects are deleted once that is committed.
     event::Entity::delete_by_id(found.id).exec(&*txn).await?;
     txn.commit().await?;
+    super::media::delete_objects(&state, &posters).await;
     tracing::info!(
         "Event {} ({}) deleted by {}",
         found.id,

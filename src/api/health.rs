@@ -46,6 +46,14 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             )
         }
     };
+    let storage_backend = if state.storage.is_s3() { "s3" } else { "local" };
+    let storage = match state.storage.ping().await {
+        Ok(()) => json!({ "status": "ok", "backend": storage_backend }),
+        Err(e) => {
+            tracing::warn!("readiness: object storage unavailable: {e}");
+            json!({ "status": "unavailable", "backend": storage_backend })
+        }
+    };
     let overall = if status == StatusCode::OK {
         "ok"
     } else {
@@ -56,6 +64,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         Json(json!({
             "status": overall,
             "database": database,
+            "storage": storage,
         })),
     )
 }

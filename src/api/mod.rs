@@ -6,6 +6,7 @@ pub mod events;
 pub mod groups;
 pub mod health;
 pub mod input;
+pub mod media;
 pub mod pagination;
 pub mod payments;
 pub mod registrations;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tickets::router())
         .merge(registrations::router())
         .merge(payments::router())
+        .merge(media::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::authenticate,

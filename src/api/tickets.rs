@@ -258,14 +258,14 @@ async fn update(
     let mut moving_to = None;
     if let Some(event_id) = f.event_id
         && event_id != found.event_id
+        && let Some(target) = referenced_event(&state, event_id, &mut errors).await?
     {
-        if let Some(target) = referenced_event(&state, event_id, &mut errors).await? {
-            if !caller.manages_event(target.organizer_id) {
-                return Err(ApiError::Forbidden);
-            }
-            moving_to = Some(target);
+        if !caller.manages_event(target.organizer_id) {
+            return Err(ApiError::Forbidden);
         }
+        moving_to = Some(target);
     }
+
     check_window(
         f.sales_start.unwrap_or(found.sales_start),
         f.sales_end.unwrap_or(found.sales_end),
@@ -343,7 +343,7 @@ async fn destroy(
     // Lock the ticket row first (a no-op update), so that `sold` read next is
     // final: no registration for it can commit until this transaction ends.
     let locked = ticket::Entity::update_many()
-        .col_expr(ticket::Column::Sold, Expr::col(ticket::Column::Sold).into())
+        .col_expr(ticket::Column::Sold, Expr::col(ticket::Column::Sold))
         .filter(ticket::Column::Id.eq(found.id))
         .exec(&*txn)
         .await?;

@@ -223,3 +223,30 @@ pub mod login_failure {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod media {
+    use sea_orm::entity::prelude::*;
+
+    /// A poster: the row exists only if its object was stored.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "media")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub event_id: Uuid,
+        /// The stored object's name: `posters/<event id>/<uuid>.<ext>`.
+        pub object_key: String,
+        /// The client's file name, sanitised; never used to store anything.
+        pub original_name: String,
+        pub content_type: String,
+        pub size: i64,
+        /// Hex SHA-256 of the bytes (also the ETag).
+        pub sha256: String,
+        pub uploaded_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -8,7 +8,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CoreSchema)]
+        vec![Box::new(CoreSchema), Box::new(MediaSchema)]
     }
 }
 
@@ -280,6 +280,46 @@ impl MigrationTrait for CoreSchema {
         )
         .await?;
         m.create_index(index("login_failures", &["key", "failed_at"]))
+            .await?;
+        Ok(())
+    }
+}
+
+/// Posters stored in object storage.
+struct MediaSchema;
+
+impl MigrationName for MediaSchema {
+    fn name(&self) -> &str {
+        "m20261125_000002_media"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for MediaSchema {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("media")
+                .col(pk_uuid("id"))
+                .col(uuid("event_id"))
+                .col(string_len("object_key", 255))
+                .col(string_len("original_name", 255))
+                .col(string_len("content_type", 100))
+                .col(big_integer("size"))
+                .col(string_len("sha256", 64))
+                .col(timestamp_with_time_zone("uploaded_at"))
+                .foreign_key(&mut fk(
+                    "media",
+                    "event_id",
+                    "events",
+                    ForeignKeyAction::Cascade,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("media", &["event_id", "uploaded_at"]))
+            .await?;
+        m.create_index(unique_index("media", &["object_key"]))
             .await?;
         Ok(())
     }

@@ -3,5 +3,16 @@
 
 mod helpers;
 
+mod auth;
 mod capacity;
+mod cli;
+mod conventions;
+mod events;
+mod groups;
+mod logs;
+mod media;
+mod payments;
+mod registrations;
+mod tickets;
+mod users;
 mod walkthrough;

@@ -202,6 +202,9 @@ async fn truncate(config: Config, yes: bool) -> anyhow::Result<()> {
         .exec(&*txn)
         .await?;
     txn.commit().await?;
+    crate::cache::Cache::open(&config)?
+        .invalidate(&[crate::cache::Family::Events, crate::cache::Family::Tickets])
+        .await;
     let storage = crate::storage::Storage::open(&config).await?;
     for key in &posters {
         if let Err(e) = storage.delete(key).await {
@@ -249,6 +252,21 @@ async fn check(config: Config) -> anyhow::Result<()> {
         Err(e) => {
             failed = true;
             println!("  posters          UNUSABLE: {e:#}");
+        }
+    }
+    match crate::cache::Cache::open(&config) {
+        Ok(cache) => {
+            let status = cache.status().await;
+            if status.healthy {
+                println!("  cache            ok ({})", cache.describe());
+            } else {
+                failed = true;
+                println!("  cache            UNREACHABLE ({})", cache.describe());
+            }
+        }
+        Err(e) => {
+            failed = true;
+            println!("  cache            UNUSABLE: {e:#}");
         }
     }
     if failed {

@@ -86,6 +86,10 @@ pub struct Config {
     pub login_throttle: ThrottleConfig,
     /// `None`: posters are files under `<data dir>/media`.
     pub s3: Option<S3Config>,
+    /// `None`: the in-process cache.
+    pub redis_url: Option<String>,
+    /// Prefix of every cache key (several deployments can share a Redis).
+    pub cache_prefix: String,
 }
 
 impl fmt::Debug for Config {
@@ -190,7 +194,10 @@ impl Config {
                 })
             }
         };
+        let redis_url = redis_from_vars(&get)?;
         Ok(Config {
+            redis_url,
+            cache_prefix: get("CACHE_PREFIX").unwrap_or_else(|| "dicoevent".into()),
             s3,
             database,
             database_pool_size: parse_number(&get, "DATABASE_POOL_SIZE", 10, 1, 1000)?,
@@ -253,6 +260,13 @@ impl Config {
                         s3.bucket, s3.endpoint, s3.access_key
                     ),
                     None => format!("local files in {}", self.data_dir.join("media").display()),
+                },
+            ),
+            (
+                "cache".into(),
+                match &self.redis_url {
+                    Some(url) => format!("Redis at {}", mask_url_password(url)),
+                    None => "in-process".into(),
                 },
             ),
             ("CACHE_TTL".into(), format!("{}s", self.cache_ttl.as_secs())),
@@ -318,6 +332,35 @@ fn database_from_vars(
             percent_encode(&name)
         ),
     })
+}
+
+fn redis_from_vars(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
+    if let Some(url) = get("REDIS_URL") {
+        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            return Err(ConfigError::new("REDIS_URL", "expected a redis://… URL"));
+        }
+        return Ok(Some(url));
+    }
+    let Some(host) = get("REDIS_HOST") else {
+        return Ok(None);
+    };
+    let port: u16 = match get("REDIS_PORT") {
+        None => 6379,
+        Some(p) => p
+            .parse()
+            .map_err(|_| ConfigError::new("REDIS_PORT", format!("{p:?} is not a port number")))?,
+    };
+    let db: u32 = match get("REDIS_DB") {
+        None => 0,
+        Some(d) => d
+            .parse()
+            .map_err(|_| ConfigError::new("REDIS_DB", format!("{d:?} is not a database number")))?,
+    };
+    let auth = match get("REDIS_PASSWORD") {
+        Some(p) => format!(":{}@", percent_encode(&p)),
+        None => String::new(),
+    };
+    Ok(Some(format!("redis://{auth}{host}:{port}/{db}")))
 }
 
 fn parse_number<T>(

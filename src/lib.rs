@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -25,6 +26,7 @@ use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
 use crate::auth::jwt::JwtKeys;
+use crate::cache::Cache;
 use crate::config::Config;
 use crate::db::Database;
 use crate::storage::Storage;
@@ -34,6 +36,7 @@ use crate::storage::Storage;
 pub struct AppState {
     pub db: Database,
     pub storage: Storage,
+    pub cache: Cache,
     pub jwt: Arc<JwtKeys>,
     pub config: Arc<Config>,
 }
@@ -46,9 +49,11 @@ impl AppState {
             auth::jwt::load_or_create_secret(config.secret_key.as_deref(), &config.data_dir)?;
         let jwt = JwtKeys::new(&secret, config.jwt_access_ttl, config.jwt_refresh_ttl);
         let storage = Storage::open(&config).await?;
+        let cache = Cache::open(&config)?;
         Ok(AppState {
             db,
             storage,
+            cache,
             jwt: Arc::new(jwt),
             config: Arc::new(config),
         })

@@ -192,11 +192,11 @@ async fn check_refresh(state: &AppState, token: &str) -> ApiResult<(Claims, user
         Some(u) if u.is_active => Ok((claims, u)),
         Some(_) => Err(ApiError::Unauthorized {
             detail: "User is inactive".into(),
-            code: Some("user_inactive"),
+            code: Some("token_not_valid"),
         }),
         None => Err(ApiError::Unauthorized {
             detail: "User not found".into(),
-            code: Some("user_not_found"),
+            code: Some("token_not_valid"),
         }),
     }
 }

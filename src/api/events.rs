@@ -1,7 +1,8 @@
 //! `/api/events/`: public reads, writes by those who manage the event.
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
@@ -16,7 +17,8 @@ use uuid::Uuid;
 use super::input::{JsonBody, QueryParams, Text, format_datetime, like_contains, path_id};
 use super::pagination::{envelope, fetch_page};
 use crate::AppState;
-use crate::auth::{AuthUser, MaybeUser};
+use crate::auth::AuthUser;
+use crate::cache::Family;
 use crate::db::entities::{event, user};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 
@@ -63,9 +65,22 @@ pub async fn find_event(state: &AppState, raw_id: &str) -> ApiResult<event::Mode
 async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
+    let key = super::list_cache_key(&uri, &headers);
+    super::cached(&state, Family::Events, key, || {
+        load_list(&state, raw, uri, headers)
+    })
+    .await
+}
+
+async fn load_list(
+    state: &AppState,
+    raw: Option<String>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> ApiResult<Value> {
     let query = QueryParams::parse(raw.as_deref());
     let tz = state.config.time_zone;
     let mut errors = FieldErrors::default();
@@ -122,15 +137,19 @@ async fn list(
     };
     let (rows, page) = fetch_page(state.db.conn(), select, &query).await?;
     let items = rows.iter().map(event_json).collect();
-    Ok(Json(envelope("events", items, &page, &uri, &headers)))
+    Ok(envelope("events", items, &page, &uri, &headers))
 }
 
-async fn retrieve(
-    State(state): State<AppState>,
-    MaybeUser(_): MaybeUser,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(event_json(&find_event(&state, &id).await?)))
+async fn retrieve(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = path_id(&id)?;
+    super::cached(&state, Family::Events, format!("detail:{id}"), || async {
+        let found = event::Entity::find_by_id(id)
+            .one(state.db.conn())
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        Ok(event_json(&found))
+    })
+    .await
 }
 
 /// The writable fields of an event, as read from a body. `None`: not sent
@@ -256,6 +275,7 @@ async fn create(
     let txn = state.db.begin_write().await?;
     let created = model.insert(&*txn).await?;
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Events]).await;
     tracing::info!(
         "Event {} ({}) created by {}",
         created.id,
@@ -344,6 +364,7 @@ async fn update(
         .await?
         .ok_or(ApiError::NotFound)?;
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Events]).await;
     tracing::info!("Event {} updated by {}", updated.id, caller.username);
     Ok(Json(event_json(&updated)))
 }
@@ -364,6 +385,10 @@ async fn destroy(
     // CASCADE); the stored poster objects are deleted once that is committed.
     event::Entity::delete_by_id(found.id).exec(&*txn).await?;
     txn.commit().await?;
+    state
+        .cache
+        .invalidate(&[Family::Events, Family::Tickets])
+        .await;
     super::media::delete_objects(&state, &posters).await;
     tracing::info!(
         "Event {} ({}) deleted by {}",

@@ -1,7 +1,7 @@
 //! `/api/groups/` and `/api/assign-roles/`: superuser only.
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use sea_orm::{
@@ -54,7 +54,7 @@ async fn list(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     RawQuery(raw): RawQuery,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     require_superuser(&caller)?;

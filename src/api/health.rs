@@ -54,6 +54,11 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             json!({ "status": "unavailable", "backend": storage_backend })
         }
     };
+    let cache_status = state.cache.status().await;
+    let cache = json!({
+        "status": if cache_status.healthy { "ok" } else { "degraded" },
+        "backend": cache_status.backend,
+    });
     let overall = if status == StatusCode::OK {
         "ok"
     } else {
@@ -65,6 +70,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             "status": overall,
             "database": database,
             "storage": storage,
+            "cache": cache,
         })),
     )
 }

@@ -417,7 +417,7 @@ async fn destroy(
     let txn = state.db.begin_write().await?;
     media::Entity::delete_by_id(found.id).exec(&*txn).await?;
     txn.commit().await?;
-    delete_objects(&state, &[found.object_key.clone()]).await;
+    delete_objects(&state, std::slice::from_ref(&found.object_key)).await;
     tracing::info!("Poster {} deleted by {}", found.id, caller.username);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -16,7 +16,7 @@ pub mod users;
 use std::time::Instant;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -27,7 +27,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tracing::Instrument;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::cache::Family;
+use crate::error::{ApiError, ApiResult};
 
 /// The largest JSON body accepted (413 above).
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -68,6 +69,62 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Serves a cacheable GET: from the cache (`X-Data-Source: cache`) or
+/// loaded from the database (`X-Data-Source: database`) and stored under the
+/// generation the lookup saw.
+pub async fn cached<F, Fut>(
+    state: &AppState,
+    family: Family,
+    key: String,
+    load: F,
+) -> ApiResult<Response>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ApiResult<serde_json::Value>>,
+{
+    let lookup = state.cache.lookup(family, &key).await;
+    if let Some(body) = lookup.hit {
+        return Ok(json_with_source(body, "cache"));
+    }
+    let value = load().await?;
+    let body = Bytes::from(
+        serde_json::to_vec(&value)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("serialising a response: {e}")))?,
+    );
+    if let Some(generation) = lookup.generation {
+        state
+            .cache
+            .store(family, generation, &key, body.clone())
+            .await;
+    }
+    Ok(json_with_source(body, "database"))
+}
+
+fn json_with_source(body: Bytes, source: &'static str) -> Response {
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("x-data-source", HeaderValue::from_static(source));
+    response
+}
+
+/// The cache key of a list: its query string, and the host and scheme its
+/// `next`/`previous` links are built with.
+pub fn list_cache_key(uri: &axum::http::Uri, headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    format!("list:{proto}|{host}|{}", uri.query().unwrap_or(""))
 }
 
 async fn not_found() -> ApiError {

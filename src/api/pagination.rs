@@ -30,11 +30,7 @@ impl Page {
             .map(|n| n.min(MAX_PAGE_SIZE))
             .unwrap_or(DEFAULT_PAGE_SIZE);
         let total_pages = count.div_ceil(size).max(1);
-        let requested = query
-            .get("page")
-            .and_then(|s| s.parse::<u64>().ok())
-            .filter(|n| *n >= 1)
-            .unwrap_or(1);
+        let requested = query.get("page").map(parse_page).unwrap_or(1);
         Page {
             number: requested.min(total_pages),
             size,
@@ -45,6 +41,17 @@ impl Page {
 
     pub fn offset(&self) -> u64 {
         (self.number - 1) * self.size
+    }
+}
+
+/// A page number as Django reads it: any integer (one too large for 64 bits
+/// is simply past the end); < 1 or not a number → 1.
+fn parse_page(raw: &str) -> u64 {
+    let digits = raw.strip_prefix('+').unwrap_or(raw);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse::<u64>().unwrap_or(u64::MAX).max(1)
+    } else {
+        1
     }
 }
 
@@ -144,6 +151,10 @@ mod tests {
         assert_eq!(Page::resolve(&q("page=abc"), 57).number, 1);
         assert_eq!(Page::resolve(&q("page=0"), 57).number, 1);
         assert_eq!(Page::resolve(&q("page=-3"), 57).number, 1);
+        assert_eq!(
+            Page::resolve(&q("page=100000000000000000000"), 57).number,
+            3
+        );
         assert_eq!(Page::resolve(&q("page=5"), 0).total_pages, 1);
         assert_eq!(Page::resolve(&q("page_size=500"), 1000).size, 100);
         assert_eq!(Page::resolve(&q("page_size=x"), 1000).size, 20);

@@ -1,7 +1,7 @@
 //! `/api/payments/`: payments for registrations, with `Idempotency-Key`.
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Duration;
@@ -88,7 +88,7 @@ async fn list(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     RawQuery(raw): RawQuery,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     let query = QueryParams::parse(raw.as_deref());

@@ -6,8 +6,8 @@
 //! transaction rolls back. No read-then-write, so no overselling under any
 //! number of concurrent requests or server processes.
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -23,6 +23,7 @@ use super::input::{JsonBody, QueryParams, format_datetime, path_id};
 use super::pagination::{envelope, fetch_page};
 use crate::AppState;
 use crate::auth::{AuthUser, CurrentUser};
+use crate::cache::Family;
 use crate::db::entities::{event, payment, registration, ticket, user};
 use crate::error::{ApiError, ApiResult, FieldErrors, is_unique_violation};
 
@@ -145,7 +146,7 @@ async fn list(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     RawQuery(raw): RawQuery,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     let query = QueryParams::parse(raw.as_deref());
@@ -302,6 +303,7 @@ async fn create(
     };
     take_place(&*txn, t.id, e.id).await?;
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Tickets]).await;
     tracing::info!(
         "Registration {} created by {} for user {} on ticket {}",
         created.id,
@@ -400,6 +402,7 @@ async fn update(
         .exec(&*txn)
         .await?;
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Tickets]).await;
     tracing::info!(
         "Registration {} moved by {} to ticket {} / user {}",
         updated.id,
@@ -434,6 +437,7 @@ async fn destroy(
     let txn = state.db.begin_write().await?;
     let deleted = delete_and_release(&*txn, found.id).await?;
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Tickets]).await;
     if !deleted {
         return Err(ApiError::NotFound);
     }

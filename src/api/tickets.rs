@@ -1,7 +1,8 @@
 //! `/api/tickets/`: an event's ticket types, with `sold` and `available`.
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -18,7 +19,8 @@ use super::events::MAX_QUOTA;
 use super::input::{JsonBody, QueryParams, Text, format_datetime, money_json, path_id};
 use super::pagination::{envelope, fetch_page};
 use crate::AppState;
-use crate::auth::{AuthUser, CurrentUser, MaybeUser};
+use crate::auth::{AuthUser, CurrentUser};
+use crate::cache::Family;
 use crate::db::entities::{event, ticket};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 
@@ -62,11 +64,23 @@ async fn event_of(db: &impl ConnectionTrait, event_id: Uuid) -> ApiResult<event:
 
 async fn list(
     State(state): State<AppState>,
-    MaybeUser(_): MaybeUser,
     RawQuery(raw): RawQuery,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
+    let key = super::list_cache_key(&uri, &headers);
+    super::cached(&state, Family::Tickets, key, || {
+        load_list(&state, raw, uri, headers)
+    })
+    .await
+}
+
+async fn load_list(
+    state: &AppState,
+    raw: Option<String>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> ApiResult<Value> {
     let query = QueryParams::parse(raw.as_deref());
     let mut errors = FieldErrors::default();
     let mut select = ticket::Entity::find();
@@ -96,15 +110,19 @@ async fn list(
     };
     let (rows, page) = fetch_page(state.db.conn(), select, &query).await?;
     let items = rows.iter().map(ticket_json).collect();
-    Ok(Json(envelope("tickets", items, &page, &uri, &headers)))
+    Ok(envelope("tickets", items, &page, &uri, &headers))
 }
 
-async fn retrieve(
-    State(state): State<AppState>,
-    MaybeUser(_): MaybeUser,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(ticket_json(&find_ticket(&state, &id).await?)))
+async fn retrieve(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = path_id(&id)?;
+    super::cached(&state, Family::Tickets, format!("detail:{id}"), || async {
+        let found = ticket::Entity::find_by_id(id)
+            .one(state.db.conn())
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        Ok(ticket_json(&found))
+    })
+    .await
 }
 
 /// Whether the caller could manage any event at all; others are refused
@@ -231,6 +249,7 @@ async fn create(
     .insert(&*txn)
     .await?;
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Tickets]).await;
     tracing::info!(
         "Ticket {} ({}) for event {} created by {}",
         created.id,
@@ -324,6 +343,7 @@ async fn update(
         .await?
         .ok_or(ApiError::NotFound)?;
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Tickets]).await;
     tracing::info!("Ticket {} updated by {}", updated.id, caller.username);
     Ok(Json(ticket_json(&updated)))
 }
@@ -367,6 +387,7 @@ async fn destroy(
         .exec(&*txn)
         .await?;
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Tickets]).await;
     tracing::info!(
         "Ticket {} ({}) deleted by {}, releasing {sold} registrations",
         found.id,

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
@@ -320,7 +320,7 @@ async fn list(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     RawQuery(raw): RawQuery,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     if !caller.is_admin() {
@@ -502,6 +502,11 @@ async fn destroy(
         Err(e) => return Err(e.into()),
     }
     txn.commit().await?;
+    // The user's registrations released their places.
+    state
+        .cache
+        .invalidate(&[crate::cache::Family::Tickets])
+        .await;
     tracing::info!(
         "User {} ({}) deleted by {}",
         found.username,

@@ -115,7 +115,7 @@ async fn resolve(
     };
     let bad_header = |detail: &str| ApiError::Unauthorized {
         detail: detail.to_string(),
-        code: Some("bad_authorization_header"),
+        code: Some("token_not_valid"),
     };
     if header.len() > MAX_AUTHORIZATION_LEN {
         return Err(bad_header("Authorization header is too long."));
@@ -152,13 +152,13 @@ async fn load_current_user(state: &AppState, user_id: Uuid) -> Result<CurrentUse
     let Some(found) = user::Entity::find_by_id(user_id).one(db).await? else {
         return Err(ApiError::Unauthorized {
             detail: "User not found".into(),
-            code: Some("user_not_found"),
+            code: Some("token_not_valid"),
         });
     };
     if !found.is_active {
         return Err(ApiError::Unauthorized {
             detail: "User is inactive".into(),
-            code: Some("user_inactive"),
+            code: Some("token_not_valid"),
         });
     }
     let groups = group_names(db, user_id).await?;

@@ -104,10 +104,10 @@ fn check_401(reply: &Reply, token_given: bool) -> Option<String> {
         .get(WWW_AUTHENTICATE)
         .and_then(|v| v.to_str().ok())
     {
-        Some(v) if v == "Bearer realm=\"api\"" => {}
+        Some("Bearer realm=\"api\"") => {}
         other => problems.push(format!("WWW-Authenticate {other:?}")),
     }
-    if !reply.body["detail"].as_str().is_some_and(|d| !d.is_empty()) {
+    if reply.body["detail"].as_str().is_none_or(str::is_empty) {
         problems.push("no \"detail\"".into());
     }
     if token_given && reply.body["code"] != "token_not_valid" {

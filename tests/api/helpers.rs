@@ -31,7 +31,9 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     pg_database: Option<(String, String)>,
-    _data_dir: tempfile::TempDir,
+    /// The configuration it was started with (a sibling reuses it).
+    vars: HashMap<String, String>,
+    _data_dir: Option<tempfile::TempDir>,
 }
 
 /// A response: status, headers and JSON body (`Null` when empty).
@@ -98,6 +100,11 @@ impl TestApp {
             "SECRET_KEY".into(),
             "test-secret-key-of-decent-length".into(),
         );
+        // Test servers may share a Redis: each app its own key space.
+        vars.insert(
+            "CACHE_PREFIX".into(),
+            format!("t{}", Uuid::new_v4().simple()),
+        );
         let mut pg_database = None;
         match backend {
             Backend::Sqlite => {}
@@ -119,20 +126,7 @@ impl TestApp {
         for (k, v) in extra {
             vars.insert((*k).to_string(), (*v).to_string());
         }
-        let config = Config::from_vars(&vars).expect("test configuration");
-        let app = Application::build(config)
-            .await
-            .expect("application builds");
-        let port = app.port();
-        let state = app.state().clone();
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            app.run_until_stopped(async {
-                rx.await.ok();
-            })
-            .await
-            .expect("server runs");
-        });
+        let (port, state, tx, server) = Self::start(&vars).await;
 
         let superuser = dicoevent::api::users::create_user(
             &state,
@@ -159,10 +153,54 @@ impl TestApp {
             shutdown: Some(tx),
             server: Some(server),
             pg_database,
-            _data_dir: data_dir,
+            vars,
+            _data_dir: Some(data_dir),
         };
         app.admin_token = app.login_ok(SUPERUSER, PASSWORD).await.0;
         app
+    }
+
+    async fn start(
+        vars: &HashMap<String, String>,
+    ) -> (
+        u16,
+        AppState,
+        oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let config = Config::from_vars(vars).expect("test configuration");
+        let app = Application::build(config)
+            .await
+            .expect("application builds");
+        let port = app.port();
+        let state = app.state().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run_until_stopped(async {
+                rx.await.ok();
+            })
+            .await
+            .expect("server runs");
+        });
+        (port, state, tx, server)
+    }
+
+    /// A second server on the same database, cache and secret: another
+    /// process of the same deployment, as behind a load balancer.
+    pub async fn spawn_sibling(&self) -> TestApp {
+        let (port, state, tx, server) = Self::start(&self.vars).await;
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            client: self.client.clone(),
+            state,
+            admin_token: self.admin_token.clone(),
+            superuser_id: self.superuser_id.clone(),
+            shutdown: Some(tx),
+            server: Some(server),
+            pg_database: None,
+            vars: self.vars.clone(),
+            _data_dir: None,
+        }
     }
 
     /// Stops the server and drops the PostgreSQL test database.

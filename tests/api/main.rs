@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod cache;
 mod capacity;
 mod cli;
 mod conventions;

@@ -239,7 +239,14 @@ async fn refused_uploads_write_nothing(app: &TestApp) {
     let e = event.as_str();
     let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>".to_vec();
     let html = b"<!DOCTYPE html><html><script>alert(1)</script></html>".to_vec();
-    let cases: Vec<(&str, Option<&str>, Option<(Vec<u8>, &str, &str)>, u16, &str)> = vec![
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        Option<(Vec<u8>, &'a str, &'a str)>,
+        u16,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         ("no file", Some(e), None, 400, "image"),
         (
             "empty file",

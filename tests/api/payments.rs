@@ -446,7 +446,7 @@ async fn payment_list_is_scoped_and_filtered(app: &TestApp) {
         sorted_ids(&[&p_alice, &p_bob_olga, &p_olga_root])
     );
     assert!(list_ids(&list(&otto, "").await).is_empty());
-    assert_eq!(list_ids(&list(&alice, "").await), [p_alice.clone()]);
+    assert_eq!(list_ids(&list(&alice, "").await), vec![p_alice.clone()]);
     assert_eq!(
         list_ids(&list(&bob, "").await),
         sorted_ids(&[&p_bob_olga, &p_bob_root])
@@ -456,11 +456,11 @@ async fn payment_list_is_scoped_and_filtered(app: &TestApp) {
     // Filters.
     assert_eq!(
         list_ids(&list(&admin, &format!("registration={bob_root}")).await),
-        [p_bob_root.clone()]
+        vec![p_bob_root.clone()]
     );
     assert_eq!(
         list_ids(&list(&admin, "payment_status=completed").await),
-        [p_bob_olga.clone()]
+        vec![p_bob_olga.clone()]
     );
     assert_eq!(
         list_ids(&list(&admin, "payment_status=pending").await),
@@ -468,7 +468,7 @@ async fn payment_list_is_scoped_and_filtered(app: &TestApp) {
     );
     assert_eq!(
         list_ids(&list(&bob, "payment_status=pending").await),
-        [p_bob_root.clone()]
+        vec![p_bob_root.clone()]
     );
     assert_eq!(
         list_ids(&list(&olga, "payment_status=pending").await),

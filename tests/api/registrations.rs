@@ -450,7 +450,7 @@ async fn registration_list_is_scoped_and_filtered(app: &TestApp) {
     );
     // Otto organises nothing here; users see their own.
     assert!(list_ids(&list(&otto, "").await).is_empty());
-    assert_eq!(list_ids(&list(&alice, "").await), [alice_olga.clone()]);
+    assert_eq!(list_ids(&list(&alice, "").await), vec![alice_olga.clone()]);
     assert_eq!(
         list_ids(&list(&bob, "").await),
         sorted_ids(&[&bob_olga, &bob_root])
@@ -473,21 +473,21 @@ async fn registration_list_is_scoped_and_filtered(app: &TestApp) {
     );
     assert_eq!(
         list_ids(&list(&admin, &format!("user={bob_id}&event={olga_event}")).await),
-        [bob_olga.clone()]
+        vec![bob_olga.clone()]
     );
     assert_eq!(
         list_ids(&list(&olga, &format!("event={root_event}")).await),
-        [olga_root.clone()]
+        vec![olga_root.clone()]
     );
     assert_eq!(
         list_ids(&list(&olga, &format!("user={bob_id}")).await),
-        [bob_olga.clone()]
+        vec![bob_olga.clone()]
     );
     assert!(list_ids(&list(&alice, &format!("user={bob_id}")).await).is_empty());
     assert!(list_ids(&list(&alice, &format!("ticket={root_ticket}")).await).is_empty());
     assert_eq!(
         list_ids(&list(&alice, &format!("user={alice_id}")).await),
-        [alice_olga.clone()]
+        vec![alice_olga.clone()]
     );
 }
 
@@ -533,7 +533,7 @@ async fn moving_registrations(app: &TestApp) {
     let (_admin_id, admin) = app.user_in("boss", "admin").await;
     let (_olga_id, olga) = app.user_in("olga", "organizer").await;
     let (alice_id, alice) = app.user("alice").await;
-    let (bob_id, bob) = app.user("bob").await;
+    let (_bob_id, bob) = app.user("bob").await;
     let (carol_id, carol) = app.user("carol").await;
     let event = app.create_event(&olga, "Olga's", 100).await;
     let regular = app.create_ticket(&olga, &event, 10).await;
@@ -673,7 +673,6 @@ async fn moving_registrations(app: &TestApp) {
     );
     assert_eq!(sold(app, &other).await, 1);
     assert_eq!(sold(app, &vip).await, 1);
-    let _ = bob_id;
 }
 
 async fn cancelling_registrations(app: &TestApp) {

@@ -1,0 +1,380 @@
+//! The read cache: Redis when configured, in-process (moka) otherwise.
+//!
+//! Invalidation without scanning keys: every key embeds its family's
+//! generation number (`<prefix>:events:g<N>:…`). A write bumps the family's
+//! generation *after* its transaction commits, so every later read uses new
+//! keys. A read that raced the write looked its generation up before the bump;
+//! whatever it stores lands under the old generation, which nobody reads any
+//! more — stale data cannot come back.
+//!
+//! Redis is never a single point of failure: each call waits at most
+//! `REDIS_WAIT`; on failure the cache is bypassed for `RETRY_AFTER` (one ERROR
+//! line when Redis goes away, one INFO line when it is back). Generations
+//! that could not be bumped during an outage are bumped on recovery, before
+//! the cache is read again.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::Mutex;
+
+use crate::config::Config;
+
+/// The longest a request waits on Redis before going to the database.
+pub const REDIS_WAIT: Duration = Duration::from_millis(50);
+/// How long Redis is bypassed after a failure before it is tried again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// What a cached response belongs to; a write invalidates whole families.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// Event detail and event lists.
+    Events,
+    /// Ticket detail and ticket lists (`sold`/`available` move with registrations).
+    Tickets,
+}
+
+impl Family {
+    const ALL: [Family; 2] = [Family::Events, Family::Tickets];
+
+    fn name(self) -> &'static str {
+        match self {
+            Family::Events => "events",
+            Family::Tickets => "tickets",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Family::Events => 0,
+            Family::Tickets => 1,
+        }
+    }
+}
+
+/// The result of a lookup: the body on a hit, and the generation to store a
+/// freshly loaded body under (None: the cache is unavailable, don't store).
+pub struct Lookup {
+    pub hit: Option<Bytes>,
+    pub generation: Option<u64>,
+}
+
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    ttl: Duration,
+    prefix: String,
+}
+
+enum Backend {
+    Memory {
+        entries: moka::future::Cache<String, Bytes>,
+        generations: [AtomicU64; 2],
+    },
+    Redis(RedisBackend),
+}
+
+struct RedisBackend {
+    manager: ConnectionManager,
+    description: String,
+    /// Set while Redis is considered down: bypass until this instant.
+    down_until: Mutex<Option<Instant>>,
+    /// Whether the outage has been logged (one ERROR per outage).
+    down: AtomicBool,
+    /// Families whose bump failed during an outage.
+    pending: [AtomicBool; 2],
+    lookup_script: redis::Script,
+}
+
+/// One round trip: the family's generation and the entry under it.
+const LOOKUP_SCRIPT: &str = r"
+local g = redis.call('GET', KEYS[1]) or '0'
+local v = redis.call('GET', ARGV[1] .. g .. ARGV[2])
+return {g, v}
+";
+
+/// Health of the cache for `/readyz`.
+pub struct CacheStatus {
+    pub backend: &'static str,
+    pub healthy: bool,
+}
+
+impl Cache {
+    /// Redis when `REDIS_URL`/`REDIS_HOST` is set (connected lazily: Redis
+    /// down at start-up is an outage, not a failure), else in-process.
+    pub fn open(config: &Config) -> anyhow::Result<Self> {
+        let backend = match &config.redis_url {
+            Some(url) => {
+                let client = redis::Client::open(url.as_str()).map_err(|e| {
+                    anyhow::anyhow!(
+                        "REDIS_URL: {} is not a usable Redis URL: {e}",
+                        crate::config::mask_url_password(url)
+                    )
+                })?;
+                let manager = ConnectionManager::new_lazy_with_config(
+                    client,
+                    ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(Duration::from_millis(200)))
+                        .set_response_timeout(Some(REDIS_WAIT))
+                        .set_number_of_retries(1)
+                        .set_max_delay(Duration::from_millis(100)),
+                )
+                .map_err(|e| anyhow::anyhow!("cannot set up the Redis client: {e}"))?;
+                Backend::Redis(RedisBackend {
+                    manager,
+                    description: crate::config::mask_url_password(url),
+                    down_until: Mutex::new(None),
+                    down: AtomicBool::new(false),
+                    pending: [AtomicBool::new(false), AtomicBool::new(false)],
+                    lookup_script: redis::Script::new(LOOKUP_SCRIPT),
+                })
+            }
+            None => Backend::Memory {
+                entries: moka::future::Cache::builder()
+                    .max_capacity(64 * 1024 * 1024)
+                    .weigher(|k: &String, v: &Bytes| {
+                        (k.len() + v.len()).try_into().unwrap_or(u32::MAX)
+                    })
+                    .time_to_live(config.cache_ttl)
+                    .build(),
+                generations: [AtomicU64::new(0), AtomicU64::new(0)],
+            },
+        };
+        Ok(Cache {
+            inner: Arc::new(Inner {
+                backend,
+                ttl: config.cache_ttl,
+                prefix: config.cache_prefix.clone(),
+            }),
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        match &self.inner.backend {
+            Backend::Memory { .. } => "in-process".into(),
+            Backend::Redis(r) => format!("Redis at {}", r.description),
+        }
+    }
+
+    fn generation_key(&self, family: Family) -> String {
+        format!("{}:{}:gen", self.inner.prefix, family.name())
+    }
+
+    fn entry_key(&self, family: Family, generation: u64, key: &str) -> String {
+        format!(
+            "{}:{}:g{generation}:{key}",
+            self.inner.prefix,
+            family.name()
+        )
+    }
+
+    /// Looks a response up; never fails (an unavailable cache is a miss).
+    pub async fn lookup(&self, family: Family, key: &str) -> Lookup {
+        match &self.inner.backend {
+            Backend::Memory {
+                entries,
+                generations,
+            } => {
+                let generation = generations[family.index()].load(Ordering::Acquire);
+                Lookup {
+                    hit: entries.get(&self.entry_key(family, generation, key)).await,
+                    generation: Some(generation),
+                }
+            }
+            Backend::Redis(redis) => {
+                if !redis.available(self).await {
+                    return Lookup {
+                        hit: None,
+                        generation: None,
+                    };
+                }
+                let mut conn = redis.manager.clone();
+                let mut invocation = redis.lookup_script.key(self.generation_key(family));
+                invocation
+                    .arg(format!("{}:{}:g", self.inner.prefix, family.name()))
+                    .arg(format!(":{key}"));
+                let call = invocation.invoke_async::<(String, Option<Vec<u8>>)>(&mut conn);
+                match tokio::time::timeout(REDIS_WAIT, call).await {
+                    Ok(Ok((generation, value))) => {
+                        redis.succeeded();
+                        Lookup {
+                            hit: value.map(Bytes::from),
+                            generation: generation.parse().ok(),
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        redis.failed(&e.to_string()).await;
+                        Lookup {
+                            hit: None,
+                            generation: None,
+                        }
+                    }
+                    Err(_) => {
+                        redis.failed("no answer within 50 ms").await;
+                        Lookup {
+                            hit: None,
+                            generation: None,
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stores a response under the generation its lookup saw.
+    pub async fn store(&self, family: Family, generation: u64, key: &str, body: Bytes) {
+        let entry_key = self.entry_key(family, generation, key);
+        match &self.inner.backend {
+            Backend::Memory { entries, .. } => entries.insert(entry_key, body).await,
+            Backend::Redis(redis) => {
+                let mut conn = redis.manager.clone();
+                let ttl = self.inner.ttl.as_secs().max(1);
+                let mut set = redis::cmd("SET");
+                set.arg(&entry_key).arg(body.as_ref()).arg("EX").arg(ttl);
+                let call = set.query_async::<()>(&mut conn);
+                match tokio::time::timeout(REDIS_WAIT, call).await {
+                    Ok(Ok(())) => redis.succeeded(),
+                    Ok(Err(e)) => redis.failed(&e.to_string()).await,
+                    Err(_) => redis.failed("no answer within 50 ms").await,
+                }
+            }
+        }
+    }
+
+    /// Makes every cached response of these families unreachable. Call after
+    /// the write's transaction has committed, before answering.
+    pub async fn invalidate(&self, families: &[Family]) {
+        match &self.inner.backend {
+            Backend::Memory { generations, .. } => {
+                for family in families {
+                    generations[family.index()].fetch_add(1, Ordering::AcqRel);
+                }
+            }
+            Backend::Redis(redis) => {
+                // Tried even while reads bypass Redis: another process may be
+                // reading it, and must not see the old data.
+                let mut bump: Vec<Family> = families.to_vec();
+                for family in Family::ALL {
+                    if redis.pending[family.index()].load(Ordering::Acquire)
+                        && !bump.contains(&family)
+                    {
+                        bump.push(family);
+                    }
+                }
+                if redis.bump(self, &bump).await {
+                    for family in bump {
+                        redis.pending[family.index()].store(false, Ordering::Release);
+                    }
+                } else {
+                    for family in families {
+                        redis.pending[family.index()].store(true, Ordering::Release);
+                    }
+                }
+            }
+        }
+    }
+
+    pub async fn status(&self) -> CacheStatus {
+        match &self.inner.backend {
+            Backend::Memory { .. } => CacheStatus {
+                backend: "in-process",
+                healthy: true,
+            },
+            Backend::Redis(redis) => {
+                let mut conn = redis.manager.clone();
+                let ping = tokio::time::timeout(
+                    Duration::from_millis(200),
+                    redis::cmd("PING").query_async::<String>(&mut conn),
+                )
+                .await;
+                CacheStatus {
+                    backend: "redis",
+                    healthy: matches!(ping, Ok(Ok(_))),
+                }
+            }
+        }
+    }
+}
+
+impl RedisBackend {
+    /// False while bypassed. After the bypass period the next call probes
+    /// Redis; on success, pending generation bumps are applied first.
+    async fn available(&self, cache: &Cache) -> bool {
+        {
+            let mut down_until = self.down_until.lock().await;
+            match *down_until {
+                Some(until) if Instant::now() < until => return false,
+                Some(_) => *down_until = None,
+                None => {}
+            }
+        }
+        let pending: Vec<Family> = Family::ALL
+            .into_iter()
+            .filter(|f| self.pending[f.index()].load(Ordering::Acquire))
+            .collect();
+        if pending.is_empty() {
+            return true;
+        }
+        if self.bump(cache, &pending).await {
+            for family in pending {
+                self.pending[family.index()].store(false, Ordering::Release);
+            }
+            true
+        } else {
+            false
+        }
+    }
+
+    /// INCRs the families' generations; false (and bypass) on failure.
+    async fn bump(&self, cache: &Cache, families: &[Family]) -> bool {
+        let mut pipe = redis::pipe();
+        for family in families {
+            pipe.cmd("INCR").arg(cache.generation_key(*family)).ignore();
+        }
+        let mut conn = self.manager.clone();
+        match tokio::time::timeout(REDIS_WAIT, pipe.query_async::<()>(&mut conn)).await {
+            Ok(Ok(())) => {
+                self.succeeded();
+                true
+            }
+            Ok(Err(e)) => {
+                self.failed(&e.to_string()).await;
+                false
+            }
+            Err(_) => {
+                self.failed("no answer within 50 ms").await;
+                false
+            }
+        }
+    }
+
+    fn succeeded(&self) {
+        if self.down.swap(false, Ordering::AcqRel) {
+            tracing::info!(
+                "Redis at {} is reachable again; cache in use",
+                self.description
+            );
+        }
+    }
+
+    async fn failed(&self, cause: &str) {
+        *self.down_until.lock().await = Some(Instant::now() + RETRY_AFTER);
+        // Whatever was cached may miss the writes made while Redis was away.
+        for pending in &self.pending {
+            pending.store(true, Ordering::Release);
+        }
+        if !self.down.swap(true, Ordering::AcqRel) {
+            tracing::error!(
+                "Redis at {} is unavailable ({cause}); serving from the database until it is back",
+                self.description
+            );
+        }
+    }
+}

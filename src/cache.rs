@@ -7,7 +7,7 @@
 //! whatever it stores lands under the old generation, which nobody reads any
 //! more — stale data cannot come back.
 //!
-//! Redis is never a single point of failure: each call waits at most
+//! Redis is never a single point of failure: each read waits at most
 //! `REDIS_WAIT`; on failure the cache is bypassed for `RETRY_AFTER` (one ERROR
 //! line when Redis goes away, one INFO line when it is back). Generations
 //! that could not be bumped during an outage are bumped on recovery, before
@@ -23,8 +23,11 @@ use tokio::sync::Mutex;
 
 use crate::config::Config;
 
-/// The longest a request waits on Redis before going to the database.
-pub const REDIS_WAIT: Duration = Duration::from_millis(50);
+/// The longest a read waits on Redis before going to the database.
+pub const REDIS_WAIT: Duration = Duration::from_millis(100);
+/// The longest an invalidation waits: longer than a read, since a missed
+/// bump could leave other processes serving old data.
+pub const BUMP_WAIT: Duration = Duration::from_millis(500);
 /// How long Redis is bypassed after a failure before it is tried again.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -122,7 +125,7 @@ impl Cache {
                     client,
                     ConnectionManagerConfig::new()
                         .set_connection_timeout(Some(Duration::from_millis(200)))
-                        .set_response_timeout(Some(REDIS_WAIT))
+                        .set_response_timeout(Some(BUMP_WAIT))
                         .set_number_of_retries(1)
                         .set_max_delay(Duration::from_millis(100)),
                 )
@@ -217,7 +220,7 @@ impl Cache {
                         }
                     }
                     Err(_) => {
-                        redis.failed("no answer within 50 ms").await;
+                        redis.failed("no answer in time").await;
                         Lookup {
                             hit: None,
                             generation: None,
@@ -242,7 +245,7 @@ impl Cache {
                 match tokio::time::timeout(REDIS_WAIT, call).await {
                     Ok(Ok(())) => redis.succeeded(),
                     Ok(Err(e)) => redis.failed(&e.to_string()).await,
-                    Err(_) => redis.failed("no answer within 50 ms").await,
+                    Err(_) => redis.failed("no answer in time").await,
                 }
             }
         }
@@ -339,7 +342,7 @@ impl RedisBackend {
             pipe.cmd("INCR").arg(cache.generation_key(*family)).ignore();
         }
         let mut conn = self.manager.clone();
-        match tokio::time::timeout(REDIS_WAIT, pipe.query_async::<()>(&mut conn)).await {
+        match tokio::time::timeout(BUMP_WAIT, pipe.query_async::<()>(&mut conn)).await {
             Ok(Ok(())) => {
                 self.succeeded();
                 true
@@ -349,7 +352,7 @@ impl RedisBackend {
                 false
             }
             Err(_) => {
-                self.failed("no answer within 50 ms").await;
+                self.failed("no answer in time").await;
                 false
             }
         }

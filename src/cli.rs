@@ -36,7 +36,15 @@ pub enum Command {
         /// Port to listen on (default: PORT, else 8000).
         #[arg(long)]
         port: Option<u16>,
+        /// Do not run the background worker in this process (run
+        /// `dicoevent worker` processes instead).
+        #[arg(long)]
+        no_worker: bool,
     },
+    /// Run background work only (reminder and confirmation e-mails).
+    Worker,
+    /// Run one pass of the reminder job now, then exit.
+    SendReminders,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Create a superuser account.
@@ -65,16 +73,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve {
         host: None,
         port: None,
+        no_worker: false,
     }) {
-        Command::Serve { host, port } => {
+        Command::Serve {
+            host,
+            port,
+            no_worker,
+        } => {
             if let Some(host) = host {
                 config.host = host;
             }
             if let Some(port) = port {
                 config.port = port;
             }
-            serve(config).await
+            serve(config, !no_worker).await
         }
+        Command::Worker => worker(config).await,
+        Command::SendReminders => send_reminders(config).await,
         Command::Migrate => {
             let db = Database::connect(&config).await?;
             db.migrate().await?;
@@ -92,17 +107,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 #[tracing::instrument(name = "serve", skip_all)]
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
     for (name, value) in config.summary() {
         tracing::info!("config {name} = {value}");
     }
     let app = Application::build(config).await?;
     tracing::info!("listening on port {}", app.port());
     tokio::spawn(sweep_posters(app.state().clone()));
+    let (stop_worker, stopped) = tokio::sync::watch::channel(false);
+    let worker =
+        with_worker.then(|| tokio::spawn(crate::jobs::run_worker(app.state().clone(), stopped)));
     app.run_until_stopped(crate::shutdown_signal())
         .await
         .context("the HTTP server failed")?;
+    let _ = stop_worker.send(true);
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
     tracing::info!("stopped");
+    Ok(())
+}
+
+#[tracing::instrument(name = "worker", skip_all)]
+async fn worker(config: Config) -> anyhow::Result<()> {
+    let state = AppState::new(config).await?;
+    state.db.migrate().await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(crate::jobs::run_worker(state, stopped));
+    crate::shutdown_signal().await;
+    let _ = stop.send(true);
+    let _ = running.await;
+    Ok(())
+}
+
+async fn send_reminders(config: Config) -> anyhow::Result<()> {
+    let state = AppState::new(config).await?;
+    state.db.migrate().await?;
+    let worker = format!("send-reminders-{}", uuid::Uuid::now_v7().simple());
+    let report = crate::jobs::run_pass(&state, &worker).await?;
+    println!(
+        "{} reminders scheduled; {} mails sent, {} failed (will be retried), {} skipped.",
+        report.reminders_scheduled, report.sent, report.failed, report.skipped
+    );
     Ok(())
 }
 
@@ -252,6 +298,22 @@ async fn check(config: Config) -> anyhow::Result<()> {
         Err(e) => {
             failed = true;
             println!("  posters          UNUSABLE: {e:#}");
+        }
+    }
+    match crate::mail::Mailer::open(&config) {
+        Ok(mailer) => match mailer.ping().await {
+            Ok(()) => println!("  mail             ok ({})", mailer.describe()),
+            Err(e) => {
+                failed = true;
+                println!(
+                    "  mail             UNREACHABLE ({}): {e}",
+                    mailer.describe()
+                );
+            }
+        },
+        Err(e) => {
+            failed = true;
+            println!("  mail             UNUSABLE: {e:#}");
         }
     }
     match crate::cache::Cache::open(&config) {

@@ -56,11 +56,35 @@ pub struct S3Config {
     pub region: String,
 }
 
+/// How to talk to the SMTP server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailTls {
+    /// Plain connection upgraded with STARTTLS (port 587).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption (a local test server).
+    None,
+}
+
+/// SMTP settings; without them, mail is written to `<data dir>/outbox/`.
+#[derive(Clone, Debug)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub tls: MailTls,
+}
+
 /// Login throttling: at most `max_failures` failed logins per username and per
 /// client address within `window`.
 #[derive(Clone, Debug)]
 pub struct ThrottleConfig {
     pub max_failures: u32,
+    /// Per client address: higher, since many users may share an address
+    /// (an office, a NAT) and one user's typos must not lock out the others.
+    pub max_failures_per_address: u32,
     pub window: Duration,
 }
 
@@ -90,6 +114,12 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Prefix of every cache key (several deployments can share a Redis).
     pub cache_prefix: String,
+    /// `None`: mail goes to `.eml` files under `<data dir>/outbox/`.
+    pub smtp: Option<SmtpConfig>,
+    /// The sender of every message.
+    pub mail_from: String,
+    /// How often a worker looks for due jobs.
+    pub worker_poll: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -195,7 +225,21 @@ impl Config {
             }
         };
         let redis_url = redis_from_vars(&get)?;
+        let smtp = smtp_from_vars(&get)?;
+        let mail_from =
+            get("MAIL_FROM").unwrap_or_else(|| "DicoEvent <noreply@dicoevent.local>".into());
+        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::new(
+                "MAIL_FROM",
+                format!(
+                    "{mail_from:?} is not an e-mail address (e.g. DicoEvent <noreply@example.com>)"
+                ),
+            ));
+        }
         Ok(Config {
+            smtp,
+            mail_from,
+            worker_poll: parse_duration_var(&get, "WORKER_POLL_INTERVAL", Duration::from_secs(5))?,
             redis_url,
             cache_prefix: get("CACHE_PREFIX").unwrap_or_else(|| "dicoevent".into()),
             s3,
@@ -223,6 +267,13 @@ impl Config {
             )?,
             login_throttle: ThrottleConfig {
                 max_failures: parse_number(&get, "LOGIN_THROTTLE_FAILURES", 10, 1, 1_000_000)?,
+                max_failures_per_address: parse_number(
+                    &get,
+                    "LOGIN_THROTTLE_ADDRESS_FAILURES",
+                    50,
+                    1,
+                    1_000_000,
+                )?,
                 window: parse_duration_var(
                     &get,
                     "LOGIN_THROTTLE_WINDOW",
@@ -270,6 +321,25 @@ impl Config {
                 },
             ),
             ("CACHE_TTL".into(), format!("{}s", self.cache_ttl.as_secs())),
+            (
+                "mail".into(),
+                match &self.smtp {
+                    Some(s) => format!(
+                        "SMTP {}:{} ({:?}, user {}, password {})",
+                        s.host,
+                        s.port,
+                        s.tls,
+                        s.user.as_deref().unwrap_or("-"),
+                        if s.password.is_some() {
+                            "********"
+                        } else {
+                            "-"
+                        }
+                    ),
+                    None => format!("files in {}", self.data_dir.join("outbox").display()),
+                },
+            ),
+            ("MAIL_FROM".into(), self.mail_from.clone()),
             (
                 "JWT_ACCESS_TTL".into(),
                 format!("{}s", self.jwt_access_ttl.as_secs()),
@@ -332,6 +402,41 @@ fn database_from_vars(
             percent_encode(&name)
         ),
     })
+}
+
+fn smtp_from_vars(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<SmtpConfig>, ConfigError> {
+    let Some(host) = get("MAIL_HOST") else {
+        return Ok(None);
+    };
+    let tls = match get("MAIL_TLS").map(|t| t.to_ascii_lowercase()).as_deref() {
+        None | Some("starttls") => MailTls::StartTls,
+        Some("tls") | Some("ssl") => MailTls::Tls,
+        Some("none") | Some("off") => MailTls::None,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "MAIL_TLS",
+                format!("{other:?} is not one of starttls, tls, none"),
+            ));
+        }
+    };
+    let port = match get("MAIL_PORT") {
+        None => match tls {
+            MailTls::Tls => 465,
+            _ => 587,
+        },
+        Some(p) => p
+            .parse()
+            .map_err(|_| ConfigError::new("MAIL_PORT", format!("{p:?} is not a port number")))?,
+    };
+    Ok(Some(SmtpConfig {
+        host,
+        port,
+        user: get("MAIL_USER"),
+        password: get("MAIL_PASSWORD"),
+        tls,
+    }))
 }
 
 fn redis_from_vars(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {

@@ -129,13 +129,24 @@ pub fn is_connection_error(err: &DbErr) -> bool {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
         other => {
             let text = other.to_string().to_ascii_lowercase();
-            text.contains("connection refused")
+            // A deadlock or serialisation failure: the client may retry.
+            text.contains("deadlock detected")
+                || text.contains("could not serialize access")
+                || text.contains("connection refused")
                 || text.contains("connection reset")
                 || text.contains("broken pipe")
                 || text.contains("pool timed out")
                 || text.contains("terminating connection")
         }
     }
+}
+
+/// True when `err` is a violated foreign key (a row referenced was deleted).
+pub fn is_fk_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(SqlErr::ForeignKeyConstraintViolation(_))
+    )
 }
 
 /// True when `err` is a violated unique constraint.

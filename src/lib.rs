@@ -8,10 +8,13 @@ pub mod api;
 pub mod auth;
 pub mod cache;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod jobs;
 pub mod logging;
+pub mod mail;
 pub mod storage;
 
 use std::future::Future;
@@ -27,8 +30,10 @@ use tower_http::normalize_path::NormalizePathLayer;
 
 use crate::auth::jwt::JwtKeys;
 use crate::cache::Cache;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Database;
+use crate::mail::Mailer;
 use crate::storage::Storage;
 
 /// What every handler can reach.
@@ -37,6 +42,8 @@ pub struct AppState {
     pub db: Database,
     pub storage: Storage,
     pub cache: Cache,
+    pub mailer: Mailer,
+    pub clock: Clock,
     pub jwt: Arc<JwtKeys>,
     pub config: Arc<Config>,
 }
@@ -50,10 +57,13 @@ impl AppState {
         let jwt = JwtKeys::new(&secret, config.jwt_access_ttl, config.jwt_refresh_ttl);
         let storage = Storage::open(&config).await?;
         let cache = Cache::open(&config)?;
+        let mailer = Mailer::open(&config)?;
         Ok(AppState {
             db,
             storage,
             cache,
+            mailer,
+            clock: Clock::default(),
             jwt: Arc::new(jwt),
             config: Arc::new(config),
         })

@@ -20,12 +20,17 @@ use crate::auth::password::{self, Verified};
 use crate::db::entities::{login_failure, revoked_token, user};
 use crate::error::{ApiError, ApiResult, is_unique_violation};
 
-pub fn router() -> Router<AppState> {
+/// Login and refresh: outside the authentication layer, as SimpleJWT's token
+/// views are, so a stale `Authorization` header never blocks a new login.
+pub fn public_router() -> Router<AppState> {
     Router::new()
         .route("/login", post(login))
         .route("/token", post(refresh))
         .route("/token/refresh", post(refresh))
-        .route("/logout", post(logout))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/logout", post(logout))
 }
 
 const BAD_CREDENTIALS: &str = "No active account found with the given credentials";
@@ -41,13 +46,22 @@ async fn login(
     body: JsonBody,
 ) -> ApiResult<Json<Value>> {
     let mut input = body.input(false)?;
-    let username = input.text("username", Text::required(150));
+    // Any length is looked up: a long name is simply unknown (401), as in SimpleJWT.
+    let username = input.text("username", Text::required(4096));
     let password = input.password("password", true);
     input.finish()?;
     let (username, password) = (username.unwrap_or_default(), password.unwrap_or_default());
     let user_key = format!("user:{}", username.to_lowercase());
     let addr_key = format!("addr:{}", client.ip());
-    throttle(&state, &[&user_key, &addr_key]).await?;
+    let limits = &state.config.login_throttle;
+    throttle(
+        &state,
+        &[
+            (&user_key, limits.max_failures),
+            (&addr_key, limits.max_failures_per_address),
+        ],
+    )
+    .await?;
 
     let found = user::Entity::find()
         .filter(user::Column::UsernameKey.eq(username.to_lowercase()))
@@ -94,15 +108,15 @@ async fn login(
     Ok(Json(json!({ "refresh": refresh, "access": access })))
 }
 
-/// 429 when any of `keys` has reached the failure limit within the window.
-async fn throttle(state: &AppState, keys: &[&str]) -> ApiResult<()> {
+/// 429 when any of `keys` has reached its failure limit within the window.
+async fn throttle(state: &AppState, keys: &[(&str, u32)]) -> ApiResult<()> {
     let limits = &state.config.login_throttle;
     let window = chrono::Duration::from_std(limits.window)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("throttle window: {e}")))?;
     let now = crate::db::now();
     let since = now - window;
     let mut retry_after: Option<i64> = None;
-    for key in keys {
+    for (key, limit) in keys {
         let failures: Vec<DateTime<Utc>> = login_failure::Entity::find()
             .filter(login_failure::Column::Key.eq(*key))
             .filter(login_failure::Column::FailedAt.gt(since))
@@ -112,7 +126,7 @@ async fn throttle(state: &AppState, keys: &[&str]) -> ApiResult<()> {
             .into_iter()
             .map(|f| f.failed_at)
             .collect();
-        let limit = limits.max_failures as usize;
+        let limit = *limit as usize;
         if failures.len() >= limit {
             // Allowed again when the limit-th most recent failure leaves the window.
             let pivot = failures[limit - 1];

@@ -381,6 +381,16 @@ async fn destroy(
     }
     let posters = super::media::object_keys_of_event(&state, found.id).await?;
     let txn = state.db.begin_write().await?;
+    // Lock its tickets before the event itself: the order registrations
+    // take (ticket → event), so the two cannot deadlock.
+    crate::db::entities::ticket::Entity::update_many()
+        .col_expr(
+            crate::db::entities::ticket::Column::Sold,
+            sea_orm::sea_query::Expr::col(crate::db::entities::ticket::Column::Sold),
+        )
+        .filter(crate::db::entities::ticket::Column::EventId.eq(found.id))
+        .exec(&*txn)
+        .await?;
     // Tickets, registrations, payments and poster rows go with it (ON DELETE
     // CASCADE); the stored poster objects are deleted once that is committed.
     event::Entity::delete_by_id(found.id).exec(&*txn).await?;

@@ -54,6 +54,21 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             json!({ "status": "unavailable", "backend": storage_backend })
         }
     };
+    let mail = match state.mailer.ping().await {
+        Ok(()) => {
+            json!({ "status": "ok", "backend": if state.mailer.is_smtp() { "smtp" } else { "files" } })
+        }
+        Err(e) => {
+            tracing::warn!("readiness: mail unavailable: {e}");
+            json!({ "status": "unavailable", "backend": if state.mailer.is_smtp() { "smtp" } else { "files" } })
+        }
+    };
+    let worker = match crate::jobs::stats(&state).await {
+        Ok((queue_depth, dead_jobs)) => {
+            json!({ "queue_depth": queue_depth, "dead_jobs": dead_jobs })
+        }
+        Err(_) => json!({ "status": "unknown" }),
+    };
     let cache_status = state.cache.status().await;
     let cache = json!({
         "status": if cache_status.healthy { "ok" } else { "degraded" },
@@ -71,6 +86,8 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             "database": database,
             "storage": storage,
             "cache": cache,
+            "mail": mail,
+            "jobs": worker,
         })),
     )
 }

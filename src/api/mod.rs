@@ -48,7 +48,8 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::authenticate,
-        ));
+        ))
+        .merge(auth::public_router());
     Router::new()
         .nest("/api", api)
         .merge(health::router())
@@ -162,6 +163,30 @@ async fn observe(req: Request, next: Next) -> Response {
         ),
         StatusCode::PAYLOAD_TOO_LARGE if !is_json(&response) => {
             ApiError::PayloadTooLarge.into_response()
+        }
+        // Extractor rejections (e.g. an undecodable path) are plain text.
+        status
+            if status.is_client_error()
+                && !is_json(&response)
+                && status != StatusCode::NOT_MODIFIED =>
+        {
+            let (parts, body) = response.into_parts();
+            let text = axum::body::to_bytes(body, 16 * 1024)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            let detail = if text.trim().is_empty() {
+                status
+                    .canonical_reason()
+                    .unwrap_or("Bad request.")
+                    .to_string()
+            } else {
+                text.trim().to_string()
+            };
+            json_body(
+                Response::from_parts(parts, Body::empty()),
+                json!({ "detail": detail }),
+            )
         }
         StatusCode::INTERNAL_SERVER_ERROR => {
             let cause = response

@@ -344,13 +344,30 @@ async fn update(
     }
     model.updated_at = Set(now);
     let txn = state.db.begin_write().await?;
-    let updated = match model.update(&*txn).await {
-        Ok(p) => p,
+    // Guarded on the status the transition was checked against: a concurrent
+    // change makes this one a conflict instead of a forbidden move.
+    let result = payment::Entity::update_many()
+        .set(model)
+        .filter(payment::Column::Id.eq(found.id))
+        .filter(payment::Column::PaymentStatus.eq(found.payment_status.clone()))
+        .exec(&*txn)
+        .await;
+    match result {
+        Ok(r) if r.rows_affected == 1 => {}
+        Ok(_) => {
+            return Err(ApiError::Conflict(
+                "The payment was changed meanwhile; read it again.".into(),
+            ));
+        }
         Err(e) if is_unique_violation(&e) => {
             return Err(ApiError::Conflict(ALREADY_COMPLETED.into()));
         }
         Err(e) => return Err(e.into()),
-    };
+    }
+    let updated = payment::Entity::find_by_id(found.id)
+        .one(&*txn)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     txn.commit().await?;
     tracing::info!(
         "Payment {} updated by {} (status {})",

@@ -25,7 +25,7 @@ use crate::AppState;
 use crate::auth::{AuthUser, CurrentUser};
 use crate::cache::Family;
 use crate::db::entities::{event, payment, registration, ticket, user};
-use crate::error::{ApiError, ApiResult, FieldErrors, is_unique_violation};
+use crate::error::{ApiError, ApiResult, FieldErrors, is_fk_violation, is_unique_violation};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -51,7 +51,10 @@ const SOLD_OUT: &str = "Sold out.";
 /// Takes one place on a ticket and its event, or reports sold out.
 async fn take_place(db: &impl ConnectionTrait, ticket_id: Uuid, event_id: Uuid) -> ApiResult<()> {
     let ticket_taken = ticket::Entity::update_many()
-        .col_expr(ticket::Column::Sold, Expr::col(ticket::Column::Sold).add(1))
+        .col_expr(
+            ticket::Column::Sold,
+            Expr::col(ticket::Column::Sold).add(1i64),
+        )
         .filter(ticket::Column::Id.eq(ticket_id))
         .filter(Expr::col(ticket::Column::Sold).lt(Expr::col(ticket::Column::Quota)))
         .exec(db)
@@ -62,7 +65,7 @@ async fn take_place(db: &impl ConnectionTrait, ticket_id: Uuid, event_id: Uuid) 
     let event_taken = event::Entity::update_many()
         .col_expr(
             event::Column::Registered,
-            Expr::col(event::Column::Registered).add(1),
+            Expr::col(event::Column::Registered).add(1i64),
         )
         .filter(event::Column::Id.eq(event_id))
         .filter(Expr::col(event::Column::Registered).lt(Expr::col(event::Column::Quota)))
@@ -81,14 +84,17 @@ async fn release_place(
     event_id: Uuid,
 ) -> ApiResult<()> {
     ticket::Entity::update_many()
-        .col_expr(ticket::Column::Sold, Expr::col(ticket::Column::Sold).sub(1))
+        .col_expr(
+            ticket::Column::Sold,
+            Expr::col(ticket::Column::Sold).sub(1i64),
+        )
         .filter(ticket::Column::Id.eq(ticket_id))
         .exec(db)
         .await?;
     event::Entity::update_many()
         .col_expr(
             event::Column::Registered,
-            Expr::col(event::Column::Registered).sub(1),
+            Expr::col(event::Column::Registered).sub(1i64),
         )
         .filter(event::Column::Id.eq(event_id))
         .exec(db)
@@ -195,7 +201,8 @@ async fn referenced_ticket(
     let e = event::Entity::find_by_id(t.event_id)
         .one(state.db.conn())
         .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("ticket {} without event", t.id)))?;
+        // Deleted meanwhile (with its tickets).
+        .ok_or(ApiError::NotFound)?;
     Ok(Some((t, e)))
 }
 
@@ -287,6 +294,9 @@ async fn create(
     }
 
     let txn = state.db.begin_write().await?;
+    // Counters first: row locks are always taken ticket → event, by every
+    // writer, so concurrent registrations and deletes cannot deadlock.
+    take_place(&*txn, t.id, e.id).await?;
     let inserted = registration::ActiveModel {
         id: Set(Uuid::now_v7()),
         ticket_id: Set(t.id),
@@ -299,9 +309,14 @@ async fn create(
     let created = match inserted {
         Ok(r) => r,
         Err(err) if is_unique_violation(&err) => return Err(duplicate(&caller, target_user)),
+        Err(err) if is_fk_violation(&err) => {
+            return Err(ApiError::field("user_id", "The user no longer exists."));
+        }
         Err(err) => return Err(err.into()),
     };
-    take_place(&*txn, t.id, e.id).await?;
+    // The confirmation mail is queued in the same transaction: it exists if
+    // and only if the registration does; a worker sends it.
+    crate::jobs::enqueue_confirmation(&*txn, created.id, crate::db::now()).await?;
     txn.commit().await?;
     state.cache.invalidate(&[Family::Tickets]).await;
     tracing::info!(
@@ -382,6 +397,10 @@ async fn update(
     }
 
     let txn = state.db.begin_write().await?;
+    if new_ticket != found.ticket_id {
+        release_place(&*txn, found.ticket_id, found.event_id).await?;
+        take_place(&*txn, new_ticket, new_event).await?;
+    }
     let mut model: registration::ActiveModel = found.clone().into();
     model.ticket_id = Set(new_ticket);
     model.user_id = Set(new_user);
@@ -389,12 +408,13 @@ async fn update(
     let updated = match model.update(&*txn).await {
         Ok(r) => r,
         Err(err) if is_unique_violation(&err) => return Err(duplicate(&caller, new_user)),
+        Err(err) if is_fk_violation(&err) => {
+            return Err(ApiError::Conflict(
+                "The ticket or user no longer exists.".into(),
+            ));
+        }
         Err(err) => return Err(err.into()),
     };
-    if new_ticket != found.ticket_id {
-        release_place(&*txn, found.ticket_id, found.event_id).await?;
-        take_place(&*txn, new_ticket, new_event).await?;
-    }
     payment::Entity::update_many()
         .col_expr(payment::Column::UserId, Expr::value(new_user))
         .col_expr(payment::Column::EventId, Expr::value(new_event))

@@ -59,7 +59,8 @@ async fn event_of(db: &impl ConnectionTrait, event_id: Uuid) -> ApiResult<event:
     event::Entity::find_by_id(event_id)
         .one(db)
         .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("ticket of a missing event {event_id}")))
+        // Deleted meanwhile (with its tickets).
+        .ok_or(ApiError::NotFound)
 }
 
 async fn list(
@@ -312,8 +313,11 @@ async fn update(
         model.event_id = Set(target.id);
     }
     let txn = state.db.begin_write().await?;
+    // `sold = sold` keeps the statement non-empty when nothing else changes
+    // (a PATCH of ignored fields is a 200, not a no-op reported as 0 rows).
     let mut update = ticket::Entity::update_many()
         .set(model)
+        .col_expr(ticket::Column::Sold, Expr::col(ticket::Column::Sold))
         .filter(ticket::Column::Id.eq(found.id));
     // Guards inside the UPDATE, so that a concurrent registration cannot
     // slip between the check and the change.

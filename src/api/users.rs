@@ -7,7 +7,7 @@ use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
-use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Set,
@@ -333,12 +333,7 @@ async fn list(
         select = select.filter(
             Condition::any()
                 .add(Expr::col(user::Column::UsernameKey).like(pattern.clone()))
-                .add(Expr::col(user::Column::EmailKey).like(pattern.clone()))
-                .add(
-                    Expr::expr(Func::lower(Expr::col(user::Column::FirstName)))
-                        .like(pattern.clone()),
-                )
-                .add(Expr::expr(Func::lower(Expr::col(user::Column::LastName))).like(pattern)),
+                .add(Expr::col(user::Column::EmailKey).like(pattern)),
         );
     }
     let select = select
@@ -465,6 +460,13 @@ async fn destroy(
         return Err(ApiError::Forbidden);
     }
     let txn = state.db.begin_write().await?;
+    // Lock the account (PostgreSQL; SQLite's writer lock already serialises):
+    // a registration for it cannot commit between the release below and the
+    // cascade, which would leave its place counted.
+    user::Entity::find_by_id(found.id)
+        .lock_exclusive()
+        .one(&*txn)
+        .await?;
     let organised = event::Entity::find()
         .filter(event::Column::OrganizerId.eq(found.id))
         .count(&*txn)

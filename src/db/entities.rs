@@ -250,3 +250,39 @@ pub mod media {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod outbox {
+    use sea_orm::entity::prelude::*;
+
+    /// A background job, written in the transaction of the change that
+    /// causes it and run by any worker (see `crate::jobs`).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// `confirmation` or `reminder`.
+        pub kind: String,
+        pub registration_id: Uuid,
+        /// Unique: `confirmation:<registration>` or
+        /// `reminder:<registration>:<event start time>`.
+        pub dedupe_key: String,
+        /// The event start time a reminder was made for.
+        pub event_start: Option<DateTimeUtc>,
+        pub run_at: DateTimeUtc,
+        pub attempts: i32,
+        /// A claimed job belongs to its worker until this lease ends.
+        pub locked_until: Option<DateTimeUtc>,
+        pub locked_by: Option<String>,
+        /// `pending`, `done`, `skipped` or `dead`.
+        pub status: String,
+        pub last_error: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub finished_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -8,7 +8,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CoreSchema), Box::new(MediaSchema)]
+        vec![
+            Box::new(CoreSchema),
+            Box::new(MediaSchema),
+            Box::new(OutboxSchema),
+        ]
     }
 }
 
@@ -320,6 +324,53 @@ impl MigrationTrait for MediaSchema {
         m.create_index(index("media", &["event_id", "uploaded_at"]))
             .await?;
         m.create_index(unique_index("media", &["object_key"]))
+            .await?;
+        Ok(())
+    }
+}
+
+/// The transactional outbox of background jobs.
+struct OutboxSchema;
+
+impl MigrationName for OutboxSchema {
+    fn name(&self) -> &str {
+        "m20261125_000003_outbox"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OutboxSchema {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("outbox")
+                .col(pk_uuid("id"))
+                .col(string_len("kind", 30))
+                .col(uuid("registration_id"))
+                .col(string_len("dedupe_key", 200))
+                .col(timestamp_with_time_zone_null("event_start"))
+                .col(timestamp_with_time_zone("run_at"))
+                .col(integer("attempts").default(0))
+                .col(timestamp_with_time_zone_null("locked_until"))
+                .col(string_len_null("locked_by", 100))
+                .col(string_len("status", 10))
+                .col(text_null("last_error"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone_null("finished_at"))
+                .foreign_key(&mut fk(
+                    "outbox",
+                    "registration_id",
+                    "registrations",
+                    ForeignKeyAction::Cascade,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(unique_index("outbox", &["dedupe_key"]))
+            .await?;
+        m.create_index(index("outbox", &["status", "run_at"]))
+            .await?;
+        m.create_index(index("outbox", &["registration_id"]))
             .await?;
         Ok(())
     }

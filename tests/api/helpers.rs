@@ -92,6 +92,11 @@ impl TestApp {
 
     /// Spawns with extra configuration variables.
     pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+        // Server logs (warnings and errors) in the output of a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("warn,dicoevent=warn")
+            .with_test_writer()
+            .try_init();
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let mut vars: HashMap<String, String> = HashMap::new();
         vars.insert("DATA_DIR".into(), data_dir.path().display().to_string());
@@ -201,6 +206,11 @@ impl TestApp {
             vars: self.vars.clone(),
             _data_dir: None,
         }
+    }
+
+    /// The server's data directory (SQLite file, media, mail outbox).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(self.vars.get("DATA_DIR").cloned().unwrap_or_default())
     }
 
     /// Stops the server and drops the PostgreSQL test database.

@@ -1,0 +1,246 @@
+//! The e-mails: a confirmation when a registration is made, and a reminder
+//! two hours before the event.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+use super::{KIND_CONFIRMATION, KIND_REMINDER, Outcome};
+use crate::AppState;
+use crate::db::entities::{event, outbox, registration, ticket, user};
+use crate::mail::{Email, escape_html};
+
+/// How long before the event its reminder goes out.
+pub fn lead() -> chrono::Duration {
+    chrono::Duration::hours(2)
+}
+
+fn reminder_key(registration_id: Uuid, start: &DateTime<Utc>) -> String {
+    format!("reminder:{registration_id}:{}", start.timestamp_micros())
+}
+
+/// Enqueues the reminders that are due: registrations of events starting
+/// within two hours (not cancelled, not yet started) made before their
+/// reminder moment, that have no reminder for the event's current start time.
+/// Returns how many were enqueued.
+pub async fn schedule(state: &AppState) -> anyhow::Result<usize> {
+    let now = state.clock.now();
+    let events = event::Entity::find()
+        .filter(event::Column::StartTime.gt(now))
+        .filter(event::Column::StartTime.lte(now + lead()))
+        .filter(event::Column::Status.is_not_in(["cancelled", "completed"]))
+        .all(state.db.conn())
+        .await?;
+    let mut scheduled = 0;
+    for e in events {
+        let moment = e.start_time - lead();
+        let registrations = registration::Entity::find()
+            .filter(registration::Column::EventId.eq(e.id))
+            .filter(registration::Column::RegisteredAt.lte(moment))
+            .all(state.db.conn())
+            .await?;
+        if registrations.is_empty() {
+            continue;
+        }
+        let keys: Vec<String> = registrations
+            .iter()
+            .map(|r| reminder_key(r.id, &e.start_time))
+            .collect();
+        let existing: HashSet<String> = outbox::Entity::find()
+            .filter(outbox::Column::DedupeKey.is_in(keys.clone()))
+            .all(state.db.conn())
+            .await?
+            .into_iter()
+            .map(|o| o.dedupe_key)
+            .collect();
+        let missing: Vec<outbox::ActiveModel> = registrations
+            .iter()
+            .zip(keys)
+            .filter(|(_, key)| !existing.contains(key))
+            .map(|(r, key)| outbox::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                kind: Set(KIND_REMINDER.into()),
+                registration_id: Set(r.id),
+                dedupe_key: Set(key),
+                event_start: Set(Some(e.start_time)),
+                run_at: Set(moment),
+                attempts: Set(0),
+                locked_until: Set(None),
+                locked_by: Set(None),
+                status: Set("pending".into()),
+                last_error: Set(None),
+                created_at: Set(now),
+                finished_at: Set(None),
+            })
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let count = missing.len();
+        let txn = state.db.begin_write().await?;
+        // Another worker may enqueue the same reminders at the same time: the
+        // unique key keeps one of each.
+        let inserted = outbox::Entity::insert_many(missing)
+            .on_conflict(
+                OnConflict::column(outbox::Column::DedupeKey)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec(&*txn)
+            .await;
+        match inserted {
+            Ok(_) | Err(sea_orm::DbErr::RecordNotInserted) => {}
+            Err(err)
+                if matches!(
+                    err.sql_err(),
+                    Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))
+                ) =>
+            {
+                // A registration was deleted meanwhile; the next pass retries the rest.
+                continue;
+            }
+            Err(err) => return Err(err.into()),
+        }
+        txn.commit().await?;
+        scheduled += count;
+    }
+    Ok(scheduled)
+}
+
+/// Everything a message about a registration needs.
+struct Context {
+    user: user::Model,
+    event: event::Model,
+    ticket: ticket::Model,
+}
+
+async fn load(state: &AppState, registration_id: Uuid) -> anyhow::Result<Option<Context>> {
+    let db = state.db.conn();
+    let Some(r) = registration::Entity::find_by_id(registration_id)
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let user = user::Entity::find_by_id(r.user_id).one(db).await?;
+    let event = event::Entity::find_by_id(r.event_id).one(db).await?;
+    let ticket = ticket::Entity::find_by_id(r.ticket_id).one(db).await?;
+    Ok(match (user, event, ticket) {
+        (Some(user), Some(event), Some(ticket)) => Some(Context {
+            user,
+            event,
+            ticket,
+        }),
+        _ => None,
+    })
+}
+
+/// Runs one claimed job: decides whether it is still wanted, then sends it.
+pub async fn run_job(state: &AppState, job: &outbox::Model) -> Outcome {
+    let context = match load(state, job.registration_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Outcome::Skipped("the registration no longer exists".into()),
+        Err(e) => return Outcome::Failed(e),
+    };
+    if context.event.status == "cancelled" {
+        return Outcome::Skipped("the event is cancelled".into());
+    }
+    let email = match job.kind.as_str() {
+        KIND_CONFIRMATION => confirmation(state, &context),
+        KIND_REMINDER => {
+            if job.event_start != Some(context.event.start_time) {
+                return Outcome::Skipped("the event's start time changed".into());
+            }
+            if state.clock.now() >= context.event.start_time {
+                return Outcome::Skipped("the event has already started".into());
+            }
+            reminder(state, &context)
+        }
+        other => return Outcome::Skipped(format!("unknown job kind {other:?}")),
+    };
+    match state.mailer.send(&job.id.to_string(), &email).await {
+        Ok(()) => {
+            tracing::info!(
+                "Mail sent: {} for registration {} to {}",
+                job.kind,
+                job.registration_id,
+                email.to
+            );
+            Outcome::Sent
+        }
+        Err(e) => {
+            tracing::warn!("Mail failed: {} to {}: {e:#}", job.kind, email.to);
+            Outcome::Failed(e)
+        }
+    }
+}
+
+fn local_time(state: &AppState, at: &DateTime<Utc>) -> String {
+    let tz = state.config.time_zone;
+    at.with_timezone(&tz)
+        .format(&format!("%A %e %B %Y at %H:%M ({tz})"))
+        .to_string()
+}
+
+fn greeting(user: &user::Model) -> String {
+    if user.first_name.is_empty() {
+        user.username.clone()
+    } else {
+        user.first_name.clone()
+    }
+}
+
+fn confirmation(state: &AppState, c: &Context) -> Email {
+    let when = local_time(state, &c.event.start_time);
+    let subject = format!("Registration confirmed: {}", c.event.name);
+    let text = format!(
+        "Hello {},\n\nYou are registered for {}.\n\nWhen: {when}\nWhere: {}\nTicket: {}\n\nWe will remind you two hours before it starts.\n\n— DicoEvent\n",
+        greeting(&c.user),
+        c.event.name,
+        c.event.location,
+        c.ticket.name,
+    );
+    let html = format!(
+        "<p>Hello {},</p><p>You are registered for <strong>{}</strong>.</p><ul><li>When: {}</li><li>Where: {}</li><li>Ticket: {}</li></ul><p>We will remind you two hours before it starts.</p><p>— DicoEvent</p>",
+        escape_html(&greeting(&c.user)),
+        escape_html(&c.event.name),
+        escape_html(&when),
+        escape_html(&c.event.location),
+        escape_html(&c.ticket.name),
+    );
+    Email {
+        to: c.user.email.clone(),
+        subject,
+        text,
+        html,
+    }
+}
+
+fn reminder(state: &AppState, c: &Context) -> Email {
+    let when = local_time(state, &c.event.start_time);
+    let subject = format!("Reminder: {} starts in two hours", c.event.name);
+    let text = format!(
+        "Hello {},\n\n{} starts soon.\n\nWhen: {when}\nWhere: {}\nTicket: {}\n\nSee you there!\n\n— DicoEvent\n",
+        greeting(&c.user),
+        c.event.name,
+        c.event.location,
+        c.ticket.name,
+    );
+    let html = format!(
+        "<p>Hello {},</p><p><strong>{}</strong> starts soon.</p><ul><li>When: {}</li><li>Where: {}</li><li>Ticket: {}</li></ul><p>See you there!</p><p>— DicoEvent</p>",
+        escape_html(&greeting(&c.user)),
+        escape_html(&c.event.name),
+        escape_html(&when),
+        escape_html(&c.event.location),
+        escape_html(&c.ticket.name),
+    );
+    Email {
+        to: c.user.email.clone(),
+        subject,
+        text,
+        html,
+    }
+}

@@ -1,0 +1,377 @@
+//! Background mail: confirmations and reminders through the outbox, against a
+//! real SMTP server (maildev, `TEST_SMTP_HOST`/`TEST_SMTP_PORT`/
+//! `TEST_MAILDEV_URL`) or, without one, the `.eml` files of the default.
+//! The worker's clock is moved forward so "two hours before" is immediate.
+
+use std::time::Duration;
+
+use dicoevent::jobs;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{Backend, TestApp};
+
+/// Where the test reads what was sent.
+enum Inbox {
+    Maildev(String),
+    Files(std::path::PathBuf),
+}
+
+/// One received message: recipient, subject, and the whole raw text.
+#[derive(Debug)]
+struct Received {
+    to: String,
+    subject: String,
+    content: String,
+}
+
+impl Inbox {
+    async fn received(&self) -> Vec<Received> {
+        match self {
+            Inbox::Maildev(url) => {
+                let all: Value = reqwest::get(format!("{url}/api/email"))
+                    .await
+                    .expect("maildev answers")
+                    .json()
+                    .await
+                    .expect("maildev json");
+                all.as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|m| Received {
+                        to: m["to"][0]["address"].as_str().unwrap_or("").to_owned(),
+                        subject: m["subject"].as_str().unwrap_or("").to_owned(),
+                        content: format!(
+                            "{}\n{}",
+                            m["text"].as_str().unwrap_or(""),
+                            m["html"].as_str().unwrap_or("")
+                        ),
+                    })
+                    .collect()
+            }
+            Inbox::Files(dir) => {
+                let mut out = Vec::new();
+                let Ok(entries) = std::fs::read_dir(dir) else {
+                    return out;
+                };
+                for entry in entries.flatten() {
+                    let raw = std::fs::read_to_string(entry.path()).expect("eml");
+                    // Undo quoted-printable soft line breaks for searching.
+                    let content = raw.replace("=\r\n", "").replace("=\n", "");
+                    let header = |name: &str| {
+                        raw.lines()
+                            .find_map(|l| l.strip_prefix(name))
+                            .map(|v| v.trim().to_owned())
+                            .unwrap_or_default()
+                    };
+                    out.push(Received {
+                        to: header("To:"),
+                        subject: header("Subject:"),
+                        content,
+                    });
+                }
+                out
+            }
+        }
+    }
+
+    /// Messages to `address` whose subject contains `needle`.
+    async fn to(&self, address: &str, needle: &str) -> Vec<Received> {
+        self.received()
+            .await
+            .into_iter()
+            .filter(|m| m.to.contains(address) && m.subject.contains(needle))
+            .collect()
+    }
+}
+
+/// An app sending through maildev when it is configured, else to files.
+async fn mail_app(extra: &[(&str, &str)]) -> (TestApp, Inbox) {
+    let smtp = std::env::var("TEST_SMTP_HOST")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let port = std::env::var("TEST_SMTP_PORT").unwrap_or_else(|_| "1025".into());
+    let mut vars: Vec<(&str, &str)> = vec![("TIME_ZONE", "Asia/Jakarta")];
+    vars.extend_from_slice(extra);
+    match &smtp {
+        Some(host) if !extra.iter().any(|(k, _)| *k == "MAIL_HOST") => {
+            let mut with_smtp = vars.clone();
+            with_smtp.extend_from_slice(&[
+                ("MAIL_HOST", host.as_str()),
+                ("MAIL_PORT", port.as_str()),
+                ("MAIL_TLS", "none"),
+            ]);
+            let app = TestApp::spawn_with(Backend::Sqlite, &with_smtp).await;
+            let url = std::env::var("TEST_MAILDEV_URL")
+                .unwrap_or_else(|_| "http://127.0.0.1:1080".into());
+            (app, Inbox::Maildev(url))
+        }
+        _ => {
+            let app = TestApp::spawn_with(Backend::Sqlite, &vars).await;
+            let dir = app.data_dir().join("outbox");
+            (app, Inbox::Files(dir))
+        }
+    }
+}
+
+/// A user with an address no other test uses (maildev is shared).
+async fn person(app: &TestApp, label: &str) -> (String, String, String) {
+    let name = format!("{label}{}", &Uuid::new_v4().simple().to_string()[..10]);
+    let (id, token) = app.user(&name).await;
+    (id, token, format!("{name}@example.com"))
+}
+
+/// An event starting `from_now` from the real clock, with one ticket on sale.
+async fn event_at(app: &TestApp, name: &str, from_now: chrono::Duration) -> (String, String) {
+    let start = chrono::Utc::now() + from_now;
+    let mut body = TestApp::event_body(name, 100);
+    body["start_time"] = json!(start.to_rfc3339());
+    body["end_time"] = json!((start + chrono::Duration::hours(2)).to_rfc3339());
+    body["location"] = json!("Balai Kartini, Jakarta");
+    let reply = app.post("/api/events/", app.admin(), body).await;
+    reply.assert(201);
+    let event = reply.id();
+    let mut ticket = TestApp::ticket_body(&event, "Early Bird", 100);
+    ticket["name"] = json!("Early Bird");
+    let t = app.post("/api/tickets/", app.admin(), ticket).await;
+    t.assert(201);
+    (event, t.id())
+}
+
+async fn pass(app: &TestApp) -> jobs::PassReport {
+    jobs::run_pass(&app.state, "test-worker")
+        .await
+        .expect("a worker pass")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminders_go_out_once_two_hours_before() {
+    let (app, inbox) = mail_app(&[]).await;
+    let tag = Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let name = format!("Gala {tag}");
+    let (_event, ticket) = event_at(&app, &name, chrono::Duration::hours(5)).await;
+    let mut people = Vec::new();
+    for label in ["ana", "budi", "citra"] {
+        let (_, token, email) = person(&app, label).await;
+        app.register(&token, &ticket).await.assert(201);
+        people.push(email);
+    }
+    // Confirmations go out at once; no reminder three hours early.
+    let first = pass(&app).await;
+    assert_eq!((first.sent, first.reminders_scheduled), (3, 0));
+    for email in &people {
+        assert_eq!(
+            inbox.to(email, "Registration confirmed").await.len(),
+            1,
+            "{email}"
+        );
+        assert!(inbox.to(email, "Reminder").await.is_empty());
+    }
+    // A cancelled event: its registrations get no reminder.
+    let cancelled_name = format!("Cancelled {tag}");
+    let (cancelled, cancelled_ticket) =
+        event_at(&app, &cancelled_name, chrono::Duration::hours(5)).await;
+    let (_, token, dropped) = person(&app, "dewi").await;
+    app.register(&token, &cancelled_ticket).await.assert(201);
+    app.patch(
+        &format!("/api/events/{cancelled}/"),
+        app.admin(),
+        json!({ "status": "cancelled" }),
+    )
+    .await
+    .assert(200);
+    // A deleted registration gets none either.
+    let (_, token, gone) = person(&app, "eko").await;
+    let reg = app.register(&token, &ticket).await;
+    reg.assert(201);
+    app.delete(&format!("/api/registrations/{}/", reg.id()), Some(&token))
+        .await
+        .assert(204);
+
+    // Three hours later: two hours before the event.
+    app.state
+        .clock
+        .advance(chrono::Duration::hours(3) + chrono::Duration::minutes(1));
+    let due = pass(&app).await;
+    assert_eq!(
+        due.reminders_scheduled, 3,
+        "the gala's three; none for the cancelled event"
+    );
+    assert_eq!(due.sent, 3);
+    assert_eq!(
+        pass(&app).await,
+        jobs::PassReport::default(),
+        "nothing twice"
+    );
+    for email in &people {
+        let reminders = inbox.to(email, &format!("Reminder: {name}")).await;
+        assert_eq!(reminders.len(), 1, "{email}: exactly one reminder");
+        let content = &reminders[0].content;
+        assert!(content.contains(&name));
+        assert!(content.contains("Balai Kartini"));
+        assert!(content.contains("Early Bird"));
+        assert!(
+            content.contains("Asia/Jakarta"),
+            "the time is given in TIME_ZONE"
+        );
+    }
+    assert!(
+        inbox.to(&dropped, "Reminder").await.is_empty(),
+        "cancelled event: no reminder"
+    );
+    assert!(
+        inbox.to(&gone, "Reminder").await.is_empty(),
+        "deleted registration: no reminder"
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_registrations_get_a_confirmation_but_no_reminder() {
+    let (app, inbox) = mail_app(&[]).await;
+    let name = format!("Soon {}", &Uuid::new_v4().simple().to_string()[..8]);
+    let (_, ticket) = event_at(&app, &name, chrono::Duration::minutes(90)).await;
+    let (_, token, email) = person(&app, "fajar").await;
+    app.register(&token, &ticket).await.assert(201);
+    let report = pass(&app).await;
+    assert_eq!(report.sent, 1);
+    assert_eq!(inbox.to(&email, "Registration confirmed").await.len(), 1);
+    app.state.clock.advance(chrono::Duration::minutes(30));
+    let later = pass(&app).await;
+    assert_eq!(later.reminders_scheduled, 0);
+    assert!(inbox.to(&email, "Reminder").await.is_empty());
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_start_time_rearms_the_reminder() {
+    let (app, inbox) = mail_app(&[]).await;
+    let name = format!("Moving {}", &Uuid::new_v4().simple().to_string()[..8]);
+    let (event, ticket) = event_at(&app, &name, chrono::Duration::hours(5)).await;
+    let (_, token, email) = person(&app, "gita").await;
+    app.register(&token, &ticket).await.assert(201);
+    app.state
+        .clock
+        .advance(chrono::Duration::hours(3) + chrono::Duration::minutes(1));
+    pass(&app).await;
+    assert_eq!(inbox.to(&email, "Reminder").await.len(), 1);
+
+    // The event moves one hour later: a new reminder for the new time.
+    let new_start = chrono::Utc::now() + chrono::Duration::hours(6);
+    app.patch(
+        &format!("/api/events/{event}/"),
+        app.admin(),
+        json!({ "start_time": new_start.to_rfc3339(), "end_time": (new_start + chrono::Duration::hours(2)).to_rfc3339() }),
+    )
+    .await
+    .assert(200);
+    assert_eq!(pass(&app).await.sent, 0, "not due yet");
+    app.state.clock.advance(chrono::Duration::hours(1));
+    let report = pass(&app).await;
+    assert_eq!(report.sent, 1);
+    assert_eq!(inbox.to(&email, "Reminder").await.len(), 2);
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_lease_expires_and_another_worker_finishes() {
+    let (app, inbox) = mail_app(&[]).await;
+    let name = format!("Lease {}", &Uuid::new_v4().simple().to_string()[..8]);
+    let (_, ticket) = event_at(&app, &name, chrono::Duration::hours(5)).await;
+    let (_, token, email) = person(&app, "hadi").await;
+    app.register(&token, &ticket).await.assert(201);
+    // A worker claims the confirmation and dies before sending it.
+    let claimed = jobs::claim(&app.state, "killed-worker", 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(pass(&app).await.sent, 0, "the lease holds");
+    assert!(inbox.to(&email, "Registration confirmed").await.is_empty());
+    app.state.clock.advance(
+        chrono::Duration::from_std(jobs::LEASE).expect("lease") + chrono::Duration::seconds(1),
+    );
+    assert_eq!(pass(&app).await.sent, 1, "another worker takes it over");
+    assert_eq!(pass(&app).await.sent, 0);
+    assert_eq!(inbox.to(&email, "Registration confirmed").await.len(), 1);
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_retried_with_backoff_then_dead() {
+    // An SMTP server that is not there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+        .to_string();
+    let (app, _) = mail_app(&[
+        ("MAIL_HOST", "127.0.0.1"),
+        ("MAIL_PORT", &closed),
+        ("MAIL_TLS", "none"),
+    ])
+    .await;
+    let (_, ticket) = event_at(&app, "Unlucky", chrono::Duration::days(3)).await;
+    let (_, token, _) = person(&app, "indra").await;
+    // The HTTP answer does not wait for SMTP.
+    app.register(&token, &ticket).await.assert(201);
+    let first = pass(&app).await;
+    assert_eq!(first.failed, 1);
+    assert_eq!(pass(&app).await.failed, 0, "not retried before its backoff");
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.body["jobs"]["queue_depth"], 1);
+    assert_eq!(ready.body["jobs"]["dead_jobs"], 0);
+    for _ in 1..jobs::MAX_ATTEMPTS {
+        app.state.clock.advance(chrono::Duration::hours(3));
+        assert_eq!(pass(&app).await.failed, 1);
+    }
+    app.state.clock.advance(chrono::Duration::hours(3));
+    assert_eq!(
+        pass(&app).await,
+        jobs::PassReport::default(),
+        "dead jobs are not retried"
+    );
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.body["jobs"]["queue_depth"], 0);
+    assert_eq!(ready.body["jobs"]["dead_jobs"], 1);
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_worker_sends_reminders_on_time() {
+    let (app, inbox) = mail_app(&[("WORKER_POLL_INTERVAL", "1")]).await;
+    let name = format!("Punctual {}", &Uuid::new_v4().simple().to_string()[..8]);
+    // Two hours and a few seconds away, on the real clock.
+    let (_, ticket) = event_at(
+        &app,
+        &name,
+        chrono::Duration::hours(2) + chrono::Duration::seconds(4),
+    )
+    .await;
+    let mut people = Vec::new();
+    for label in ["joko", "kartika", "lestari"] {
+        let (_, token, email) = person(&app, label).await;
+        app.register(&token, &ticket).await.assert(201);
+        people.push(email);
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(jobs::run_worker(app.state.clone(), stopped));
+    let mut delivered = 0;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        delivered = 0;
+        for email in &people {
+            delivered += inbox.to(email, &format!("Reminder: {name}")).await.len();
+        }
+        if delivered >= 3 {
+            break;
+        }
+    }
+    let _ = stop.send(true);
+    let _ = worker.await;
+    assert_eq!(delivered, 3, "one reminder each, on time");
+    for email in &people {
+        assert_eq!(inbox.to(email, "Registration confirmed").await.len(), 1);
+    }
+    app.cleanup().await;
+}

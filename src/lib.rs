@@ -15,6 +15,7 @@ pub mod error;
 pub mod jobs;
 pub mod logging;
 pub mod mail;
+pub mod metrics;
 pub mod storage;
 
 use std::future::Future;

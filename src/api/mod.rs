@@ -7,6 +7,7 @@ pub mod groups;
 pub mod health;
 pub mod input;
 pub mod media;
+pub mod openapi;
 pub mod pagination;
 pub mod payments;
 pub mod registrations;
@@ -45,14 +46,18 @@ pub fn router(state: AppState) -> Router {
         .merge(registrations::router())
         .merge(payments::router())
         .merge(media::router())
+        .merge(openapi::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::authenticate,
         ))
-        .merge(auth::public_router());
+        .merge(auth::public_router())
+        .route_layer(middleware::from_fn(record_route));
     Router::new()
         .nest("/api", api)
         .merge(health::router())
+        .route("/metrics", axum::routing::get(metrics))
+        .route_layer(middleware::from_fn(record_route))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(CatchPanicLayer::custom(
@@ -86,6 +91,7 @@ where
     Fut: std::future::Future<Output = ApiResult<serde_json::Value>>,
 {
     let lookup = state.cache.lookup(family, &key).await;
+    crate::metrics::METRICS.record_cache(lookup.hit.is_some());
     if let Some(body) = lookup.hit {
         return Ok(json_with_source(body, "cache"));
     }
@@ -135,6 +141,39 @@ async fn not_found() -> ApiError {
 /// The cause of a 500, carried from the error to the access log.
 #[derive(Clone)]
 pub struct InternalErrorCause(pub String);
+
+/// The route template that matched (`/api/events/{id}`), carried to the
+/// request metrics.
+#[derive(Clone)]
+pub struct RouteTemplate(pub String);
+
+/// Route layer: records which route template matched.
+async fn record_route(req: Request, next: Next) -> Response {
+    let template = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        // `/api/events/{id}` → `/api/events/:id`: braces in label values
+        // trip some Prometheus tooling.
+        .map(|p| p.as_str().replace('{', ":").replace('}', ""));
+    let mut response = next.run(req).await;
+    // The innermost router's template wins (a nested router's is complete).
+    if let Some(template) = template
+        && response.extensions().get::<RouteTemplate>().is_none()
+    {
+        response.extensions_mut().insert(RouteTemplate(template));
+    }
+    response
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let body = crate::metrics::METRICS.render(&state).await;
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
 
 /// The authenticated user's id, carried from authentication to the access log.
 #[derive(Clone)]
@@ -209,7 +248,19 @@ async fn observe(req: Request, next: Next) -> Response {
         .get::<AccessLogUser>()
         .map(|u| u.0.to_string())
         .unwrap_or_else(|| "-".into());
-    let millis = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    let route = response
+        .extensions()
+        .get::<RouteTemplate>()
+        .map(|r| r.0.as_str())
+        .unwrap_or("unmatched");
+    crate::metrics::METRICS.record_request(
+        route,
+        method.as_str(),
+        response.status().as_u16(),
+        elapsed,
+    );
+    let millis = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
         tracing::info!(
             "{method} {path} {} {millis:.1}ms request_id={request_id} user={user}",

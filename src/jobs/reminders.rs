@@ -163,6 +163,7 @@ pub async fn run_job(state: &AppState, job: &outbox::Model) -> Outcome {
     };
     match state.mailer.send(&job.id.to_string(), &email).await {
         Ok(()) => {
+            crate::metrics::METRICS.record_email(&job.kind, true);
             tracing::info!(
                 "Mail sent: {} for registration {} to {}",
                 job.kind,
@@ -172,6 +173,7 @@ pub async fn run_job(state: &AppState, job: &outbox::Model) -> Outcome {
             Outcome::Sent
         }
         Err(e) => {
+            crate::metrics::METRICS.record_email(&job.kind, false);
             tracing::warn!("Mail failed: {} to {}: {e:#}", job.kind, email.to);
             Outcome::Failed(e)
         }

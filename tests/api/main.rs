@@ -13,6 +13,7 @@ mod groups;
 mod logs;
 mod mail;
 mod media;
+mod metrics;
 mod payments;
 mod registrations;
 mod regressions;

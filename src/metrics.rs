@@ -1,0 +1,163 @@
+//! Prometheus metrics, served as text at `/metrics`: requests by route
+//! template (`/api/events/:id`), method and status; latency histograms by route; cache hits and
+//! misses; e-mails sent and failed; outbox depth and dead jobs; database pool
+//! usage (the last three read at scrape time).
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::AppState;
+
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    cache_lookups: IntCounterVec,
+    emails: IntCounterVec,
+    queue_depth: IntGauge,
+    dead_jobs: IntGauge,
+    db_connections: IntGaugeVec,
+}
+
+/// One set per process: every server in it shares the counters.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+fn must<T>(result: prometheus::Result<T>, what: &str) -> T {
+    match result {
+        Ok(v) => v,
+        // Metric definitions are static; a failure here is a programming error.
+        Err(e) => panic!("invalid metric {what}: {e}"),
+    }
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let registry = Registry::new_custom(Some("dicoevent".into()), None)
+            .unwrap_or_else(|_| Registry::new());
+        let http_requests = must(
+            IntCounterVec::new(
+                Opts::new(
+                    "http_requests_total",
+                    "HTTP requests by route template, method and status",
+                ),
+                &["route", "method", "status"],
+            ),
+            "http_requests_total",
+        );
+        let http_duration = must(
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "http_request_duration_seconds",
+                    "HTTP request latency by route template",
+                )
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ]),
+                &["route", "method"],
+            ),
+            "http_request_duration_seconds",
+        );
+        let cache_lookups = must(
+            IntCounterVec::new(
+                Opts::new("cache_lookups_total", "Cache lookups by result (hit, miss)"),
+                &["result"],
+            ),
+            "cache_lookups_total",
+        );
+        let emails = must(
+            IntCounterVec::new(
+                Opts::new("emails_total", "E-mails by kind and outcome (sent, failed)"),
+                &["kind", "outcome"],
+            ),
+            "emails_total",
+        );
+        let queue_depth = must(
+            IntGauge::new("outbox_queue_depth", "Background jobs waiting to run"),
+            "outbox_queue_depth",
+        );
+        let dead_jobs = must(
+            IntGauge::new("outbox_dead_jobs", "Background jobs that gave up"),
+            "outbox_dead_jobs",
+        );
+        let db_connections = must(
+            IntGaugeVec::new(
+                Opts::new(
+                    "db_pool_connections",
+                    "Database pool connections by state (idle, in_use, max)",
+                ),
+                &["state"],
+            ),
+            "db_pool_connections",
+        );
+        for collector in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_duration.clone()),
+            Box::new(cache_lookups.clone()),
+            Box::new(emails.clone()),
+            Box::new(queue_depth.clone()),
+            Box::new(dead_jobs.clone()),
+            Box::new(db_connections.clone()),
+        ] {
+            must(registry.register(collector), "registration");
+        }
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            cache_lookups,
+            emails,
+            queue_depth,
+            dead_jobs,
+            db_connections,
+        }
+    }
+
+    pub fn record_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        self.http_requests
+            .with_label_values(&[route, method, &status.to_string()])
+            .inc();
+        self.http_duration
+            .with_label_values(&[route, method])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn record_cache(&self, hit: bool) {
+        self.cache_lookups
+            .with_label_values(&[if hit { "hit" } else { "miss" }])
+            .inc();
+    }
+
+    pub fn record_email(&self, kind: &str, sent: bool) {
+        self.emails
+            .with_label_values(&[kind, if sent { "sent" } else { "failed" }])
+            .inc();
+    }
+
+    /// The text exposition, with the scrape-time gauges refreshed.
+    pub async fn render(&self, state: &AppState) -> String {
+        if let Ok((pending, dead)) = crate::jobs::stats(state).await {
+            self.queue_depth.set(pending as i64);
+            self.dead_jobs.set(dead as i64);
+        }
+        let (size, idle, max) = state.db.pool_usage();
+        self.db_connections
+            .with_label_values(&["idle"])
+            .set(idle as i64);
+        self.db_connections
+            .with_label_values(&["in_use"])
+            .set(i64::from(size) - idle as i64);
+        self.db_connections
+            .with_label_values(&["max"])
+            .set(max as i64);
+        let mut buffer = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            tracing::error!("cannot encode metrics: {e}");
+        }
+        String::from_utf8_lossy(&buffer).into_owned()
+    }
+}

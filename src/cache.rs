@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::Mutex;
+use std::sync::Mutex;
 
 use crate::config::Config;
 
@@ -77,6 +77,8 @@ struct Inner {
 }
 
 enum Backend {
+    /// `CACHE_TTL=0`: nothing is cached (every read from the database).
+    Disabled,
     Memory {
         entries: moka::future::Cache<String, Bytes>,
         generations: [AtomicU64; 2],
@@ -114,6 +116,7 @@ impl Cache {
     /// down at start-up is an outage, not a failure), else in-process.
     pub fn open(config: &Config) -> anyhow::Result<Self> {
         let backend = match &config.redis_url {
+            _ if config.cache_ttl.is_zero() => Backend::Disabled,
             Some(url) => {
                 let client = redis::Client::open(url.as_str()).map_err(|e| {
                     anyhow::anyhow!(
@@ -161,6 +164,7 @@ impl Cache {
 
     pub fn describe(&self) -> String {
         match &self.inner.backend {
+            Backend::Disabled => "disabled (CACHE_TTL=0)".into(),
             Backend::Memory { .. } => "in-process".into(),
             Backend::Redis(r) => format!("Redis at {}", r.description),
         }
@@ -181,6 +185,10 @@ impl Cache {
     /// Looks a response up; never fails (an unavailable cache is a miss).
     pub async fn lookup(&self, family: Family, key: &str) -> Lookup {
         match &self.inner.backend {
+            Backend::Disabled => Lookup {
+                hit: None,
+                generation: None,
+            },
             Backend::Memory {
                 entries,
                 generations,
@@ -235,6 +243,7 @@ impl Cache {
     pub async fn store(&self, family: Family, generation: u64, key: &str, body: Bytes) {
         let entry_key = self.entry_key(family, generation, key);
         match &self.inner.backend {
+            Backend::Disabled => {}
             Backend::Memory { entries, .. } => entries.insert(entry_key, body).await,
             Backend::Redis(redis) => {
                 let mut conn = redis.manager.clone();
@@ -255,6 +264,7 @@ impl Cache {
     /// the write's transaction has committed, before answering.
     pub async fn invalidate(&self, families: &[Family]) {
         match &self.inner.backend {
+            Backend::Disabled => {}
             Backend::Memory { generations, .. } => {
                 for family in families {
                     generations[family.index()].fetch_add(1, Ordering::AcqRel);
@@ -286,6 +296,10 @@ impl Cache {
 
     pub async fn status(&self) -> CacheStatus {
         match &self.inner.backend {
+            Backend::Disabled => CacheStatus {
+                backend: "disabled",
+                healthy: true,
+            },
             Backend::Memory { .. } => CacheStatus {
                 backend: "in-process",
                 healthy: true,
@@ -307,14 +321,19 @@ impl Cache {
 }
 
 impl RedisBackend {
-    /// False while bypassed. After the bypass period the next call probes
-    /// Redis; on success, pending generation bumps are applied first.
+    /// False while bypassed. When the bypass period ends, one caller probes
+    /// Redis (the others keep bypassing until the probe succeeds, so an
+    /// outage costs one request a bounded wait, not every request); on
+    /// success, pending generation bumps are applied first.
     async fn available(&self, cache: &Cache) -> bool {
         {
-            let mut down_until = self.down_until.lock().await;
+            let Ok(mut down_until) = self.down_until.lock() else {
+                return false;
+            };
             match *down_until {
                 Some(until) if Instant::now() < until => return false,
-                Some(_) => *down_until = None,
+                // This caller probes; the others wait for its result.
+                Some(_) => *down_until = Some(Instant::now() + RETRY_AFTER),
                 None => {}
             }
         }
@@ -359,6 +378,9 @@ impl RedisBackend {
     }
 
     fn succeeded(&self) {
+        if let Ok(mut down_until) = self.down_until.lock() {
+            *down_until = None;
+        }
         if self.down.swap(false, Ordering::AcqRel) {
             tracing::info!(
                 "Redis at {} is reachable again; cache in use",
@@ -368,7 +390,9 @@ impl RedisBackend {
     }
 
     async fn failed(&self, cause: &str) {
-        *self.down_until.lock().await = Some(Instant::now() + RETRY_AFTER);
+        if let Ok(mut down_until) = self.down_until.lock() {
+            *down_until = Some(Instant::now() + RETRY_AFTER);
+        }
         // Whatever was cached may miss the writes made while Redis was away.
         for pending in &self.pending {
             pending.store(true, Ordering::Release);

@@ -254,7 +254,11 @@ impl Config {
             port,
             secret_key,
             time_zone,
-            cache_ttl: parse_duration_var(&get, "CACHE_TTL", Duration::from_secs(3600))?,
+            // 0 turns the cache off (every read from the database).
+            cache_ttl: match get("CACHE_TTL").as_deref() {
+                Some("0") => Duration::ZERO,
+                _ => parse_duration_var(&get, "CACHE_TTL", Duration::from_secs(3600))?,
+            },
             jwt_access_ttl: parse_duration_var(
                 &get,
                 "JWT_ACCESS_TTL",

@@ -72,9 +72,9 @@ async fn login(
         .map(|u| u.password.clone())
         .unwrap_or_else(|| DUMMY_HASH.to_string());
     let candidate = password.clone();
-    let verified = tokio::task::spawn_blocking(move || password::verify(&candidate, &stored))
+    let verified = password::verify_async(candidate, stored)
         .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("password check task failed: {e}")))?;
+        .map_err(ApiError::Internal)?;
     let account = match (found, &verified) {
         (Some(u), Verified::Yes | Verified::YesRehash) if u.is_active => u,
         _ => {

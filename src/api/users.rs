@@ -217,11 +217,10 @@ fn duplicate_account_error(err: &sea_orm::DbErr) -> ApiError {
     }
 }
 
-/// Hashes a password on the blocking pool (Argon2 takes tens of ms of CPU).
+/// Hashes a password off the async runtime (Argon2 takes tens of ms of CPU).
 pub async fn hash_password(password: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || password::hash(&password))
+    password::hash_async(password)
         .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("password hashing task failed: {e}")))?
         .map_err(ApiError::Internal)
 }
 

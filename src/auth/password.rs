@@ -17,6 +17,36 @@ pub enum Verified {
     YesRehash,
 }
 
+/// Concurrent Argon2 computations allowed: one core is always left to the
+/// async runtime, so a login storm cannot starve other requests, and memory
+/// stays bounded (each computation takes 19 MiB).
+static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
+});
+
+/// `hash` on the blocking pool, within the hashing limit.
+pub async fn hash_async(password: String) -> anyhow::Result<String> {
+    let _permit = HASHING
+        .acquire()
+        .await
+        .map_err(|e| anyhow::anyhow!("hashing limiter closed: {e}"))?;
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(|e| anyhow::anyhow!("password hashing task failed: {e}"))?
+}
+
+/// `verify` on the blocking pool, within the hashing limit.
+pub async fn verify_async(password: String, stored: String) -> anyhow::Result<Verified> {
+    let _permit = HASHING
+        .acquire()
+        .await
+        .map_err(|e| anyhow::anyhow!("hashing limiter closed: {e}"))?;
+    tokio::task::spawn_blocking(move || verify(&password, &stored))
+        .await
+        .map_err(|e| anyhow::anyhow!("password check task failed: {e}"))
+}
+
 /// Hashes with Argon2id and a random salt (PHC string format). CPU-heavy:
 /// call from the blocking pool.
 pub fn hash(password: &str) -> anyhow::Result<String> {

@@ -14,6 +14,7 @@ mod logs;
 mod mail;
 mod media;
 mod metrics;
+mod openapi;
 mod payments;
 mod registrations;
 mod regressions;

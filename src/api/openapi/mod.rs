@@ -14,7 +14,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Ref, RefOr};
+use utoipa::openapi::{Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 use crate::AppState;
@@ -27,7 +27,9 @@ pub const DOCS_URL: &str = "/api/docs/";
 
 /// `/schema` and `/docs` (the router is nested under `/api`). The
 /// `NormalizePathLayer` in front trims trailing slashes, so `/api/docs/`
-/// arrives as `/api/docs`; assets arrive as `/api/docs/<file>`.
+/// arrives as `/api/docs`; assets arrive as `/api/docs/<file>`. (utoipa-swagger-ui's
+/// own axum router is not used: it redirects `/api/docs` to `/api/docs/`,
+/// which the trimming turns back into `/api/docs`, a redirect loop.)
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/schema", get(schema))
@@ -101,11 +103,24 @@ expired token is refused with 401 on every route that reads the header, public o
         paths::media_destroy,
         paths::healthz,
         paths::readyz,
+        paths::metrics,
         paths::schema_retrieve,
         paths::docs_retrieve,
     ),
     components(
-        schemas(schemas::ValidationError, schemas::AuthenticationError, schemas::InternalError),
+        // Schemas reached only from query parameters or reusable responses
+        // are not collected from the paths.
+        schemas(
+            schemas::FieldErrors,
+            schemas::ErrorDetail,
+            schemas::ValidationError,
+            schemas::AuthenticationError,
+            schemas::InternalError,
+            schemas::EventStatus,
+            schemas::EventOrdering,
+            schemas::TicketOrdering,
+            schemas::PaymentStatus,
+        ),
         responses(
             schemas::BadRequest,
             schemas::Unauthorized,
@@ -120,7 +135,7 @@ expired token is refused with 401 on every route that reads the header, public o
             schemas::ServiceUnavailable,
         )
     ),
-    modifiers(&CommonResponses),
+    modifiers(&Conventions),
     tags(
         (name = "auth", description = "JWT tokens (SimpleJWT-compatible)"),
         (name = "users", description = "Accounts"),
@@ -130,22 +145,23 @@ expired token is refused with 401 on every route that reads the header, public o
         (name = "registrations", description = "Registrations of users on tickets"),
         (name = "payments", description = "Payments of registrations"),
         (name = "posters", description = "Event posters in object storage"),
-        (name = "operations", description = "Health and readiness"),
+        (name = "operations", description = "Health, readiness and metrics"),
         (name = "documentation", description = "This document and its page"),
     )
 )]
 struct ApiDoc;
 
-/// The security scheme, and the responses every operation of a kind can
-/// give, added in one place rather than repeated on each operation:
+/// The security scheme, and what every operation of a kind shares, set in
+/// one place rather than repeated on each operation:
 /// - 401 wherever the bearer token is read (a bad token is refused even on
 ///   public routes);
 /// - 400 (if not already listed), 413 and 415 wherever a JSON body is read;
 /// - 503 on every `/api/` route (the database, or object storage, is down);
-/// - 500 everywhere.
-struct CommonResponses;
+/// - 500 everywhere;
+/// - a PATCH body is optional (none is an empty change, as in DRF).
+struct Conventions;
 
-impl Modify for CommonResponses {
+impl Modify for Conventions {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
@@ -162,6 +178,13 @@ impl Modify for CommonResponses {
             ),
         );
         for (path, item) in openapi.paths.paths.iter_mut() {
+            if let Some(RefOr::T(body)) = item
+                .patch
+                .as_mut()
+                .and_then(|patch| patch.request_body.as_mut())
+            {
+                body.required = Some(Required::False);
+            }
             let operations = [
                 &mut item.get,
                 &mut item.put,
@@ -175,10 +198,13 @@ impl Modify for CommonResponses {
                         .map(|v| v.to_string().contains("\"jwt\""))
                         .unwrap_or(false)
                 });
-                let reads_json = operation.request_body.as_ref().is_some_and(|body| match body {
-                    RefOr::T(body) => body.content.contains_key("application/json"),
-                    RefOr::Ref(_) => false,
-                });
+                let reads_json = operation
+                    .request_body
+                    .as_ref()
+                    .is_some_and(|body| match body {
+                        RefOr::T(body) => body.content.contains_key("application/json"),
+                        RefOr::Ref(_) => false,
+                    });
                 let responses = &mut operation.responses.responses;
                 let mut add = |status: &str, name: &str| {
                     responses

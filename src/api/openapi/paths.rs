@@ -5,7 +5,7 @@
 //! handler but two operations: their bodies differ (PATCH is partial).
 //!
 //! Listed here: the statuses particular to each route. Added to every
-//! operation by `super::CommonResponses`: 401 where a bearer token is read,
+//! operation by `super::Conventions`: 401 where a bearer token is read,
 //! 400/413/415 where a JSON body is read, 503 under `/api/`, and 500.
 
 #![allow(dead_code)]
@@ -28,9 +28,8 @@ const ID_UUID: &str = "The resource's id (a UUID; a malformed one is a 404)";
     responses(
         (status = 200, description = "Logged in", body = TokenPair),
         (status = 401, description = "Wrong username or password, or inactive user",
-            body = AuthenticationError,
-            example = json!({"detail": "No active account found with the given credentials"}),
-            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"api\"`"))),
+            body = AuthenticationError, headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"api\"`")),
+            example = json!({"detail": "No active account found with the given credentials"})),
         (status = 429, response = Throttled),
     )
 )]
@@ -44,9 +43,8 @@ fn login() {}
     responses(
         (status = 200, description = "A new access token", body = AccessToken),
         (status = 401, description = "Invalid, expired or revoked refresh token",
-            body = AuthenticationError,
-            example = json!({"detail": "Token is invalid or expired", "code": "token_not_valid"}),
-            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"api\"`"))),
+            body = AuthenticationError, headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"api\"`")),
+            example = json!({"detail": "Token is invalid or expired", "code": "token_not_valid"})),
     )
 )]
 fn token() {}
@@ -59,9 +57,8 @@ fn token() {}
     responses(
         (status = 200, description = "A new access token", body = AccessToken),
         (status = 401, description = "Invalid, expired or revoked refresh token",
-            body = AuthenticationError,
-            example = json!({"detail": "Token is invalid or expired", "code": "token_not_valid"}),
-            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"api\"`"))),
+            body = AuthenticationError, headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"api\"`")),
+            example = json!({"detail": "Token is invalid or expired", "code": "token_not_valid"})),
     )
 )]
 fn token_refresh() {}
@@ -754,6 +751,19 @@ fn healthz() {}
     )
 )]
 fn readyz() {}
+
+/// Prometheus metrics
+///
+/// Request counts and latency histograms by route template and status,
+/// cache hits and misses, e-mails sent and failed, job queue depth.
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4",
+            content_type = "text/plain", body = String),
+    )
+)]
+fn metrics() {}
 
 /// This OpenAPI document
 #[utoipa::path(

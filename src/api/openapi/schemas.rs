@@ -6,6 +6,8 @@
 //! go out as RFC 3339 in UTC with `Z`; money is a JSON number with at most
 //! two decimals. Request fields marked `required = false` may be left out;
 //! a JSON `null` is refused (400) unless the field is documented as nullable.
+//! Text that may not be blank (it is trimmed, then checked) carries the
+//! pattern `\S`: at least one character that is not white space.
 
 use std::collections::BTreeMap;
 
@@ -168,10 +170,10 @@ macro_rules! list_envelope {
             #[schema(minimum = 1)]
             pub total_pages: u64,
             /// Absolute URL of the next page, or `null` on the last.
-            #[schema(required = true, format = Uri)]
+            #[schema(required = true, format = "uri")]
             pub next: Option<String>,
             /// Absolute URL of the previous page, or `null` on the first.
-            #[schema(required = true, format = Uri)]
+            #[schema(required = true, format = "uri")]
             pub previous: Option<String>,
         }
     };
@@ -194,8 +196,9 @@ list_envelope!(PaymentList, payments, Payment, "A page of payments.");
 /// Credentials for a token pair.
 #[derive(ToSchema)]
 pub struct LoginRequest {
+    #[schema(min_length = 1, max_length = 4096, pattern = r"\S")]
     pub username: String,
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 1, max_length = 4096)]
     pub password: String,
 }
 
@@ -209,6 +212,7 @@ pub struct TokenPair {
 /// A refresh token (refresh, logout).
 #[derive(ToSchema)]
 pub struct RefreshRequest {
+    #[schema(min_length = 1, max_length = 8192, pattern = r"\S")]
     pub refresh: String,
 }
 
@@ -242,7 +246,7 @@ pub struct UserCreate {
     /// Letters, digits and `@.+-_`; unique case-insensitively.
     #[schema(min_length = 1, max_length = 150, pattern = r"^[\w.@+-]+$")]
     pub username: String,
-    #[schema(format = Password, min_length = 8, max_length = 4096)]
+    #[schema(format = Password, min_length = 8, max_length = 4096, pattern = r"\D")]
     pub password: String,
     /// Unique case-insensitively.
     #[schema(format = Email, max_length = 254)]
@@ -256,11 +260,16 @@ pub struct UserCreate {
 /// A change to an account: only the fields sent change (for PUT too).
 #[derive(ToSchema)]
 pub struct UserUpdate {
-    #[schema(min_length = 1, max_length = 150, pattern = r"^[\w.@+-]+$", required = false)]
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[\w.@+-]+$",
+        required = false
+    )]
     pub username: String,
     #[schema(format = Email, max_length = 254, required = false)]
     pub email: String,
-    #[schema(format = Password, min_length = 8, max_length = 4096, required = false)]
+    #[schema(format = Password, min_length = 8, max_length = 4096, pattern = r"\D", required = false)]
     pub password: String,
     #[schema(max_length = 150, required = false)]
     pub first_name: String,
@@ -288,14 +297,14 @@ pub struct Group {
 /// A group's name: unique case-insensitively.
 #[derive(ToSchema)]
 pub struct GroupWrite {
-    #[schema(min_length = 1, max_length = 150)]
+    #[schema(min_length = 1, max_length = 150, pattern = r"\S")]
     pub name: String,
 }
 
 /// A partial change of a group.
 #[derive(ToSchema)]
 pub struct GroupPatch {
-    #[schema(min_length = 1, max_length = 150, required = false)]
+    #[schema(min_length = 1, max_length = 150, pattern = r"\S", required = false)]
     pub name: String,
 }
 
@@ -354,18 +363,18 @@ pub struct Event {
 /// `start_time` is accepted.
 #[derive(ToSchema)]
 pub struct EventWrite {
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
     pub name: String,
     /// May be blank.
     #[schema(max_length = 100000)]
     pub description: String,
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
     pub location: String,
     pub start_time: DateTime<Utc>,
     pub end_time: DateTime<Utc>,
     #[schema(minimum = 0, maximum = 2147483647)]
     pub quota: i64,
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub category: String,
     /// Default `scheduled` on create; unchanged on PUT when left out.
     #[schema(required = false)]
@@ -380,11 +389,11 @@ pub struct EventWrite {
 /// A partial change of an event: any of the fields of [`EventWrite`].
 #[derive(ToSchema)]
 pub struct EventPatch {
-    #[schema(min_length = 1, max_length = 255, required = false)]
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S", required = false)]
     pub name: String,
     #[schema(max_length = 100000, required = false)]
     pub description: String,
-    #[schema(min_length = 1, max_length = 255, required = false)]
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S", required = false)]
     pub location: String,
     #[schema(required = false)]
     pub start_time: DateTime<Utc>,
@@ -392,7 +401,7 @@ pub struct EventPatch {
     pub end_time: DateTime<Utc>,
     #[schema(minimum = 0, maximum = 2147483647, required = false)]
     pub quota: i64,
-    #[schema(min_length = 1, max_length = 100, required = false)]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S", required = false)]
     pub category: String,
     #[schema(required = false)]
     pub status: EventStatus,
@@ -471,7 +480,7 @@ pub struct Ticket {
 pub struct TicketWrite {
     /// The event; unknown → 400 on `event_id`.
     pub event_id: Uuid,
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// At most two decimals; never negative.
     #[schema(minimum = 0, maximum = 9999999999.99)]
@@ -488,7 +497,7 @@ pub struct TicketWrite {
 pub struct TicketPatch {
     #[schema(required = false)]
     pub event_id: Uuid,
-    #[schema(min_length = 1, max_length = 100, required = false)]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S", required = false)]
     pub name: String,
     #[schema(minimum = 0, maximum = 9999999999.99, required = false)]
     pub price: f64,
@@ -597,7 +606,7 @@ pub struct Payment {
 pub struct PaymentCreate {
     pub registration_id: Uuid,
     /// E.g. `QRIS`, `bank_transfer`.
-    #[schema(min_length = 1, max_length = 50)]
+    #[schema(min_length = 1, max_length = 50, pattern = r"\S")]
     pub payment_method: String,
     /// At most two decimals; never negative.
     #[schema(minimum = 0, maximum = 9999999999.99)]
@@ -610,7 +619,7 @@ pub struct PaymentCreate {
 /// A payment's fields on PUT.
 #[derive(ToSchema)]
 pub struct PaymentWrite {
-    #[schema(min_length = 1, max_length = 50)]
+    #[schema(min_length = 1, max_length = 50, pattern = r"\S")]
     pub payment_method: String,
     #[schema(minimum = 0, maximum = 9999999999.99)]
     pub amount_paid: f64,
@@ -621,7 +630,7 @@ pub struct PaymentWrite {
 /// A partial change of a payment.
 #[derive(ToSchema)]
 pub struct PaymentPatch {
-    #[schema(min_length = 1, max_length = 50, required = false)]
+    #[schema(min_length = 1, max_length = 50, pattern = r"\S", required = false)]
     pub payment_method: String,
     #[schema(minimum = 0, maximum = 9999999999.99, required = false)]
     pub amount_paid: f64,

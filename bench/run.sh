@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# DicoEvent benchmark: release build on PostgreSQL + Redis (or, with
+# --embedded, on SQLite + the in-process cache), seeded data, pre-issued
+# tokens, each scenario driven by wrk; prints one table.
+#
+#   bench/run.sh                 PostgreSQL + Redis, 1k events
+#   bench/run.sh --million       also the list scenario at 1M events
+#   bench/run.sh --embedded      SQLite + in-process cache
+#
+# Needs: PostgreSQL on 127.0.0.1:5432 (user postgres), Redis on 6379 (not with
+# --embedded), wrk (installed from Debian if missing), python3.
+# Stops only what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+EMBEDDED=0
+MILLION=0
+DURATION="${BENCH_DURATION:-10s}"
+CONNECTIONS="${BENCH_CONNECTIONS:-32}"
+for arg in "$@"; do
+    case "$arg" in
+        --embedded) EMBEDDED=1 ;;
+        --million) MILLION=1 ;;
+        *) echo "unknown option $arg" >&2; exit 2 ;;
+    esac
+done
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dicoevent-target}"
+if ! command -v wrk >/dev/null; then
+    echo "== installing wrk"
+    apt-get install -y wrk >/dev/null
+fi
+echo "== building the release binary"
+cargo build --release --quiet
+BIN="$CARGO_TARGET_DIR/release/dicoevent"
+
+WORK=$(mktemp -d /tmp/dicoevent-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+SECRET="bench-secret-key-$(date +%s)-0123456789"
+DB_NAME="dicoevent_bench"
+PSQL=(psql -q -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1)
+
+common_env=(
+    SECRET_KEY="$SECRET" DATA_DIR="$WORK/data" LOG_DIR="$WORK/logs" LOG_LEVEL=warn
+    LOGIN_THROTTLE_FAILURES=1000000 LOGIN_THROTTLE_ADDRESS_FAILURES=1000000
+    DATABASE_POOL_SIZE=20
+)
+if [ "$EMBEDDED" = 1 ]; then
+    DB_ENV=()
+    CACHE_ENV=()
+    BACKEND="SQLite + in-process cache"
+else
+    "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" -c "CREATE DATABASE $DB_NAME"
+    DB_ENV=(DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB_NAME")
+    CACHE_ENV=(REDIS_URL="redis://127.0.0.1:6379/0" CACHE_PREFIX="bench$(date +%s)")
+    BACKEND="PostgreSQL + Redis"
+fi
+
+# $1: port, $2: log name, rest: extra env. Echoes the pid; waits for /healthz.
+start_server() {
+    local port=$1 name=$2; shift 2
+    env "${common_env[@]}" "${DB_ENV[@]}" "$@" PORT="$port" "$BIN" serve --no-worker \
+        >"$WORK/$name.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 1 200); do
+        curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+        sleep 0.05
+    done
+    echo "$pid"
+}
+
+rss_mib() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+
+# Migrations first (so start-up below measures a migrated database).
+env "${common_env[@]}" "${DB_ENV[@]}" "$BIN" migrate >/dev/null
+env "${common_env[@]}" "${DB_ENV[@]}" DICOEVENT_SUPERUSER_PASSWORD="Bench-Passw0rd!" \
+    "$BIN" createsuperuser --username bench --email bench@example.com >/dev/null
+
+PORT=$(free_port)
+T0=$(date +%s%N)
+SERVER=$(start_server "$PORT" cached "${CACHE_ENV[@]}")
+T1=$(date +%s%N)
+STARTUP_MS=$(( (T1 - T0) / 1000000 ))
+BASE="http://127.0.0.1:$PORT"
+# A second server with the cache off (CACHE_TTL=0): every read from the database.
+UNCACHED_PORT=$(free_port)
+UNCACHED=$(start_server "$UNCACHED_PORT" uncached CACHE_TTL=0)
+UNCACHED_BASE="http://127.0.0.1:$UNCACHED_PORT"
+
+login() {
+    curl -fs "$BASE/api/login/" -H 'Content-Type: application/json' \
+        -d "{\"username\": \"$1\", \"password\": \"$2\"}" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["access"])'
+}
+ADMIN=$(login bench "Bench-Passw0rd!")
+api() { curl -fs "$BASE$2" -X "$1" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
+id_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
+
+echo "== seeding ($BACKEND)"
+EVENT=$(api POST /api/events/ '{"name":"Bench event","description":"d","location":"Jakarta","start_time":"2030-01-01T10:00:00Z","end_time":"2030-01-01T12:00:00Z","quota":1000000,"category":"Tech"}' | id_of)
+NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+TICKET=$(api POST /api/tickets/ "{\"event_id\":\"$EVENT\",\"name\":\"Regular\",\"price\":100000,\"sales_start\":\"2020-01-01T00:00:00Z\",\"sales_end\":\"2030-01-01T00:00:00Z\",\"quota\":1000000}" | id_of)
+SELLOUT=$(api POST /api/tickets/ "{\"event_id\":\"$EVENT\",\"name\":\"Limited\",\"price\":100000,\"sales_start\":\"2020-01-01T00:00:00Z\",\"sales_end\":\"2030-01-01T00:00:00Z\",\"quota\":500}" | id_of)
+for i in $(seq 1 20); do
+    api POST /api/events/ "{\"name\":\"Event $i\",\"description\":\"d\",\"location\":\"Bandung\",\"start_time\":\"2029-0$(( i % 9 + 1 ))-01T10:00:00Z\",\"end_time\":\"2029-01-01T12:00:00Z\",\"quota\":100,\"category\":\"Music\"}" >/dev/null
+done
+
+# Bulk rows straight into the database: events (to 1k) and bench users.
+N_USERS=40000
+SEED_PY=$(cat <<'PY'
+import sys, uuid, datetime
+kind, n = sys.argv[1], int(sys.argv[2])
+now = datetime.datetime.now(datetime.timezone.utc)
+out = sys.stdout
+if kind == "users":
+    for i in range(n):
+        u = f"benchuser{i}"
+        out.write(f"{uuid.uuid4()}\t{u}\t{u}\t{u}@example.com\t{u}@example.com\tx\t\t\tf\tt\t{now.isoformat()}\n")
+else:
+    organizer = sys.argv[3]
+    cats = ["Tech", "Music", "Art", "Sport"]
+    for i in range(n):
+        start = now + datetime.timedelta(minutes=i)
+        out.write(f"{uuid.uuid4()}\tSeeded event {i}\tA seeded event\tCity {i % 50}\t{start.isoformat()}\t{(start + datetime.timedelta(hours=2)).isoformat()}\tscheduled\t{cats[i % 4]}\t100\t0\t{organizer}\t{now.isoformat()}\t{now.isoformat()}\n")
+PY
+)
+SUPER_ID=$(curl -fs "$BASE/api/users/me/" -H "Authorization: Bearer $ADMIN" | id_of)
+seed_events() {
+    if [ "$EMBEDDED" = 1 ]; then
+        python3 -c "$SEED_PY" events "$1" "$SUPER_ID" > "$WORK/events.tsv"
+        python3 - "$WORK/data/dicoevent.sqlite3" "$WORK/events.tsv" <<'PY'
+import sqlite3, sys, uuid
+db = sqlite3.connect(sys.argv[1], timeout=60)
+rows = []
+for line in open(sys.argv[2]):
+    f = line.rstrip("\n").split("\t")
+    f[0] = uuid.UUID(f[0]).bytes; f[10] = uuid.UUID(f[10]).bytes
+    rows.append(f)
+db.executemany("INSERT INTO events (id,name,description,location,start_time,end_time,status,category,quota,registered,organizer_id,created_at,updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+db.commit()
+PY
+    else
+        python3 -c "$SEED_PY" events "$1" "$SUPER_ID" |
+            "${PSQL[@]}" -d "$DB_NAME" -c "COPY events (id,name,description,location,start_time,end_time,status,category,quota,registered,organizer_id,created_at,updated_at) FROM STDIN"
+        "${PSQL[@]}" -d "$DB_NAME" -c "ANALYZE events"
+    fi
+}
+seed_users() {
+    if [ "$EMBEDDED" = 1 ]; then
+        python3 -c "$SEED_PY" users "$N_USERS" > "$WORK/users.tsv"
+        python3 - "$WORK/data/dicoevent.sqlite3" "$WORK/users.tsv" <<'PY'
+import sqlite3, sys, uuid
+db = sqlite3.connect(sys.argv[1], timeout=60)
+rows = []
+for line in open(sys.argv[2]):
+    f = line.rstrip("\n").split("\t")
+    f[0] = uuid.UUID(f[0]).bytes
+    f[8] = f[8] == "t"; f[9] = f[9] == "t"
+    rows.append(f)
+db.executemany("INSERT INTO users (id,username,username_key,email,email_key,password,first_name,last_name,is_superuser,is_active,date_joined) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+db.commit()
+PY
+        cut -f1 "$WORK/users.tsv" > "$WORK/user_ids"
+    else
+        python3 -c "$SEED_PY" users "$N_USERS" | tee "$WORK/users.tsv" |
+            "${PSQL[@]}" -d "$DB_NAME" -c "COPY users (id,username,username_key,email,email_key,password,first_name,last_name,is_superuser,is_active,date_joined) FROM STDIN"
+        cut -f1 "$WORK/users.tsv" > "$WORK/user_ids"
+    fi
+}
+seed_events 1000
+seed_users
+# Access tokens for the bench users, signed like the server's (HS256).
+python3 - "$SECRET" "$WORK/user_ids" > "$WORK/tokens" <<'PY'
+import sys, json, hmac, hashlib, base64, time, uuid
+secret = sys.argv[1].encode()
+def b64(b): return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+header = b64(json.dumps({"typ": "JWT", "alg": "HS256"}, separators=(",", ":")).encode())
+now = int(time.time())
+for uid in open(sys.argv[2]):
+    claims = {"token_type": "access", "exp": now + 3600, "iat": now, "jti": uuid.uuid4().hex, "user_id": uid.strip()}
+    payload = b64(json.dumps(claims, separators=(",", ":")).encode())
+    sig = b64(hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest())
+    print(f"{header}.{payload}.{sig}")
+PY
+api GET /api/events/ >/dev/null
+curl -fs "$BASE/api/events/?page_size=1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("   events in the database:", d["count"])'
+curl -fs "$BASE/api/events/?page_size=100" | python3 -c 'import json,sys; [print(e["id"]) for e in json.load(sys.stdin)["events"]]' > "$WORK/event_ids"
+
+ROWS=()
+# $1 name, $2 server pid, $3 base url, $4 path ("-": the script builds it), $5 Lua script.
+run() {
+    local name=$1 pid=$2 base=$3 path=$4 lua=$5
+    local script="$WORK/scenario.lua"
+    cat "$lua" bench/report.lua > "$script"
+    [ "$path" = "-" ] && path=""
+    local out
+    out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$base$path" 2>&1 | grep '^RESULT')
+    local requests duration p50 p99 non2xx
+    requests=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$out")
+    duration=$(sed -E 's/.*duration_us=([0-9]+).*/\1/' <<<"$out")
+    p50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$out")
+    p99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$out")
+    non2xx=$(sed -E 's/.*non2xx=([0-9]+).*/\1/' <<<"$out")
+    local rps
+    rps=$(python3 -c "print(f'{$requests / ($duration / 1e6):.0f}')")
+    ROWS+=("$(printf '%-46s %4s %9s %9s %9s %8s %9s' "$name" "$CONNECTIONS" "$rps" \
+        "$(python3 -c "print(f'{$p50/1000:.2f}ms')")" "$(python3 -c "print(f'{$p99/1000:.2f}ms')")" \
+        "$non2xx" "$(rss_mib "$pid")MiB")")
+    echo "   ${ROWS[-1]}"
+}
+EMPTY="$WORK/empty.lua"; : > "$EMPTY"
+
+echo "== scenarios ($DURATION each, $CONNECTIONS connections)"
+# Warm the caches.
+for _ in 1 2; do
+    curl -fs "$BASE/api/events/$EVENT/" >/dev/null
+    curl -fs "$BASE/api/tickets/" >/dev/null
+    curl -fs "$BASE/api/events/?page_size=20&category=tech&ordering=-start_time" >/dev/null
+done
+run "GET /healthz" "$SERVER" "$BASE" /healthz "$EMPTY"
+run "GET /api/events/{id}/ (cached)" "$SERVER" "$BASE" "/api/events/$EVENT/" "$EMPTY"
+export IDS_FILE="$WORK/event_ids"
+run "GET /api/events/{id}/ (uncached, 100 ids)" "$UNCACHED" "$UNCACHED_BASE" - bench/get_random_event.lua
+run "GET /api/tickets/ (cached)" "$SERVER" "$BASE" /api/tickets/ "$EMPTY"
+run "GET /api/events/?page_size=20&category&ordering (cached, 1k)" "$SERVER" "$BASE" "/api/events/?page_size=20&category=tech&ordering=-start_time" "$EMPTY"
+export LIST_PATH="/api/events/?page_size=20&category=tech&ordering=-start_time" PAGES=12
+run "GET /api/events/ filtered+ordered (uncached, 1k)" "$UNCACHED" "$UNCACHED_BASE" - bench/get_random_page.lua
+if [ "$MILLION" = 1 ]; then
+    echo "== seeding to 1M events"
+    seed_events 999000
+    export PAGES=500
+    run "GET /api/events/ filtered+ordered (uncached, 1M)" "$UNCACHED" "$UNCACHED_BASE" - bench/get_random_page.lua
+fi
+export TOKENS_FILE="$WORK/tokens" TICKET="$TICKET"
+run "POST /api/registrations/ (distinct users)" "$SERVER" "$BASE" - bench/register.lua
+SOLD=$(curl -fs "$BASE/api/tickets/$TICKET/" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sold"])')
+# Sell-out: the users who did not register yet, on a ticket with quota 500.
+tail -n 20000 "$WORK/tokens" > "$WORK/tokens_sellout"
+export TOKENS_FILE="$WORK/tokens_sellout" TICKET="$SELLOUT"
+run "POST /api/registrations/ (sell-out, quota 500)" "$SERVER" "$BASE" - bench/register.lua
+SELLOUT_SOLD=$(curl -fs "$BASE/api/tickets/$SELLOUT/" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sold"])')
+if [ "$EMBEDDED" = 1 ]; then
+    SELLOUT_ROWS=$(python3 -c "import sqlite3,uuid,sys; db=sqlite3.connect('$WORK/data/dicoevent.sqlite3'); print(db.execute('select count(*) from registrations where ticket_id=?', (uuid.UUID('$SELLOUT').bytes,)).fetchone()[0])")
+else
+    SELLOUT_ROWS=$("${PSQL[@]}" -d "$DB_NAME" -tAc "SELECT count(*) FROM registrations WHERE ticket_id = '$SELLOUT'")
+fi
+export LOGIN_USER=bench LOGIN_PASSWORD="Bench-Passw0rd!"
+run "POST /api/login/ (Argon2, report only)" "$SERVER" "$BASE" /api/login/ bench/login.lua
+# Cached reads while logins run at full tilt: hashing must not starve them.
+cat bench/login.lua > "$WORK/login_load.lua"
+wrk -t1 -c16 -d"$DURATION" -s "$WORK/login_load.lua" "$BASE/api/login/" >/dev/null 2>&1 &
+LOGIN_LOAD=$!
+CONNECTIONS=16 run "GET /api/events/{id}/ (cached, during logins)" "$SERVER" "$BASE" "/api/events/$EVENT/" "$EMPTY"
+wait "$LOGIN_LOAD" || true
+
+echo
+echo "DicoEvent benchmark — $BACKEND — $(nproc) cores — $(date -u +%Y-%m-%dT%H:%MZ)"
+printf '%-46s %4s %9s %9s %9s %8s %9s\n' scenario conn "req/s" p50 p99 non-2xx "peak RSS"
+printf '%s\n' "${ROWS[@]}"
+echo
+echo "start-up to ready (migrated database): ${STARTUP_MS} ms"
+echo "registrations with ample quota: sold=$SOLD"
+echo "sell-out run: quota 500, sold=$SELLOUT_SOLD, registration rows=$SELLOUT_ROWS"

@@ -8,7 +8,8 @@ use axum::{Json, Router};
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
 };
 use serde_json::{Value, json};
 use tracing::instrument;
@@ -381,15 +382,17 @@ async fn destroy(
     }
     let posters = super::media::object_keys_of_event(&state, found.id).await?;
     let txn = state.db.begin_write().await?;
-    // Lock its tickets before the event itself: the order registrations
-    // take (ticket → event), so the two cannot deadlock.
-    crate::db::entities::ticket::Entity::update_many()
-        .col_expr(
-            crate::db::entities::ticket::Column::Sold,
-            sea_orm::sea_query::Expr::col(crate::db::entities::ticket::Column::Sold),
-        )
+    // Lock its tickets, then the event, FOR UPDATE (the order registrations
+    // lock them): registrations in flight finish first, later ones wait and
+    // then find the event gone.
+    crate::db::entities::ticket::Entity::find()
         .filter(crate::db::entities::ticket::Column::EventId.eq(found.id))
-        .exec(&*txn)
+        .lock_exclusive()
+        .all(&*txn)
+        .await?;
+    event::Entity::find_by_id(found.id)
+        .lock_exclusive()
+        .one(&*txn)
         .await?;
     // Tickets, registrations, payments and poster rows go with it (ON DELETE
     // CASCADE); the stored poster objects are deleted once that is committed.

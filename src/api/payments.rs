@@ -205,6 +205,41 @@ async fn create(
 
     let now = crate::db::now();
     let txn = state.db.begin_write().await?;
+    if let Some(key) = &key {
+        // The key is claimed first, in the payment's transaction: a
+        // concurrent request with the same key waits on it, then loses the
+        // race on the primary key and answers with the winner's response;
+        // and the payment exists if and only if the key is remembered.
+        let stale_cutoff = now - Duration::hours(IDEMPOTENCY_WINDOW_HOURS);
+        idempotency_key::Entity::delete_many()
+            .filter(idempotency_key::Column::UserId.eq(caller.id))
+            .filter(idempotency_key::Column::Key.eq(key.clone()))
+            .filter(idempotency_key::Column::CreatedAt.lte(stale_cutoff))
+            .exec(&*txn)
+            .await?;
+        let claimed = idempotency_key::ActiveModel {
+            user_id: Set(caller.id),
+            key: Set(key.clone()),
+            status_code: Set(StatusCode::CREATED.as_u16() as i32),
+            response_body: Set(String::new()),
+            created_at: Set(now),
+        }
+        .insert(&*txn)
+        .await;
+        match claimed {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                drop(txn);
+                if let Some(previous) = remembered(state.db.conn(), caller.id, key).await? {
+                    return Ok(previous);
+                }
+                return Err(ApiError::Conflict(
+                    "A request with this Idempotency-Key is being processed.".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     let inserted = payment::ActiveModel {
         id: Set(Uuid::now_v7()),
         registration_id: Set(r.id),
@@ -228,36 +263,15 @@ async fn create(
     };
     let body = payment_json(&created);
     if let Some(key) = &key {
-        // Remembered in the same transaction as the payment: either both
-        // exist or neither. A concurrent request with the same key loses the
-        // race on the primary key and answers with the winner's response.
-        let remembered_row = idempotency_key::ActiveModel {
-            user_id: Set(caller.id),
-            key: Set(key.clone()),
-            status_code: Set(StatusCode::CREATED.as_u16() as i32),
-            response_body: Set(body.to_string()),
-            created_at: Set(now),
-        };
-        let stale_cutoff = now - Duration::hours(IDEMPOTENCY_WINDOW_HOURS);
-        idempotency_key::Entity::delete_many()
+        idempotency_key::Entity::update_many()
+            .col_expr(
+                idempotency_key::Column::ResponseBody,
+                sea_orm::sea_query::Expr::value(body.to_string()),
+            )
             .filter(idempotency_key::Column::UserId.eq(caller.id))
             .filter(idempotency_key::Column::Key.eq(key.clone()))
-            .filter(idempotency_key::Column::CreatedAt.lte(stale_cutoff))
             .exec(&*txn)
             .await?;
-        match remembered_row.insert(&*txn).await {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                drop(txn);
-                if let Some(previous) = remembered(state.db.conn(), caller.id, key).await? {
-                    return Ok(previous);
-                }
-                return Err(ApiError::Conflict(
-                    "A request with this Idempotency-Key is being processed.".into(),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
     }
     txn.commit().await?;
     tracing::info!(

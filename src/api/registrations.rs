@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, Select, Set,
+    QueryFilter, QueryOrder, QuerySelect, Select, Set,
 };
 use serde_json::{Value, json};
 use tracing::instrument;
@@ -48,58 +48,63 @@ pub fn registration_json(r: &registration::Model) -> Value {
 
 const SOLD_OUT: &str = "Sold out.";
 
-/// Takes one place on a ticket and its event, or reports sold out.
-async fn take_place(db: &impl ConnectionTrait, ticket_id: Uuid, event_id: Uuid) -> ApiResult<()> {
-    let ticket_taken = ticket::Entity::update_many()
-        .col_expr(
-            ticket::Column::Sold,
-            Expr::col(ticket::Column::Sold).add(1i64),
-        )
+/// Takes one place on a ticket, or reports sold out.
+async fn take_ticket(db: &impl ConnectionTrait, ticket_id: Uuid) -> ApiResult<()> {
+    let taken = ticket::Entity::update_many()
+        .col_expr(ticket::Column::Sold, Expr::col(ticket::Column::Sold).add(1i64))
         .filter(ticket::Column::Id.eq(ticket_id))
         .filter(Expr::col(ticket::Column::Sold).lt(Expr::col(ticket::Column::Quota)))
         .exec(db)
         .await?;
-    if ticket_taken.rows_affected == 0 {
-        return Err(ApiError::Conflict(SOLD_OUT.into()));
-    }
-    let event_taken = event::Entity::update_many()
-        .col_expr(
-            event::Column::Registered,
-            Expr::col(event::Column::Registered).add(1i64),
-        )
-        .filter(event::Column::Id.eq(event_id))
-        .filter(Expr::col(event::Column::Registered).lt(Expr::col(event::Column::Quota)))
-        .exec(db)
-        .await?;
-    if event_taken.rows_affected == 0 {
+    if taken.rows_affected == 0 {
         return Err(ApiError::Conflict(SOLD_OUT.into()));
     }
     Ok(())
 }
 
-/// Gives one place back to a ticket and its event.
-async fn release_place(
-    db: &impl ConnectionTrait,
-    ticket_id: Uuid,
-    event_id: Uuid,
-) -> ApiResult<()> {
+/// Takes one place in an event (all its tickets), or reports sold out.
+async fn take_event(db: &impl ConnectionTrait, event_id: Uuid) -> ApiResult<()> {
+    let taken = event::Entity::update_many()
+        .col_expr(event::Column::Registered, Expr::col(event::Column::Registered).add(1i64))
+        .filter(event::Column::Id.eq(event_id))
+        .filter(Expr::col(event::Column::Registered).lt(Expr::col(event::Column::Quota)))
+        .exec(db)
+        .await?;
+    if taken.rows_affected == 0 {
+        return Err(ApiError::Conflict(SOLD_OUT.into()));
+    }
+    Ok(())
+}
+
+async fn release_ticket(db: &impl ConnectionTrait, ticket_id: Uuid) -> ApiResult<()> {
     ticket::Entity::update_many()
-        .col_expr(
-            ticket::Column::Sold,
-            Expr::col(ticket::Column::Sold).sub(1i64),
-        )
+        .col_expr(ticket::Column::Sold, Expr::col(ticket::Column::Sold).sub(1i64))
         .filter(ticket::Column::Id.eq(ticket_id))
         .exec(db)
         .await?;
+    Ok(())
+}
+
+async fn release_event(db: &impl ConnectionTrait, event_id: Uuid) -> ApiResult<()> {
     event::Entity::update_many()
-        .col_expr(
-            event::Column::Registered,
-            Expr::col(event::Column::Registered).sub(1i64),
-        )
+        .col_expr(event::Column::Registered, Expr::col(event::Column::Registered).sub(1i64))
         .filter(event::Column::Id.eq(event_id))
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Takes one place on a ticket and its event (locks ticket, then event —
+/// the order every writer uses), or reports sold out.
+async fn take_place(db: &impl ConnectionTrait, ticket_id: Uuid, event_id: Uuid) -> ApiResult<()> {
+    take_ticket(db, ticket_id).await?;
+    take_event(db, event_id).await
+}
+
+/// Gives one place back to a ticket and its event.
+async fn release_place(db: &impl ConnectionTrait, ticket_id: Uuid, event_id: Uuid) -> ApiResult<()> {
+    release_ticket(db, ticket_id).await?;
+    release_event(db, event_id).await
 }
 
 /// Deletes a registration (its payments cascade) and releases its place.
@@ -294,9 +299,6 @@ async fn create(
     }
 
     let txn = state.db.begin_write().await?;
-    // Counters first: row locks are always taken ticket → event, by every
-    // writer, so concurrent registrations and deletes cannot deadlock.
-    take_place(&*txn, t.id, e.id).await?;
     let inserted = registration::ActiveModel {
         id: Set(Uuid::now_v7()),
         ticket_id: Set(t.id),
@@ -310,13 +312,18 @@ async fn create(
         Ok(r) => r,
         Err(err) if is_unique_violation(&err) => return Err(duplicate(&caller, target_user)),
         Err(err) if is_fk_violation(&err) => {
-            return Err(ApiError::field("user_id", "The user no longer exists."));
+            return Err(ApiError::Conflict(
+                "The ticket or the user was deleted meanwhile.".into(),
+            ));
         }
         Err(err) => return Err(err.into()),
     };
     // The confirmation mail is queued in the same transaction: it exists if
     // and only if the registration does; a worker sends it.
     crate::jobs::enqueue_confirmation(&*txn, created.id, crate::db::now()).await?;
+    // The guarded counters last, so the hot ticket and event rows stay locked
+    // for as short a time as possible (until the commit just below).
+    take_place(&*txn, t.id, e.id).await?;
     txn.commit().await?;
     state.cache.invalidate(&[Family::Tickets]).await;
     tracing::info!(
@@ -398,8 +405,14 @@ async fn update(
 
     let txn = state.db.begin_write().await?;
     if new_ticket != found.ticket_id {
-        release_place(&*txn, found.ticket_id, found.event_id).await?;
-        take_place(&*txn, new_ticket, new_event).await?;
+        // Tickets first, then events (the order of every writer); a move
+        // within one event leaves the event's count as it is.
+        release_ticket(&*txn, found.ticket_id).await?;
+        take_ticket(&*txn, new_ticket).await?;
+        if new_event != found.event_id {
+            release_event(&*txn, found.event_id).await?;
+            take_event(&*txn, new_event).await?;
+        }
     }
     let mut model: registration::ActiveModel = found.clone().into();
     model.ticket_id = Set(new_ticket);
@@ -440,21 +453,26 @@ async fn destroy(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let found = find_registration(&state, &id).await?;
+    if !caller.is_admin() && found.user_id != caller.id {
+        return Err(ApiError::Forbidden);
+    }
+    let txn = state.db.begin_write().await?;
     if !caller.is_admin() {
-        if found.user_id != caller.id {
-            return Err(ApiError::Forbidden);
-        }
-        // Its user may cancel it only while nothing has been paid.
+        // Its user may cancel it only while nothing has been paid. The row is
+        // locked first, so a payment cannot complete between check and delete.
+        registration::Entity::find_by_id(found.id)
+            .lock_exclusive()
+            .one(&*txn)
+            .await?;
         let completed = payment::Entity::find()
             .filter(payment::Column::RegistrationId.eq(found.id))
             .filter(payment::Column::PaymentStatus.eq("completed"))
-            .count(state.db.conn())
+            .count(&*txn)
             .await?;
         if completed > 0 {
             return Err(ApiError::Forbidden);
         }
     }
-    let txn = state.db.begin_write().await?;
     let deleted = delete_and_release(&*txn, found.id).await?;
     txn.commit().await?;
     state.cache.invalidate(&[Family::Tickets]).await;

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, QuerySelect, Set,
 };
 use serde_json::{Value, json};
 use tracing::instrument;
@@ -364,21 +364,16 @@ async fn destroy(
         return Err(ApiError::Forbidden);
     }
     let txn = state.db.begin_write().await?;
-    // Lock the ticket row first (a no-op update), so that `sold` read next is
-    // final: no registration for it can commit until this transaction ends.
-    let locked = ticket::Entity::update_many()
-        .col_expr(ticket::Column::Sold, Expr::col(ticket::Column::Sold))
-        .filter(ticket::Column::Id.eq(found.id))
-        .exec(&*txn)
-        .await?;
-    if locked.rows_affected == 0 {
-        return Err(ApiError::NotFound);
-    }
+    // Lock the ticket row FOR UPDATE first (PostgreSQL; SQLite's writer
+    // lock serialises anyway): registrations in flight (which hold a key-share
+    // lock through their foreign key) finish first, later ones wait and then
+    // find the ticket gone — so `sold` read here is final.
     let sold = ticket::Entity::find_by_id(found.id)
+        .lock_exclusive()
         .one(&*txn)
         .await?
-        .map(|t| t.sold)
-        .unwrap_or(0);
+        .ok_or(ApiError::NotFound)?
+        .sold;
     // Registrations and their payments go with the ticket (ON DELETE CASCADE);
     // the event gets their places back.
     ticket::Entity::delete_by_id(found.id).exec(&*txn).await?;

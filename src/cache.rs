@@ -72,6 +72,10 @@ pub struct Cache {
 
 struct Inner {
     backend: Backend,
+    /// List totals by (family, generation, filters), in this process: a
+    /// total is recomputed only after a write to its family, not on every
+    /// page of a large list.
+    counts: moka::future::Cache<String, u64>,
     ttl: Duration,
     prefix: String,
 }
@@ -155,6 +159,10 @@ impl Cache {
         };
         Ok(Cache {
             inner: Arc::new(Inner {
+                counts: moka::future::Cache::builder()
+                    .max_capacity(10_000)
+                    .time_to_live(config.cache_ttl.max(Duration::from_secs(1)))
+                    .build(),
                 backend,
                 ttl: config.cache_ttl,
                 prefix: config.cache_prefix.clone(),
@@ -180,6 +188,31 @@ impl Cache {
             self.inner.prefix,
             family.name()
         )
+    }
+
+    /// The total of a list, from this process's count cache when the
+    /// family's generation is known (else computed every time).
+    pub async fn count<F, Fut, E>(
+        &self,
+        family: Family,
+        generation: Option<u64>,
+        filters: &str,
+        compute: F,
+    ) -> Result<u64, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<u64, E>>,
+    {
+        let Some(generation) = generation else {
+            return compute().await;
+        };
+        let key = format!("{}:g{generation}:{filters}", family.name());
+        if let Some(count) = self.inner.counts.get(&key).await {
+            return Ok(count);
+        }
+        let count = compute().await?;
+        self.inner.counts.insert(key, count).await;
+        Ok(count)
     }
 
     /// Looks a response up; never fails (an unavailable cache is a miss).

@@ -8,15 +8,15 @@ use axum::{Json, Router};
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use serde_json::{Value, json};
 use tracing::instrument;
 use uuid::Uuid;
 
 use super::input::{JsonBody, QueryParams, Text, format_datetime, like_contains, path_id};
-use super::pagination::{envelope, fetch_page};
+use super::pagination::{envelope, fetch_page_of};
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::cache::Family;
@@ -70,8 +70,8 @@ async fn list(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let key = super::list_cache_key(&uri, &headers);
-    super::cached(&state, Family::Events, key, || {
-        load_list(&state, raw, uri, headers)
+    super::cached(&state, Family::Events, key, |generation| {
+        load_list(&state, raw, uri, headers, generation)
     })
     .await
 }
@@ -81,6 +81,7 @@ async fn load_list(
     raw: Option<String>,
     uri: axum::http::Uri,
     headers: HeaderMap,
+    generation: Option<u64>,
 ) -> ApiResult<Value> {
     let query = QueryParams::parse(raw.as_deref());
     let tz = state.config.time_zone;
@@ -136,14 +137,22 @@ async fn load_list(
     } else {
         select.order_by_asc(column).order_by_asc(event::Column::Id)
     };
-    let (rows, page) = fetch_page(state.db.conn(), select, &query).await?;
+    let db = state.db.conn();
+    let counted = select.clone();
+    let count = state
+        .cache
+        .count(Family::Events, generation, &query.filter_key(), || {
+            PaginatorTrait::count(counted, db)
+        })
+        .await?;
+    let (rows, page) = fetch_page_of(db, select, &query, count).await?;
     let items = rows.iter().map(event_json).collect();
     Ok(envelope("events", items, &page, &uri, &headers))
 }
 
 async fn retrieve(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let id = path_id(&id)?;
-    super::cached(&state, Family::Events, format!("detail:{id}"), || async {
+    super::cached(&state, Family::Events, format!("detail:{id}"), |_| async {
         let found = event::Entity::find_by_id(id)
             .one(state.db.conn())
             .await?

@@ -457,6 +457,23 @@ impl QueryParams {
         )
     }
 
+    /// The parameters that select rows (all but paging and ordering), in a
+    /// canonical order: what a list's total count depends on.
+    pub fn filter_key(&self) -> String {
+        let mut pairs: Vec<(&str, &str)> = self
+            .0
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "page" | "page_size" | "ordering"))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        pairs.sort_unstable();
+        let mut key = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            key.append_pair(k, v);
+        }
+        key.finish()
+    }
+
     /// The last non-empty value of a parameter (Django's `QueryDict.get`
     /// returns the last; an empty filter is no filter).
     pub fn get(&self, name: &str) -> Option<&str> {

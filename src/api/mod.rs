@@ -79,7 +79,8 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves a cacheable GET: from the cache (`X-Data-Source: cache`) or
 /// loaded from the database (`X-Data-Source: database`) and stored under the
-/// generation the lookup saw.
+/// generation the lookup saw (which the loader also gets, to key what it may
+/// keep itself, like list counts).
 pub async fn cached<F, Fut>(
     state: &AppState,
     family: Family,
@@ -87,7 +88,7 @@ pub async fn cached<F, Fut>(
     load: F,
 ) -> ApiResult<Response>
 where
-    F: FnOnce() -> Fut,
+    F: FnOnce(Option<u64>) -> Fut,
     Fut: std::future::Future<Output = ApiResult<serde_json::Value>>,
 {
     let lookup = state.cache.lookup(family, &key).await;
@@ -95,7 +96,7 @@ where
     if let Some(body) = lookup.hit {
         return Ok(json_with_source(body, "cache"));
     }
-    let value = load().await?;
+    let value = load(lookup.generation).await?;
     let body = Bytes::from(
         serde_json::to_vec(&value)
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("serialising a response: {e}")))?,

@@ -67,6 +67,21 @@ where
     C: ConnectionTrait,
 {
     let count = select.clone().count(db).await?;
+    fetch_page_of(db, select, query, count).await
+}
+
+/// Fetches the page of `select` when its total `count` is already known.
+pub async fn fetch_page_of<E, C>(
+    db: &C,
+    select: Select<E>,
+    query: &QueryParams,
+    count: u64,
+) -> Result<(Vec<E::Model>, Page), DbErr>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    C: ConnectionTrait,
+{
     let page = Page::resolve(query, count);
     let rows = select
         .offset(page.offset())

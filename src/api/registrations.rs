@@ -51,7 +51,10 @@ const SOLD_OUT: &str = "Sold out.";
 /// Takes one place on a ticket, or reports sold out.
 async fn take_ticket(db: &impl ConnectionTrait, ticket_id: Uuid) -> ApiResult<()> {
     let taken = ticket::Entity::update_many()
-        .col_expr(ticket::Column::Sold, Expr::col(ticket::Column::Sold).add(1i64))
+        .col_expr(
+            ticket::Column::Sold,
+            Expr::col(ticket::Column::Sold).add(1i64),
+        )
         .filter(ticket::Column::Id.eq(ticket_id))
         .filter(Expr::col(ticket::Column::Sold).lt(Expr::col(ticket::Column::Quota)))
         .exec(db)
@@ -65,7 +68,10 @@ async fn take_ticket(db: &impl ConnectionTrait, ticket_id: Uuid) -> ApiResult<()
 /// Takes one place in an event (all its tickets), or reports sold out.
 async fn take_event(db: &impl ConnectionTrait, event_id: Uuid) -> ApiResult<()> {
     let taken = event::Entity::update_many()
-        .col_expr(event::Column::Registered, Expr::col(event::Column::Registered).add(1i64))
+        .col_expr(
+            event::Column::Registered,
+            Expr::col(event::Column::Registered).add(1i64),
+        )
         .filter(event::Column::Id.eq(event_id))
         .filter(Expr::col(event::Column::Registered).lt(Expr::col(event::Column::Quota)))
         .exec(db)
@@ -78,7 +84,10 @@ async fn take_event(db: &impl ConnectionTrait, event_id: Uuid) -> ApiResult<()> 
 
 async fn release_ticket(db: &impl ConnectionTrait, ticket_id: Uuid) -> ApiResult<()> {
     ticket::Entity::update_many()
-        .col_expr(ticket::Column::Sold, Expr::col(ticket::Column::Sold).sub(1i64))
+        .col_expr(
+            ticket::Column::Sold,
+            Expr::col(ticket::Column::Sold).sub(1i64),
+        )
         .filter(ticket::Column::Id.eq(ticket_id))
         .exec(db)
         .await?;
@@ -87,7 +96,10 @@ async fn release_ticket(db: &impl ConnectionTrait, ticket_id: Uuid) -> ApiResult
 
 async fn release_event(db: &impl ConnectionTrait, event_id: Uuid) -> ApiResult<()> {
     event::Entity::update_many()
-        .col_expr(event::Column::Registered, Expr::col(event::Column::Registered).sub(1i64))
+        .col_expr(
+            event::Column::Registered,
+            Expr::col(event::Column::Registered).sub(1i64),
+        )
         .filter(event::Column::Id.eq(event_id))
         .exec(db)
         .await?;
@@ -102,7 +114,11 @@ async fn take_place(db: &impl ConnectionTrait, ticket_id: Uuid, event_id: Uuid) 
 }
 
 /// Gives one place back to a ticket and its event.
-async fn release_place(db: &impl ConnectionTrait, ticket_id: Uuid, event_id: Uuid) -> ApiResult<()> {
+async fn release_place(
+    db: &impl ConnectionTrait,
+    ticket_id: Uuid,
+    event_id: Uuid,
+) -> ApiResult<()> {
     release_ticket(db, ticket_id).await?;
     release_event(db, event_id).await
 }

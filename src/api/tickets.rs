@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::events::MAX_QUOTA;
 use super::input::{JsonBody, QueryParams, Text, format_datetime, money_json, path_id};
-use super::pagination::{envelope, fetch_page};
+use super::pagination::{envelope, fetch_page_of};
 use crate::AppState;
 use crate::auth::{AuthUser, CurrentUser};
 use crate::cache::Family;
@@ -70,8 +70,8 @@ async fn list(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let key = super::list_cache_key(&uri, &headers);
-    super::cached(&state, Family::Tickets, key, || {
-        load_list(&state, raw, uri, headers)
+    super::cached(&state, Family::Tickets, key, |generation| {
+        load_list(&state, raw, uri, headers, generation)
     })
     .await
 }
@@ -81,6 +81,7 @@ async fn load_list(
     raw: Option<String>,
     uri: axum::http::Uri,
     headers: HeaderMap,
+    generation: Option<u64>,
 ) -> ApiResult<Value> {
     let query = QueryParams::parse(raw.as_deref());
     let mut errors = FieldErrors::default();
@@ -109,14 +110,22 @@ async fn load_list(
     } else {
         select.order_by_asc(ticket::Column::Id)
     };
-    let (rows, page) = fetch_page(state.db.conn(), select, &query).await?;
+    let db = state.db.conn();
+    let counted = select.clone();
+    let count = state
+        .cache
+        .count(Family::Tickets, generation, &query.filter_key(), || {
+            PaginatorTrait::count(counted, db)
+        })
+        .await?;
+    let (rows, page) = fetch_page_of(db, select, &query, count).await?;
     let items = rows.iter().map(ticket_json).collect();
     Ok(envelope("tickets", items, &page, &uri, &headers))
 }
 
 async fn retrieve(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let id = path_id(&id)?;
-    super::cached(&state, Family::Tickets, format!("detail:{id}"), || async {
+    super::cached(&state, Family::Tickets, format!("detail:{id}"), |_| async {
         let found = ticket::Entity::find_by_id(id)
             .one(state.db.conn())
             .await?

@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(CoreSchema),
             Box::new(MediaSchema),
             Box::new(OutboxSchema),
+            Box::new(CategoryIndex),
         ]
     }
 }
@@ -371,6 +372,29 @@ impl MigrationTrait for OutboxSchema {
         m.create_index(index("outbox", &["status", "run_at"]))
             .await?;
         m.create_index(index("outbox", &["registration_id"]))
+            .await?;
+        Ok(())
+    }
+}
+
+/// The category filter is case-insensitive (`lower(category) = …`): an
+/// expression index serves it, together with the default ordering.
+struct CategoryIndex;
+
+impl MigrationName for CategoryIndex {
+    fn name(&self) -> &str {
+        "m20261125_000004_category_index"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CategoryIndex {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // Same statement on SQLite and PostgreSQL.
+        m.get_connection()
+            .execute_unprepared(
+                "CREATE INDEX idx_events_category_lower ON events (lower(category), start_time, id)",
+            )
             .await?;
         Ok(())
     }

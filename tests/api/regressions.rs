@@ -77,21 +77,25 @@ async fn registrations_racing_a_ticket_delete_never_fail(app: &TestApp) {
     });
     let delete = async {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        app.delete(&format!("/api/tickets/{doomed}/"), app.admin()).await.status.as_u16()
+        app.delete(&format!("/api/tickets/{doomed}/"), app.admin())
+            .await
+            .status
+            .as_u16()
     };
     let (statuses, deleted) = tokio::join!(futures::future::join_all(registrations), delete);
     assert_eq!(deleted, 204);
     for status in &statuses {
-        assert!([201, 400, 404, 409].contains(status), "unexpected {status}: {statuses:?}");
+        assert!(
+            [201, 400, 404, 409].contains(status),
+            "unexpected {status}: {statuses:?}"
+        );
     }
     // Every place came back: the event's full quota can be sold again.
     let fresh = app.create_ticket(&app.admin_token, &event, 100).await;
-    let again: Vec<u16> = futures::future::join_all(
-        users.iter().map(|(_, token)| {
-            let fresh = fresh.clone();
-            async move { app.register(token, &fresh).await.status.as_u16() }
-        }),
-    )
+    let again: Vec<u16> = futures::future::join_all(users.iter().map(|(_, token)| {
+        let fresh = fresh.clone();
+        async move { app.register(token, &fresh).await.status.as_u16() }
+    }))
     .await;
     assert_eq!(again.iter().filter(|s| **s == 201).count(), 40, "{again:?}");
 }

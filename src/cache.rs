@@ -191,28 +191,28 @@ impl Cache {
     }
 
     /// The total of a list, from this process's count cache when the
-    /// family's generation is known (else computed every time).
-    pub async fn count<F, Fut, E>(
+    /// family's generation is known (else computed every time). Concurrent
+    /// requests for the same total wait for one computation.
+    pub async fn count<F, Fut>(
         &self,
         family: Family,
         generation: Option<u64>,
         filters: &str,
         compute: F,
-    ) -> Result<u64, E>
+    ) -> Result<u64, sea_orm::DbErr>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<u64, E>>,
+        Fut: std::future::Future<Output = Result<u64, sea_orm::DbErr>>,
     {
         let Some(generation) = generation else {
             return compute().await;
         };
         let key = format!("{}:g{generation}:{filters}", family.name());
-        if let Some(count) = self.inner.counts.get(&key).await {
-            return Ok(count);
-        }
-        let count = compute().await?;
-        self.inner.counts.insert(key, count).await;
-        Ok(count)
+        self.inner
+            .counts
+            .try_get_with(key, compute())
+            .await
+            .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))
     }
 
     /// Looks a response up; never fails (an unavailable cache is a miss).

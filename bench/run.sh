@@ -40,7 +40,7 @@ cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
 }
-trap cleanup EXIT
+trap cleanup EXIT INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 SECRET="bench-secret-key-$(date +%s)-0123456789"
@@ -63,18 +63,19 @@ else
     BACKEND="PostgreSQL + Redis"
 fi
 
-# $1: port, $2: log name, rest: extra env. Echoes the pid; waits for /healthz.
+# $1: port, $2: log name, rest: extra env. Sets STARTED (the pid) and records
+# it for cleanup; waits for /healthz. Not called in a subshell, so that the
+# cleanup trap sees every pid.
 start_server() {
     local port=$1 name=$2; shift 2
     env "${common_env[@]}" "${DB_ENV[@]}" "$@" PORT="$port" "$BIN" serve --no-worker \
         >"$WORK/$name.log" 2>&1 &
-    local pid=$!
-    PIDS+=("$pid")
+    STARTED=$!
+    PIDS+=("$STARTED")
     for _ in $(seq 1 200); do
         curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
         sleep 0.05
     done
-    echo "$pid"
 }
 
 rss_mib() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
@@ -86,13 +87,15 @@ env "${common_env[@]}" "${DB_ENV[@]}" DICOEVENT_SUPERUSER_PASSWORD="Bench-Passw0
 
 PORT=$(free_port)
 T0=$(date +%s%N)
-SERVER=$(start_server "$PORT" cached "${CACHE_ENV[@]}")
+start_server "$PORT" cached "${CACHE_ENV[@]}"
+SERVER=$STARTED
 T1=$(date +%s%N)
 STARTUP_MS=$(( (T1 - T0) / 1000000 ))
 BASE="http://127.0.0.1:$PORT"
 # A second server with the cache off (CACHE_TTL=0): every read from the database.
 UNCACHED_PORT=$(free_port)
-UNCACHED=$(start_server "$UNCACHED_PORT" uncached CACHE_TTL=0)
+start_server "$UNCACHED_PORT" uncached CACHE_TTL=0
+UNCACHED=$STARTED
 UNCACHED_BASE="http://127.0.0.1:$UNCACHED_PORT"
 
 login() {
@@ -264,6 +267,7 @@ run "POST /api/login/ (Argon2, report only)" "$SERVER" "$BASE" /api/login/ bench
 cat bench/login.lua > "$WORK/login_load.lua"
 wrk -t1 -c16 -d"$DURATION" -s "$WORK/login_load.lua" "$BASE/api/login/" >/dev/null 2>&1 &
 LOGIN_LOAD=$!
+PIDS+=("$LOGIN_LOAD")
 CONNECTIONS=16 run "GET /api/events/{id}/ (cached, during logins)" "$SERVER" "$BASE" "/api/events/$EVENT/" "$EMPTY"
 wait "$LOGIN_LOAD" || true
 

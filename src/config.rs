@@ -120,6 +120,12 @@ pub struct Config {
     pub mail_from: String,
     /// How often a worker looks for due jobs.
     pub worker_poll: Duration,
+    /// Longest a request may take (a slow client included) before a 408.
+    pub request_timeout: Duration,
+    /// Requests handled at once; beyond it, a 503 rather than a collapse.
+    pub max_in_flight: usize,
+    /// Origins allowed by CORS (`*` for any); empty: no CORS headers.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl fmt::Debug for Config {
@@ -240,6 +246,9 @@ impl Config {
             smtp,
             mail_from,
             worker_poll: parse_duration_var(&get, "WORKER_POLL_INTERVAL", Duration::from_secs(5))?,
+            request_timeout: parse_duration_var(&get, "REQUEST_TIMEOUT", Duration::from_secs(30))?,
+            max_in_flight: parse_number(&get, "MAX_IN_FLIGHT", 1024, 1, 1_000_000)?,
+            cors_allowed_origins: cors_from_vars(&get)?,
             redis_url,
             cache_prefix: get("CACHE_PREFIX").unwrap_or_else(|| "dicoevent".into()),
             s3,
@@ -406,6 +415,29 @@ fn database_from_vars(
             percent_encode(&name)
         ),
     })
+}
+
+fn cors_from_vars(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = get("CORS_ALLOWED_ORIGINS") else {
+        return Ok(Vec::new());
+    };
+    let origins: Vec<String> = raw
+        .split(',')
+        .map(|o| o.trim().trim_end_matches('/').to_string())
+        .filter(|o| !o.is_empty())
+        .collect();
+    for origin in &origins {
+        let valid = origin == "*"
+            || ((origin.starts_with("http://") || origin.starts_with("https://"))
+                && axum::http::HeaderValue::from_str(origin).is_ok());
+        if !valid {
+            return Err(ConfigError::new(
+                "CORS_ALLOWED_ORIGINS",
+                format!("{origin:?} is not an origin (e.g. https://app.example.com) or *"),
+            ));
+        }
+    }
+    Ok(origins)
 }
 
 fn smtp_from_vars(

@@ -1,0 +1,163 @@
+//! Defences: security headers, CORS, a request timeout for slow clients, and
+//! load shedding instead of collapse.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{Backend, PASSWORD, SUPERUSER, TestApp};
+
+crate::backend_tests!(every_response_carries_the_security_headers);
+
+async fn every_response_carries_the_security_headers(app: &TestApp) {
+    for path in ["/api/events/", "/api/nowhere", "/healthz", "/api/docs/"] {
+        let res = app.client.get(app.url(path)).send().await.expect("get");
+        let headers = res.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+    }
+    let docs = app
+        .client
+        .get(app.url("/api/docs/"))
+        .send()
+        .await
+        .expect("docs");
+    let csp = docs.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    // Without CORS_ALLOWED_ORIGINS, no cross-origin grant.
+    let res = app
+        .client
+        .get(app.url("/api/events/"))
+        .header("Origin", "https://elsewhere.example")
+        .send()
+        .await
+        .expect("get");
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_allows_only_the_configured_origins() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://app.example.com, https://admin.example.com/",
+        )],
+    )
+    .await;
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/registrations/"))
+        .header("Origin", "https://app.example.com")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, content-type, idempotency-key",
+        )
+        .send()
+        .await
+        .expect("preflight");
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .expect("headers")
+        .to_ascii_lowercase();
+    assert!(
+        allowed.contains("idempotency-key") && allowed.contains("authorization"),
+        "{allowed}"
+    );
+    let get = app
+        .client
+        .get(app.url("/api/events/"))
+        .header("Origin", "https://admin.example.com")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        get.headers()["access-control-allow-origin"],
+        "https://admin.example.com"
+    );
+    let exposed = get.headers()["access-control-expose-headers"]
+        .to_str()
+        .expect("expose")
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("x-request-id") && exposed.contains("x-data-source"),
+        "{exposed}"
+    );
+    let evil = app
+        .client
+        .get(app.url("/api/events/"))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .expect("get");
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_is_cut_off_with_408() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("REQUEST_TIMEOUT", "1")]).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    // Headers promise 100 bytes; only one arrives.
+    stream
+        .write_all(b"POST /api/login/ HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .expect("write");
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("answered before 10 s")
+        .expect("read");
+    let text = String::from_utf8_lossy(&answer[..read]).to_string();
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("application/json"), "{text}");
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overload_is_shed_with_503() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("MAX_IN_FLIGHT", "1")]).await;
+    // Logins hash with Argon2 (tens of ms each): twenty at once overlap.
+    let statuses: Vec<(u16, serde_json::Value)> = join_all((0..20).map(|_| async {
+        let r = app
+            .post(
+                "/api/login/",
+                None,
+                json!({ "username": SUPERUSER, "password": PASSWORD }),
+            )
+            .await;
+        (r.status.as_u16(), r.body)
+    }))
+    .await;
+    let shed: Vec<_> = statuses.iter().filter(|(s, _)| *s == 503).collect();
+    assert!(
+        !shed.is_empty(),
+        "some requests are shed: {:?}",
+        statuses.iter().map(|s| s.0).collect::<Vec<_>>()
+    );
+    assert!(shed.iter().all(|(_, body)| body["detail"].is_string()));
+    assert!(statuses.iter().all(|(s, _)| *s == 200 || *s == 503));
+    assert!(
+        statuses.iter().any(|(s, _)| *s == 200),
+        "the server keeps serving"
+    );
+    app.cleanup().await;
+}

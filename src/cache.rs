@@ -245,28 +245,15 @@ impl Cache {
                     .arg(format!("{}:{}:g", self.inner.prefix, family.name()))
                     .arg(format!(":{key}"));
                 let call = invocation.invoke_async::<(String, Option<Vec<u8>>)>(&mut conn);
-                match tokio::time::timeout(REDIS_WAIT, call).await {
-                    Ok(Ok((generation, value))) => {
-                        redis.succeeded();
-                        Lookup {
-                            hit: value.map(Bytes::from),
-                            generation: generation.parse().ok(),
-                        }
-                    }
-                    Ok(Err(e)) => {
-                        redis.failed(&e.to_string()).await;
-                        Lookup {
-                            hit: None,
-                            generation: None,
-                        }
-                    }
-                    Err(_) => {
-                        redis.failed("no answer in time").await;
-                        Lookup {
-                            hit: None,
-                            generation: None,
-                        }
-                    }
+                match redis.call(REDIS_WAIT, call).await {
+                    Some((generation, value)) => Lookup {
+                        hit: value.map(Bytes::from),
+                        generation: generation.parse().ok(),
+                    },
+                    None => Lookup {
+                        hit: None,
+                        generation: None,
+                    },
                 }
             }
         }
@@ -284,11 +271,7 @@ impl Cache {
                 let mut set = redis::cmd("SET");
                 set.arg(&entry_key).arg(body.as_ref()).arg("EX").arg(ttl);
                 let call = set.query_async::<()>(&mut conn);
-                match tokio::time::timeout(REDIS_WAIT, call).await {
-                    Ok(Ok(())) => redis.succeeded(),
-                    Ok(Err(e)) => redis.failed(&e.to_string()).await,
-                    Err(_) => redis.failed("no answer in time").await,
-                }
+                redis.call(REDIS_WAIT, call).await;
             }
         }
     }
@@ -394,18 +377,30 @@ impl RedisBackend {
             pipe.cmd("INCR").arg(cache.generation_key(*family)).ignore();
         }
         let mut conn = self.manager.clone();
-        match tokio::time::timeout(BUMP_WAIT, pipe.query_async::<()>(&mut conn)).await {
-            Ok(Ok(())) => {
+        self.call(BUMP_WAIT, pipe.query_async::<()>(&mut conn))
+            .await
+            .is_some()
+    }
+
+    /// Runs one Redis call within `wait`, recording success or failure
+    /// (a failure starts the bypass); `None` when it failed.
+    async fn call<T>(
+        &self,
+        wait: Duration,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Option<T> {
+        match tokio::time::timeout(wait, call).await {
+            Ok(Ok(value)) => {
                 self.succeeded();
-                true
+                Some(value)
             }
             Ok(Err(e)) => {
-                self.failed(&e.to_string()).await;
-                false
+                self.failed(&e.to_string());
+                None
             }
             Err(_) => {
-                self.failed("no answer in time").await;
-                false
+                self.failed("no answer in time");
+                None
             }
         }
     }
@@ -422,7 +417,7 @@ impl RedisBackend {
         }
     }
 
-    async fn failed(&self, cause: &str) {
+    fn failed(&self, cause: &str) {
         if let Ok(mut down_until) = self.down_until.lock() {
             *down_until = Some(Instant::now() + RETRY_AFTER);
         }

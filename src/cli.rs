@@ -270,65 +270,47 @@ async fn check(config: Config) -> anyhow::Result<()> {
         println!("  {name:<16} {value}");
     }
     println!("Services:");
-    let mut failed = false;
-    match Database::connect(&config).await {
-        Ok(db) => match db.ping().await {
-            Ok(()) => println!("  database         ok ({})", config.database.describe()),
-            Err(e) => {
-                failed = true;
-                println!("  database         UNREACHABLE: {e}");
-            }
-        },
-        Err(e) => {
-            failed = true;
-            println!("  database         UNREACHABLE: {e:#}");
-        }
-    }
-    match crate::storage::Storage::open(&config).await {
+    // Each service: Ok(what was reached) or Err(why not).
+    let database = match Database::connect(&config).await {
+        Ok(db) => db
+            .ping()
+            .await
+            .map(|()| config.database.describe())
+            .map_err(|e| format!("UNREACHABLE: {e}")),
+        Err(e) => Err(format!("UNREACHABLE: {e:#}")),
+    };
+    let posters = match crate::storage::Storage::open(&config).await {
         Ok(storage) => match storage.ping().await {
-            Ok(()) => println!("  posters          ok ({})", storage.describe()),
-            Err(e) => {
-                failed = true;
-                println!(
-                    "  posters          UNREACHABLE ({}): {e}",
-                    storage.describe()
-                );
-            }
+            Ok(()) => Ok(storage.describe().to_string()),
+            Err(e) => Err(format!("UNREACHABLE ({}): {e}", storage.describe())),
         },
-        Err(e) => {
-            failed = true;
-            println!("  posters          UNUSABLE: {e:#}");
-        }
-    }
-    match crate::mail::Mailer::open(&config) {
+        Err(e) => Err(format!("UNUSABLE: {e:#}")),
+    };
+    let mail = match crate::mail::Mailer::open(&config) {
         Ok(mailer) => match mailer.ping().await {
-            Ok(()) => println!("  mail             ok ({})", mailer.describe()),
-            Err(e) => {
-                failed = true;
-                println!(
-                    "  mail             UNREACHABLE ({}): {e}",
-                    mailer.describe()
-                );
-            }
+            Ok(()) => Ok(mailer.describe()),
+            Err(e) => Err(format!("UNREACHABLE ({}): {e}", mailer.describe())),
         },
-        Err(e) => {
-            failed = true;
-            println!("  mail             UNUSABLE: {e:#}");
-        }
-    }
-    match crate::cache::Cache::open(&config) {
-        Ok(cache) => {
-            let status = cache.status().await;
-            if status.healthy {
-                println!("  cache            ok ({})", cache.describe());
-            } else {
+        Err(e) => Err(format!("UNUSABLE: {e:#}")),
+    };
+    let cache = match crate::cache::Cache::open(&config) {
+        Ok(cache) if cache.status().await.healthy => Ok(cache.describe()),
+        Ok(cache) => Err(format!("UNREACHABLE ({})", cache.describe())),
+        Err(e) => Err(format!("UNUSABLE: {e:#}")),
+    };
+    let mut failed = false;
+    for (name, result) in [
+        ("database", database),
+        ("posters", posters),
+        ("mail", mail),
+        ("cache", cache),
+    ] {
+        match result {
+            Ok(reached) => println!("  {name:<16} ok ({reached})"),
+            Err(why) => {
                 failed = true;
-                println!("  cache            UNREACHABLE ({})", cache.describe());
+                println!("  {name:<16} {why}");
             }
-        }
-        Err(e) => {
-            failed = true;
-            println!("  cache            UNUSABLE: {e:#}");
         }
     }
     if failed {

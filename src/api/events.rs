@@ -8,15 +8,15 @@ use axum::{Json, Router};
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
 };
 use serde_json::{Value, json};
 use tracing::instrument;
 use uuid::Uuid;
 
 use super::input::{JsonBody, QueryParams, Text, format_datetime, like_contains, path_id};
-use super::pagination::{envelope, fetch_page_of};
+use super::pagination::{envelope, fetch_cached_page};
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::cache::Family;
@@ -137,15 +137,7 @@ async fn load_list(
     } else {
         select.order_by_asc(column).order_by_asc(event::Column::Id)
     };
-    let db = state.db.conn();
-    let counted = select.clone();
-    let count = state
-        .cache
-        .count(Family::Events, generation, &query.filter_key(), || {
-            PaginatorTrait::count(counted, db)
-        })
-        .await?;
-    let (rows, page) = fetch_page_of(db, select, &query, count).await?;
+    let (rows, page) = fetch_cached_page(state, Family::Events, generation, select, &query).await?;
     let items = rows.iter().map(event_json).collect();
     Ok(envelope("events", items, &page, &uri, &headers))
 }

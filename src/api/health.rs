@@ -54,13 +54,16 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             json!({ "status": "unavailable", "backend": storage_backend })
         }
     };
+    let mail_backend = if state.mailer.is_smtp() {
+        "smtp"
+    } else {
+        "files"
+    };
     let mail = match state.mailer.ping().await {
-        Ok(()) => {
-            json!({ "status": "ok", "backend": if state.mailer.is_smtp() { "smtp" } else { "files" } })
-        }
+        Ok(()) => json!({ "status": "ok", "backend": mail_backend }),
         Err(e) => {
             tracing::warn!("readiness: mail unavailable: {e}");
-            json!({ "status": "unavailable", "backend": if state.mailer.is_smtp() { "smtp" } else { "files" } })
+            json!({ "status": "unavailable", "backend": mail_backend })
         }
     };
     let worker = match crate::jobs::stats(&state).await {

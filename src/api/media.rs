@@ -288,10 +288,7 @@ async fn upload(
                     "could not delete {object_key} after a failed commit: {e}; the sweep will"
                 );
             }
-            if matches!(
-                err.sql_err(),
-                Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))
-            ) {
+            if crate::error::is_fk_violation(&err) {
                 return Err(ApiError::field("event", "The event was deleted meanwhile."));
             }
             return Err(err.into());

@@ -249,7 +249,7 @@ async fn observe(req: Request, next: Next) -> Response {
         .to_owned();
     let span = tracing::info_span!("request", request_id = %request_id);
     let response = next.run(req).instrument(span.clone()).await;
-    let response = match response.status() {
+    let mut response = match response.status() {
         StatusCode::METHOD_NOT_ALLOWED if !is_json(&response) => json_body(
             response,
             json!({ "detail": format!("Method \"{method}\" not allowed.") }),
@@ -321,7 +321,6 @@ async fn observe(req: Request, next: Next) -> Response {
             response.status().as_u16()
         )
     });
-    let mut response = response;
     security_headers(&path, response.headers_mut());
     response
 }

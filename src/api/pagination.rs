@@ -70,8 +70,32 @@ where
     fetch_page_of(db, select, query, count).await
 }
 
+/// Like `fetch_page`, for a cached list: the total comes from the count
+/// cache, keyed by the family's `generation` and the query's filters.
+pub async fn fetch_cached_page<E>(
+    state: &crate::AppState,
+    family: crate::cache::Family,
+    generation: Option<u64>,
+    select: Select<E>,
+    query: &QueryParams,
+) -> Result<(Vec<E::Model>, Page), DbErr>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+{
+    let db = state.db.conn();
+    let counted = select.clone();
+    let count = state
+        .cache
+        .count(family, generation, &query.filter_key(), || {
+            counted.count(db)
+        })
+        .await?;
+    fetch_page_of(db, select, query, count).await
+}
+
 /// Fetches the page of `select` when its total `count` is already known.
-pub async fn fetch_page_of<E, C>(
+async fn fetch_page_of<E, C>(
     db: &C,
     select: Select<E>,
     query: &QueryParams,

@@ -5,10 +5,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Duration;
-use sea_orm::sea_query::Query;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Select, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::{Value, json};
 use tracing::instrument;
 use uuid::Uuid;
@@ -16,7 +13,7 @@ use uuid::Uuid;
 use super::input::{JsonBody, QueryParams, Text, format_datetime, money_json, path_id};
 use super::pagination::{envelope, fetch_page};
 use crate::AppState;
-use crate::auth::{AuthUser, CurrentUser};
+use crate::auth::AuthUser;
 use crate::db::entities::{event, idempotency_key, payment, registration};
 use crate::error::{ApiError, ApiResult, FieldErrors, is_unique_violation};
 
@@ -61,29 +58,6 @@ pub fn payment_json(p: &payment::Model) -> Value {
 
 const ALREADY_COMPLETED: &str = "This registration already has a completed payment.";
 
-/// Payments visible to the caller, scoped like registrations.
-fn scope_payments(
-    select: Select<payment::Entity>,
-    caller: &CurrentUser,
-) -> Select<payment::Entity> {
-    if caller.is_admin() {
-        return select;
-    }
-    select.filter(
-        Condition::any()
-            .add(payment::Column::UserId.eq(caller.id))
-            .add(
-                payment::Column::EventId.in_subquery(
-                    Query::select()
-                        .column(event::Column::Id)
-                        .from(event::Entity)
-                        .and_where(event::Column::OrganizerId.eq(caller.id))
-                        .to_owned(),
-                ),
-            ),
-    )
-}
-
 async fn list(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
@@ -93,7 +67,12 @@ async fn list(
 ) -> ApiResult<Json<Value>> {
     let query = QueryParams::parse(raw.as_deref());
     let mut errors = FieldErrors::default();
-    let mut select = scope_payments(payment::Entity::find(), &caller);
+    let mut select = super::registrations::scoped_to_caller(
+        payment::Entity::find(),
+        &caller,
+        payment::Column::UserId,
+        payment::Column::EventId,
+    );
     if let Some(id) = query.uuid("registration", &mut errors) {
         select = select.filter(payment::Column::RegistrationId.eq(id));
     }

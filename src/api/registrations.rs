@@ -145,27 +145,28 @@ pub async fn delete_and_release(
     Ok(true)
 }
 
-/// Registrations visible to the caller: all for superuser/admin; otherwise
-/// their own plus those for events they organise.
-pub fn scope_registrations(
-    select: Select<registration::Entity>,
+/// Rows visible to the caller (registrations, payments): all for
+/// superuser/admin; otherwise their own (`user_column`) plus those for events
+/// they organise (`event_column`).
+pub fn scoped_to_caller<E: EntityTrait>(
+    select: Select<E>,
     caller: &CurrentUser,
-) -> Select<registration::Entity> {
+    user_column: E::Column,
+    event_column: E::Column,
+) -> Select<E> {
     if caller.is_admin() {
         return select;
     }
     select.filter(
-        Condition::any()
-            .add(registration::Column::UserId.eq(caller.id))
-            .add(
-                registration::Column::EventId.in_subquery(
-                    Query::select()
-                        .column(event::Column::Id)
-                        .from(event::Entity)
-                        .and_where(event::Column::OrganizerId.eq(caller.id))
-                        .to_owned(),
-                ),
+        Condition::any().add(user_column.eq(caller.id)).add(
+            event_column.in_subquery(
+                Query::select()
+                    .column(event::Column::Id)
+                    .from(event::Entity)
+                    .and_where(event::Column::OrganizerId.eq(caller.id))
+                    .to_owned(),
             ),
+        ),
     )
 }
 
@@ -178,7 +179,12 @@ async fn list(
 ) -> ApiResult<Json<Value>> {
     let query = QueryParams::parse(raw.as_deref());
     let mut errors = FieldErrors::default();
-    let mut select = scope_registrations(registration::Entity::find(), &caller);
+    let mut select = scoped_to_caller(
+        registration::Entity::find(),
+        &caller,
+        registration::Column::UserId,
+        registration::Column::EventId,
+    );
     if let Some(id) = query.uuid("ticket", &mut errors) {
         select = select.filter(registration::Column::TicketId.eq(id));
     }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::events::MAX_QUOTA;
 use super::input::{JsonBody, QueryParams, Text, format_datetime, money_json, path_id};
-use super::pagination::{envelope, fetch_page_of};
+use super::pagination::{envelope, fetch_cached_page};
 use crate::AppState;
 use crate::auth::{AuthUser, CurrentUser};
 use crate::cache::Family;
@@ -110,15 +110,8 @@ async fn load_list(
     } else {
         select.order_by_asc(ticket::Column::Id)
     };
-    let db = state.db.conn();
-    let counted = select.clone();
-    let count = state
-        .cache
-        .count(Family::Tickets, generation, &query.filter_key(), || {
-            PaginatorTrait::count(counted, db)
-        })
-        .await?;
-    let (rows, page) = fetch_page_of(db, select, &query, count).await?;
+    let (rows, page) =
+        fetch_cached_page(state, Family::Tickets, generation, select, &query).await?;
     let items = rows.iter().map(ticket_json).collect();
     Ok(envelope("tickets", items, &page, &uri, &headers))
 }

@@ -490,12 +490,7 @@ async fn destroy(
     match deleted {
         Ok(_) => {}
         // An event was assigned to the user meanwhile (RESTRICT foreign key).
-        Err(e)
-            if matches!(
-                e.sql_err(),
-                Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))
-            ) =>
-        {
+        Err(e) if crate::error::is_fk_violation(&e) => {
             return Err(ApiError::Conflict(
                 "This user organises events; reassign or delete them first.".into(),
             ));

@@ -175,20 +175,19 @@ pub async fn group_names(
     db: &impl sea_orm::ConnectionTrait,
     user_id: Uuid,
 ) -> Result<Vec<String>, sea_orm::DbErr> {
-    let ids: Vec<i32> = user_group::Entity::find()
-        .select_only()
-        .column(user_group::Column::GroupId)
-        .filter(user_group::Column::UserId.eq(user_id))
-        .into_tuple()
-        .all(db)
-        .await?;
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
+    // One round trip: this runs for every authenticated request.
     let mut names: Vec<String> = group::Entity::find()
         .select_only()
         .column(group::Column::Name)
-        .filter(group::Column::Id.is_in(ids))
+        .filter(
+            group::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(user_group::Column::GroupId)
+                    .from(user_group::Entity)
+                    .and_where(user_group::Column::UserId.eq(user_id))
+                    .to_owned(),
+            ),
+        )
         .into_tuple()
         .all(db)
         .await?;

@@ -93,12 +93,7 @@ pub async fn schedule(state: &AppState) -> anyhow::Result<usize> {
             .await;
         match inserted {
             Ok(_) | Err(sea_orm::DbErr::RecordNotInserted) => {}
-            Err(err)
-                if matches!(
-                    err.sql_err(),
-                    Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))
-                ) =>
-            {
+            Err(err) if crate::error::is_fk_violation(&err) => {
                 // A registration was deleted meanwhile; the next pass retries the rest.
                 continue;
             }
@@ -196,44 +191,44 @@ fn greeting(user: &user::Model) -> String {
 }
 
 fn confirmation(state: &AppState, c: &Context) -> Email {
-    let when = local_time(state, &c.event.start_time);
-    let subject = format!("Registration confirmed: {}", c.event.name);
-    let text = format!(
-        "Hello {},\n\nYou are registered for {}.\n\nWhen: {when}\nWhere: {}\nTicket: {}\n\nWe will remind you two hours before it starts.\n\n— DicoEvent\n",
-        greeting(&c.user),
-        c.event.name,
-        c.event.location,
-        c.ticket.name,
-    );
-    let html = format!(
-        "<p>Hello {},</p><p>You are registered for <strong>{}</strong>.</p><ul><li>When: {}</li><li>Where: {}</li><li>Ticket: {}</li></ul><p>We will remind you two hours before it starts.</p><p>— DicoEvent</p>",
-        escape_html(&greeting(&c.user)),
-        escape_html(&c.event.name),
-        escape_html(&when),
-        escape_html(&c.event.location),
-        escape_html(&c.ticket.name),
-    );
-    Email {
-        to: c.user.email.clone(),
-        subject,
-        text,
-        html,
-    }
+    compose(
+        state,
+        c,
+        format!("Registration confirmed: {}", c.event.name),
+        ("You are registered for ", "."),
+        "We will remind you two hours before it starts.",
+    )
 }
 
 fn reminder(state: &AppState, c: &Context) -> Email {
+    compose(
+        state,
+        c,
+        format!("Reminder: {} starts in two hours", c.event.name),
+        ("", " starts soon."),
+        "See you there!",
+    )
+}
+
+/// One message about a registration: a greeting, a sentence around the
+/// event's name (`before`/`after` it), when, where, which ticket, a closing
+/// line — as text and as HTML.
+fn compose(
+    state: &AppState,
+    c: &Context,
+    subject: String,
+    (before, after): (&str, &str),
+    closing: &str,
+) -> Email {
     let when = local_time(state, &c.event.start_time);
-    let subject = format!("Reminder: {} starts in two hours", c.event.name);
+    let hello = greeting(&c.user);
     let text = format!(
-        "Hello {},\n\n{} starts soon.\n\nWhen: {when}\nWhere: {}\nTicket: {}\n\nSee you there!\n\n— DicoEvent\n",
-        greeting(&c.user),
-        c.event.name,
-        c.event.location,
-        c.ticket.name,
+        "Hello {hello},\n\n{before}{}{after}\n\nWhen: {when}\nWhere: {}\nTicket: {}\n\n{closing}\n\n— DicoEvent\n",
+        c.event.name, c.event.location, c.ticket.name,
     );
     let html = format!(
-        "<p>Hello {},</p><p><strong>{}</strong> starts soon.</p><ul><li>When: {}</li><li>Where: {}</li><li>Ticket: {}</li></ul><p>See you there!</p><p>— DicoEvent</p>",
-        escape_html(&greeting(&c.user)),
+        "<p>Hello {},</p><p>{before}<strong>{}</strong>{after}</p><ul><li>When: {}</li><li>Where: {}</li><li>Ticket: {}</li></ul><p>{closing}</p><p>— DicoEvent</p>",
+        escape_html(&hello),
         escape_html(&c.event.name),
         escape_html(&when),
         escape_html(&c.event.location),

@@ -122,6 +122,9 @@ pub struct Config {
     pub worker_poll: Duration,
     /// Longest a request may take (a slow client included) before a 408.
     pub request_timeout: Duration,
+    /// Longest a client may take to send a request's headers (on a new or
+    /// kept-alive connection) before the connection is closed.
+    pub header_read_timeout: Duration,
     /// Requests handled at once; beyond it, a 503 rather than a collapse.
     pub max_in_flight: usize,
     /// Origins allowed by CORS (`*` for any); empty: no CORS headers.
@@ -247,6 +250,11 @@ impl Config {
             mail_from,
             worker_poll: parse_duration_var(&get, "WORKER_POLL_INTERVAL", Duration::from_secs(5))?,
             request_timeout: parse_duration_var(&get, "REQUEST_TIMEOUT", Duration::from_secs(30))?,
+            header_read_timeout: parse_duration_var(
+                &get,
+                "HEADER_READ_TIMEOUT",
+                Duration::from_secs(10),
+            )?,
             max_in_flight: parse_number(&get, "MAX_IN_FLIGHT", 1024, 1, 1_000_000)?,
             cors_allowed_origins: cors_from_vars(&get)?,
             redis_url,

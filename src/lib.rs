@@ -19,14 +19,16 @@ pub mod metrics;
 pub mod storage;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use anyhow::Context;
-use axum::ServiceExt;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tower::Layer;
+use tower::{Layer, ServiceExt};
 use tower_http::normalize_path::NormalizePathLayer;
 
 use crate::auth::jwt::JwtKeys;
@@ -96,19 +98,62 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// Serves until `shutdown` completes, then lets in-flight requests finish
+    /// (for at most 30 s).
+    ///
+    /// Our own accept loop rather than `axum::serve`, which gives hyper no
+    /// timer: without one a client that never finishes its headers holds a
+    /// connection for ever. Here each connection gets `HEADER_READ_TIMEOUT`
+    /// for every request head (kept-alive connections included).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let router = api::router(self.state.clone());
         let app = NormalizePathLayer::trim_trailing_slash().layer(router);
-        axum::serve(
-            self.listener,
-            ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(self.state.config.header_read_timeout);
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, remote) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of file descriptors and the like: wait, don't spin.
+                        tracing::error!("cannot accept a connection: {err}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            // Small JSON responses: send them now, not after Nagle's delay.
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::debug!("TCP_NODELAY on {remote}: {err}");
+            }
+            let app = app.clone();
+            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(remote));
+                app.clone().oneshot(req.map(axum::body::Body::new))
+            });
+            let connection = http.serve_connection(TokioIo::new(stream), service);
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!("connection from {remote}: {err}");
+                }
+            });
+        }
+        drop(self.listener);
+        if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("requests still running 30 s after shutdown began; stopping anyway");
+        }
+        Ok(())
     }
 }
 

@@ -12,7 +12,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, JoinType, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use crate::AppState;
@@ -146,27 +146,55 @@ async fn resolve(
     Ok(Some(user))
 }
 
-/// Loads a user and their groups for a verified token.
+/// Loads a user and their groups for a verified token: one round trip (the
+/// user left-joined to their groups), as it runs for every authenticated
+/// request.
 async fn load_current_user(state: &AppState, user_id: Uuid) -> Result<CurrentUser, ApiError> {
-    let db = state.db.conn();
-    let Some(found) = user::Entity::find_by_id(user_id).one(db).await? else {
+    let rows: Vec<(Uuid, String, bool, bool, Option<String>)> = user::Entity::find_by_id(user_id)
+        .select_only()
+        .column(user::Column::Id)
+        .column(user::Column::Username)
+        .column(user::Column::IsSuperuser)
+        .column(user::Column::IsActive)
+        .column(group::Column::Name)
+        .join_rev(
+            JoinType::LeftJoin,
+            user_group::Entity::belongs_to(user::Entity)
+                .from(user_group::Column::UserId)
+                .to(user::Column::Id)
+                .into(),
+        )
+        .join(
+            JoinType::LeftJoin,
+            user_group::Entity::belongs_to(group::Entity)
+                .from(user_group::Column::GroupId)
+                .to(group::Column::Id)
+                .into(),
+        )
+        .into_tuple()
+        .all(state.db.conn())
+        .await?;
+    let Some((id, username, is_superuser, is_active, _)) = rows.first().cloned() else {
         return Err(ApiError::Unauthorized {
             detail: "User not found".into(),
             code: Some("token_not_valid"),
         });
     };
-    if !found.is_active {
+    if !is_active {
         return Err(ApiError::Unauthorized {
             detail: "User is inactive".into(),
             code: Some("token_not_valid"),
         });
     }
-    let groups = group_names(db, user_id).await?;
+    let groups = rows
+        .into_iter()
+        .filter_map(|(.., group)| group.map(|g| g.to_lowercase()))
+        .collect();
     Ok(CurrentUser {
-        id: found.id,
-        username: found.username,
-        is_superuser: found.is_superuser,
-        groups: groups.into_iter().map(|g| g.to_lowercase()).collect(),
+        id,
+        username,
+        is_superuser,
+        groups,
     })
 }
 

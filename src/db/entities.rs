@@ -114,7 +114,20 @@ pub mod ticket {
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::event::Entity",
+            from = "Column::EventId",
+            to = "super::event::Column::Id"
+        )]
+        Event,
+    }
+
+    impl Related<super::event::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Event.def()
+        }
+    }
 
     impl ActiveModelBehavior for ActiveModel {}
 }

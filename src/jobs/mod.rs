@@ -41,6 +41,11 @@ pub const KIND_CONFIRMATION: &str = "confirmation";
 pub const KIND_REMINDER: &str = "reminder";
 
 /// Enqueues the confirmation of a new registration, inside its transaction.
+/// The outbox key that makes a registration's confirmation unique.
+pub fn confirmation_key(registration_id: Uuid) -> String {
+    format!("confirmation:{registration_id}")
+}
+
 pub async fn enqueue_confirmation(
     db: &impl ConnectionTrait,
     registration_id: Uuid,
@@ -50,7 +55,7 @@ pub async fn enqueue_confirmation(
         id: Set(Uuid::now_v7()),
         kind: Set(KIND_CONFIRMATION.into()),
         registration_id: Set(registration_id),
-        dedupe_key: Set(format!("confirmation:{registration_id}")),
+        dedupe_key: Set(confirmation_key(registration_id)),
         event_start: Set(None),
         run_at: Set(now),
         attempts: Set(0),

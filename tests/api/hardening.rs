@@ -161,3 +161,63 @@ async fn overload_is_shed_with_503() {
     );
     app.cleanup().await;
 }
+
+/// Reads until the server closes the connection (or 10 s pass): what it sent.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> (Vec<u8>, Duration) {
+    let started = std::time::Instant::now();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => received.extend_from_slice(&buffer[..n]),
+            Err(_) => panic!("the connection was still open after 10 s"),
+        }
+    }
+    (received, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_slow_to_send_its_headers_is_disconnected() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("HEADER_READ_TIMEOUT", "1")]).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+
+    // Half a request head, then nothing: closed after about a second.
+    let mut slow = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Slow: ")
+        .await
+        .expect("write");
+    let (_, waited) = read_until_closed(&mut slow).await;
+    assert!(waited < Duration::from_secs(5), "closed after {waited:?}");
+
+    // A connection that sends nothing at all goes the same way.
+    let mut silent = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    let (received, _) = read_until_closed(&mut silent).await;
+    assert!(
+        received.is_empty() || received.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&received)
+    );
+
+    // A prompt client on a kept-alive connection is served normally, then
+    // the idle connection is closed too.
+    let mut prompt = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    prompt
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .expect("write");
+    let (received, _) = read_until_closed(&mut prompt).await;
+    let text = String::from_utf8_lossy(&received).to_string();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains(r#"{"status":"ok"}"#), "{text}");
+
+    // Meanwhile the server keeps serving everyone else.
+    app.get("/healthz", None).await.assert(200);
+    app.cleanup().await;
+}

@@ -13,6 +13,7 @@ mod events;
 mod groups;
 mod logs;
 mod mail;
+mod matrix;
 mod media;
 mod metrics;
 mod openapi;

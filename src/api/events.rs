@@ -87,7 +87,7 @@ async fn load_list(
     let tz = state.config.time_zone;
     let mut errors = FieldErrors::default();
     let mut select = event::Entity::find();
-    if let Some(category) = query.get("category") {
+    if let Some(category) = query.text("category", &mut errors) {
         select = select.filter(
             Expr::expr(Func::lower(Expr::col(event::Column::Category))).eq(category.to_lowercase()),
         );
@@ -98,13 +98,13 @@ async fn load_list(
     if let Some(organizer) = query.uuid("organizer", &mut errors) {
         select = select.filter(event::Column::OrganizerId.eq(organizer));
     }
-    if let Some(location) = query.get("location") {
+    if let Some(location) = query.text("location", &mut errors) {
         select = select.filter(
             Expr::expr(Func::lower(Expr::col(event::Column::Location)))
                 .like(like_contains(location)),
         );
     }
-    if let Some(search) = query.get("search") {
+    if let Some(search) = query.text("search", &mut errors) {
         let pattern = like_contains(search);
         select = select.filter(
             Condition::any()

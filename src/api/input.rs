@@ -15,6 +15,7 @@ use crate::error::{ApiError, FieldErrors};
 pub const REQUIRED: &str = "This field is required.";
 pub const NOT_NULL: &str = "This field may not be null.";
 pub const INVALID_UUID: &str = "Must be a valid UUID.";
+pub const NULL_CHARACTERS: &str = "Null characters are not allowed.";
 pub const INVALID_DATETIME: &str = "Datetime has wrong format. Use one of these formats instead: \
      YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z], YYYY-MM-DD hh:mm[:ss].";
 
@@ -194,6 +195,10 @@ impl Input {
                 return None;
             }
         };
+        if s.contains('\0') {
+            self.errors.add(name, NULL_CHARACTERS);
+            return None;
+        }
         let s = s.trim().to_string();
         if s.is_empty() && !rules.allow_blank {
             self.errors.add(name, "This field may not be blank.");
@@ -217,6 +222,10 @@ impl Input {
         match self.take(name, required)? {
             Value::String(s) if s.is_empty() => {
                 self.errors.add(name, "This field may not be blank.");
+                None
+            }
+            Value::String(s) if s.contains('\0') => {
+                self.errors.add(name, NULL_CHARACTERS);
                 None
             }
             Value::String(s) if s.chars().count() > 4096 => {
@@ -483,6 +492,17 @@ impl QueryParams {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.trim())
             .filter(|v| !v.is_empty())
+    }
+
+    /// A free-text filter (Django's `CharField` refuses NUL, and so does
+    /// PostgreSQL).
+    pub fn text(&self, name: &str, errors: &mut FieldErrors) -> Option<&str> {
+        let raw = self.get(name)?;
+        if raw.contains('\0') {
+            errors.add(name, NULL_CHARACTERS);
+            return None;
+        }
+        Some(raw)
     }
 
     pub fn uuid(&self, name: &str, errors: &mut FieldErrors) -> Option<Uuid> {

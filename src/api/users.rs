@@ -326,8 +326,9 @@ async fn list(
         return Err(ApiError::Forbidden);
     }
     let query = QueryParams::parse(raw.as_deref());
+    let mut errors = FieldErrors::default();
     let mut select = user::Entity::find();
-    if let Some(search) = query.get("search") {
+    if let Some(search) = query.text("search", &mut errors) {
         let pattern = like_contains(search);
         select = select.filter(
             Condition::any()
@@ -335,6 +336,7 @@ async fn list(
                 .add(Expr::col(user::Column::EmailKey).like(pattern)),
         );
     }
+    errors.into_result()?;
     let select = select
         .order_by_asc(user::Column::DateJoined)
         .order_by_asc(user::Column::Id);

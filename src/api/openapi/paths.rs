@@ -87,6 +87,8 @@ fn logout() {}
     security(("jwt" = [])),
     responses(
         (status = 200, description = "A page of users", body = UserList),
+        (status = 400, description = "A bad filter value", body = FieldErrors,
+            example = json!({"search": ["Null characters are not allowed."]})),
         (status = 403, response = Forbidden),
     )
 )]

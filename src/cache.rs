@@ -1,11 +1,13 @@
 //! The read cache: Redis when configured, in-process (moka) otherwise.
 //!
-//! Invalidation without scanning keys: every key embeds its family's
-//! generation number (`<prefix>:events:g<N>:…`). A write bumps the family's
-//! generation *after* its transaction commits, so every later read uses new
-//! keys. A read that raced the write looked its generation up before the bump;
-//! whatever it stores lands under the old generation, which nobody reads any
-//! more — stale data cannot come back.
+//! Invalidation without scanning keys: every entry is tied to its family's
+//! generation number. A write bumps the family's generation *after* its
+//! transaction commits, so every later read wants the new generation. A read
+//! that raced the write looked its generation up before the bump; whatever it
+//! stores is tagged with the old generation, which nobody accepts any more —
+//! stale data cannot come back. In process the generation is part of the key;
+//! in Redis it prefixes the stored value (`<generation>\n<body>`), so that a
+//! lookup is one plain `MGET` of the generation and the entry.
 //!
 //! Redis is never a single point of failure: each read waits at most
 //! `REDIS_WAIT`; on failure the cache is bypassed for `RETRY_AFTER` (one ERROR
@@ -99,15 +101,16 @@ struct RedisBackend {
     down: AtomicBool,
     /// Families whose bump failed during an outage.
     pending: [AtomicBool; 2],
-    lookup_script: redis::Script,
 }
 
-/// One round trip: the family's generation and the entry under it.
-const LOOKUP_SCRIPT: &str = r"
-local g = redis.call('GET', KEYS[1]) or '0'
-local v = redis.call('GET', ARGV[1] .. g .. ARGV[2])
-return {g, v}
-";
+/// A Redis entry: `<generation>\n<body>`; the body when the generation is
+/// `current`.
+fn entry_body(stored: Vec<u8>, current: u64) -> Option<Bytes> {
+    let stored = Bytes::from(stored);
+    let newline = stored.iter().position(|b| *b == b'\n')?;
+    let generation: u64 = std::str::from_utf8(&stored[..newline]).ok()?.parse().ok()?;
+    (generation == current).then(|| stored.slice(newline + 1..))
+}
 
 /// Health of the cache for `/readyz`.
 pub struct CacheStatus {
@@ -143,7 +146,6 @@ impl Cache {
                     down_until: Mutex::new(None),
                     down: AtomicBool::new(false),
                     pending: [AtomicBool::new(false), AtomicBool::new(false)],
-                    lookup_script: redis::Script::new(LOOKUP_SCRIPT),
                 })
             }
             None => Backend::Memory {
@@ -180,6 +182,11 @@ impl Cache {
 
     fn generation_key(&self, family: Family) -> String {
         format!("{}:{}:gen", self.inner.prefix, family.name())
+    }
+
+    /// A Redis entry's key; its generation is inside the value.
+    fn redis_entry_key(&self, family: Family, key: &str) -> String {
+        format!("{}:{}:{key}", self.inner.prefix, family.name())
     }
 
     fn entry_key(&self, family: Family, generation: u64, key: &str) -> String {
@@ -240,16 +247,18 @@ impl Cache {
                     };
                 }
                 let mut conn = redis.manager.clone();
-                let mut invocation = redis.lookup_script.key(self.generation_key(family));
-                invocation
-                    .arg(format!("{}:{}:g", self.inner.prefix, family.name()))
-                    .arg(format!(":{key}"));
-                let call = invocation.invoke_async::<(String, Option<Vec<u8>>)>(&mut conn);
+                let mut mget = redis::cmd("MGET");
+                mget.arg(self.generation_key(family))
+                    .arg(self.redis_entry_key(family, key));
+                let call = mget.query_async::<(Option<u64>, Option<Vec<u8>>)>(&mut conn);
                 match redis.call(REDIS_WAIT, call).await {
-                    Some((generation, value)) => Lookup {
-                        hit: value.map(Bytes::from),
-                        generation: generation.parse().ok(),
-                    },
+                    Some((generation, stored)) => {
+                        let generation = generation.unwrap_or(0);
+                        Lookup {
+                            hit: stored.and_then(|stored| entry_body(stored, generation)),
+                            generation: Some(generation),
+                        }
+                    }
                     None => Lookup {
                         hit: None,
                         generation: None,
@@ -261,15 +270,23 @@ impl Cache {
 
     /// Stores a response under the generation its lookup saw.
     pub async fn store(&self, family: Family, generation: u64, key: &str, body: Bytes) {
-        let entry_key = self.entry_key(family, generation, key);
         match &self.inner.backend {
             Backend::Disabled => {}
-            Backend::Memory { entries, .. } => entries.insert(entry_key, body).await,
+            Backend::Memory { entries, .. } => {
+                entries
+                    .insert(self.entry_key(family, generation, key), body)
+                    .await
+            }
             Backend::Redis(redis) => {
                 let mut conn = redis.manager.clone();
                 let ttl = self.inner.ttl.as_secs().max(1);
+                let mut value = format!("{generation}\n").into_bytes();
+                value.extend_from_slice(&body);
                 let mut set = redis::cmd("SET");
-                set.arg(&entry_key).arg(body.as_ref()).arg("EX").arg(ttl);
+                set.arg(self.redis_entry_key(family, key))
+                    .arg(value)
+                    .arg("EX")
+                    .arg(ttl);
                 let call = set.query_async::<()>(&mut conn);
                 redis.call(REDIS_WAIT, call).await;
             }
@@ -431,5 +448,22 @@ impl RedisBackend {
                 self.description
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::entry_body;
+
+    #[test]
+    fn a_redis_entry_is_served_only_for_its_generation() {
+        let stored = b"7\n{\"id\":1}".to_vec();
+        assert_eq!(
+            entry_body(stored.clone(), 7).as_deref(),
+            Some(&b"{\"id\":1}"[..])
+        );
+        assert_eq!(entry_body(stored, 8), None);
+        assert_eq!(entry_body(b"garbage".to_vec(), 0), None);
+        assert_eq!(entry_body(b"x\nbody".to_vec(), 0), None);
     }
 }

@@ -103,6 +103,17 @@ struct RedisBackend {
     pending: [AtomicBool; 2],
 }
 
+/// The generation a family starts from in a Redis that has none: the clock in
+/// microseconds. A Redis restarted empty thus never hands out a generation
+/// seen before (one per write would have to happen a million times a second
+/// to catch up), so no process's count cache or stored entry can match it.
+fn first_generation() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2))
+        .unwrap_or(1)
+}
+
 /// A Redis entry: `<generation>\n<body>`; the body when the generation is
 /// `current`.
 fn entry_body(stored: Vec<u8>, current: u64) -> Option<Bytes> {
@@ -252,13 +263,16 @@ impl Cache {
                     .arg(self.redis_entry_key(family, key));
                 let call = mget.query_async::<(Option<u64>, Option<Vec<u8>>)>(&mut conn);
                 match redis.call(REDIS_WAIT, call).await {
-                    Some((generation, stored)) => {
-                        let generation = generation.unwrap_or(0);
-                        Lookup {
-                            hit: stored.and_then(|stored| entry_body(stored, generation)),
-                            generation: Some(generation),
-                        }
-                    }
+                    Some((Some(generation), stored)) => Lookup {
+                        hit: stored.and_then(|stored| entry_body(stored, generation)),
+                        generation: Some(generation),
+                    },
+                    Some((None, _)) => Lookup {
+                        // A new (or emptied, restarted) Redis: start the
+                        // generation where no earlier one can have been.
+                        hit: None,
+                        generation: redis.start_generation(self, family).await,
+                    },
                     None => Lookup {
                         hit: None,
                         generation: None,
@@ -391,12 +405,36 @@ impl RedisBackend {
     async fn bump(&self, cache: &Cache, families: &[Family]) -> bool {
         let mut pipe = redis::pipe();
         for family in families {
+            // A missing generation starts from the clock, not from 0.
+            pipe.cmd("SET")
+                .arg(cache.generation_key(*family))
+                .arg(first_generation())
+                .arg("NX")
+                .ignore();
             pipe.cmd("INCR").arg(cache.generation_key(*family)).ignore();
         }
         let mut conn = self.manager.clone();
         self.call(BUMP_WAIT, pipe.query_async::<()>(&mut conn))
             .await
             .is_some()
+    }
+
+    /// Sets a family's missing generation to `first_generation()`, and
+    /// returns the family's generation (another process may have set it).
+    async fn start_generation(&self, cache: &Cache, family: Family) -> Option<u64> {
+        let key = cache.generation_key(family);
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(&key)
+            .arg(first_generation())
+            .arg("NX")
+            .ignore()
+            .cmd("GET")
+            .arg(&key);
+        let mut conn = self.manager.clone();
+        self.call(BUMP_WAIT, pipe.query_async::<(u64,)>(&mut conn))
+            .await
+            .map(|(generation,)| generation)
     }
 
     /// Runs one Redis call within `wait`, recording success or failure

@@ -92,6 +92,8 @@ pub struct ThrottleConfig {
 pub struct Config {
     pub database: DatabaseConfig,
     pub database_pool_size: u32,
+    /// Longest a request waits for a PostgreSQL connection (then 503).
+    pub database_acquire_timeout: Duration,
     pub data_dir: PathBuf,
     pub log_dir: PathBuf,
     pub log_retention_days: u32,
@@ -262,6 +264,11 @@ impl Config {
             s3,
             database,
             database_pool_size: parse_number(&get, "DATABASE_POOL_SIZE", 10, 1, 1000)?,
+            database_acquire_timeout: parse_duration_var(
+                &get,
+                "DATABASE_ACQUIRE_TIMEOUT",
+                Duration::from_secs(1),
+            )?,
             data_dir,
             log_dir: PathBuf::from(get("LOG_DIR").unwrap_or_else(|| "logs".into())),
             log_retention_days: parse_number(&get, "LOG_RETENTION_DAYS", 14, 1, 36500)?,

@@ -2,6 +2,7 @@
 //! presigned GET URLs), files under `data/media/` otherwise.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -45,6 +46,9 @@ pub struct Storage {
     /// Set when the store is S3: it signs GET URLs.
     s3: Option<Arc<AmazonS3>>,
     description: String,
+    /// Whether an outage is under way (one ERROR when it starts, one INFO
+    /// when it ends; WARN for each failure in between).
+    down: Arc<AtomicBool>,
 }
 
 impl Storage {
@@ -63,6 +67,7 @@ impl Storage {
                     store: Arc::new(store),
                     s3: None,
                     description: format!("local files in {}", root.display()),
+                    down: Arc::default(),
                 })
             }
         }
@@ -97,6 +102,7 @@ impl Storage {
             store: store.clone(),
             s3: Some(store),
             description: format!("S3 bucket {:?} at {}", s3.bucket, s3.endpoint),
+            down: Arc::default(),
         };
         // Storage down at start-up is not fatal: uploads answer 503 until it
         // is back, and the bucket is created at the first upload then.
@@ -149,7 +155,34 @@ impl Storage {
         self.s3.is_some()
     }
 
+    /// Logs the start and end of an outage from the outcome of a call.
+    fn observe<T>(&self, outcome: Result<T, StorageError>) -> Result<T, StorageError> {
+        match &outcome {
+            Err(StorageError::Unavailable(cause)) => {
+                if self.down.swap(true, Ordering::AcqRel) {
+                    tracing::warn!("object storage still unavailable: {cause}");
+                } else {
+                    tracing::error!(
+                        "object storage at {} is unavailable: {cause}",
+                        self.description
+                    );
+                }
+            }
+            _ => {
+                if self.down.swap(false, Ordering::AcqRel) {
+                    tracing::info!("object storage at {} is available again", self.description);
+                }
+            }
+        }
+        outcome
+    }
+
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
+        let outcome = self.put_once(key, bytes).await;
+        self.observe(outcome)
+    }
+
+    async fn put_once(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
         let path = ObjectPath::from(key);
         match self
             .store
@@ -169,20 +202,25 @@ impl Storage {
     }
 
     pub async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
-        Ok(self
-            .store
-            .get(&ObjectPath::from(key))
-            .await?
-            .bytes()
-            .await?)
+        let outcome = async {
+            Ok(self
+                .store
+                .get(&ObjectPath::from(key))
+                .await?
+                .bytes()
+                .await?)
+        }
+        .await;
+        self.observe(outcome)
     }
 
     /// Deletes an object; one already gone is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        match self.store.delete(&ObjectPath::from(key)).await {
+        let outcome = match self.store.delete(&ObjectPath::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
-        }
+        };
+        self.observe(outcome)
     }
 
     /// Every object under a prefix.

@@ -108,8 +108,8 @@ async fn media_json(state: &AppState, m: &media::Model) -> ApiResult<Value> {
 fn storage_error(err: StorageError) -> ApiError {
     match err {
         StorageError::NotFound => ApiError::NotFound,
-        StorageError::Unavailable(cause) => {
-            tracing::error!("object storage unavailable: {cause}");
+        // Logged by the storage itself, once per outage.
+        StorageError::Unavailable(_) => {
             ApiError::Unavailable("Object storage is unavailable. Try again shortly.".into())
         }
     }

@@ -18,6 +18,11 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::{Config, DatabaseConfig};
 
+/// A pooled connection idle this long is pinged before use (it may have
+/// been cut by a restart or a firewall); busy connections are not: a ping on
+/// every checkout would double the round trips of every query.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
+
 /// A pool plus what it takes to write safely to it.
 #[derive(Clone)]
 pub struct Database {
@@ -63,6 +68,7 @@ impl Database {
                 opts.max_connections(8)
                     .min_connections(1)
                     .acquire_timeout(Duration::from_secs(10))
+                    .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR)
                     .sqlx_logging(false)
                     .map_sqlx_sqlite_opts(|o| {
                         o.create_if_missing(true)
@@ -81,10 +87,13 @@ impl Database {
             }
             DatabaseConfig::Postgres { url } => {
                 let mut opts = ConnectOptions::new(url.clone());
+                // While PostgreSQL is down, a request waits at most the
+                // acquire timeout for a connection, then gets a 503.
                 opts.max_connections(config.database_pool_size)
                     .min_connections(1)
-                    .connect_timeout(Duration::from_secs(5))
-                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_timeout(config.database_acquire_timeout)
+                    .acquire_timeout(config.database_acquire_timeout)
+                    .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR)
                     .sqlx_logging(false);
                 let conn = sea_orm::Database::connect(opts).await.with_context(|| {
                     format!(

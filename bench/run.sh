@@ -6,6 +6,9 @@
 #   bench/run.sh                 PostgreSQL + Redis, 1k events
 #   bench/run.sh --million       also the list scenario at 1M events
 #   bench/run.sh --embedded      SQLite + in-process cache
+#   BENCH_PROFILE=registrations bench/run.sh   also a perf profile of the
+#                                 scenarios whose name contains that text
+#   BENCH_ONLY=registrations bench/run.sh      only those scenarios
 #
 # Needs: PostgreSQL on 127.0.0.1:5432 (user postgres), Redis on 6379 (not with
 # --embedded), wrk (installed from Debian if missing), python3.
@@ -204,8 +207,22 @@ run() {
     local script="$WORK/scenario.lua"
     cat "$lua" bench/report.lua > "$script"
     [ "$path" = "-" ] && path=""
-    local out
+    local out perf_pid=""
+    if [ -n "${BENCH_ONLY:-}" ] && [[ "$name" != *"$BENCH_ONLY"* ]]; then
+        return 0
+    fi
+    if [ -n "${BENCH_PROFILE:-}" ] && [[ "$name" == *"$BENCH_PROFILE"* ]]; then
+        # CPU samples of the whole machine while wrk runs: which process
+        # (server, PostgreSQL, Redis, wrk) and which functions take the time.
+        perf record -q -e cpu-clock -F 499 -a -g -o "$PROFILE_DIR/perf.data" -- \
+            sleep "${DURATION%s}" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
     out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$base$path" 2>&1 | grep '^RESULT')
+    if [ -n "$perf_pid" ]; then
+        wait "$perf_pid" || true
+        profile_report "$name"
+    fi
     local requests duration p50 p99 non2xx
     requests=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$out")
     duration=$(sed -E 's/.*duration_us=([0-9]+).*/\1/' <<<"$out")
@@ -220,6 +237,28 @@ run() {
     echo "   ${ROWS[-1]}"
 }
 EMPTY="$WORK/empty.lua"; : > "$EMPTY"
+
+# BENCH_PROFILE=<part of a scenario name>: perf profile of that scenario,
+# summarised here and kept in $PROFILE_DIR (perf report -i …/perf.data).
+PROFILE_DIR=/tmp/dicoevent-bench-profile
+if [ -n "${BENCH_PROFILE:-}" ]; then
+    command -v perf >/dev/null || apt-get install -y linux-perf >/dev/null
+    rm -rf "$PROFILE_DIR" && mkdir -p "$PROFILE_DIR"
+fi
+profile_report() {
+    local data="$PROFILE_DIR/perf.data"
+    {
+        echo "== profile of: $1 (cpu-clock samples, whole machine)"
+        echo "-- CPU by process"
+        perf report -i "$data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -8 || true
+        echo "-- server functions (self time, top 25)"
+        perf report -i "$data" --no-children --comm dicoevent,tokio-rt-worker --sort sym --stdio -g none 2>/dev/null |
+            grep -E '^ +[0-9]' | head -25 || true
+        echo "-- PostgreSQL functions (self time, top 15)"
+        perf report -i "$data" --no-children --comm postgres --sort sym --stdio -g none 2>/dev/null |
+            grep -E '^ +[0-9]' | head -15 || true
+    } | tee "$PROFILE_DIR/summary.txt"
+}
 
 echo "== scenarios ($DURATION each, $CONNECTIONS connections)"
 # Warm the caches.

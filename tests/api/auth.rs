@@ -572,3 +572,60 @@ async fn imported_django_hash_logs_in_and_is_rehashed(app: &TestApp) {
     app.login_ok("django", "lètmein").await;
     app.login("django", PASSWORD).await.assert(401);
 }
+
+/// A login from a given loopback address (127.0.0.0/8 all reach the server).
+async fn login_from(app: &TestApp, source: [u8; 4], username: &str, password: &str) -> u16 {
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(source))
+        .build()
+        .expect("client");
+    client
+        .post(app.url("/api/login/"))
+        .json(&json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .expect("login")
+        .status()
+        .as_u16()
+}
+
+/// One username attacked from many addresses is still throttled (the
+/// per-username limit), and one address trying many usernames is too (the
+/// per-address limit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_throttle_holds_across_addresses_and_usernames() {
+    let app = crate::helpers::TestApp::spawn_with(
+        crate::helpers::Backend::Sqlite,
+        &[("LOGIN_THROTTLE_ADDRESS_FAILURES", "5")],
+    )
+    .await;
+    app.user("target").await;
+    // Ten failures for "target", two from each of five addresses: each
+    // address stays under its own limit of five.
+    for attempt in 0..10u8 {
+        let status = login_from(&app, [127, 0, 0, 10 + attempt / 2], "target", "Wrong-1").await;
+        assert_eq!(status, 401, "failure {attempt}");
+    }
+    // The username is now locked, from a fresh address, right password too.
+    assert_eq!(
+        login_from(&app, [127, 0, 0, 40], "target", PASSWORD).await,
+        429
+    );
+
+    // One address, five different usernames: the sixth is refused.
+    for n in 0..5 {
+        let status = login_from(&app, [127, 0, 0, 50], &format!("nobody{n}"), "Wrong-1").await;
+        assert_eq!(status, 401, "failure {n}");
+    }
+    app.user("bystander").await;
+    assert_eq!(
+        login_from(&app, [127, 0, 0, 50], "bystander", PASSWORD).await,
+        429
+    );
+    // Another address is not affected.
+    assert_eq!(
+        login_from(&app, [127, 0, 0, 51], "bystander", PASSWORD).await,
+        200
+    );
+    app.cleanup().await;
+}

@@ -7,7 +7,8 @@ use crate::helpers::TestApp;
 
 crate::backend_tests!(
     ticket_quota_holds_under_200_concurrent_registrations,
-    event_quota_holds_across_two_tickets
+    event_quota_holds_across_two_tickets,
+    concurrent_duplicates_register_once
 );
 
 /// Fires one registration per user at once; returns (201s, 409s, others).
@@ -75,4 +76,58 @@ async fn event_quota_holds_across_two_tickets(app: &TestApp) {
         .get(&format!("/api/registrations/?event={event}"), app.admin())
         .await;
     assert_eq!(regs.body["count"], 30);
+}
+
+/// Each of 40 users sends the same registration three times at once (the
+/// requests for one ticket are written together on PostgreSQL): each user
+/// gets exactly one 201 and two "already registered" 409s, and each
+/// registration exactly one confirmation job.
+async fn concurrent_duplicates_register_once(app: &TestApp) {
+    use dicoevent::db::entities::outbox;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+    let event = app.create_event(&app.admin_token, "Eager", 1000).await;
+    let ticket = app.create_ticket(&app.admin_token, &event, 100).await;
+    let users = app.many_users("eager", 40).await;
+    let requests = users.iter().flat_map(|(_, token)| {
+        let ticket = &ticket;
+        (0..3).map(move |_| async move {
+            let reply = app.register(token, ticket).await;
+            (token.clone(), reply.status.as_u16(), reply.body)
+        })
+    });
+    let replies = join_all(requests).await;
+    for (_, token) in &users {
+        let mine: Vec<_> = replies.iter().filter(|(t, ..)| t == token).collect();
+        let created = mine.iter().filter(|(_, s, _)| *s == 201).count();
+        assert_eq!(created, 1, "{mine:?}");
+        for (_, status, body) in mine.iter().filter(|(_, s, _)| *s != 201) {
+            assert_eq!(*status, 409, "{body}");
+            assert_eq!(
+                body["detail"], "You are already registered for this ticket.",
+                "{body}"
+            );
+        }
+    }
+    let t = app.get(&format!("/api/tickets/{ticket}/"), None).await;
+    assert_eq!(t.body["sold"], 40);
+    let regs = app
+        .get(
+            &format!("/api/registrations/?ticket={ticket}&page_size=100"),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(regs.body["count"], 40);
+    let ids: Vec<uuid::Uuid> = regs.body["registrations"]
+        .as_array()
+        .expect("registrations")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").parse().expect("uuid"))
+        .collect();
+    let jobs = outbox::Entity::find()
+        .filter(outbox::Column::RegistrationId.is_in(ids))
+        .count(app.state.db.conn())
+        .await
+        .expect("count jobs");
+    assert_eq!(jobs, 40);
 }

@@ -1,10 +1,10 @@
 //! `/api/registrations/`: a user's place on a ticket.
 //!
 //! Capacity is held by two counters, `tickets.sold` and `events.registered`,
-//! each moved by one guarded `UPDATE … WHERE sold < quota` inside the
-//! registration's transaction: zero rows changed means sold out, and the whole
-//! transaction rolls back. No read-then-write, so no overselling under any
-//! number of concurrent requests or server processes.
+//! moved under their rows' locks in the same transaction (SQLite) or statement
+//! (PostgreSQL, see `batch`) as the registration: no read-then-write outside
+//! the lock, so no overselling under any number of concurrent requests or
+//! server processes.
 
 use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -287,8 +287,10 @@ fn duplicate(caller: &CurrentUser, user_id: Uuid) -> ApiError {
     })
 }
 
+mod batch;
+
 /// Why a registration was not written.
-enum Refused {
+pub(super) enum Refused {
     SoldOut,
     Duplicate,
     /// The ticket, its event or the user was deleted meanwhile.
@@ -346,14 +348,7 @@ WITH ticket_place AS (
 SELECT count(*) AS created FROM created
 "#;
 
-/// Registrations for one ticket queue here, one at a time per process,
-/// rather than as waiters on the ticket's row lock in PostgreSQL: a waiting
-/// future costs nothing, a waiting backend costs a wake-up and a re-check per
-/// commit ahead of it. (Striped: tickets share one of 64 locks.)
-static TICKET_QUEUES: [tokio::sync::Mutex<()>; 64] =
-    [const { tokio::sync::Mutex::const_new(()) }; 64];
-
-async fn insert_in_one_statement(
+pub(super) async fn insert_in_one_statement(
     state: &AppState,
     new: &registration::Model,
 ) -> Result<registration::Model, Refused> {
@@ -370,11 +365,7 @@ async fn insert_in_one_statement(
             crate::jobs::confirmation_key(new.id).into(),
         ],
     );
-    let queue = &TICKET_QUEUES[(new.ticket_id.as_u128() % 64) as usize];
-    let turn = queue.lock().await;
-    let outcome = state.db.conn().query_one_raw(statement).await;
-    drop(turn);
-    let created: i64 = match outcome {
+    let created: i64 = match state.db.conn().query_one_raw(statement).await {
         Ok(Some(row)) => row.try_get("", "created")?,
         Ok(None) => 0,
         // The event had no room (see above): nothing was written.
@@ -462,7 +453,7 @@ async fn create(
         registered_at: crate::db::now(),
     };
     let outcome = match state.db.backend() {
-        DbBackend::Postgres => insert_in_one_statement(&state, &new).await,
+        DbBackend::Postgres => batch::register(&state, new.clone()).await,
         _ => insert_in_transaction(&state, &new).await,
     };
     let created = match outcome {

@@ -1,0 +1,242 @@
+//! Registrations on PostgreSQL, combined: the requests waiting for the same
+//! ticket go to the database together, as one statement and one commit.
+//!
+//! A popular ticket is one hot row. Every registration must lock it, so they
+//! commit one after another, each paying a statement and a WAL flush. Here
+//! each process queues its registrations per stripe of tickets; one task at a
+//! time drains a stripe's queue and writes each ticket's waiting
+//! registrations in one statement that admits, in arrival order, as many as
+//! the ticket and its event still have room for. Capacity is still decided
+//! under the rows' locks inside PostgreSQL, so several processes remain
+//! safe. A batch that fails as a whole (a duplicate inside it, a user deleted
+//! meanwhile…) is redone one registration at a time, and each gets its own
+//! answer.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::{Refused, insert_in_one_statement};
+use crate::AppState;
+use crate::db::entities::registration;
+use crate::error::ApiError;
+
+/// Tickets share one of this many queues.
+const STRIPES: usize = 64;
+/// The most registrations written by one statement.
+const MAX_BATCH: usize = 64;
+
+struct Pending {
+    new: registration::Model,
+    reply: oneshot::Sender<Result<registration::Model, Refused>>,
+}
+
+struct Stripe {
+    pending: Mutex<Vec<Pending>>,
+    /// Whether a task is draining this stripe.
+    draining: AtomicBool,
+}
+
+static QUEUES: [Stripe; STRIPES] = [const {
+    Stripe {
+        pending: Mutex::new(Vec::new()),
+        draining: AtomicBool::new(false),
+    }
+}; STRIPES];
+
+/// Writes one registration (with its confirmation job and both counters),
+/// possibly together with others for the same ticket.
+pub(super) async fn register(
+    state: &AppState,
+    new: registration::Model,
+) -> Result<registration::Model, Refused> {
+    let index = (new.ticket_id.as_u128() % STRIPES as u128) as usize;
+    let stripe = &QUEUES[index];
+    let (reply, answer) = oneshot::channel();
+    lock(&stripe.pending).push(Pending { new, reply });
+    if !stripe.draining.swap(true, Ordering::AcqRel) {
+        // Its own task: a client that goes away must not stop a batch that
+        // carries other clients' registrations.
+        tokio::spawn(drain(state.clone(), index));
+    }
+    answer.await.unwrap_or_else(|_| {
+        Err(Refused::Failed(ApiError::Internal(anyhow::anyhow!(
+            "the registration queue stopped before answering"
+        ))))
+    })
+}
+
+fn lock(pending: &Mutex<Vec<Pending>>) -> std::sync::MutexGuard<'_, Vec<Pending>> {
+    pending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Writes what is queued on a stripe until the queue is empty.
+async fn drain(state: AppState, index: usize) {
+    let stripe = &QUEUES[index];
+    loop {
+        let queued = std::mem::take(&mut *lock(&stripe.pending));
+        if queued.is_empty() {
+            stripe.draining.store(false, Ordering::Release);
+            // Something queued after the take but before the store found the
+            // flag still set and left it to us.
+            if lock(&stripe.pending).is_empty() || stripe.draining.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            continue;
+        }
+        // Per ticket, in arrival order, at most MAX_BATCH per statement.
+        let mut by_ticket: Vec<(Uuid, Vec<Pending>)> = Vec::new();
+        for item in queued {
+            match by_ticket
+                .iter_mut()
+                .find(|(ticket, group)| *ticket == item.new.ticket_id && group.len() < MAX_BATCH)
+            {
+                Some((_, group)) => group.push(item),
+                None => by_ticket.push((item.new.ticket_id, vec![item])),
+            }
+        }
+        for (ticket_id, group) in by_ticket {
+            write_group(&state, ticket_id, group).await;
+        }
+    }
+}
+
+/// Writes a ticket's waiting registrations and answers each.
+async fn write_group(state: &AppState, ticket_id: Uuid, group: Vec<Pending>) {
+    if group.len() > 1 {
+        match insert_batch(state, ticket_id, &group).await {
+            Ok(outcomes) => {
+                for (item, outcome) in group.into_iter().zip(outcomes) {
+                    let answer = match outcome {
+                        Outcome::Admitted => Ok(item.new.clone()),
+                        Outcome::Duplicate => Err(Refused::Duplicate),
+                        Outcome::NoRoom => Err(Refused::SoldOut),
+                    };
+                    // The client may have gone away: nothing to tell it.
+                    let _ = item.reply.send(answer);
+                }
+                return;
+            }
+            Err(err) => {
+                tracing::debug!(
+                    "a batch of {} registrations on ticket {ticket_id} is redone one by one: {err}",
+                    group.len()
+                );
+            }
+        }
+    }
+    for item in group {
+        let answer = insert_in_one_statement(state, &item.new).await;
+        let _ = item.reply.send(answer);
+    }
+}
+
+/// What became of one registration of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Admitted,
+    Duplicate,
+    NoRoom,
+}
+
+/// One statement for a batch: lock the ticket, then its event (the order
+/// every writer uses); admit the new users in arrival order up to the room
+/// both have; insert their registrations and confirmation jobs; move both
+/// counters by the number admitted. `req.n` is the arrival order.
+fn batch_sql(size: usize) -> String {
+    let rows: Vec<String> = (0..size)
+        .map(|i| {
+            let p = 2 + i * 5;
+            format!(
+                "(${}::uuid, ${}::uuid, ${}::uuid, ${}::text, ${}::timestamptz, {})",
+                p,
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                i + 1
+            )
+        })
+        .collect();
+    format!(
+        r#"
+WITH req (id, user_id, outbox_id, dedupe_key, registered_at, n) AS (
+    VALUES {}
+), ticket_room AS (
+    SELECT event_id, quota - sold AS room FROM tickets WHERE id = $1 FOR UPDATE
+), event_room AS (
+    SELECT id, quota - registered AS room FROM events
+    WHERE id = (SELECT event_id FROM ticket_room) FOR UPDATE
+), fresh AS (
+    SELECT req.*, row_number() OVER (ORDER BY n) AS k FROM req
+    WHERE NOT EXISTS (
+        SELECT 1 FROM registrations r WHERE r.ticket_id = $1 AND r.user_id = req.user_id
+    )
+), admitted AS (
+    SELECT * FROM fresh
+    WHERE k <= LEAST((SELECT room FROM ticket_room), (SELECT room FROM event_room))
+), created AS (
+    INSERT INTO registrations (id, ticket_id, user_id, event_id, registered_at)
+    SELECT id, $1, user_id, (SELECT id FROM event_room), registered_at FROM admitted
+    RETURNING id
+), queued AS (
+    INSERT INTO outbox (id, kind, registration_id, dedupe_key, run_at, attempts, status, created_at)
+    SELECT outbox_id, '{kind}', id, dedupe_key, registered_at, 0, 'pending', registered_at
+    FROM admitted
+), ticket_taken AS (
+    UPDATE tickets SET sold = sold + (SELECT count(*) FROM created) WHERE id = $1
+), event_taken AS (
+    UPDATE events SET registered = registered + (SELECT count(*) FROM created)
+    WHERE id = (SELECT id FROM event_room)
+)
+SELECT req.n,
+       req.id IN (SELECT id FROM created) AS admitted,
+       req.id IN (SELECT id FROM fresh) AS fresh
+FROM req ORDER BY req.n
+"#,
+        rows.join(",\n           "),
+        kind = crate::jobs::KIND_CONFIRMATION,
+    )
+}
+
+async fn insert_batch(
+    state: &AppState,
+    ticket_id: Uuid,
+    group: &[Pending],
+) -> Result<Vec<Outcome>, sea_orm::DbErr> {
+    let mut values: Vec<Value> = Vec::with_capacity(1 + group.len() * 5);
+    values.push(ticket_id.into());
+    for item in group {
+        values.push(item.new.id.into());
+        values.push(item.new.user_id.into());
+        values.push(Uuid::now_v7().into());
+        values.push(crate::jobs::confirmation_key(item.new.id).into());
+        values.push(item.new.registered_at.into());
+    }
+    let statement =
+        Statement::from_sql_and_values(DbBackend::Postgres, batch_sql(group.len()), values);
+    let rows = state.db.conn().query_all_raw(statement).await?;
+    if rows.len() != group.len() {
+        return Err(sea_orm::DbErr::Custom(format!(
+            "a batch of {} registrations returned {} rows",
+            group.len(),
+            rows.len()
+        )));
+    }
+    rows.iter()
+        .map(|row| {
+            let admitted: bool = row.try_get("", "admitted")?;
+            let fresh: bool = row.try_get("", "fresh")?;
+            Ok(match (admitted, fresh) {
+                (true, _) => Outcome::Admitted,
+                (false, false) => Outcome::Duplicate,
+                (false, true) => Outcome::NoRoom,
+            })
+        })
+        .collect()
+}

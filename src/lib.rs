@@ -49,6 +49,8 @@ pub struct AppState {
     pub clock: Clock,
     pub jwt: Arc<JwtKeys>,
     pub config: Arc<Config>,
+    /// Registrations waiting to be written together (PostgreSQL).
+    pub registration_queues: Arc<api::registrations::Queues>,
 }
 
 impl AppState {
@@ -69,6 +71,7 @@ impl AppState {
             clock: Clock::default(),
             jwt: Arc::new(jwt),
             config: Arc::new(config),
+            registration_queues: Arc::default(),
         })
     }
 }

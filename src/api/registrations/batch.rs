@@ -40,12 +40,22 @@ struct Stripe {
     draining: AtomicBool,
 }
 
-static QUEUES: [Stripe; STRIPES] = [const {
-    Stripe {
-        pending: Mutex::new(Vec::new()),
-        draining: AtomicBool::new(false),
+/// One application's queues (not a global: two applications in one process,
+/// as in the tests, have different databases).
+pub struct Queues {
+    stripes: [Stripe; STRIPES],
+}
+
+impl Default for Queues {
+    fn default() -> Self {
+        Queues {
+            stripes: std::array::from_fn(|_| Stripe {
+                pending: Mutex::new(Vec::new()),
+                draining: AtomicBool::new(false),
+            }),
+        }
     }
-}; STRIPES];
+}
 
 /// Writes one registration (with its confirmation job and both counters),
 /// possibly together with others for the same ticket.
@@ -54,7 +64,7 @@ pub(super) async fn register(
     new: registration::Model,
 ) -> Result<registration::Model, Refused> {
     let index = (new.ticket_id.as_u128() % STRIPES as u128) as usize;
-    let stripe = &QUEUES[index];
+    let stripe = &state.registration_queues.stripes[index];
     let (reply, answer) = oneshot::channel();
     lock(&stripe.pending).push(Pending { new, reply });
     if !stripe.draining.swap(true, Ordering::AcqRel) {
@@ -77,7 +87,8 @@ fn lock(pending: &Mutex<Vec<Pending>>) -> std::sync::MutexGuard<'_, Vec<Pending>
 
 /// Writes what is queued on a stripe until the queue is empty.
 async fn drain(state: AppState, index: usize) {
-    let stripe = &QUEUES[index];
+    let queues = state.registration_queues.clone();
+    let stripe = &queues.stripes[index];
     loop {
         let queued = std::mem::take(&mut *lock(&stripe.pending));
         if queued.is_empty() {

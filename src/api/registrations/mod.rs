@@ -289,6 +289,8 @@ fn duplicate(caller: &CurrentUser, user_id: Uuid) -> ApiError {
 
 mod batch;
 
+pub use batch::Queues;
+
 /// Why a registration was not written.
 pub(super) enum Refused {
     SoldOut,

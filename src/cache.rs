@@ -114,6 +114,15 @@ fn first_generation() -> u64 {
         .unwrap_or(1)
 }
 
+/// Adds `SET <key> <first_generation()> NX` to a pipeline (answer ignored).
+fn start_generation_if_missing(pipe: &mut redis::Pipeline, key: &str) {
+    pipe.cmd("SET")
+        .arg(key)
+        .arg(first_generation())
+        .arg("NX")
+        .ignore();
+}
+
 /// A Redis entry: `<generation>\n<body>`; the body when the generation is
 /// `current`.
 fn entry_body(stored: Vec<u8>, current: u64) -> Option<Bytes> {
@@ -406,11 +415,7 @@ impl RedisBackend {
         let mut pipe = redis::pipe();
         for family in families {
             // A missing generation starts from the clock, not from 0.
-            pipe.cmd("SET")
-                .arg(cache.generation_key(*family))
-                .arg(first_generation())
-                .arg("NX")
-                .ignore();
+            start_generation_if_missing(&mut pipe, &cache.generation_key(*family));
             pipe.cmd("INCR").arg(cache.generation_key(*family)).ignore();
         }
         let mut conn = self.manager.clone();
@@ -424,13 +429,8 @@ impl RedisBackend {
     async fn start_generation(&self, cache: &Cache, family: Family) -> Option<u64> {
         let key = cache.generation_key(family);
         let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(&key)
-            .arg(first_generation())
-            .arg("NX")
-            .ignore()
-            .cmd("GET")
-            .arg(&key);
+        start_generation_if_missing(&mut pipe, &key);
+        pipe.cmd("GET").arg(&key);
         let mut conn = self.manager.clone();
         self.call(BUMP_WAIT, pipe.query_async::<(u64,)>(&mut conn))
             .await

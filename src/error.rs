@@ -149,21 +149,6 @@ pub fn is_fk_violation(err: &DbErr) -> bool {
     )
 }
 
-/// True when `err` is a violated NOT NULL constraint (PostgreSQL 23502,
-/// SQLite 1299).
-pub fn is_not_null_violation(err: &DbErr) -> bool {
-    use sea_orm::RuntimeErr;
-    match err {
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-            match e.as_database_error().and_then(|d| d.code()) {
-                Some(code) => code == "23502" || code == "1299",
-                None => false,
-            }
-        }
-        _ => false,
-    }
-}
-
 /// True when `err` is a violated unique constraint.
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))

@@ -14,7 +14,7 @@ use super::input::{JsonBody, QueryParams, Text, format_datetime, money_json, pat
 use super::pagination::{envelope, fetch_page};
 use crate::AppState;
 use crate::auth::AuthUser;
-use crate::db::entities::{event, idempotency_key, payment, registration};
+use crate::db::entities::{idempotency_key, payment, registration};
 use crate::error::{ApiError, ApiResult, FieldErrors, is_unique_violation};
 
 pub fn router() -> Router<AppState> {
@@ -277,14 +277,10 @@ async fn retrieve(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let found = find_payment(&state, &id).await?;
-    if found.user_id != caller.id && !caller.is_admin() {
-        let organizer = event::Entity::find_by_id(found.event_id)
-            .one(state.db.conn())
-            .await?
-            .map(|e| e.organizer_id);
-        if organizer != Some(caller.id) {
-            return Err(ApiError::Forbidden);
-        }
+    if found.user_id != caller.id
+        && !caller.manages_event(super::registrations::organizer_of(&state, found.event_id).await?)
+    {
+        return Err(ApiError::Forbidden);
     }
     Ok(Json(payment_json(&found)))
 }

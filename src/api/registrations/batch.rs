@@ -9,8 +9,8 @@
 //! the ticket and its event still have room for. Capacity is still decided
 //! under the rows' locks inside PostgreSQL, so several processes remain
 //! safe. A batch that fails as a whole (a duplicate inside it, a user deleted
-//! meanwhile…) is redone one registration at a time, and each gets its own
-//! answer.
+//! meanwhile…) is redone one registration at a time — the same statement for
+//! one — and each gets its own answer.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +19,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::{Refused, insert_in_one_statement};
+use super::Refused;
 use crate::AppState;
 use crate::db::entities::registration;
 use crate::error::ApiError;
@@ -123,13 +123,8 @@ async fn write_group(state: &AppState, ticket_id: Uuid, group: Vec<Pending>) {
         match insert_batch(state, ticket_id, &group).await {
             Ok(outcomes) => {
                 for (item, outcome) in group.into_iter().zip(outcomes) {
-                    let answer = match outcome {
-                        Outcome::Admitted => Ok(item.new.clone()),
-                        Outcome::Duplicate => Err(Refused::Duplicate),
-                        Outcome::NoRoom => Err(Refused::SoldOut),
-                    };
                     // The client may have gone away: nothing to tell it.
-                    let _ = item.reply.send(answer);
+                    let _ = item.reply.send(outcome.answer(&item.new));
                 }
                 return;
             }
@@ -142,7 +137,14 @@ async fn write_group(state: &AppState, ticket_id: Uuid, group: Vec<Pending>) {
         }
     }
     for item in group {
-        let answer = insert_in_one_statement(state, &item.new).await;
+        let answer = match insert_batch(state, ticket_id, std::slice::from_ref(&item)).await {
+            Ok(outcomes) => outcomes
+                .first()
+                .map_or(Err(Refused::SoldOut), |o| o.answer(&item.new)),
+            // A user registered or deleted meanwhile: a unique or foreign-key
+            // violation, which `Refused` tells apart.
+            Err(err) => Err(err.into()),
+        };
         let _ = item.reply.send(answer);
     }
 }
@@ -153,6 +155,16 @@ enum Outcome {
     Admitted,
     Duplicate,
     NoRoom,
+}
+
+impl Outcome {
+    fn answer(self, new: &registration::Model) -> Result<registration::Model, Refused> {
+        match self {
+            Outcome::Admitted => Ok(new.clone()),
+            Outcome::Duplicate => Err(Refused::Duplicate),
+            Outcome::NoRoom => Err(Refused::SoldOut),
+        }
+    }
 }
 
 /// One statement for a batch: lock the ticket, then its event (the order

@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set, Statement,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
 };
 use serde_json::{Value, json};
 use tracing::instrument;
@@ -25,9 +25,7 @@ use crate::AppState;
 use crate::auth::{AuthUser, CurrentUser};
 use crate::cache::Family;
 use crate::db::entities::{event, payment, registration, ticket, user};
-use crate::error::{
-    ApiError, ApiResult, FieldErrors, is_fk_violation, is_not_null_violation, is_unique_violation,
-};
+use crate::error::{ApiError, ApiResult, FieldErrors, is_fk_violation, is_unique_violation};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -321,76 +319,6 @@ impl From<ApiError> for Refused {
     }
 }
 
-/// The registration, its confirmation mail and both counters in one
-/// statement (PostgreSQL, autocommit). The hot ticket and event rows are then
-/// locked only while the statement runs and commits, never across a round
-/// trip to this server: that is what bounds registrations per second on a
-/// popular ticket. Locks are taken ticket first, then event, as everywhere.
-///
-/// When the ticket has room but the event has none, `event_id` would be NULL:
-/// the NOT NULL violation aborts the statement and so gives the ticket's
-/// place back.
-const INSERT_REGISTRATION_PG: &str = r#"
-WITH ticket_place AS (
-    UPDATE tickets SET sold = sold + 1
-    WHERE id = $1 AND sold < quota
-    RETURNING event_id
-), event_place AS (
-    UPDATE events SET registered = registered + 1
-    WHERE id = (SELECT event_id FROM ticket_place) AND registered < quota
-    RETURNING id
-), created AS (
-    INSERT INTO registrations (id, ticket_id, user_id, event_id, registered_at)
-    SELECT $2, $1, $3, (SELECT id FROM event_place), $4 FROM ticket_place
-    RETURNING id
-), queued AS (
-    INSERT INTO outbox (id, kind, registration_id, dedupe_key, run_at, attempts, status, created_at)
-    SELECT $5, $6, id, $7, $4, 0, 'pending', $4 FROM created
-)
-SELECT count(*) AS created FROM created
-"#;
-
-pub(super) async fn insert_in_one_statement(
-    state: &AppState,
-    new: &registration::Model,
-) -> Result<registration::Model, Refused> {
-    let statement = Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        INSERT_REGISTRATION_PG,
-        [
-            new.ticket_id.into(),
-            new.id.into(),
-            new.user_id.into(),
-            new.registered_at.into(),
-            Uuid::now_v7().into(),
-            crate::jobs::KIND_CONFIRMATION.into(),
-            crate::jobs::confirmation_key(new.id).into(),
-        ],
-    );
-    let created: i64 = match state.db.conn().query_one_raw(statement).await {
-        Ok(Some(row)) => row.try_get("", "created")?,
-        Ok(None) => 0,
-        // The event had no room (see above): nothing was written.
-        Err(err) if is_not_null_violation(&err) => 0,
-        Err(err) => return Err(err.into()),
-    };
-    if created == 1 {
-        return Ok(new.clone());
-    }
-    // Nothing was written. Report a duplicate before "sold out", as the
-    // transactional path does (it inserts first).
-    let existing = registration::Entity::find()
-        .filter(registration::Column::TicketId.eq(new.ticket_id))
-        .filter(registration::Column::UserId.eq(new.user_id))
-        .count(state.db.conn())
-        .await?;
-    Err(if existing > 0 {
-        Refused::Duplicate
-    } else {
-        Refused::SoldOut
-    })
-}
-
 /// The same as one transaction (SQLite: its writer lock serialises writers,
 /// so there is no hot-row wait to shorten). Inserts first, the guarded
 /// counters last, so the ticket and event rows stay locked until the commit
@@ -488,7 +416,8 @@ async fn find_registration(state: &AppState, raw_id: &str) -> ApiResult<registra
         .ok_or(ApiError::NotFound)
 }
 
-async fn organizer_of(state: &AppState, event_id: Uuid) -> ApiResult<Uuid> {
+/// The organiser of an event (404 when the event is gone).
+pub(crate) async fn organizer_of(state: &AppState, event_id: Uuid) -> ApiResult<Uuid> {
     event::Entity::find_by_id(event_id)
         .one(state.db.conn())
         .await?

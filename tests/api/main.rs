@@ -10,6 +10,7 @@ mod capacity;
 mod cli;
 mod conventions;
 mod events;
+mod golden;
 mod groups;
 mod logs;
 mod mail;

@@ -13,7 +13,8 @@ use crate::db::entities::{
     event, group, idempotency_key, login_failure, media, payment, registration, revoked_token,
     ticket, user, user_group,
 };
-use crate::{AppState, Application, api, logging};
+use crate::state::AppState;
+use crate::{Application, logging};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -158,7 +159,9 @@ async fn sweep_posters(state: AppState) {
     let mut interval = tokio::time::interval(std::time::Duration::from_secs(15 * 60));
     loop {
         interval.tick().await;
-        match api::media::sweep_orphans(&state, std::time::Duration::from_secs(10 * 60)).await {
+        match crate::domain::posters::sweep_orphans(&state, std::time::Duration::from_secs(10 * 60))
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::info!("poster sweep removed {n} orphaned objects"),
             Err(e) => tracing::warn!("poster sweep failed: {e:#}"),
@@ -178,7 +181,7 @@ async fn create_superuser(
     };
     let state = AppState::new(config).await?;
     state.db.migrate().await?;
-    let new_user = api::users::NewUser {
+    let new_user = crate::domain::accounts::NewUser {
         username,
         email,
         password,
@@ -186,12 +189,12 @@ async fn create_superuser(
         last_name: String::new(),
         is_superuser: true,
     };
-    match api::users::create_user(&state, new_user).await {
+    match crate::domain::accounts::create_user(&state, new_user).await {
         Ok(created) => {
             println!("Superuser {} created.", created.username);
             Ok(())
         }
-        Err(crate::error::ApiError::Validation(errors)) => {
+        Err(crate::domain::DomainError::Invalid(errors)) => {
             let lines: Vec<String> = errors
                 .0
                 .iter()

@@ -11,6 +11,11 @@ use std::time::Duration;
 use chrono_tz::Tz;
 
 /// A configuration value that could not be used, named by its variable.
+/// `LOG_LEVEL` when unset: dependencies that log every statement or
+/// connection are quiet.
+pub const DEFAULT_LOG_FILTER: &str =
+    "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,hyper=warn,tower_http=warn";
+
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {variable}: {message}")]
 pub struct ConfigError {
@@ -196,7 +201,7 @@ impl Config {
                 ));
             }
         };
-        let log_filter = get("LOG_LEVEL").unwrap_or_else(|| crate::logging::DEFAULT_FILTER.into());
+        let log_filter = get("LOG_LEVEL").unwrap_or_else(|| DEFAULT_LOG_FILTER.into());
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_filter) {
             return Err(ConfigError::new(
                 "LOG_LEVEL",

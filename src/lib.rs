@@ -5,22 +5,22 @@
 //! shutdown signal, draining in-flight requests.
 
 pub mod api;
-pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
-pub mod error;
+pub mod domain;
 pub mod jobs;
+pub mod jwt;
 pub mod logging;
 pub mod mail;
 pub mod metrics;
+pub mod readiness;
+pub mod state;
 pub mod storage;
 
 use std::future::Future;
-use std::sync::Arc;
-
 use std::time::Duration;
 
 use anyhow::Context;
@@ -31,50 +31,8 @@ use tokio::net::TcpListener;
 use tower::{Layer, ServiceExt};
 use tower_http::normalize_path::NormalizePathLayer;
 
-use crate::auth::jwt::JwtKeys;
-use crate::cache::Cache;
-use crate::clock::Clock;
 use crate::config::Config;
-use crate::db::Database;
-use crate::mail::Mailer;
-use crate::storage::Storage;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: Database,
-    pub storage: Storage,
-    pub cache: Cache,
-    pub mailer: Mailer,
-    pub clock: Clock,
-    pub jwt: Arc<JwtKeys>,
-    pub config: Arc<Config>,
-    /// Registrations waiting to be written together (PostgreSQL).
-    pub registration_queues: Arc<api::registrations::Queues>,
-}
-
-impl AppState {
-    /// Connects to the database and loads the signing key; does not migrate.
-    pub async fn new(config: Config) -> anyhow::Result<Self> {
-        let db = Database::connect(&config).await?;
-        let secret =
-            auth::jwt::load_or_create_secret(config.secret_key.as_deref(), &config.data_dir)?;
-        let jwt = JwtKeys::new(&secret, config.jwt_access_ttl, config.jwt_refresh_ttl);
-        let storage = Storage::open(&config).await?;
-        let cache = Cache::open(&config)?;
-        let mailer = Mailer::open(&config)?;
-        Ok(AppState {
-            db,
-            storage,
-            cache,
-            mailer,
-            clock: Clock::default(),
-            jwt: Arc::new(jwt),
-            config: Arc::new(config),
-            registration_queues: Arc::default(),
-        })
-    }
-}
+use crate::state::AppState;
 
 pub struct Application {
     listener: TcpListener,

@@ -33,9 +33,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
 
-/// Dependencies that log every statement or connection are quiet by default.
-pub const DEFAULT_FILTER: &str =
-    "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,hyper=warn,tower_http=warn";
+use crate::config::DEFAULT_LOG_FILTER as DEFAULT_FILTER;
 
 /// Where and how to log.
 #[derive(Clone, Debug)]

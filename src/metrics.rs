@@ -11,7 +11,7 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::AppState;
+use crate::state::AppState;
 
 pub struct Metrics {
     registry: Registry,

@@ -1,68 +1,282 @@
 //! `/api/events/`: public reads, writes by those who manage the event.
 
+use axum::Json;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Json, Router};
-use chrono::Utc;
-use sea_orm::sea_query::{Expr, ExprTrait, Func};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
-};
-use serde_json::{Value, json};
-use tracing::instrument;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::input::{JsonBody, QueryParams, Text, format_datetime, like_contains, path_id};
-use super::pagination::{envelope, fetch_cached_page};
-use crate::AppState;
-use crate::auth::AuthUser;
+use super::error::{ApiError, ApiResult};
+use super::extract::AuthUser;
+use super::input::{Input, JsonBody, QueryParams, Text, path_id};
+use super::pagination::{EventList, Pagination, page_request};
+use super::schemas::{EventOrdering, EventStatus, FieldErrorsBody, ID_UUID, datetime};
 use crate::cache::Family;
-use crate::db::entities::{event, user};
-use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::db::entities::event;
+use crate::domain::events::{
+    self as domain, EventChanges, EventFilter, MAX_QUOTA, NewEvent, ORDERINGS, STATUS_ALIASES,
+    STATUSES,
+};
+use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/events", get(list).post(create))
-        .route(
-            "/events/{id}",
-            get(retrieve).put(update).patch(update).delete(destroy),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(retrieve, update, partial_update, destroy))
 }
 
-pub const STATUSES: &[&str] = &["draft", "scheduled", "ongoing", "completed", "cancelled"];
-pub const STATUS_ALIASES: &[(&str, &str)] = &[("canceled", "cancelled")];
-
-/// Largest quota accepted (fits every backend's integer).
-pub const MAX_QUOTA: i64 = 2_147_483_647;
-
-pub fn event_json(e: &event::Model) -> Value {
-    json!({
-        "id": e.id.to_string(),
-        "name": e.name,
-        "description": e.description,
-        "location": e.location,
-        "start_time": format_datetime(&e.start_time),
-        "end_time": format_datetime(&e.end_time),
-        "status": e.status,
-        "category": e.category,
-        "quota": e.quota,
-        "organizer": e.organizer_id.to_string(),
-        "created_at": format_datetime(&e.created_at),
-        "updated_at": format_datetime(&e.updated_at),
-    })
+#[derive(Serialize, ToSchema)]
+#[schema(as = Event)]
+pub struct EventOut {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub location: String,
+    #[serde(serialize_with = "datetime")]
+    pub start_time: DateTime<Utc>,
+    #[serde(serialize_with = "datetime")]
+    pub end_time: DateTime<Utc>,
+    #[schema(value_type = EventStatus)]
+    pub status: String,
+    pub category: String,
+    #[schema(minimum = 0)]
+    pub quota: i64,
+    /// The organiser's user id.
+    pub organizer: Uuid,
+    #[serde(serialize_with = "datetime")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "datetime")]
+    pub updated_at: DateTime<Utc>,
 }
 
-pub async fn find_event(state: &AppState, raw_id: &str) -> ApiResult<event::Model> {
-    let id = path_id(raw_id)?;
-    event::Entity::find_by_id(id)
-        .one(state.db.conn())
-        .await?
-        .ok_or(ApiError::NotFound)
+impl From<event::Model> for EventOut {
+    fn from(e: event::Model) -> Self {
+        EventOut {
+            id: e.id,
+            name: e.name,
+            description: e.description,
+            location: e.location,
+            start_time: e.start_time,
+            end_time: e.end_time,
+            status: e.status,
+            category: e.category,
+            quota: e.quota,
+            organizer: e.organizer_id,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        }
+    }
 }
 
+/// An event's fields (POST, PUT). Datetimes: RFC 3339, or naive
+/// `YYYY-MM-DD HH:MM[:SS]` in the server's time zone. `end_time` before
+/// `start_time` is accepted.
+#[derive(ToSchema)]
+pub struct EventWrite {
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
+    pub name: String,
+    /// May be blank.
+    #[schema(max_length = 100000)]
+    pub description: String,
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
+    pub location: String,
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    #[schema(minimum = 0, maximum = 2147483647)]
+    pub quota: i64,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    pub category: String,
+    /// Default `scheduled` on create; unchanged on PUT when left out.
+    #[schema(required = false, value_type = EventStatus)]
+    pub status: Option<String>,
+    /// Default: the caller. Superuser and admin may name any existing user;
+    /// an organiser naming anyone else gets 403; only superuser and admin
+    /// may change it on an existing event.
+    #[schema(required = false, value_type = Uuid)]
+    pub organizer_id: Option<Uuid>,
+}
+
+/// A partial change of an event: any of the fields of `EventWrite`.
+#[derive(Default, ToSchema)]
+pub struct EventPatch {
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S", value_type = String)]
+    pub name: Option<String>,
+    #[schema(max_length = 100000, value_type = String)]
+    pub description: Option<String>,
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S", value_type = String)]
+    pub location: Option<String>,
+    #[schema(value_type = DateTime<Utc>)]
+    pub start_time: Option<DateTime<Utc>>,
+    #[schema(value_type = DateTime<Utc>)]
+    pub end_time: Option<DateTime<Utc>>,
+    #[schema(minimum = 0, maximum = 2147483647, value_type = i64)]
+    pub quota: Option<i64>,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S", value_type = String)]
+    pub category: Option<String>,
+    #[schema(value_type = EventStatus)]
+    pub status: Option<String>,
+    /// Superuser and admin only.
+    #[schema(value_type = Uuid)]
+    pub organizer_id: Option<Uuid>,
+}
+
+impl EventPatch {
+    /// Reads the fields sent; on PUT and POST (`input` not partial) the
+    /// missing required ones are errors.
+    fn read(input: &mut Input, tz: chrono_tz::Tz) -> Self {
+        EventPatch {
+            name: input.text("name", Text::required(255)),
+            description: input.text(
+                "description",
+                Text {
+                    required: true,
+                    max_len: 100_000,
+                    allow_blank: true,
+                },
+            ),
+            location: input.text("location", Text::required(255)),
+            start_time: input.datetime("start_time", true, tz),
+            end_time: input.datetime("end_time", true, tz),
+            quota: input.integer("quota", true, 0, MAX_QUOTA),
+            category: input.text("category", Text::required(100)),
+            status: input.choice("status", false, STATUSES, STATUS_ALIASES),
+            organizer_id: input.uuid("organizer_id", false),
+        }
+    }
+
+    /// Every required field, or `None` (their errors are recorded).
+    fn complete(self) -> Option<EventWrite> {
+        Some(EventWrite {
+            name: self.name?,
+            description: self.description?,
+            location: self.location?,
+            start_time: self.start_time?,
+            end_time: self.end_time?,
+            quota: self.quota?,
+            category: self.category?,
+            status: self.status,
+            organizer_id: self.organizer_id,
+        })
+    }
+}
+
+impl From<EventWrite> for NewEvent {
+    fn from(w: EventWrite) -> Self {
+        NewEvent {
+            name: w.name,
+            description: w.description,
+            location: w.location,
+            start_time: w.start_time,
+            end_time: w.end_time,
+            quota: w.quota,
+            category: w.category,
+            status: w.status,
+            organizer_id: w.organizer_id,
+        }
+    }
+}
+
+impl From<EventPatch> for EventChanges {
+    fn from(p: EventPatch) -> Self {
+        EventChanges {
+            name: p.name,
+            description: p.description,
+            location: p.location,
+            start_time: p.start_time,
+            end_time: p.end_time,
+            quota: p.quota,
+            category: p.category,
+            status: p.status,
+            organizer_id: p.organizer_id,
+        }
+    }
+}
+
+/// Event filters; a bad value is a 400 naming the parameter.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventFilters {
+    /// Exact category, case-insensitive.
+    pub category: Option<String>,
+    #[param(value_type = Option<EventStatus>)]
+    pub status: Option<String>,
+    /// The organiser's user id.
+    pub organizer: Option<Uuid>,
+    /// Location contains (case-insensitive).
+    pub location: Option<String>,
+    /// Name or description contains (case-insensitive).
+    pub search: Option<String>,
+    /// Events starting at or after this time (a plain date is accepted).
+    pub start_after: Option<DateTime<Utc>>,
+    /// Events starting at or before this time (a plain date is accepted).
+    pub start_before: Option<DateTime<Utc>>,
+    /// Default `start_time`; ties are broken by id.
+    #[param(value_type = Option<EventOrdering>)]
+    pub ordering: Option<String>,
+}
+
+impl EventFilters {
+    fn read(query: &QueryParams, tz: chrono_tz::Tz) -> ApiResult<Self> {
+        let mut errors = crate::domain::FieldErrors::default();
+        let filters = EventFilters {
+            category: query.text("category", &mut errors).map(str::to_owned),
+            status: query.choice("status", STATUSES, STATUS_ALIASES, &mut errors),
+            organizer: query.uuid("organizer", &mut errors),
+            location: query.text("location", &mut errors).map(str::to_owned),
+            search: query.text("search", &mut errors).map(str::to_owned),
+            start_after: query.datetime("start_after", tz, &mut errors),
+            start_before: query.datetime("start_before", tz, &mut errors),
+            ordering: {
+                let (field, descending) = query.ordering(ORDERINGS, "start_time", &mut errors);
+                Some(format!("{}{field}", if descending { "-" } else { "" }))
+            },
+        };
+        errors.into_result()?;
+        Ok(filters)
+    }
+
+    fn ordering(&self) -> (&str, bool) {
+        match self.ordering.as_deref() {
+            Some(o) => match o.strip_prefix('-') {
+                Some(field) => (field, true),
+                None => (o, false),
+            },
+            None => ("start_time", false),
+        }
+    }
+}
+
+impl From<&EventFilters> for EventFilter {
+    fn from(f: &EventFilters) -> Self {
+        EventFilter {
+            category: f.category.clone(),
+            status: f.status.clone(),
+            organizer: f.organizer,
+            location: f.location.clone(),
+            search: f.search.clone(),
+            start_after: f.start_after,
+            start_before: f.start_before,
+        }
+    }
+}
+
+/// List events (anyone; cached)
+#[utoipa::path(
+    get, path = "/events", tag = "events", operation_id = "events_list",
+    params(EventFilters, Pagination),
+    security((), ("jwt" = [])),
+    responses(
+        (status = 200, description = "A page of events", body = EventList,
+            headers(("X-Data-Source" = String, description = "`cache` or `database`"))),
+        (status = 400, description = "A bad filter value", body = FieldErrorsBody,
+            example = json!({"ordering": ["Select a valid choice. size is not one of the available choices: start_time, name, created_at, quota."]})),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -70,345 +284,163 @@ async fn list(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let key = super::list_cache_key(&uri, &headers);
-    super::cached(&state, Family::Events, key, |generation| {
-        load_list(&state, raw, uri, headers, generation)
+    let state = &state;
+    super::cached(state, Family::Events, key, |generation| async move {
+        let query = QueryParams::parse(raw.as_deref());
+        let filters = EventFilters::read(&query, state.config.time_zone)?;
+        let page = domain::list(
+            state,
+            &EventFilter::from(&filters),
+            filters.ordering(),
+            page_request(&query),
+            generation,
+        )
+        .await?;
+        Ok(EventList::new(page, EventOut::from, &uri, &headers))
     })
     .await
 }
 
-async fn load_list(
-    state: &AppState,
-    raw: Option<String>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    generation: Option<u64>,
-) -> ApiResult<Value> {
-    let query = QueryParams::parse(raw.as_deref());
-    let tz = state.config.time_zone;
-    let mut errors = FieldErrors::default();
-    let mut select = event::Entity::find();
-    if let Some(category) = query.text("category", &mut errors) {
-        select = select.filter(
-            Expr::expr(Func::lower(Expr::col(event::Column::Category))).eq(category.to_lowercase()),
-        );
-    }
-    if let Some(status) = query.choice("status", STATUSES, STATUS_ALIASES, &mut errors) {
-        select = select.filter(event::Column::Status.eq(status));
-    }
-    if let Some(organizer) = query.uuid("organizer", &mut errors) {
-        select = select.filter(event::Column::OrganizerId.eq(organizer));
-    }
-    if let Some(location) = query.text("location", &mut errors) {
-        select = select.filter(
-            Expr::expr(Func::lower(Expr::col(event::Column::Location)))
-                .like(like_contains(location)),
-        );
-    }
-    if let Some(search) = query.text("search", &mut errors) {
-        let pattern = like_contains(search);
-        select = select.filter(
-            Condition::any()
-                .add(Expr::expr(Func::lower(Expr::col(event::Column::Name))).like(pattern.clone()))
-                .add(Expr::expr(Func::lower(Expr::col(event::Column::Description))).like(pattern)),
-        );
-    }
-    if let Some(after) = query.datetime("start_after", tz, &mut errors) {
-        select = select.filter(event::Column::StartTime.gte(after));
-    }
-    if let Some(before) = query.datetime("start_before", tz, &mut errors) {
-        select = select.filter(event::Column::StartTime.lte(before));
-    }
-    let (field, descending) = query.ordering(
-        &["start_time", "name", "created_at", "quota"],
-        "start_time",
-        &mut errors,
-    );
-    errors.into_result()?;
-    let column = match field {
-        "name" => event::Column::Name,
-        "created_at" => event::Column::CreatedAt,
-        "quota" => event::Column::Quota,
-        _ => event::Column::StartTime,
-    };
-    let select = if descending {
-        select
-            .order_by_desc(column)
-            .order_by_desc(event::Column::Id)
-    } else {
-        select.order_by_asc(column).order_by_asc(event::Column::Id)
-    };
-    let (rows, page) = fetch_cached_page(state, Family::Events, generation, select, &query).await?;
-    let items = rows.iter().map(event_json).collect();
-    Ok(envelope("events", items, &page, &uri, &headers))
-}
-
+/// Read an event (anyone; cached)
+#[utoipa::path(
+    get, path = "/events/{id}", tag = "events", operation_id = "events_retrieve",
+    params(("id" = Uuid, Path, description = ID_UUID)),
+    security((), ("jwt" = [])),
+    responses(
+        (status = 200, description = "The event", body = EventOut,
+            headers(("X-Data-Source" = String, description = "`cache` or `database`"))),
+        (status = 404, description = "No such event"),
+    )
+)]
 async fn retrieve(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let id = path_id(&id)?;
     super::cached(&state, Family::Events, format!("detail:{id}"), |_| async {
-        let found = event::Entity::find_by_id(id)
-            .one(state.db.conn())
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        Ok(event_json(&found))
+        Ok(EventOut::from(domain::get(&state, id).await?))
     })
     .await
 }
 
-/// The writable fields of an event, as read from a body. `None`: not sent
-/// (PATCH) or invalid (an error is recorded).
-struct EventFields {
-    name: Option<String>,
-    description: Option<String>,
-    location: Option<String>,
-    start_time: Option<chrono::DateTime<Utc>>,
-    end_time: Option<chrono::DateTime<Utc>>,
-    quota: Option<i64>,
-    category: Option<String>,
-    status: Option<String>,
-    organizer_id: Option<Uuid>,
-}
-
-fn read_fields(
-    state: &AppState,
-    body: &JsonBody,
-    partial: bool,
-) -> ApiResult<(EventFields, FieldErrors)> {
-    let tz = state.config.time_zone;
-    let mut input = body.input(partial)?;
-    let fields = EventFields {
-        name: input.text("name", Text::required(255)),
-        description: input.text(
-            "description",
-            Text {
-                required: true,
-                max_len: 100_000,
-                allow_blank: true,
-            },
-        ),
-        location: input.text("location", Text::required(255)),
-        start_time: input.datetime("start_time", true, tz),
-        end_time: input.datetime("end_time", true, tz),
-        quota: input.integer("quota", true, 0, MAX_QUOTA),
-        category: input.text("category", Text::required(100)),
-        status: input.choice("status", false, STATUSES, STATUS_ALIASES),
-        organizer_id: input.uuid("organizer_id", false),
-    };
-    Ok((fields, input.errors))
-}
-
-/// Checks who may name `organizer_id`: superuser/admin anyone existing, an
-/// organiser only themselves (403 otherwise); unknown user → 400.
-async fn check_organizer(
-    state: &AppState,
-    caller: &crate::auth::CurrentUser,
-    organizer_id: Uuid,
-    errors: &mut FieldErrors,
-) -> ApiResult<()> {
-    if organizer_id == caller.id {
-        return Ok(());
-    }
-    if !caller.is_admin() {
-        return Err(ApiError::Forbidden);
-    }
-    if user::Entity::find_by_id(organizer_id)
-        .one(state.db.conn())
-        .await?
-        .is_none()
-    {
-        errors.add(
-            "organizer_id",
-            format!("Invalid pk \"{organizer_id}\" - object does not exist."),
-        );
-    }
-    Ok(())
-}
-
-#[instrument(name = "create", skip_all, fields(user = %caller.username))]
+/// Create an event (superuser, admin, organizer)
+#[utoipa::path(
+    post, path = "/events", tag = "events", operation_id = "events_create",
+    request_body = EventWrite,
+    security(("jwt" = [])),
+    responses(
+        (status = 201, description = "Created", body = EventOut),
+        (status = 403, description = "Not allowed"),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     body: JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    if !caller.can_create_events() {
-        return Err(ApiError::Forbidden);
-    }
-    let (f, mut errors) = read_fields(&state, &body, false)?;
-    let organizer_id = f.organizer_id.unwrap_or(caller.id);
-    check_organizer(&state, &caller, organizer_id, &mut errors).await?;
-    errors.into_result()?;
-    let (
-        Some(name),
-        Some(description),
-        Some(location),
-        Some(start_time),
-        Some(end_time),
-        Some(quota),
-        Some(category),
-    ) = (
-        f.name,
-        f.description,
-        f.location,
-        f.start_time,
-        f.end_time,
-        f.quota,
-        f.category,
-    )
-    else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "event fields missing after validation"
-        )));
+) -> ApiResult<(StatusCode, Json<EventOut>)> {
+    domain::authorize_create(&caller)?;
+    let mut input = body.input(false)?;
+    let fields = EventPatch::read(&mut input, state.config.time_zone);
+    let organizer_id = fields.organizer_id.unwrap_or(caller.id);
+    domain::check_organizer(&state, &caller, organizer_id, &mut input.errors).await?;
+    let write = fields.complete();
+    let Some(write) = write.filter(|_| input.errors.is_empty()) else {
+        return Err(ApiError::Validation(input.errors));
     };
-    let now = crate::db::now();
-    let model = event::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        name: Set(name),
-        description: Set(description),
-        location: Set(location),
-        start_time: Set(start_time),
-        end_time: Set(end_time),
-        status: Set(f.status.unwrap_or_else(|| "scheduled".into())),
-        category: Set(category),
-        quota: Set(quota),
-        registered: Set(0),
-        organizer_id: Set(organizer_id),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
-    let txn = state.db.begin_write().await?;
-    let created = model.insert(&*txn).await?;
-    txn.commit().await?;
-    state.cache.invalidate(&[Family::Events]).await;
-    tracing::info!(
-        "Event {} ({}) created by {}",
-        created.id,
-        created.name,
-        caller.username
-    );
-    Ok((StatusCode::CREATED, Json(event_json(&created))))
+    let created = domain::create(&state, &caller, write.into()).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
 }
 
-/// PUT: every field but `status`/`organizer_id` required; PATCH: partial.
-#[instrument(name = "update", skip_all, fields(user = %caller.username))]
+/// Both PUT (`partial` false: every field but `status`/`organizer_id`
+/// required) and PATCH.
+async fn change(
+    state: AppState,
+    caller: crate::domain::Caller,
+    id: &str,
+    body: JsonBody,
+    partial: bool,
+) -> ApiResult<Json<EventOut>> {
+    // 404 and 403 before the body is looked at (DRF's order).
+    let found = domain::get_managed(&state, &caller, path_id(id)?).await?;
+    let mut input = body.input(partial)?;
+    let fields = EventPatch::read(&mut input, state.config.time_zone);
+    domain::check_organizer_change(
+        &state,
+        &caller,
+        &found,
+        fields.organizer_id,
+        &mut input.errors,
+    )
+    .await?;
+    input.finish()?;
+    // PUT: the required fields are all there (else `finish` refused them).
+    let changes = EventChanges::from(fields);
+    let updated = domain::update(&state, &caller, found.id, changes).await?;
+    Ok(Json(updated.into()))
+}
+
+/// Replace an event's fields (those who manage the event)
+///
+/// All fields but `status` and `organizer_id` are required. A quota below
+/// the registrations already made is a 409.
+#[utoipa::path(
+    put, path = "/events/{id}", tag = "events", operation_id = "events_update",
+    params(("id" = Uuid, Path, description = ID_UUID)),
+    request_body = EventWrite,
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "Updated", body = EventOut),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such event"),
+        (status = 409, description = "The quota is below the registrations already made"),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
-    method: Method,
     Path(id): Path<String>,
     body: JsonBody,
-) -> ApiResult<Json<Value>> {
-    let found = find_event(&state, &id).await?;
-    if !caller.manages_event(found.organizer_id) {
-        return Err(ApiError::Forbidden);
-    }
-    let (f, mut errors) = read_fields(&state, &body, method == Method::PATCH)?;
-    if let Some(organizer_id) = f.organizer_id
-        && organizer_id != found.organizer_id
-    {
-        // Only superuser/admin move an event to another organiser.
-        if !caller.is_admin() {
-            return Err(ApiError::Forbidden);
-        }
-        check_organizer(&state, &caller, organizer_id, &mut errors).await?;
-    }
-    errors.into_result()?;
-
-    let mut model: event::ActiveModel = found.clone().into();
-    if let Some(v) = f.name {
-        model.name = Set(v);
-    }
-    if let Some(v) = f.description {
-        model.description = Set(v);
-    }
-    if let Some(v) = f.location {
-        model.location = Set(v);
-    }
-    if let Some(v) = f.start_time {
-        model.start_time = Set(v);
-    }
-    if let Some(v) = f.end_time {
-        model.end_time = Set(v);
-    }
-    if let Some(v) = f.category {
-        model.category = Set(v);
-    }
-    if let Some(v) = f.status {
-        model.status = Set(v);
-    }
-    if let Some(v) = f.organizer_id {
-        model.organizer_id = Set(v);
-    }
-    if let Some(v) = f.quota {
-        model.quota = Set(v);
-    }
-    model.updated_at = Set(crate::db::now());
-    // Never below the registrations already held: the guard is part of the
-    // UPDATE, so a registration racing this change cannot slip past it.
-    let txn = state.db.begin_write().await?;
-    let mut update = event::Entity::update_many()
-        .set(model)
-        .filter(event::Column::Id.eq(found.id));
-    if let Some(quota) = f.quota {
-        update = update.filter(event::Column::Registered.lte(quota));
-    }
-    let result = update.exec(&*txn).await?;
-    if result.rows_affected == 0 {
-        let current = event::Entity::find_by_id(found.id).one(&*txn).await?;
-        return match current {
-            None => Err(ApiError::NotFound),
-            Some(e) => Err(ApiError::Conflict(format!(
-                "The quota cannot be lower than the {} registrations already made.",
-                e.registered
-            ))),
-        };
-    }
-    let updated = event::Entity::find_by_id(found.id)
-        .one(&*txn)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    txn.commit().await?;
-    state.cache.invalidate(&[Family::Events]).await;
-    tracing::info!("Event {} updated by {}", updated.id, caller.username);
-    Ok(Json(event_json(&updated)))
+) -> ApiResult<Json<EventOut>> {
+    change(state, caller, &id, body, false).await
 }
 
-#[instrument(name = "destroy", skip_all, fields(user = %caller.username))]
+/// Change some fields of an event (those who manage the event)
+#[utoipa::path(
+    patch, path = "/events/{id}", tag = "events", operation_id = "events_partial_update",
+    params(("id" = Uuid, Path, description = ID_UUID)),
+    request_body = EventPatch,
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "Updated", body = EventOut),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such event"),
+        (status = 409, description = "The quota is below the registrations already made"),
+    )
+)]
+async fn partial_update(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<Json<EventOut>> {
+    change(state, caller, &id, body, true).await
+}
+
+/// Delete an event (those who manage the event)
+///
+/// Its tickets, registrations, payments and posters go with it.
+#[utoipa::path(
+    delete, path = "/events/{id}", tag = "events", operation_id = "events_destroy",
+    params(("id" = Uuid, Path, description = ID_UUID)),
+    security(("jwt" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such event"),
+    )
+)]
 async fn destroy(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let found = find_event(&state, &id).await?;
-    if !caller.manages_event(found.organizer_id) {
-        return Err(ApiError::Forbidden);
-    }
-    let posters = super::media::object_keys_of_event(&state, found.id).await?;
-    let txn = state.db.begin_write().await?;
-    // Lock its tickets, then the event, FOR UPDATE (the order registrations
-    // lock them): registrations in flight finish first, later ones wait and
-    // then find the event gone.
-    crate::db::entities::ticket::Entity::find()
-        .filter(crate::db::entities::ticket::Column::EventId.eq(found.id))
-        .lock_exclusive()
-        .all(&*txn)
-        .await?;
-    event::Entity::find_by_id(found.id)
-        .lock_exclusive()
-        .one(&*txn)
-        .await?;
-    // Tickets, registrations, payments and poster rows go with it (ON DELETE
-    // CASCADE); the stored poster objects are deleted once that is committed.
-    event::Entity::delete_by_id(found.id).exec(&*txn).await?;
-    txn.commit().await?;
-    state
-        .cache
-        .invalidate(&[Family::Events, Family::Tickets])
-        .await;
-    super::media::delete_objects(&state, &posters).await;
-    tracing::info!(
-        "Event {} ({}) deleted by {}",
-        found.id,
-        found.name,
-        caller.username
-    );
+    domain::delete(&state, &caller, path_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,272 +1,322 @@
 //! `/api/groups/` and `/api/assign-roles/`: superuser only.
 
+use axum::Json;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-};
-use serde_json::{Value, json};
-use tracing::instrument;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::error::{ApiError, ApiResult};
+use super::extract::AuthUser;
 use super::input::{Input, JsonBody, QueryParams, Text};
-use super::pagination::{envelope, fetch_page};
-use crate::AppState;
-use crate::auth::{AuthUser, CurrentUser};
-use crate::db::entities::{group, user, user_group};
-use crate::error::{ApiError, ApiResult, is_unique_violation};
+use super::pagination::{GroupList, Pagination, page_request};
+use super::schemas::ErrorDetail;
+use crate::db::entities::group;
+use crate::domain::Caller;
+use crate::domain::accounts::groups::{self as domain, MAX_NAME};
+use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/groups", get(list).post(create))
-        .route(
-            "/groups/{id}",
-            get(retrieve).put(update).patch(update).delete(destroy),
-        )
-        .route("/assign-roles", post(assign).delete(unassign))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(retrieve, update, partial_update, destroy))
+        .routes(routes!(assign, unassign))
 }
 
-fn group_json(g: &group::Model) -> Value {
-    json!({ "id": g.id, "name": g.name })
+const GROUP_ID: &str = "The group's id (a positive integer; anything else is a 404)";
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Group)]
+pub struct GroupOut {
+    #[schema(minimum = 1)]
+    pub id: i32,
+    pub name: String,
 }
 
-fn require_superuser(caller: &CurrentUser) -> ApiResult<()> {
-    if caller.is_superuser {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
+impl From<group::Model> for GroupOut {
+    fn from(g: group::Model) -> Self {
+        GroupOut {
+            id: g.id,
+            name: g.name,
+        }
     }
 }
 
-const DUPLICATE_NAME: &str = "group with this name already exists.";
-
-async fn name_taken(state: &AppState, name: &str, except: Option<i32>) -> ApiResult<bool> {
-    let mut query = group::Entity::find().filter(group::Column::NameKey.eq(name.to_lowercase()));
-    if let Some(id) = except {
-        query = query.filter(group::Column::Id.ne(id));
-    }
-    Ok(query.count(state.db.conn()).await? > 0)
+/// A group's name: unique case-insensitively.
+#[derive(ToSchema)]
+pub struct GroupWrite {
+    #[schema(min_length = 1, max_length = 150, pattern = r"\S")]
+    pub name: String,
 }
 
+/// A partial change of a group.
+#[derive(ToSchema)]
+pub struct GroupPatch {
+    #[schema(min_length = 1, max_length = 150, pattern = r"\S", value_type = String)]
+    pub name: Option<String>,
+}
+
+/// A membership: a user and a group.
+#[derive(ToSchema)]
+pub struct RoleAssignment {
+    pub user_id: Uuid,
+    /// The group's id (a numeric string is accepted too).
+    #[schema(minimum = 1)]
+    pub group_id: i32,
+}
+
+impl RoleAssignment {
+    /// Both ids, or the field errors.
+    fn read(input: &mut Input) -> ApiResult<Self> {
+        let user_id = input.uuid("user_id", true);
+        let group_id = input.integer("group_id", true, 1, i32::MAX as i64);
+        match (user_id, group_id) {
+            (Some(user_id), Some(group_id)) if input.errors.is_empty() => Ok(RoleAssignment {
+                user_id,
+                group_id: group_id as i32,
+            }),
+            _ => Err(ApiError::Validation(std::mem::take(&mut input.errors))),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"message": "User alice assigned to group organizer", "user_id": "0193a4c2-7d1e-7c3a-9b1f-2f0e5d6c7b8a", "group_id": 2}))]
+pub struct RoleAssigned {
+    /// `User <username> assigned to group <name>`.
+    pub message: String,
+    pub user_id: Uuid,
+    pub group_id: i32,
+}
+
+/// A group id in a path: anything but a positive integer names nothing.
+fn group_id(raw: &str) -> ApiResult<i32> {
+    raw.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// List groups (superuser)
+#[utoipa::path(
+    get, path = "/groups", tag = "groups", operation_id = "groups_list",
+    params(Pagination),
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "A page of groups", body = GroupList),
+        (status = 403, description = "Not allowed"),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     RawQuery(raw): RawQuery,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
-    require_superuser(&caller)?;
+) -> ApiResult<Json<GroupList>> {
     let query = QueryParams::parse(raw.as_deref());
-    let select = group::Entity::find().order_by_asc(group::Column::Id);
-    let (rows, page) = fetch_page(state.db.conn(), select, &query).await?;
-    let items = rows.iter().map(group_json).collect();
-    Ok(Json(envelope("groups", items, &page, &uri, &headers)))
+    let page = domain::list(&state, &caller, page_request(&query)).await?;
+    Ok(Json(GroupList::new(page, GroupOut::from, &uri, &headers)))
 }
 
-#[instrument(name = "create", skip_all, fields(user = %caller.username))]
+/// Create a group (superuser)
+#[utoipa::path(
+    post, path = "/groups", tag = "groups", operation_id = "groups_create",
+    request_body = GroupWrite,
+    security(("jwt" = [])),
+    responses(
+        (status = 201, description = "Created", body = GroupOut),
+        (status = 403, description = "Not allowed"),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     body: JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    require_superuser(&caller)?;
+) -> ApiResult<(StatusCode, Json<GroupOut>)> {
+    domain::authorize(&caller)?;
     let mut input = body.input(false)?;
-    let name = input.text("name", Text::required(150));
-    if let Some(name) = &name
-        && name_taken(&state, name, None).await?
-    {
-        input.errors.add("name", DUPLICATE_NAME);
+    let name = input.text("name", Text::required(MAX_NAME));
+    if let Some(name) = &name {
+        domain::check_name(&state, name, None, &mut input.errors).await?;
     }
-    input.finish()?;
-    let name = name.unwrap_or_default();
-    let txn = state.db.begin_write().await?;
-    let created = group::ActiveModel {
-        name_key: Set(name.to_lowercase()),
-        name: Set(name),
-        ..Default::default()
-    }
-    .insert(&*txn)
-    .await;
-    let created = match created {
-        Ok(g) => g,
-        Err(e) if is_unique_violation(&e) => return Err(ApiError::field("name", DUPLICATE_NAME)),
-        Err(e) => return Err(e.into()),
+    let Some(write) = name
+        .map(|name| GroupWrite { name })
+        .filter(|_| input.errors.is_empty())
+    else {
+        return Err(ApiError::Validation(input.errors));
     };
-    txn.commit().await?;
-    tracing::info!(
-        "Group {} ({}) created by {}",
-        created.name,
-        created.id,
-        caller.username
-    );
-    Ok((StatusCode::CREATED, Json(group_json(&created))))
+    let created = domain::create(&state, &caller, write.name).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
 }
 
-/// Group ids are positive integers; anything else in a path is a 404.
-async fn find_group(state: &AppState, raw_id: &str) -> ApiResult<group::Model> {
-    let id: i32 = raw_id.parse().map_err(|_| ApiError::NotFound)?;
-    group::Entity::find_by_id(id)
-        .one(state.db.conn())
-        .await?
-        .ok_or(ApiError::NotFound)
-}
-
+/// Read a group (superuser)
+#[utoipa::path(
+    get, path = "/groups/{id}", tag = "groups", operation_id = "groups_retrieve",
+    params(("id" = i32, Path, minimum = 1, description = GROUP_ID)),
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "The group", body = GroupOut),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such group"),
+    )
+)]
 async fn retrieve(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    require_superuser(&caller)?;
-    Ok(Json(group_json(&find_group(&state, &id).await?)))
+) -> ApiResult<Json<GroupOut>> {
+    domain::authorize(&caller)?;
+    Ok(Json(
+        domain::get(&state, &caller, group_id(&id)?).await?.into(),
+    ))
 }
 
-#[instrument(name = "update", skip_all, fields(user = %caller.username))]
+/// PUT (`name` required) and PATCH.
+async fn change(
+    state: AppState,
+    caller: Caller,
+    id: &str,
+    body: JsonBody,
+    partial: bool,
+) -> ApiResult<Json<GroupOut>> {
+    domain::authorize(&caller)?;
+    let found = domain::get(&state, &caller, group_id(id)?).await?;
+    let mut input = body.input(partial)?;
+    let patch = GroupPatch {
+        name: input.text("name", Text::required(MAX_NAME)),
+    };
+    if let Some(name) = &patch.name {
+        domain::check_name(&state, name, Some(found.id), &mut input.errors).await?;
+    }
+    input.finish()?;
+    let renamed = domain::rename(&state, &caller, found.id, patch.name).await?;
+    Ok(Json(renamed.into()))
+}
+
+/// Rename a group (superuser)
+#[utoipa::path(
+    put, path = "/groups/{id}", tag = "groups", operation_id = "groups_update",
+    params(("id" = i32, Path, minimum = 1, description = GROUP_ID)),
+    request_body = GroupWrite,
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "Updated", body = GroupOut),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such group"),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
-    method: axum::http::Method,
     Path(id): Path<String>,
     body: JsonBody,
-) -> ApiResult<Json<Value>> {
-    require_superuser(&caller)?;
-    let found = find_group(&state, &id).await?;
-    let mut input = body.input(method == axum::http::Method::PATCH)?;
-    let name = input.text("name", Text::required(150));
-    if let Some(name) = &name
-        && name_taken(&state, name, Some(found.id)).await?
-    {
-        input.errors.add("name", DUPLICATE_NAME);
-    }
-    input.finish()?;
-    let Some(name) = name else {
-        return Ok(Json(group_json(&found)));
-    };
-    let mut model: group::ActiveModel = found.into();
-    model.name_key = Set(name.to_lowercase());
-    model.name = Set(name);
-    let txn = state.db.begin_write().await?;
-    let updated = match model.update(&*txn).await {
-        Ok(g) => g,
-        Err(e) if is_unique_violation(&e) => return Err(ApiError::field("name", DUPLICATE_NAME)),
-        Err(e) => return Err(e.into()),
-    };
-    txn.commit().await?;
-    tracing::info!(
-        "Group {} renamed to {} by {}",
-        updated.id,
-        updated.name,
-        caller.username
-    );
-    Ok(Json(group_json(&updated)))
+) -> ApiResult<Json<GroupOut>> {
+    change(state, caller, &id, body, false).await
 }
 
-#[instrument(name = "destroy", skip_all, fields(user = %caller.username))]
+/// Rename a group, partially (superuser)
+#[utoipa::path(
+    patch, path = "/groups/{id}", tag = "groups", operation_id = "groups_partial_update",
+    params(("id" = i32, Path, minimum = 1, description = GROUP_ID)),
+    request_body = GroupPatch,
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "Updated", body = GroupOut),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such group"),
+    )
+)]
+async fn partial_update(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<Json<GroupOut>> {
+    change(state, caller, &id, body, true).await
+}
+
+/// Delete a group and its memberships (superuser)
+#[utoipa::path(
+    delete, path = "/groups/{id}", tag = "groups", operation_id = "groups_destroy",
+    params(("id" = i32, Path, minimum = 1, description = GROUP_ID)),
+    security(("jwt" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such group"),
+    )
+)]
 async fn destroy(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    require_superuser(&caller)?;
-    let found = find_group(&state, &id).await?;
-    let txn = state.db.begin_write().await?;
-    // Memberships go with the group (ON DELETE CASCADE).
-    group::Entity::delete_by_id(found.id).exec(&*txn).await?;
-    txn.commit().await?;
-    tracing::info!(
-        "Group {} ({}) deleted by {}",
-        found.name,
-        found.id,
-        caller.username
-    );
+    domain::authorize(&caller)?;
+    domain::delete(&state, &caller, group_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `{"user_id", "group_id"}` read and resolved: 400 for malformed ids, 404
-/// for unknown ones.
-async fn membership(state: &AppState, input: &mut Input) -> ApiResult<(user::Model, group::Model)> {
-    let user_id: Option<Uuid> = input.uuid("user_id", true);
-    let group_id = input.integer("group_id", true, 1, i32::MAX as i64);
-    std::mem::take(&mut input.errors).into_result()?;
-    let (Some(user_id), Some(group_id)) = (user_id, group_id) else {
-        return Err(ApiError::NotFound);
-    };
-    let account = user::Entity::find_by_id(user_id)
-        .one(state.db.conn())
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let group = group::Entity::find_by_id(group_id as i32)
-        .one(state.db.conn())
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok((account, group))
-}
-
-#[instrument(name = "assign", skip_all, fields(user = %caller.username))]
+/// Put a user in a group (superuser)
+#[utoipa::path(
+    post, path = "/assign-roles", tag = "groups", operation_id = "assign_roles_create",
+    request_body = RoleAssignment,
+    security(("jwt" = [])),
+    responses(
+        (status = 201, description = "Assigned", body = RoleAssigned),
+        (status = 200, description = "Already a member; nothing changed", body = RoleAssigned),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "Unknown user or group", body = ErrorDetail,
+            example = json!({"detail": "Not found."})),
+    )
+)]
 async fn assign(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     body: JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    require_superuser(&caller)?;
+) -> ApiResult<(StatusCode, Json<RoleAssigned>)> {
+    domain::authorize(&caller)?;
     let mut input = body.input(false)?;
-    let (account, group) = membership(&state, &mut input).await?;
-    let txn = state.db.begin_write().await?;
-    let inserted = user_group::ActiveModel {
-        user_id: Set(account.id),
-        group_id: Set(group.id),
-    }
-    .insert(&*txn)
-    .await;
-    let status = match inserted {
-        Ok(_) => StatusCode::CREATED,
-        Err(e) if is_unique_violation(&e) => StatusCode::OK,
-        Err(e) => return Err(e.into()),
+    let wanted = RoleAssignment::read(&mut input)?;
+    let done = domain::assign(&state, &caller, wanted.user_id, wanted.group_id).await?;
+    let status = if done.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
     };
-    txn.commit().await?;
-    if status == StatusCode::CREATED {
-        tracing::info!(
-            "Role assigned: {} added to group {} by {}",
-            account.username,
-            group.name,
-            caller.username
-        );
-    }
     Ok((
         status,
-        Json(json!({
-            "message": format!("User {} assigned to group {}", account.username, group.name),
-            "user_id": account.id.to_string(),
-            "group_id": group.id,
-        })),
+        Json(RoleAssigned {
+            message: format!(
+                "User {} assigned to group {}",
+                done.user.username, done.group.name
+            ),
+            user_id: done.user.id,
+            group_id: done.group.id,
+        }),
     ))
 }
 
-#[instrument(name = "unassign", skip_all, fields(user = %caller.username))]
+/// Take a user out of a group (superuser)
+#[utoipa::path(
+    delete, path = "/assign-roles", tag = "groups", operation_id = "assign_roles_destroy",
+    request_body = RoleAssignment,
+    security(("jwt" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "Unknown user or group, or not a member", body = ErrorDetail,
+            example = json!({"detail": "Not found."})),
+    )
+)]
 async fn unassign(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     body: JsonBody,
 ) -> ApiResult<StatusCode> {
-    require_superuser(&caller)?;
+    domain::authorize(&caller)?;
     let mut input = body.input(false)?;
-    let (account, group) = membership(&state, &mut input).await?;
-    let txn = state.db.begin_write().await?;
-    let removed = user_group::Entity::delete_many()
-        .filter(user_group::Column::UserId.eq(account.id))
-        .filter(user_group::Column::GroupId.eq(group.id))
-        .exec(&*txn)
-        .await?;
-    txn.commit().await?;
-    if removed.rows_affected == 0 {
-        return Err(ApiError::NotFound);
-    }
-    tracing::info!(
-        "Role removed: {} taken out of group {} by {}",
-        account.username,
-        group.name,
-        caller.username
-    );
+    let wanted = RoleAssignment::read(&mut input)?;
+    domain::unassign(&state, &caller, wanted.user_id, wanted.group_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

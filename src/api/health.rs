@@ -1,96 +1,77 @@
-//! `/healthz` (the process runs) and `/readyz` (its dependencies answer).
+//! `/healthz` (the process runs), `/readyz` (its dependencies answer) and
+//! `/metrics`.
 
+use axum::Json;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{Value, json};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::AppState;
-use crate::config::DatabaseConfig;
+use crate::readiness::{self, Readiness};
+use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
 }
 
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// The process runs.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct Health {
+    pub status: &'static str,
 }
 
-/// 200 while the database answers, 503 when it does not.
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let backend = match state.config.database {
-        DatabaseConfig::Sqlite { .. } => "sqlite",
-        DatabaseConfig::Postgres { .. } => "postgresql",
-    };
-    let ping = tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await;
-    let (status, database) = match ping {
-        Ok(Ok(())) => (
-            StatusCode::OK,
-            json!({ "status": "ok", "backend": backend }),
-        ),
-        Ok(Err(e)) => {
-            tracing::error!("readiness: database unreachable: {e}");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({ "status": "unavailable", "backend": backend }),
-            )
-        }
-        Err(_) => {
-            tracing::error!("readiness: database did not answer within 2 s");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({ "status": "unavailable", "backend": backend }),
-            )
-        }
-    };
-    let storage_backend = if state.storage.is_s3() { "s3" } else { "local" };
-    let storage = match state.storage.ping().await {
-        Ok(()) => json!({ "status": "ok", "backend": storage_backend }),
-        Err(e) => {
-            tracing::warn!("readiness: object storage unavailable: {e}");
-            json!({ "status": "unavailable", "backend": storage_backend })
-        }
-    };
-    let mail_backend = if state.mailer.is_smtp() {
-        "smtp"
-    } else {
-        "files"
-    };
-    let mail = match state.mailer.ping().await {
-        Ok(()) => json!({ "status": "ok", "backend": mail_backend }),
-        Err(e) => {
-            tracing::warn!("readiness: mail unavailable: {e}");
-            json!({ "status": "unavailable", "backend": mail_backend })
-        }
-    };
-    let worker = match crate::jobs::stats(&state).await {
-        Ok((queue_depth, dead_jobs)) => {
-            json!({ "queue_depth": queue_depth, "dead_jobs": dead_jobs })
-        }
-        Err(_) => json!({ "status": "unknown" }),
-    };
-    let cache_status = state.cache.status().await;
-    let cache = json!({
-        "status": if cache_status.healthy { "ok" } else { "degraded" },
-        "backend": cache_status.backend,
-    });
-    let overall = if status == StatusCode::OK {
-        "ok"
-    } else {
-        "unavailable"
-    };
-    (
-        status,
-        Json(json!({
-            "status": overall,
-            "database": database,
-            "storage": storage,
-            "cache": cache,
-            "mail": mail,
-            "jobs": worker,
-        })),
+/// Liveness: the process runs
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations", operation_id = "healthz",
+    responses((status = 200, description = "Alive", body = Health))
+)]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Readiness: the state of database, cache, object storage, mail and jobs
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations", operation_id = "readyz",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "The database is unreachable", body = Readiness),
     )
+)]
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let report = readiness::check(&state).await;
+    let status = if report.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(report))
+}
+
+/// Prometheus metrics
+///
+/// Request counts and latency histograms by route template and status,
+/// cache hits and misses, e-mails sent and failed, job queue depth.
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4",
+            content_type = "text/plain", body = String),
+    )
+)]
+async fn metrics(State(state): State<AppState>) -> Response {
+    let body = crate::metrics::METRICS.render(&state).await;
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
 }

@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 use serde_json::{Map, Number, Value};
 use uuid::Uuid;
 
-use crate::error::{ApiError, FieldErrors};
+use super::error::{ApiError, FieldErrors};
 
 pub const REQUIRED: &str = "This field is required.";
 pub const NOT_NULL: &str = "This field may not be null.";
@@ -22,20 +22,6 @@ pub const INVALID_DATETIME: &str = "Datetime has wrong format. Use one of these 
 /// A path id: a malformed UUID is a 404, like an unknown one.
 pub fn path_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)
-}
-
-/// `%` and `_` in user input match themselves in a LIKE pattern.
-pub fn like_contains(raw: &str) -> sea_orm::sea_query::LikeExpr {
-    let mut pattern = String::with_capacity(raw.len() + 2);
-    pattern.push('%');
-    for c in raw.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')
 }
 
 /// The raw body of a JSON request. Parsing is deferred to the handler so that
@@ -332,7 +318,7 @@ impl Input {
     }
 
     pub fn finish(self) -> Result<(), ApiError> {
-        self.errors.into_result()
+        Ok(self.errors.into_result()?)
     }
 }
 

@@ -2,7 +2,9 @@
 //! layers every response goes through.
 
 pub mod auth;
+pub mod error;
 pub mod events;
+pub mod extract;
 pub mod groups;
 pub mod health;
 pub mod input;
@@ -11,6 +13,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod payments;
 pub mod registrations;
+pub mod schemas;
 pub mod tickets;
 pub mod users;
 
@@ -28,17 +31,18 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
-use crate::AppState;
+use utoipa_axum::router::OpenApiRouter;
+
 use crate::cache::Family;
-use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use error::{ApiError, ApiResult};
 
 /// The largest JSON body accepted (413 above).
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
 
-/// Every route, without trailing slashes (`NormalizePathLayer` in front of the
-/// router trims them, so `/api/events/` and `/api/events` are one route).
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+/// The routes under `/api/` that read the bearer token: every resource.
+fn authenticated_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(auth::router())
         .merge(users::router())
         .merge(groups::router())
@@ -48,16 +52,34 @@ pub fn router(state: AppState) -> Router {
         .merge(payments::router())
         .merge(media::router())
         .merge(openapi::router())
+}
+
+/// The OpenAPI document of every route, generated from the handlers.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let api = authenticated_routes().merge(auth::public_router());
+    openapi::document_of(
+        OpenApiRouter::new()
+            .nest("/api", api)
+            .merge(health::router()),
+    )
+}
+
+/// Every route, without trailing slashes (`NormalizePathLayer` in front of the
+/// router trims them, so `/api/events/` and `/api/events` are one route).
+pub fn router(state: AppState) -> Router {
+    let (authenticated, _) = authenticated_routes().split_for_parts();
+    let (public, _) = auth::public_router().split_for_parts();
+    let (operations, _) = health::router().split_for_parts();
+    let api = authenticated
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            crate::auth::authenticate,
+            extract::authenticate,
         ))
-        .merge(auth::public_router())
+        .merge(public)
         .route_layer(middleware::from_fn(record_route));
     Router::new()
         .nest("/api", api)
-        .merge(health::router())
-        .route("/metrics", axum::routing::get(metrics))
+        .merge(operations)
         .route_layer(middleware::from_fn(record_route))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
@@ -134,7 +156,7 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
 /// loaded from the database (`X-Data-Source: database`) and stored under the
 /// generation the lookup saw (which the loader also gets, to key what it may
 /// keep itself, like list counts).
-pub async fn cached<F, Fut>(
+pub async fn cached<F, Fut, T>(
     state: &AppState,
     family: Family,
     key: String,
@@ -142,7 +164,8 @@ pub async fn cached<F, Fut>(
 ) -> ApiResult<Response>
 where
     F: FnOnce(Option<u64>) -> Fut,
-    Fut: std::future::Future<Output = ApiResult<serde_json::Value>>,
+    Fut: std::future::Future<Output = ApiResult<T>>,
+    T: serde::Serialize,
 {
     let lookup = state.cache.lookup(family, &key).await;
     crate::metrics::METRICS.record_cache(lookup.hit.is_some());
@@ -219,16 +242,6 @@ async fn record_route(req: Request, next: Next) -> Response {
     response
 }
 
-async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    let body = crate::metrics::METRICS.render(&state).await;
-    let mut response = Response::new(Body::from(body));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    response
-}
-
 /// The authenticated user's id, carried from authentication to the access log.
 #[derive(Clone)]
 pub struct AccessLogUser(pub uuid::Uuid);
@@ -290,10 +303,11 @@ async fn observe(req: Request, next: Next) -> Response {
             span.in_scope(|| {
                 tracing::error!("500 on {method} {path} (request {request_id}): {cause}")
             });
-            json_body(
-                response,
-                json!({ "detail": "Internal server error.", "request_id": request_id }),
-            )
+            let body = schemas::InternalError {
+                detail: "Internal server error.".into(),
+                request_id: request_id.clone(),
+            };
+            json_body(response, serde_json::to_value(body).unwrap_or_default())
         }
         _ => response,
     };

@@ -1,46 +1,48 @@
-//! Page-number pagination with Django's `Paginator.get_page` semantics, and the
-//! one list envelope every list endpoint uses.
+//! Page-number pagination with Django's `Paginator.get_page` semantics, and
+//! the one list envelope every list endpoint uses.
 
 use axum::http::{HeaderMap, Uri, header};
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QuerySelect, Select};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::input::QueryParams;
+use crate::domain::{Page, PageRequest};
 
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
 pub const MAX_PAGE_SIZE: u64 = 100;
 
-/// A resolved page: `number` is within `1..=total_pages`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Page {
-    pub number: u64,
-    pub size: u64,
-    pub count: u64,
-    pub total_pages: u64,
+/// Page-number pagination, shared by every list.
+#[derive(Debug, Clone, Copy, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Pagination {
+    /// Page number (default 1). A page past the end returns the last page;
+    /// a non-numeric or < 1 value returns page 1.
+    #[param(minimum = 1)]
+    pub page: Option<u64>,
+    /// Items per page (default 20; larger values are capped at 100).
+    #[param(minimum = 1, maximum = 100)]
+    pub page_size: Option<u64>,
 }
 
-impl Page {
-    /// `page`: non-numeric or < 1 → 1; past the end → the last page.
-    /// `page_size`: default 20, capped at 100, invalid → default.
-    pub fn resolve(query: &QueryParams, count: u64) -> Page {
-        let size = query
-            .get("page_size")
-            .and_then(|s| s.parse::<u64>().ok())
-            .filter(|n| *n >= 1)
-            .map(|n| n.min(MAX_PAGE_SIZE))
-            .unwrap_or(DEFAULT_PAGE_SIZE);
-        let total_pages = count.div_ceil(size).max(1);
-        let requested = query.get("page").map(parse_page).unwrap_or(1);
-        Page {
-            number: requested.min(total_pages),
-            size,
-            count,
-            total_pages,
+impl Pagination {
+    /// `page`: non-numeric or < 1 → 1 (past the end is resolved by the
+    /// list); `page_size`: default 20, capped at 100, invalid → default.
+    pub fn from_query(query: &QueryParams) -> Self {
+        Pagination {
+            page: query.get("page").map(parse_page),
+            page_size: query
+                .get("page_size")
+                .and_then(|s| s.parse::<u64>().ok())
+                .filter(|n| *n >= 1)
+                .map(|n| n.min(MAX_PAGE_SIZE)),
         }
     }
 
-    pub fn offset(&self) -> u64 {
-        (self.number - 1) * self.size
+    pub fn request(&self) -> PageRequest {
+        PageRequest {
+            page: self.page.unwrap_or(1),
+            size: self.page_size.unwrap_or(DEFAULT_PAGE_SIZE),
+        }
     }
 }
 
@@ -55,99 +57,106 @@ fn parse_page(raw: &str) -> u64 {
     }
 }
 
-/// Counts the rows of `select`, resolves the page, and fetches it.
-pub async fn fetch_page<E, C>(
-    db: &C,
-    select: Select<E>,
-    query: &QueryParams,
-) -> Result<(Vec<E::Model>, Page), DbErr>
-where
-    E: EntityTrait,
-    E::Model: Sync,
-    C: ConnectionTrait,
-{
-    let count = select.clone().count(db).await?;
-    fetch_page_of(db, select, query, count).await
+/// The page request of a query string.
+pub fn page_request(query: &QueryParams) -> PageRequest {
+    Pagination::from_query(query).request()
 }
 
-/// Like `fetch_page`, for a cached list: the total comes from the count
-/// cache, keyed by the family's `generation` and the query's filters.
-pub async fn fetch_cached_page<E>(
-    state: &crate::AppState,
-    family: crate::cache::Family,
-    generation: Option<u64>,
-    select: Select<E>,
-    query: &QueryParams,
-) -> Result<(Vec<E::Model>, Page), DbErr>
-where
-    E: EntityTrait,
-    E::Model: Sync,
-{
-    let db = state.db.conn();
-    let counted = select.clone();
-    let count = state
-        .cache
-        .count(family, generation, &query.filter_key(), || {
-            counted.count(db)
-        })
-        .await?;
-    fetch_page_of(db, select, query, count).await
+/// The links of a page: absolute URLs of the next and previous pages.
+pub struct Links {
+    pub next: Option<String>,
+    pub previous: Option<String>,
 }
 
-/// Fetches the page of `select` when its total `count` is already known.
-async fn fetch_page_of<E, C>(
-    db: &C,
-    select: Select<E>,
-    query: &QueryParams,
-    count: u64,
-) -> Result<(Vec<E::Model>, Page), DbErr>
-where
-    E: EntityTrait,
-    E::Model: Sync,
-    C: ConnectionTrait,
-{
-    let page = Page::resolve(query, count);
-    let rows = select
-        .offset(page.offset())
-        .limit(page.size)
-        .all(db)
-        .await?;
-    Ok((rows, page))
+impl Links {
+    pub fn of<T>(page: &Page<T>, uri: &Uri, headers: &HeaderMap) -> Links {
+        Links {
+            next: (page.number < page.total_pages)
+                .then(|| page_link(uri, headers, page.number + 1)),
+            previous: (page.number > 1).then(|| page_link(uri, headers, page.number - 1)),
+        }
+    }
 }
 
-/// `{"<key>": [...], "count", "page", "page_size", "total_pages", "next", "previous"}`.
-pub fn envelope(
-    key: &str,
-    items: Vec<Value>,
-    page: &Page,
-    uri: &Uri,
-    headers: &HeaderMap,
-) -> Value {
-    let link = |number: u64| Value::String(page_link(uri, headers, number));
-    let mut body = Map::new();
-    body.insert(key.to_string(), Value::Array(items));
-    body.insert("count".into(), json!(page.count));
-    body.insert("page".into(), json!(page.number));
-    body.insert("page_size".into(), json!(page.size));
-    body.insert("total_pages".into(), json!(page.total_pages));
-    body.insert(
-        "next".into(),
-        if page.number < page.total_pages {
-            link(page.number + 1)
-        } else {
-            Value::Null
-        },
-    );
-    body.insert(
-        "previous".into(),
-        if page.number > 1 {
-            link(page.number - 1)
-        } else {
-            Value::Null
-        },
-    );
-    Value::Object(body)
+/// Declares a list envelope: `{"<plural>": [...], count, page, page_size,
+/// total_pages, next, previous}`, built from a domain page.
+macro_rules! list_envelope {
+    ($name:ident, $key:ident, $item:ty, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Serialize, ToSchema)]
+        pub struct $name {
+            pub $key: Vec<$item>,
+            /// Items over all pages.
+            #[schema(minimum = 0)]
+            pub count: u64,
+            /// This page's number (1-based).
+            #[schema(minimum = 1)]
+            pub page: u64,
+            #[schema(minimum = 1, maximum = 100)]
+            pub page_size: u64,
+            #[schema(minimum = 1)]
+            pub total_pages: u64,
+            /// Absolute URL of the next page, or `null` on the last.
+            #[schema(required = true, format = "uri")]
+            pub next: Option<String>,
+            /// Absolute URL of the previous page, or `null` on the first.
+            #[schema(required = true, format = "uri")]
+            pub previous: Option<String>,
+        }
+
+        impl $name {
+            pub fn new<T>(
+                page: Page<T>,
+                item: impl FnMut(T) -> $item,
+                uri: &Uri,
+                headers: &HeaderMap,
+            ) -> Self {
+                let links = Links::of(&page, uri, headers);
+                $name {
+                    count: page.count,
+                    page: page.number,
+                    page_size: page.size,
+                    total_pages: page.total_pages,
+                    $key: page.items.into_iter().map(item).collect(),
+                    next: links.next,
+                    previous: links.previous,
+                }
+            }
+        }
+    };
 }
+
+list_envelope!(UserList, users, super::users::UserOut, "A page of users.");
+list_envelope!(
+    GroupList,
+    groups,
+    super::groups::GroupOut,
+    "A page of groups."
+);
+list_envelope!(
+    EventList,
+    events,
+    super::events::EventOut,
+    "A page of events."
+);
+list_envelope!(
+    TicketList,
+    tickets,
+    super::tickets::TicketOut,
+    "A page of tickets."
+);
+list_envelope!(
+    RegistrationList,
+    registrations,
+    super::registrations::RegistrationOut,
+    "A page of registrations."
+);
+list_envelope!(
+    PaymentList,
+    payments,
+    super::payments::PaymentOut,
+    "A page of payments."
+);
 
 /// The absolute URL of this list at another page, other parameters kept.
 fn page_link(uri: &Uri, headers: &HeaderMap, number: u64) -> String {
@@ -178,24 +187,19 @@ fn page_link(uri: &Uri, headers: &HeaderMap, number: u64) -> String {
 mod tests {
     use super::*;
 
-    fn q(s: &str) -> QueryParams {
-        QueryParams::parse(Some(s))
+    fn q(s: &str) -> PageRequest {
+        page_request(&QueryParams::parse(Some(s)))
     }
 
     #[test]
     fn django_get_page_semantics() {
-        assert_eq!(Page::resolve(&q(""), 57).number, 1);
-        assert_eq!(Page::resolve(&q("page=2"), 57).number, 2);
-        assert_eq!(Page::resolve(&q("page=99"), 57).number, 3);
-        assert_eq!(Page::resolve(&q("page=abc"), 57).number, 1);
-        assert_eq!(Page::resolve(&q("page=0"), 57).number, 1);
-        assert_eq!(Page::resolve(&q("page=-3"), 57).number, 1);
-        assert_eq!(
-            Page::resolve(&q("page=100000000000000000000"), 57).number,
-            3
-        );
-        assert_eq!(Page::resolve(&q("page=5"), 0).total_pages, 1);
-        assert_eq!(Page::resolve(&q("page_size=500"), 1000).size, 100);
-        assert_eq!(Page::resolve(&q("page_size=x"), 1000).size, 20);
+        assert_eq!(q("").page, 1);
+        assert_eq!(q("page=2").page, 2);
+        assert_eq!(q("page=abc").page, 1);
+        assert_eq!(q("page=0").page, 1);
+        assert_eq!(q("page=-3").page, 1);
+        assert_eq!(q("page=100000000000000000000").page, u64::MAX);
+        assert_eq!(q("page_size=500").size, 100);
+        assert_eq!(q("page_size=x").size, 20);
     }
 }

@@ -1,68 +1,185 @@
-//! `/api/tickets/`: an event's ticket types, with `sold` and `available`.
+//! `/api/tickets/`: ticket types; public reads (cached), writes by those who
+//! manage the event.
 
+use axum::Json;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
-};
-use serde_json::{Value, json};
-use tracing::instrument;
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::events::MAX_QUOTA;
-use super::input::{JsonBody, QueryParams, Text, format_datetime, money_json, path_id};
-use super::pagination::{envelope, fetch_cached_page};
-use crate::AppState;
-use crate::auth::{AuthUser, CurrentUser};
+use super::error::{ApiError, ApiResult};
+use super::extract::AuthUser;
+use super::input::{Input, JsonBody, QueryParams, Text, path_id};
+use super::pagination::{Pagination, TicketList, page_request};
+use super::schemas::{FieldErrorsBody, ID_UUID, TicketOrdering, datetime, money};
 use crate::cache::Family;
-use crate::db::entities::{event, ticket};
-use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::db::entities::ticket;
+use crate::domain::events::MAX_QUOTA;
+use crate::domain::tickets::{self as domain, NewTicket, ORDERINGS, TicketChanges};
+use crate::domain::{Caller, FieldErrors};
+use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tickets", get(list).post(create))
-        .route(
-            "/tickets/{id}",
-            get(retrieve).put(update).patch(update).delete(destroy),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(retrieve, update, partial_update, destroy))
 }
 
-pub fn ticket_json(t: &ticket::Model) -> Value {
-    json!({
-        "id": t.id.to_string(),
-        "event": t.event_id.to_string(),
-        "name": t.name,
-        "price": money_json(t.price_minor),
-        "sales_start": format_datetime(&t.sales_start),
-        "sales_end": format_datetime(&t.sales_end),
-        "quota": t.quota,
-        "sold": t.sold,
-        "available": std::cmp::max(t.quota - t.sold, 0),
-    })
+#[derive(Serialize, ToSchema)]
+#[schema(as = Ticket)]
+pub struct TicketOut {
+    pub id: Uuid,
+    /// The event's id.
+    pub event: Uuid,
+    pub name: String,
+    /// At most two decimals.
+    #[serde(serialize_with = "money")]
+    #[schema(minimum = 0, value_type = f64)]
+    pub price: i64,
+    #[serde(serialize_with = "datetime")]
+    pub sales_start: DateTime<Utc>,
+    #[serde(serialize_with = "datetime")]
+    pub sales_end: DateTime<Utc>,
+    #[schema(minimum = 0)]
+    pub quota: i64,
+    /// Registrations held on this ticket.
+    #[schema(minimum = 0)]
+    pub sold: i64,
+    /// What this ticket can still sell.
+    #[schema(minimum = 0)]
+    pub available: i64,
 }
 
-async fn find_ticket(state: &AppState, raw_id: &str) -> ApiResult<ticket::Model> {
-    let id = path_id(raw_id)?;
-    ticket::Entity::find_by_id(id)
-        .one(state.db.conn())
-        .await?
-        .ok_or(ApiError::NotFound)
+impl From<ticket::Model> for TicketOut {
+    fn from(t: ticket::Model) -> Self {
+        TicketOut {
+            available: domain::available(&t),
+            id: t.id,
+            event: t.event_id,
+            name: t.name,
+            price: t.price_minor,
+            sales_start: t.sales_start,
+            sales_end: t.sales_end,
+            quota: t.quota,
+            sold: t.sold,
+        }
+    }
 }
 
-async fn event_of(db: &impl ConnectionTrait, event_id: Uuid) -> ApiResult<event::Model> {
-    event::Entity::find_by_id(event_id)
-        .one(db)
-        .await?
-        // Deleted meanwhile (with its tickets).
-        .ok_or(ApiError::NotFound)
+/// A ticket's fields (POST, PUT).
+#[derive(ToSchema)]
+pub struct TicketWrite {
+    /// The event; unknown → 400 on `event_id`.
+    pub event_id: Uuid,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    pub name: String,
+    /// At most two decimals; never negative.
+    #[schema(minimum = 0, maximum = 9999999999.99, value_type = f64)]
+    pub price: i64,
+    pub sales_start: DateTime<Utc>,
+    /// Not before `sales_start` (400 otherwise).
+    pub sales_end: DateTime<Utc>,
+    #[schema(minimum = 0, maximum = 2147483647)]
+    pub quota: i64,
 }
 
+/// A partial change of a ticket.
+#[derive(ToSchema)]
+pub struct TicketPatch {
+    #[schema(value_type = Uuid)]
+    pub event_id: Option<Uuid>,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S", value_type = String)]
+    pub name: Option<String>,
+    #[schema(minimum = 0, maximum = 9999999999.99, value_type = f64)]
+    pub price: Option<i64>,
+    #[schema(value_type = DateTime<Utc>)]
+    pub sales_start: Option<DateTime<Utc>>,
+    #[schema(value_type = DateTime<Utc>)]
+    pub sales_end: Option<DateTime<Utc>>,
+    /// Not below `sold` (409).
+    #[schema(minimum = 0, maximum = 2147483647, value_type = i64)]
+    pub quota: Option<i64>,
+}
+
+impl TicketPatch {
+    /// Reads the fields sent; missing required ones are errors unless
+    /// `input` is partial. Money is read into minor units.
+    fn read(input: &mut Input, tz: chrono_tz::Tz) -> Self {
+        TicketPatch {
+            event_id: input.uuid("event_id", true),
+            name: input.text("name", Text::required(domain::MAX_NAME)),
+            price: input.money("price", true),
+            sales_start: input.datetime("sales_start", true, tz),
+            sales_end: input.datetime("sales_end", true, tz),
+            quota: input.integer("quota", true, 0, MAX_QUOTA),
+        }
+    }
+
+    /// Every field, or `None` (their errors are recorded).
+    fn complete(self) -> Option<TicketWrite> {
+        Some(TicketWrite {
+            event_id: self.event_id?,
+            name: self.name?,
+            price: self.price?,
+            sales_start: self.sales_start?,
+            sales_end: self.sales_end?,
+            quota: self.quota?,
+        })
+    }
+}
+
+impl From<TicketWrite> for NewTicket {
+    fn from(w: TicketWrite) -> Self {
+        NewTicket {
+            event_id: w.event_id,
+            name: w.name,
+            price_minor: w.price,
+            sales_start: w.sales_start,
+            sales_end: w.sales_end,
+            quota: w.quota,
+        }
+    }
+}
+
+impl From<TicketPatch> for TicketChanges {
+    fn from(p: TicketPatch) -> Self {
+        TicketChanges {
+            event_id: p.event_id,
+            name: p.name,
+            price_minor: p.price,
+            sales_start: p.sales_start,
+            sales_end: p.sales_end,
+            quota: p.quota,
+        }
+    }
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TicketFilters {
+    /// The event's id.
+    pub event: Option<Uuid>,
+    #[param(value_type = Option<TicketOrdering>)]
+    pub ordering: Option<String>,
+}
+
+/// List tickets (anyone; cached)
+#[utoipa::path(
+    get, path = "/tickets", tag = "tickets", operation_id = "tickets_list",
+    params(TicketFilters, Pagination),
+    security((), ("jwt" = [])),
+    responses(
+        (status = 200, description = "A page of tickets", body = TicketList,
+            headers(("X-Data-Source" = String, description = "`cache` or `database`"))),
+        (status = 400, description = "A bad filter value", body = FieldErrorsBody,
+            example = json!({"event": ["Must be a valid UUID."]})),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -70,330 +187,162 @@ async fn list(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let key = super::list_cache_key(&uri, &headers);
-    super::cached(&state, Family::Tickets, key, |generation| {
-        load_list(&state, raw, uri, headers, generation)
+    let state = &state;
+    super::cached(state, Family::Tickets, key, |generation| async move {
+        let query = QueryParams::parse(raw.as_deref());
+        let mut errors = FieldErrors::default();
+        let filters = TicketFilters {
+            event: query.uuid("event", &mut errors),
+            ordering: None,
+        };
+        let ordering = query.ordering(ORDERINGS, "", &mut errors);
+        errors.into_result()?;
+        let page = domain::list(
+            state,
+            filters.event,
+            ordering,
+            page_request(&query),
+            generation,
+        )
+        .await?;
+        Ok(TicketList::new(page, TicketOut::from, &uri, &headers))
     })
     .await
 }
 
-async fn load_list(
-    state: &AppState,
-    raw: Option<String>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    generation: Option<u64>,
-) -> ApiResult<Value> {
-    let query = QueryParams::parse(raw.as_deref());
-    let mut errors = FieldErrors::default();
-    let mut select = ticket::Entity::find();
-    if let Some(event_id) = query.uuid("event", &mut errors) {
-        select = select.filter(ticket::Column::EventId.eq(event_id));
-    }
-    let (field, descending) = query.ordering(&["price", "sales_start", "name"], "", &mut errors);
-    errors.into_result()?;
-    let column = match field {
-        "price" => Some(ticket::Column::PriceMinor),
-        "sales_start" => Some(ticket::Column::SalesStart),
-        "name" => Some(ticket::Column::Name),
-        _ => None,
-    };
-    if let Some(column) = column {
-        select = if descending {
-            select.order_by_desc(column)
-        } else {
-            select.order_by_asc(column)
-        };
-    }
-    // Ties (and the default order) by id: creation order, ids being UUIDv7.
-    let select = if descending {
-        select.order_by_desc(ticket::Column::Id)
-    } else {
-        select.order_by_asc(ticket::Column::Id)
-    };
-    let (rows, page) =
-        fetch_cached_page(state, Family::Tickets, generation, select, &query).await?;
-    let items = rows.iter().map(ticket_json).collect();
-    Ok(envelope("tickets", items, &page, &uri, &headers))
-}
-
+/// Read a ticket (anyone; cached)
+#[utoipa::path(
+    get, path = "/tickets/{id}", tag = "tickets", operation_id = "tickets_retrieve",
+    params(("id" = Uuid, Path, description = ID_UUID)),
+    security((), ("jwt" = [])),
+    responses(
+        (status = 200, description = "The ticket", body = TicketOut,
+            headers(("X-Data-Source" = String, description = "`cache` or `database`"))),
+        (status = 404, description = "No such ticket"),
+    )
+)]
 async fn retrieve(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let id = path_id(&id)?;
     super::cached(&state, Family::Tickets, format!("detail:{id}"), |_| async {
-        let found = ticket::Entity::find_by_id(id)
-            .one(state.db.conn())
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        Ok(ticket_json(&found))
+        Ok(TicketOut::from(domain::get(&state, id).await?))
     })
     .await
 }
 
-/// Whether the caller could manage any event at all; others are refused
-/// before their body is looked at.
-async fn may_manage_some_event(state: &AppState, caller: &CurrentUser) -> ApiResult<bool> {
-    if caller.can_create_events() {
-        return Ok(true);
-    }
-    let organised = event::Entity::find()
-        .filter(event::Column::OrganizerId.eq(caller.id))
-        .count(state.db.conn())
-        .await?;
-    Ok(organised > 0)
-}
-
-struct TicketFields {
-    event_id: Option<Uuid>,
-    name: Option<String>,
-    price_minor: Option<i64>,
-    sales_start: Option<DateTime<Utc>>,
-    sales_end: Option<DateTime<Utc>>,
-    quota: Option<i64>,
-}
-
-fn read_fields(
-    state: &AppState,
-    body: &JsonBody,
-    partial: bool,
-) -> ApiResult<(TicketFields, FieldErrors)> {
-    let tz = state.config.time_zone;
-    let mut input = body.input(partial)?;
-    let fields = TicketFields {
-        event_id: input.uuid("event_id", true),
-        name: input.text("name", Text::required(100)),
-        price_minor: input.money("price", true),
-        sales_start: input.datetime("sales_start", true, tz),
-        sales_end: input.datetime("sales_end", true, tz),
-        quota: input.integer("quota", true, 0, MAX_QUOTA),
-    };
-    Ok((fields, input.errors))
-}
-
-/// The event named by `event_id`, or a 400 on that field.
-async fn referenced_event(
-    state: &AppState,
-    event_id: Uuid,
-    errors: &mut FieldErrors,
-) -> ApiResult<Option<event::Model>> {
-    let found = event::Entity::find_by_id(event_id)
-        .one(state.db.conn())
-        .await?;
-    if found.is_none() {
-        errors.add(
-            "event_id",
-            format!("Invalid pk \"{event_id}\" - object does not exist."),
-        );
-    }
-    Ok(found)
-}
-
-fn check_window(start: DateTime<Utc>, end: DateTime<Utc>, errors: &mut FieldErrors) {
-    if end < start {
-        errors.add(
-            "sales_end",
-            "Sales end must not be earlier than sales start.",
-        );
-    }
-}
-
-#[instrument(name = "create", skip_all, fields(user = %caller.username))]
+/// Create a ticket (those who manage the event)
+#[utoipa::path(
+    post, path = "/tickets", tag = "tickets", operation_id = "tickets_create",
+    request_body = TicketWrite,
+    security(("jwt" = [])),
+    responses(
+        (status = 201, description = "Created", body = TicketOut),
+        (status = 403, description = "Not allowed"),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     body: JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    if !may_manage_some_event(&state, &caller).await? {
-        return Err(ApiError::Forbidden);
+) -> ApiResult<(StatusCode, Json<TicketOut>)> {
+    domain::authorize_create(&state, &caller).await?;
+    let mut input = body.input(false)?;
+    let fields = TicketPatch::read(&mut input, state.config.time_zone);
+    if let Some(event_id) = fields.event_id {
+        domain::check_event(&state, &caller, event_id, &mut input.errors).await?;
     }
-    let (f, mut errors) = read_fields(&state, &body, false)?;
-    let parent = match f.event_id {
-        Some(event_id) => referenced_event(&state, event_id, &mut errors).await?,
-        None => None,
+    if let (Some(start), Some(end)) = (fields.sales_start, fields.sales_end) {
+        domain::check_window(start, end, &mut input.errors);
+    }
+    let write = fields.complete();
+    let Some(write) = write.filter(|_| input.errors.is_empty()) else {
+        return Err(ApiError::Validation(input.errors));
     };
-    if let Some(parent) = &parent
-        && !caller.manages_event(parent.organizer_id)
-    {
-        return Err(ApiError::Forbidden);
-    }
-    if let (Some(start), Some(end)) = (f.sales_start, f.sales_end) {
-        check_window(start, end, &mut errors);
-    }
-    errors.into_result()?;
-    let (
-        Some(parent),
-        Some(name),
-        Some(price_minor),
-        Some(sales_start),
-        Some(sales_end),
-        Some(quota),
-    ) = (
-        parent,
-        f.name,
-        f.price_minor,
-        f.sales_start,
-        f.sales_end,
-        f.quota,
-    )
-    else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "ticket fields missing after validation"
-        )));
-    };
-    let txn = state.db.begin_write().await?;
-    let created = ticket::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        event_id: Set(parent.id),
-        name: Set(name),
-        price_minor: Set(price_minor),
-        sales_start: Set(sales_start),
-        sales_end: Set(sales_end),
-        quota: Set(quota),
-        sold: Set(0),
-    }
-    .insert(&*txn)
-    .await?;
-    txn.commit().await?;
-    state.cache.invalidate(&[Family::Tickets]).await;
-    tracing::info!(
-        "Ticket {} ({}) for event {} created by {}",
-        created.id,
-        created.name,
-        created.event_id,
-        caller.username
-    );
-    Ok((StatusCode::CREATED, Json(ticket_json(&created))))
+    let created = domain::create(&state, &caller, write.into()).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
 }
 
-#[instrument(name = "update", skip_all, fields(user = %caller.username))]
+/// PUT (`partial` false: every field required) and PATCH.
+async fn change(
+    state: AppState,
+    caller: Caller,
+    id: &str,
+    body: JsonBody,
+    partial: bool,
+) -> ApiResult<Json<TicketOut>> {
+    // 404 and 403 before the body is looked at (DRF's order).
+    let (found, _) = domain::get_managed(&state, &caller, path_id(id)?).await?;
+    let mut input = body.input(partial)?;
+    let fields = TicketPatch::read(&mut input, state.config.time_zone);
+    let errors = std::mem::take(&mut input.errors);
+    let updated = domain::update(&state, &caller, found.id, fields.into(), errors).await?;
+    Ok(Json(updated.into()))
+}
+
+/// Replace a ticket's fields (those who manage the event)
+///
+/// A quota below `sold` is a 409; a ticket with registrations cannot move
+/// to another event (409).
+#[utoipa::path(
+    put, path = "/tickets/{id}", tag = "tickets", operation_id = "tickets_update",
+    params(("id" = Uuid, Path, description = ID_UUID)),
+    request_body = TicketWrite,
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "Updated", body = TicketOut),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such ticket"),
+        (status = 409, description = "The quota is below `sold`, or a sold ticket would move"),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
-    method: Method,
     Path(id): Path<String>,
     body: JsonBody,
-) -> ApiResult<Json<Value>> {
-    let found = find_ticket(&state, &id).await?;
-    let current_event = event_of(state.db.conn(), found.event_id).await?;
-    if !caller.manages_event(current_event.organizer_id) {
-        return Err(ApiError::Forbidden);
-    }
-    let (f, mut errors) = read_fields(&state, &body, method == Method::PATCH)?;
-    let mut moving_to = None;
-    if let Some(event_id) = f.event_id
-        && event_id != found.event_id
-        && let Some(target) = referenced_event(&state, event_id, &mut errors).await?
-    {
-        if !caller.manages_event(target.organizer_id) {
-            return Err(ApiError::Forbidden);
-        }
-        moving_to = Some(target);
-    }
-
-    check_window(
-        f.sales_start.unwrap_or(found.sales_start),
-        f.sales_end.unwrap_or(found.sales_end),
-        &mut errors,
-    );
-    errors.into_result()?;
-
-    let mut model: ticket::ActiveModel = found.clone().into();
-    if let Some(v) = f.name {
-        model.name = Set(v);
-    }
-    if let Some(v) = f.price_minor {
-        model.price_minor = Set(v);
-    }
-    if let Some(v) = f.sales_start {
-        model.sales_start = Set(v);
-    }
-    if let Some(v) = f.sales_end {
-        model.sales_end = Set(v);
-    }
-    if let Some(v) = f.quota {
-        model.quota = Set(v);
-    }
-    if let Some(target) = &moving_to {
-        model.event_id = Set(target.id);
-    }
-    let txn = state.db.begin_write().await?;
-    // `sold = sold` keeps the statement non-empty when nothing else changes
-    // (a PATCH of ignored fields is a 200, not a no-op reported as 0 rows).
-    let mut update = ticket::Entity::update_many()
-        .set(model)
-        .col_expr(ticket::Column::Sold, Expr::col(ticket::Column::Sold))
-        .filter(ticket::Column::Id.eq(found.id));
-    // Guards inside the UPDATE, so that a concurrent registration cannot
-    // slip between the check and the change.
-    if let Some(quota) = f.quota {
-        update = update.filter(ticket::Column::Sold.lte(quota));
-    }
-    if moving_to.is_some() {
-        update = update.filter(Expr::col(ticket::Column::Sold).eq(0));
-    }
-    let result = update.exec(&*txn).await?;
-    if result.rows_affected == 0 {
-        let current = ticket::Entity::find_by_id(found.id).one(&*txn).await?;
-        return match current {
-            None => Err(ApiError::NotFound),
-            Some(t) if moving_to.is_some() && t.sold > 0 => Err(ApiError::Conflict(format!(
-                "A ticket with {} registrations cannot move to another event.",
-                t.sold
-            ))),
-            Some(t) => Err(ApiError::Conflict(format!(
-                "The quota cannot be lower than the {} tickets already sold.",
-                t.sold
-            ))),
-        };
-    }
-    let updated = ticket::Entity::find_by_id(found.id)
-        .one(&*txn)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    txn.commit().await?;
-    state.cache.invalidate(&[Family::Tickets]).await;
-    tracing::info!("Ticket {} updated by {}", updated.id, caller.username);
-    Ok(Json(ticket_json(&updated)))
+) -> ApiResult<Json<TicketOut>> {
+    change(state, caller, &id, body, false).await
 }
 
-#[instrument(name = "destroy", skip_all, fields(user = %caller.username))]
+/// Change some fields of a ticket (those who manage the event)
+#[utoipa::path(
+    patch, path = "/tickets/{id}", tag = "tickets", operation_id = "tickets_partial_update",
+    params(("id" = Uuid, Path, description = ID_UUID)),
+    request_body = TicketPatch,
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "Updated", body = TicketOut),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such ticket"),
+        (status = 409, description = "The quota is below `sold`, or a sold ticket would move"),
+    )
+)]
+async fn partial_update(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<Json<TicketOut>> {
+    change(state, caller, &id, body, true).await
+}
+
+/// Delete a ticket (those who manage the event)
+///
+/// Its registrations and their payments go with it.
+#[utoipa::path(
+    delete, path = "/tickets/{id}", tag = "tickets", operation_id = "tickets_destroy",
+    params(("id" = Uuid, Path, description = ID_UUID)),
+    security(("jwt" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such ticket"),
+    )
+)]
 async fn destroy(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let found = find_ticket(&state, &id).await?;
-    let parent = event_of(state.db.conn(), found.event_id).await?;
-    if !caller.manages_event(parent.organizer_id) {
-        return Err(ApiError::Forbidden);
-    }
-    let txn = state.db.begin_write().await?;
-    // Lock the ticket row FOR UPDATE first (PostgreSQL; SQLite's writer
-    // lock serialises anyway): registrations in flight (which hold a key-share
-    // lock through their foreign key) finish first, later ones wait and then
-    // find the ticket gone — so `sold` read here is final.
-    let sold = ticket::Entity::find_by_id(found.id)
-        .lock_exclusive()
-        .one(&*txn)
-        .await?
-        .ok_or(ApiError::NotFound)?
-        .sold;
-    // Registrations and their payments go with the ticket (ON DELETE CASCADE);
-    // the event gets their places back.
-    ticket::Entity::delete_by_id(found.id).exec(&*txn).await?;
-    event::Entity::update_many()
-        .col_expr(
-            event::Column::Registered,
-            Expr::col(event::Column::Registered).sub(sold),
-        )
-        .filter(event::Column::Id.eq(found.event_id))
-        .exec(&*txn)
-        .await?;
-    txn.commit().await?;
-    state.cache.invalidate(&[Family::Tickets]).await;
-    tracing::info!(
-        "Ticket {} ({}) deleted by {}, releasing {sold} registrations",
-        found.id,
-        found.name,
-        caller.username
-    );
+    domain::delete(&state, &caller, path_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

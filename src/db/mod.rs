@@ -2,7 +2,10 @@
 //! transactions that are safe under concurrency on both backends.
 
 pub mod entities;
+pub mod errors;
 pub mod migration;
+pub mod outbox;
+pub mod registration_writer;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -20,15 +20,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait,
-    QueryFilter, Set,
-};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, PaginatorTrait, QueryFilter};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::db::entities::outbox;
+use crate::state::AppState;
 
 /// How long a claimed job belongs to its worker.
 pub const LEASE: Duration = Duration::from_secs(120);
@@ -36,40 +33,6 @@ pub const LEASE: Duration = Duration::from_secs(120);
 pub const MAX_ATTEMPTS: i32 = 8;
 /// Jobs claimed per round trip.
 const BATCH: u64 = 20;
-
-pub const KIND_CONFIRMATION: &str = "confirmation";
-pub const KIND_REMINDER: &str = "reminder";
-
-/// Enqueues the confirmation of a new registration, inside its transaction.
-/// The outbox key that makes a registration's confirmation unique.
-pub fn confirmation_key(registration_id: Uuid) -> String {
-    format!("confirmation:{registration_id}")
-}
-
-pub async fn enqueue_confirmation(
-    db: &impl ConnectionTrait,
-    registration_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<(), sea_orm::DbErr> {
-    outbox::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        kind: Set(KIND_CONFIRMATION.into()),
-        registration_id: Set(registration_id),
-        dedupe_key: Set(confirmation_key(registration_id)),
-        event_start: Set(None),
-        run_at: Set(now),
-        attempts: Set(0),
-        locked_until: Set(None),
-        locked_by: Set(None),
-        status: Set("pending".into()),
-        last_error: Set(None),
-        created_at: Set(now),
-        finished_at: Set(None),
-    }
-    .insert(db)
-    .await
-    .map(|_| ())
-}
 
 /// Delay before attempt `attempts + 1`: 1 min doubling (capped at 2 h),
 /// ±20 % jitter so that failed jobs don't retry in lockstep.

@@ -8,10 +8,11 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
-use super::{KIND_CONFIRMATION, KIND_REMINDER, Outcome};
-use crate::AppState;
+use super::Outcome;
 use crate::db::entities::{event, outbox, registration, ticket, user};
+use crate::db::outbox::{KIND_CONFIRMATION, KIND_REMINDER};
 use crate::mail::{Email, escape_html};
+use crate::state::AppState;
 
 /// How long before the event its reminder goes out.
 pub fn lead() -> chrono::Duration {
@@ -93,7 +94,7 @@ pub async fn schedule(state: &AppState) -> anyhow::Result<usize> {
             .await;
         match inserted {
             Ok(_) | Err(sea_orm::DbErr::RecordNotInserted) => {}
-            Err(err) if crate::error::is_fk_violation(&err) => {
+            Err(err) if crate::db::errors::is_fk_violation(&err) => {
                 // A registration was deleted meanwhile; the next pass retries the rest.
                 continue;
             }

@@ -4,7 +4,10 @@
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use crate::helpers::{
+    TestApp, assert_field_error, assert_forbidden, assert_not_found, assert_unauthorized, is_utc_z,
+    sorted, sorted_keys,
+};
 
 crate::backend_tests!(
     events_are_public_with_the_contract_representation,
@@ -43,45 +46,6 @@ const ENVELOPE_FIELDS: [&str; 7] = [
     "previous",
 ];
 
-fn sorted_keys(value: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = value
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {value}"))
-        .keys()
-        .cloned()
-        .collect();
-    keys.sort();
-    keys
-}
-
-fn sorted(fields: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
-    v.sort();
-    v
-}
-
-/// `2025-08-08T16:32:00Z` or with fractional seconds, always UTC with `Z`.
-fn is_utc_z(value: &Value) -> bool {
-    let Some(s) = value.as_str() else {
-        return false;
-    };
-    s.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(s).is_ok() && s.len() >= 20
-}
-
-/// Asserts a 400 naming `field` with a non-empty list of messages.
-#[track_caller]
-fn assert_field_error(reply: &crate::helpers::Reply, field: &str) {
-    reply.assert(400);
-    let messages = reply.body[field]
-        .as_array()
-        .unwrap_or_else(|| panic!("no list of messages for {field:?} in {}", reply.body));
-    assert!(
-        !messages.is_empty() && messages.iter().all(Value::is_string),
-        "messages for {field:?}: {}",
-        reply.body
-    );
-}
-
 async fn event_count(app: &TestApp) -> i64 {
     let list = app.get("/api/events/", None).await;
     list.assert(200);
@@ -98,28 +62,6 @@ fn fixed_event(name: &str) -> Value {
         "quota": 120,
         "category": "Tech",
     })
-}
-
-fn forbidden(reply: &crate::helpers::Reply) {
-    reply.assert(403);
-    assert_eq!(
-        reply.body,
-        json!({ "detail": "You do not have permission to perform this action." })
-    );
-}
-
-fn unauthorized(reply: &crate::helpers::Reply) {
-    reply.assert(401);
-    assert!(reply.body["detail"].is_string(), "body: {}", reply.body);
-    assert!(
-        reply.headers.get("www-authenticate").is_some(),
-        "401 without WWW-Authenticate"
-    );
-}
-
-fn not_found(reply: &crate::helpers::Reply) {
-    reply.assert(404);
-    assert_eq!(reply.body, json!({ "detail": "Not found." }));
 }
 
 async fn events_are_public_with_the_contract_representation(app: &TestApp) {
@@ -175,13 +117,13 @@ async fn events_are_public_with_the_contract_representation(app: &TestApp) {
     }
 
     // Unknown and malformed ids in the path are 404.
-    not_found(
+    assert_not_found(
         &app.get(&format!("/api/events/{}/", uuid::Uuid::new_v4()), None)
             .await,
     );
-    not_found(&app.get("/api/events/not-a-uuid/", None).await);
-    not_found(&app.get("/api/events/12345/", app.admin()).await);
-    not_found(
+    assert_not_found(&app.get("/api/events/not-a-uuid/", None).await);
+    assert_not_found(&app.get("/api/events/12345/", app.admin()).await);
+    assert_not_found(
         &app.patch(
             "/api/events/not-a-uuid/",
             app.admin(),
@@ -189,7 +131,7 @@ async fn events_are_public_with_the_contract_representation(app: &TestApp) {
         )
         .await,
     );
-    not_found(&app.delete("/api/events/not-a-uuid/", app.admin()).await);
+    assert_not_found(&app.delete("/api/events/not-a-uuid/", app.admin()).await);
 }
 
 async fn who_may_create_events_and_for_whom(app: &TestApp) {
@@ -213,15 +155,15 @@ async fn who_may_create_events_and_for_whom(app: &TestApp) {
     assert_eq!(event_count(app).await, 3);
 
     // A plain user is refused, anonymous is unauthenticated; nothing written.
-    forbidden(
+    assert_forbidden(
         &app.post("/api/events/", Some(&alice), TestApp::event_body("No", 10))
             .await,
     );
-    unauthorized(
+    assert_unauthorized(
         &app.post("/api/events/", None, TestApp::event_body("No", 10))
             .await,
     );
-    unauthorized(
+    assert_unauthorized(
         &app.post(
             "/api/events/",
             Some("not.a.token"),
@@ -234,9 +176,9 @@ async fn who_may_create_events_and_for_whom(app: &TestApp) {
     // An organizer naming another organiser is refused; naming themselves is fine.
     let mut body = TestApp::event_body("For Otto", 10);
     body["organizer_id"] = json!(otto_id);
-    forbidden(&app.post("/api/events/", Some(&olga), body.clone()).await);
+    assert_forbidden(&app.post("/api/events/", Some(&olga), body.clone()).await);
     body["organizer_id"] = json!(alice_id);
-    forbidden(&app.post("/api/events/", Some(&olga), body.clone()).await);
+    assert_forbidden(&app.post("/api/events/", Some(&olga), body.clone()).await);
     assert_eq!(event_count(app).await, 3);
     body["organizer_id"] = json!(olga_id);
     let own = app.post("/api/events/", Some(&olga), body).await;
@@ -490,19 +432,19 @@ async fn who_may_update_events(app: &TestApp) {
 
     // Another organizer, a plain user, anonymous: refused, nothing changes.
     for token in [otto.as_str(), alice.as_str()] {
-        forbidden(
+        assert_forbidden(
             &app.patch(&path, Some(token), json!({ "name": "Hijacked" }))
                 .await,
         );
-        forbidden(&app.put(&path, Some(token), fixed_event("Hijacked")).await);
+        assert_forbidden(&app.put(&path, Some(token), fixed_event("Hijacked")).await);
         // Permission is checked before validation.
-        forbidden(&app.patch(&path, Some(token), json!({ "quota": -1 })).await);
+        assert_forbidden(&app.patch(&path, Some(token), json!({ "quota": -1 })).await);
     }
     // Plain users are refused before their body is looked at.
-    forbidden(&app.post("/api/events/", Some(&alice), json!({})).await);
-    unauthorized(&app.patch(&path, None, json!({ "name": "Hijacked" })).await);
+    assert_forbidden(&app.post("/api/events/", Some(&alice), json!({})).await);
+    assert_unauthorized(&app.patch(&path, None, json!({ "name": "Hijacked" })).await);
     // Existence is checked before permission.
-    not_found(
+    assert_not_found(
         &app.patch(
             &format!("/api/events/{}/", uuid::Uuid::new_v4()),
             Some(&alice),
@@ -512,13 +454,13 @@ async fn who_may_update_events(app: &TestApp) {
     );
 
     // The owner may not hand the event over; naming themselves changes nothing.
-    forbidden(
+    assert_forbidden(
         &app.patch(&path, Some(&olga), json!({ "organizer_id": otto_id }))
             .await,
     );
     let mut full = fixed_event("Handed over");
     full["organizer_id"] = json!(otto_id);
-    forbidden(&app.put(&path, Some(&olga), full).await);
+    assert_forbidden(&app.put(&path, Some(&olga), full).await);
     let same = app
         .patch(&path, Some(&olga), json!({ "organizer_id": olga_id }))
         .await;
@@ -564,7 +506,7 @@ async fn who_may_update_events(app: &TestApp) {
     app.patch(&path, Some(&otto), json!({ "name": "Otto's" }))
         .await
         .assert(200);
-    forbidden(
+    assert_forbidden(
         &app.patch(&path, Some(&olga), json!({ "name": "Olga's" }))
             .await,
     );
@@ -639,9 +581,9 @@ async fn who_may_delete_events_and_what_goes_with_them(app: &TestApp) {
     payment.assert(201);
     let path = format!("/api/events/{id}/");
 
-    forbidden(&app.delete(&path, Some(&otto)).await);
-    forbidden(&app.delete(&path, Some(&alice)).await);
-    unauthorized(&app.delete(&path, None).await);
+    assert_forbidden(&app.delete(&path, Some(&otto)).await);
+    assert_forbidden(&app.delete(&path, Some(&alice)).await);
+    assert_unauthorized(&app.delete(&path, None).await);
     app.get(&path, None).await.assert(200);
     app.get(&format!("/api/tickets/{ticket}/"), None)
         .await
@@ -650,25 +592,25 @@ async fn who_may_delete_events_and_what_goes_with_them(app: &TestApp) {
     let deleted = app.delete(&path, Some(&olga)).await;
     deleted.assert(204);
     assert_eq!(deleted.body, Value::Null, "204 has no body");
-    not_found(&app.get(&path, None).await);
-    not_found(&app.get(&format!("/api/tickets/{ticket}/"), None).await);
+    assert_not_found(&app.get(&path, None).await);
+    assert_not_found(&app.get(&format!("/api/tickets/{ticket}/"), None).await);
     let tickets = app.get(&format!("/api/tickets/?event={id}"), None).await;
     tickets.assert(200);
     assert_eq!(tickets.body["count"], 0);
-    not_found(
+    assert_not_found(
         &app.get(
             &format!("/api/registrations/{registration_id}/"),
             app.admin(),
         )
         .await,
     );
-    not_found(
+    assert_not_found(
         &app.get(&format!("/api/payments/{}/", payment.id()), app.admin())
             .await,
     );
     let payments = app.get("/api/payments/", app.admin()).await;
     assert_eq!(payments.body["count"], 0);
-    not_found(&app.delete(&path, Some(&olga)).await);
+    assert_not_found(&app.delete(&path, Some(&olga)).await);
 
     // An admin deletes anyone's event.
     let other = app.create_event(&olga, "Also doomed", 5).await;

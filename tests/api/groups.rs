@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Reply, TestApp};
+use crate::helpers::{FORBIDDEN, Reply, TestApp, assert_forbidden};
 
 crate::backend_tests!(
     superuser_creates_reads_updates_and_deletes_groups,
@@ -15,8 +15,6 @@ crate::backend_tests!(
     assign_roles_is_for_the_superuser_only,
     unassign_role_removes_membership,
 );
-
-const FORBIDDEN: &str = "You do not have permission to perform this action.";
 
 #[track_caller]
 fn assert_group(body: &Value, name: &str) -> i64 {
@@ -30,12 +28,6 @@ fn assert_group(body: &Value, name: &str) -> i64 {
         .unwrap_or_else(|| panic!("id is a JSON number: {body}"));
     assert!(id > 0);
     id
-}
-
-#[track_caller]
-fn assert_forbidden(reply: &Reply) {
-    reply.assert(403);
-    assert_eq!(reply.body, json!({ "detail": FORBIDDEN }));
 }
 
 async fn group_names(app: &TestApp) -> Vec<String> {

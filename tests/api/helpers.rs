@@ -4,8 +4,9 @@
 
 use std::collections::HashMap;
 
+use dicoevent::Application;
 use dicoevent::config::Config;
-use dicoevent::{AppState, Application};
+use dicoevent::state::AppState;
 use reqwest::{Method, StatusCode};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
@@ -133,9 +134,9 @@ impl TestApp {
         }
         let (port, state, tx, server) = Self::start(&vars).await;
 
-        let superuser = dicoevent::api::users::create_user(
+        let superuser = dicoevent::domain::accounts::create_user(
             &state,
-            dicoevent::api::users::NewUser {
+            dicoevent::domain::accounts::NewUser {
                 username: SUPERUSER.into(),
                 email: "aras@example.com".into(),
                 password: PASSWORD.into(),
@@ -428,9 +429,9 @@ impl TestApp {
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
             let name = format!("{prefix}{i}");
-            let created = dicoevent::api::users::create_user(
+            let created = dicoevent::domain::accounts::create_user(
                 &self.state,
-                dicoevent::api::users::NewUser {
+                dicoevent::domain::accounts::NewUser {
                     email: format!("{name}@example.com"),
                     username: name,
                     password: PASSWORD.into(),
@@ -444,7 +445,7 @@ impl TestApp {
             let (token, _) = self
                 .state
                 .jwt
-                .issue(created.id, dicoevent::auth::jwt::TokenType::Access)
+                .issue(created.id, dicoevent::jwt::TokenType::Access)
                 .expect("token");
             out.push((created.id.to_string(), token));
         }
@@ -483,4 +484,79 @@ macro_rules! backend_tests {
             )*
         }
     };
+}
+
+/// Asserts a 400 naming `field` with a non-empty list of messages.
+#[track_caller]
+pub fn assert_field_error(reply: &Reply, field: &str) {
+    reply.assert(400);
+    let messages = reply.body[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("no list of messages for {field:?} in {}", reply.body));
+    assert!(
+        !messages.is_empty() && messages.iter().all(Value::is_string),
+        "messages for {field:?}: {}",
+        reply.body
+    );
+}
+
+pub const FORBIDDEN: &str = "You do not have permission to perform this action.";
+
+/// Asserts DRF's 403.
+#[track_caller]
+pub fn assert_forbidden(reply: &Reply) {
+    reply.assert(403);
+    assert_eq!(reply.body, json!({ "detail": FORBIDDEN }));
+}
+
+/// Asserts a 401 with a message and the `WWW-Authenticate` challenge.
+#[track_caller]
+pub fn assert_unauthorized(reply: &Reply) {
+    reply.assert(401);
+    assert!(reply.body["detail"].is_string(), "body: {}", reply.body);
+    assert!(
+        reply.headers.get("www-authenticate").is_some(),
+        "401 without WWW-Authenticate"
+    );
+}
+
+/// Asserts DRF's 404.
+#[track_caller]
+pub fn assert_not_found(reply: &Reply) {
+    reply.assert(404);
+    assert_eq!(reply.body, json!({ "detail": "Not found." }));
+}
+
+/// The keys of a JSON object, sorted.
+pub fn sorted_keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Field names, sorted (to compare with `sorted_keys`).
+pub fn sorted(fields: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+/// An RFC 3339 datetime in UTC with `Z`.
+pub fn is_utc_z(value: &Value) -> bool {
+    value
+        .as_str()
+        .is_some_and(|s| s.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(s).is_ok())
+}
+
+/// A valid 1×1 PNG, padded after IEND to `len` bytes (at least 69).
+pub fn png(len: usize) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0\x90wS\xde\0\0\0\x0cIDATx\x9cc\xf8\xcf\xc0\0\0\x03\x01\x01\0\xc9\xfe\x92\xef\0\0\0\0IEND\xaeB`\x82".to_vec();
+    assert!(len >= bytes.len());
+    bytes.resize(len, 0);
+    bytes
 }

@@ -8,7 +8,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Backend, Reply, TestApp};
+use crate::helpers::{Backend, Reply, TestApp, png};
 
 /// Runs each test with local storage and, when `TEST_S3_ENDPOINT` is set,
 /// with S3 (a fresh bucket per test, created by the server at start-up).
@@ -67,14 +67,6 @@ pub fn s3_vars() -> Option<Vec<(&'static str, String)>> {
         ),
         ("MINIO_BUCKET_NAME", format!("t{}", Uuid::new_v4().simple())),
     ])
-}
-
-/// A valid PNG of exactly `len` bytes (a 1×1 image, padded after IEND).
-fn png(len: usize) -> Vec<u8> {
-    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0\x90wS\xde\0\0\0\x0cIDATx\x9cc\xf8\xcf\xc0\0\0\x03\x01\x01\0\xc9\xfe\x92\xef\0\0\0\0IEND\xaeB`\x82".to_vec();
-    assert!(len >= bytes.len());
-    bytes.resize(len, 0);
-    bytes
 }
 
 async fn upload(
@@ -442,11 +434,11 @@ async fn orphans_are_swept(app: &TestApp) {
         .expect("put orphan");
     assert_eq!(stored_objects(app).await.len(), 2);
     // Young objects are left alone (their upload may still be committing).
-    let young = dicoevent::api::media::sweep_orphans(&app.state, Duration::from_secs(600))
+    let young = dicoevent::domain::posters::sweep_orphans(&app.state, Duration::from_secs(600))
         .await
         .expect("sweep");
     assert_eq!(young, 0);
-    let removed = dicoevent::api::media::sweep_orphans(&app.state, Duration::ZERO)
+    let removed = dicoevent::domain::posters::sweep_orphans(&app.state, Duration::ZERO)
         .await
         .expect("sweep");
     assert_eq!(removed, 1);

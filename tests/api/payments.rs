@@ -3,7 +3,10 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Reply, TestApp};
+use crate::helpers::{
+    Reply, TestApp, assert_field_error, assert_forbidden, assert_not_found, assert_unauthorized,
+    is_utc_z, sorted_keys,
+};
 
 crate::backend_tests!(
     creating_payments,
@@ -25,58 +28,6 @@ const PAYMENT_FIELDS: [&str; 8] = [
     "registration",
     "updated_at",
 ];
-
-fn sorted_keys(value: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = value
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {value}"))
-        .keys()
-        .cloned()
-        .collect();
-    keys.sort();
-    keys
-}
-
-fn is_utc_z(value: &Value) -> bool {
-    value
-        .as_str()
-        .is_some_and(|s| s.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(s).is_ok())
-}
-
-#[track_caller]
-fn assert_field_error(reply: &Reply, field: &str) {
-    reply.assert(400);
-    let messages = reply.body[field]
-        .as_array()
-        .unwrap_or_else(|| panic!("no list of messages for {field:?} in {}", reply.body));
-    assert!(
-        !messages.is_empty() && messages.iter().all(Value::is_string),
-        "messages for {field:?}: {}",
-        reply.body
-    );
-}
-
-#[track_caller]
-fn forbidden(reply: &Reply) {
-    reply.assert(403);
-    assert_eq!(
-        reply.body,
-        json!({ "detail": "You do not have permission to perform this action." })
-    );
-}
-
-#[track_caller]
-fn unauthorized(reply: &Reply) {
-    reply.assert(401);
-    assert!(reply.body["detail"].is_string(), "body: {}", reply.body);
-    assert!(reply.headers.get("www-authenticate").is_some());
-}
-
-#[track_caller]
-fn not_found(reply: &Reply) {
-    reply.assert(404);
-    assert_eq!(reply.body, json!({ "detail": "Not found." }));
-}
 
 fn payment_body(registration: &str, status: Option<&str>) -> Value {
     let mut body = json!({
@@ -182,15 +133,15 @@ async fn creating_payments(app: &TestApp) {
         .assert(204);
 
     // Someone else, the event's organizer, anonymous: refused, nothing written.
-    forbidden(&pay(app, &bob, &reg, None).await);
-    forbidden(&pay(app, &olga, &reg, None).await);
-    unauthorized(
+    assert_forbidden(&pay(app, &bob, &reg, None).await);
+    assert_forbidden(&pay(app, &olga, &reg, None).await);
+    assert_unauthorized(
         &app.post("/api/payments/", None, payment_body(&reg, None))
             .await,
     );
     // A user may not declare their own payment completed (or anything but pending).
     for status in ["completed", "COMPLETED", "refunded", "failed"] {
-        forbidden(&pay(app, &alice, &reg, Some(status)).await);
+        assert_forbidden(&pay(app, &alice, &reg, Some(status)).await);
     }
     assert_eq!(payment_count(app, "").await, 2);
 
@@ -212,7 +163,7 @@ async fn creating_payments(app: &TestApp) {
     // registration is a 403.
     let mut body = payment_body(&reg, None);
     body["amount_paid"] = json!(-1);
-    forbidden(&app.post("/api/payments/", Some(&bob), body).await);
+    assert_forbidden(&app.post("/api/payments/", Some(&bob), body).await);
     // Failed and refunded records are still fine for admins.
     let failed = pay(app, &app.admin_token, &reg, Some("FAILED")).await;
     failed.assert(201);
@@ -451,7 +402,7 @@ async fn payment_list_is_scoped_and_filtered(app: &TestApp) {
         list_ids(&list(&bob, "").await),
         sorted_ids(&[&p_bob_olga, &p_bob_root])
     );
-    unauthorized(&app.get("/api/payments/", None).await);
+    assert_unauthorized(&app.get("/api/payments/", None).await);
 
     // Filters.
     assert_eq!(
@@ -500,17 +451,17 @@ async fn payment_detail_permissions(app: &TestApp) {
         reply.assert(200);
         assert_eq!(reply.body, payment.body);
     }
-    forbidden(&app.get(&path, Some(&bob)).await);
-    forbidden(&app.get(&path, Some(&otto)).await);
-    unauthorized(&app.get(&path, None).await);
-    not_found(
+    assert_forbidden(&app.get(&path, Some(&bob)).await);
+    assert_forbidden(&app.get(&path, Some(&otto)).await);
+    assert_unauthorized(&app.get(&path, None).await);
+    assert_not_found(
         &app.get(
             &format!("/api/payments/{}/", uuid::Uuid::new_v4()),
             Some(&alice),
         )
         .await,
     );
-    not_found(&app.get("/api/payments/not-a-uuid/", app.admin()).await);
+    assert_not_found(&app.get("/api/payments/not-a-uuid/", app.admin()).await);
     app.get(&format!("/api/payments/{}", payment.id()), Some(&alice))
         .await
         .assert(200);
@@ -540,13 +491,13 @@ async fn payment_status_moves(app: &TestApp) {
 
     // Only superuser and admin may update.
     let p = new_payment("pending").await;
-    forbidden(&set(&p, &alice, "completed").await);
-    forbidden(&set(&p, &olga, "completed").await);
-    unauthorized(
+    assert_forbidden(&set(&p, &alice, "completed").await);
+    assert_forbidden(&set(&p, &olga, "completed").await);
+    assert_unauthorized(
         &app.patch(&p, None, json!({ "payment_status": "failed" }))
             .await,
     );
-    forbidden(
+    assert_forbidden(
         &app.put(&p, Some(&alice), payment_body(&reg, Some("completed")))
             .await,
     );
@@ -668,16 +619,16 @@ async fn deleting_payments(app: &TestApp) {
     second.assert(201);
     let path = format!("/api/payments/{}/", first.id());
 
-    forbidden(&app.delete(&path, Some(&alice)).await);
-    forbidden(&app.delete(&path, Some(&olga)).await);
-    unauthorized(&app.delete(&path, None).await);
+    assert_forbidden(&app.delete(&path, Some(&alice)).await);
+    assert_forbidden(&app.delete(&path, Some(&olga)).await);
+    assert_unauthorized(&app.delete(&path, None).await);
     assert_eq!(payment_count(app, "").await, 2);
 
     let deleted = app.delete(&path, Some(&admin)).await;
     deleted.assert(204);
     assert_eq!(deleted.body, Value::Null);
-    not_found(&app.get(&path, app.admin()).await);
-    not_found(&app.delete(&path, Some(&admin)).await);
+    assert_not_found(&app.get(&path, app.admin()).await);
+    assert_not_found(&app.delete(&path, Some(&admin)).await);
     app.delete(&format!("/api/payments/{}", second.id()), app.admin())
         .await
         .assert(204);

@@ -3,7 +3,10 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Reply, TestApp};
+use crate::helpers::{
+    Reply, TestApp, assert_field_error, assert_forbidden, assert_not_found, assert_unauthorized,
+    sorted_keys,
+};
 
 crate::backend_tests!(
     self_registration_and_its_representation,
@@ -17,52 +20,6 @@ crate::backend_tests!(
 );
 
 const REGISTRATION_FIELDS: [&str; 5] = ["event", "id", "registered_at", "ticket", "user"];
-
-fn sorted_keys(value: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = value
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {value}"))
-        .keys()
-        .cloned()
-        .collect();
-    keys.sort();
-    keys
-}
-
-#[track_caller]
-fn assert_field_error(reply: &Reply, field: &str) {
-    reply.assert(400);
-    let messages = reply.body[field]
-        .as_array()
-        .unwrap_or_else(|| panic!("no list of messages for {field:?} in {}", reply.body));
-    assert!(
-        !messages.is_empty() && messages.iter().all(Value::is_string),
-        "messages for {field:?}: {}",
-        reply.body
-    );
-}
-
-#[track_caller]
-fn forbidden(reply: &Reply) {
-    reply.assert(403);
-    assert_eq!(
-        reply.body,
-        json!({ "detail": "You do not have permission to perform this action." })
-    );
-}
-
-#[track_caller]
-fn unauthorized(reply: &Reply) {
-    reply.assert(401);
-    assert!(reply.body["detail"].is_string(), "body: {}", reply.body);
-    assert!(reply.headers.get("www-authenticate").is_some());
-}
-
-#[track_caller]
-fn not_found(reply: &Reply) {
-    reply.assert(404);
-    assert_eq!(reply.body, json!({ "detail": "Not found." }));
-}
 
 /// A 409 with a non-empty `detail` message.
 #[track_caller]
@@ -215,7 +172,7 @@ async fn self_registration_and_its_representation(app: &TestApp) {
             "ticket_id",
         );
     }
-    unauthorized(
+    assert_unauthorized(
         &app.post("/api/registrations/", None, json!({ "ticket_id": ticket }))
             .await,
     );
@@ -234,8 +191,8 @@ async fn registering_someone_else(app: &TestApp) {
     let ticket = app.create_ticket(&olga, &event, 10).await;
 
     // A plain user, or an organizer of another event, naming someone else → 403.
-    forbidden(&register_for(app, &alice, &ticket, &bob_id).await);
-    forbidden(&register_for(app, &otto, &ticket, &bob_id).await);
+    assert_forbidden(&register_for(app, &alice, &ticket, &bob_id).await);
+    assert_forbidden(&register_for(app, &otto, &ticket, &bob_id).await);
     assert_eq!(sold(app, &ticket).await, 0);
 
     // Naming oneself is the same as not naming anyone.
@@ -456,7 +413,7 @@ async fn registration_list_is_scoped_and_filtered(app: &TestApp) {
         sorted_ids(&[&bob_olga, &bob_root])
     );
     assert!(list_ids(&list(&carol, "").await).is_empty());
-    unauthorized(&app.get("/api/registrations/", None).await);
+    assert_unauthorized(&app.get("/api/registrations/", None).await);
 
     // Filters, within the caller's scope.
     assert_eq!(
@@ -513,17 +470,17 @@ async fn registration_detail_permissions(app: &TestApp) {
         reply.assert(200);
         assert_eq!(reply.body, reg.body);
     }
-    forbidden(&app.get(&path, Some(&bob)).await);
-    forbidden(&app.get(&path, Some(&otto)).await);
-    unauthorized(&app.get(&path, None).await);
-    not_found(
+    assert_forbidden(&app.get(&path, Some(&bob)).await);
+    assert_forbidden(&app.get(&path, Some(&otto)).await);
+    assert_unauthorized(&app.get(&path, None).await);
+    assert_not_found(
         &app.get(
             &format!("/api/registrations/{}/", uuid::Uuid::new_v4()),
             Some(&bob),
         )
         .await,
     );
-    not_found(&app.get("/api/registrations/not-a-uuid/", app.admin()).await);
+    assert_not_found(&app.get("/api/registrations/not-a-uuid/", app.admin()).await);
     app.get(&format!("/api/registrations/{}", reg.id()), Some(&alice))
         .await
         .assert(200);
@@ -549,11 +506,11 @@ async fn moving_registrations(app: &TestApp) {
     app.register(&carol, &vip).await.assert(201);
 
     // The user themselves, the event's organizer: refused, nothing moves.
-    forbidden(
+    assert_forbidden(
         &app.patch(&path, Some(&alice), json!({ "ticket_id": vip }))
             .await,
     );
-    forbidden(
+    assert_forbidden(
         &app.put(
             &path,
             Some(&alice),
@@ -561,17 +518,17 @@ async fn moving_registrations(app: &TestApp) {
         )
         .await,
     );
-    forbidden(
+    assert_forbidden(
         &app.patch(&path, Some(&olga), json!({ "ticket_id": vip }))
             .await,
     );
-    forbidden(
+    assert_forbidden(
         &app.patch(&path, Some(&bob), json!({ "ticket_id": vip }))
             .await,
     );
-    unauthorized(&app.patch(&path, None, json!({ "ticket_id": vip })).await);
+    assert_unauthorized(&app.patch(&path, None, json!({ "ticket_id": vip })).await);
     // Permission is checked before validation.
-    forbidden(
+    assert_forbidden(
         &app.patch(&path, Some(&alice), json!({ "ticket_id": "not-a-uuid" }))
             .await,
     );
@@ -661,7 +618,7 @@ async fn moving_registrations(app: &TestApp) {
     assert_eq!(handed.body["user"], carol_id.as_str());
     assert_eq!(handed.body["ticket"], other.as_str());
     app.get(&path, Some(&carol)).await.assert(200);
-    forbidden(&app.get(&path, Some(&alice)).await);
+    assert_forbidden(&app.get(&path, Some(&alice)).await);
     // ...but not onto a ticket where that user already is.
     conflict(
         &app.patch(
@@ -700,16 +657,16 @@ async fn cancelling_registrations(app: &TestApp) {
     let alice_reg = app.register(&alice, &ticket).await;
     alice_reg.assert(201);
     let alice_path = format!("/api/registrations/{}/", alice_reg.id());
-    forbidden(&app.delete(&alice_path, Some(&bob)).await);
-    forbidden(&app.delete(&alice_path, Some(&olga)).await);
-    unauthorized(&app.delete(&alice_path, None).await);
+    assert_forbidden(&app.delete(&alice_path, Some(&bob)).await);
+    assert_forbidden(&app.delete(&alice_path, Some(&olga)).await);
+    assert_unauthorized(&app.delete(&alice_path, None).await);
     assert_eq!(sold(app, &ticket).await, 1);
     let deleted = app.delete(&alice_path, Some(&alice)).await;
     deleted.assert(204);
     assert_eq!(deleted.body, Value::Null);
     assert_eq!(sold(app, &ticket).await, 0);
-    not_found(&app.get(&alice_path, app.admin()).await);
-    not_found(&app.delete(&alice_path, Some(&alice)).await);
+    assert_not_found(&app.get(&alice_path, app.admin()).await);
+    assert_not_found(&app.delete(&alice_path, Some(&alice)).await);
 
     // Bob with only a pending payment may cancel; the payment goes with it.
     let bob_reg = app.register(&bob, &ticket).await;
@@ -719,7 +676,7 @@ async fn cancelling_registrations(app: &TestApp) {
     app.delete(&format!("/api/registrations/{}/", bob_reg.id()), Some(&bob))
         .await
         .assert(204);
-    not_found(
+    assert_not_found(
         &app.get(&format!("/api/payments/{}/", pending.id()), app.admin())
             .await,
     );
@@ -730,12 +687,12 @@ async fn cancelling_registrations(app: &TestApp) {
     let carol_path = format!("/api/registrations/{}/", carol_reg.id());
     let completed = pay(&admin, carol_reg.id(), Some("completed")).await;
     completed.assert(201);
-    forbidden(&app.delete(&carol_path, Some(&carol)).await);
+    assert_forbidden(&app.delete(&carol_path, Some(&carol)).await);
     assert_eq!(sold(app, &ticket).await, 1);
     app.get(&carol_path, Some(&carol)).await.assert(200);
     app.delete(&carol_path, Some(&admin)).await.assert(204);
     assert_eq!(sold(app, &ticket).await, 0);
-    not_found(
+    assert_not_found(
         &app.get(&format!("/api/payments/{}/", completed.id()), app.admin())
             .await,
     );

@@ -3,7 +3,10 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Reply, TestApp};
+use crate::helpers::{
+    Reply, TestApp, assert_field_error, assert_forbidden, assert_not_found, assert_unauthorized,
+    sorted_keys,
+};
 
 crate::backend_tests!(
     tickets_are_public_with_the_contract_representation,
@@ -25,52 +28,6 @@ const TICKET_FIELDS: [&str; 9] = [
     "sales_start",
     "sold",
 ];
-
-fn sorted_keys(value: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = value
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {value}"))
-        .keys()
-        .cloned()
-        .collect();
-    keys.sort();
-    keys
-}
-
-#[track_caller]
-fn assert_field_error(reply: &Reply, field: &str) {
-    reply.assert(400);
-    let messages = reply.body[field]
-        .as_array()
-        .unwrap_or_else(|| panic!("no list of messages for {field:?} in {}", reply.body));
-    assert!(
-        !messages.is_empty() && messages.iter().all(Value::is_string),
-        "messages for {field:?}: {}",
-        reply.body
-    );
-}
-
-#[track_caller]
-fn forbidden(reply: &Reply) {
-    reply.assert(403);
-    assert_eq!(
-        reply.body,
-        json!({ "detail": "You do not have permission to perform this action." })
-    );
-}
-
-#[track_caller]
-fn unauthorized(reply: &Reply) {
-    reply.assert(401);
-    assert!(reply.body["detail"].is_string(), "body: {}", reply.body);
-    assert!(reply.headers.get("www-authenticate").is_some());
-}
-
-#[track_caller]
-fn not_found(reply: &Reply) {
-    reply.assert(404);
-    assert_eq!(reply.body, json!({ "detail": "Not found." }));
-}
 
 /// A ticket body with fixed dates and the given price.
 fn priced(event_id: &str, name: &str, price: Value, sales_start: &str) -> Value {
@@ -176,11 +133,11 @@ async fn tickets_are_public_with_the_contract_representation(app: &TestApp) {
     assert_eq!(items.len(), 7);
     assert!(items.iter().all(|t| sorted_keys(t) == TICKET_FIELDS));
 
-    not_found(
+    assert_not_found(
         &app.get(&format!("/api/tickets/{}/", uuid::Uuid::new_v4()), None)
             .await,
     );
-    not_found(&app.get("/api/tickets/not-a-uuid/", None).await);
+    assert_not_found(&app.get("/api/tickets/not-a-uuid/", None).await);
 }
 
 fn names(reply: &Reply) -> Vec<String> {
@@ -272,7 +229,7 @@ async fn who_may_create_tickets(app: &TestApp) {
     }
     assert_eq!(ticket_count(app, &event).await, 3);
 
-    forbidden(
+    assert_forbidden(
         &app.post(
             "/api/tickets/",
             Some(&otto),
@@ -280,7 +237,7 @@ async fn who_may_create_tickets(app: &TestApp) {
         )
         .await,
     );
-    forbidden(
+    assert_forbidden(
         &app.post(
             "/api/tickets/",
             Some(&alice),
@@ -288,7 +245,7 @@ async fn who_may_create_tickets(app: &TestApp) {
         )
         .await,
     );
-    unauthorized(
+    assert_unauthorized(
         &app.post(
             "/api/tickets/",
             None,
@@ -430,9 +387,9 @@ async fn who_may_update_tickets_and_quota_never_below_sold(app: &TestApp) {
 
     // Others are refused; nothing changes.
     for token in [otto.as_str(), alice.as_str()] {
-        forbidden(&app.patch(&path, Some(token), json!({ "quota": 1 })).await);
-        forbidden(&app.patch(&path, Some(token), json!({ "quota": -1 })).await);
-        forbidden(
+        assert_forbidden(&app.patch(&path, Some(token), json!({ "quota": 1 })).await);
+        assert_forbidden(&app.patch(&path, Some(token), json!({ "quota": -1 })).await);
+        assert_forbidden(
             &app.put(
                 &path,
                 Some(token),
@@ -441,8 +398,8 @@ async fn who_may_update_tickets_and_quota_never_below_sold(app: &TestApp) {
             .await,
         );
     }
-    unauthorized(&app.patch(&path, None, json!({ "quota": 1 })).await);
-    not_found(
+    assert_unauthorized(&app.patch(&path, None, json!({ "quota": 1 })).await);
+    assert_not_found(
         &app.patch(
             &format!("/api/tickets/{}/", uuid::Uuid::new_v4()),
             Some(&olga),
@@ -539,21 +496,21 @@ async fn deleting_a_ticket_removes_its_registrations_and_payments(app: &TestApp)
         .await;
     payment.assert(201);
 
-    forbidden(&app.delete(&path, Some(&otto)).await);
-    forbidden(&app.delete(&path, Some(&alice)).await);
-    unauthorized(&app.delete(&path, None).await);
+    assert_forbidden(&app.delete(&path, Some(&otto)).await);
+    assert_forbidden(&app.delete(&path, Some(&alice)).await);
+    assert_unauthorized(&app.delete(&path, None).await);
     assert_eq!(ticket(app, &doomed).await["sold"], 2, "still there");
 
     let deleted = app.delete(&path, Some(&olga)).await;
     deleted.assert(204);
     assert_eq!(deleted.body, Value::Null);
-    not_found(&app.get(&path, None).await);
+    assert_not_found(&app.get(&path, None).await);
     for gone in [
         format!("/api/registrations/{}/", alice_reg.id()),
         format!("/api/registrations/{}/", bob_reg.id()),
         format!("/api/payments/{}/", payment.id()),
     ] {
-        not_found(&app.get(&gone, app.admin()).await);
+        assert_not_found(&app.get(&gone, app.admin()).await);
     }
     let regs = app
         .get(&format!("/api/registrations/?event={event}"), app.admin())
@@ -574,7 +531,7 @@ async fn deleting_a_ticket_removes_its_registrations_and_payments(app: &TestApp)
         .await
         .assert(204);
     assert_eq!(ticket_count(app, &event).await, 0);
-    not_found(
+    assert_not_found(
         &app.delete(&format!("/api/tickets/{kept}/"), Some(&admin))
             .await,
     );

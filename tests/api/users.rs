@@ -4,7 +4,9 @@
 use reqwest::header::WWW_AUTHENTICATE;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, Reply, SUPERUSER, TestApp};
+use crate::helpers::{
+    FORBIDDEN, PASSWORD, Reply, SUPERUSER, TestApp, assert_field_error, assert_forbidden,
+};
 
 crate::backend_tests!(
     signup_creates_an_account,
@@ -35,8 +37,6 @@ const FIELDS: [&str; 8] = [
     "date_joined",
 ];
 
-const FORBIDDEN: &str = "You do not have permission to perform this action.";
-
 /// The representation of a user, exactly.
 #[track_caller]
 fn assert_user_shape(body: &Value) {
@@ -53,33 +53,6 @@ fn assert_user_shape(body: &Value) {
     let joined = body["date_joined"].as_str().expect("date_joined");
     assert!(joined.ends_with('Z'), "UTC with Z: {joined}");
     chrono::DateTime::parse_from_rfc3339(joined).expect("RFC 3339 date_joined");
-}
-
-#[track_caller]
-fn assert_field_error(reply: &Reply, field: &str) {
-    assert_eq!(
-        reply.status.as_u16(),
-        400,
-        "expected 400 on {field}; body: {}",
-        reply.body
-    );
-    let messages = reply.body[field]
-        .as_array()
-        .unwrap_or_else(|| panic!("expected {{\"{field}\": [...]}}, got {}", reply.body));
-    assert!(!messages.is_empty(), "{}", reply.body);
-    assert!(
-        messages
-            .iter()
-            .all(|m| m.as_str().is_some_and(|s| !s.is_empty())),
-        "messages are strings: {}",
-        reply.body
-    );
-}
-
-#[track_caller]
-fn assert_forbidden(reply: &Reply) {
-    reply.assert(403);
-    assert_eq!(reply.body, json!({ "detail": FORBIDDEN }));
 }
 
 async fn user_count(app: &TestApp) -> i64 {

@@ -2,23 +2,27 @@
 //! the code with utoipa; `GET /api/docs/`: Swagger UI reading it, served
 //! from assets compiled into the binary (no network needed).
 
-mod paths;
-pub mod schemas;
-
 use std::sync::{Arc, LazyLock};
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde_json::json;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::AppState;
-use crate::error::ApiError;
+use super::error::ApiError;
+use super::schemas;
+use crate::state::AppState;
 
 /// Where the document is served (and what the docs page loads).
 pub const SCHEMA_URL: &str = "/api/schema/";
@@ -30,10 +34,10 @@ pub const DOCS_URL: &str = "/api/docs/";
 /// arrives as `/api/docs`; assets arrive as `/api/docs/<file>`. (utoipa-swagger-ui's
 /// own axum router is not used: it redirects `/api/docs` to `/api/docs/`,
 /// which the trimming turns back into `/api/docs`, a redirect loop.)
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/schema", get(schema))
-        .route("/docs", get(docs_index))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(schema))
+        .routes(routes!(docs_index))
         .route("/docs/{*file}", get(docs_asset))
 }
 
@@ -53,65 +57,11 @@ and returned in lower case. Every response carries `X-Request-Id` (the client's,
 Authentication: `Authorization: Bearer <access token>` from `POST /api/login/`. An invalid or \
 expired token is refused with 401 on every route that reads the header, public ones included.",
     ),
-    paths(
-        paths::login,
-        paths::token,
-        paths::token_refresh,
-        paths::logout,
-        paths::users_list,
-        paths::users_create,
-        paths::users_me,
-        paths::users_retrieve,
-        paths::users_update,
-        paths::users_partial_update,
-        paths::users_destroy,
-        paths::groups_list,
-        paths::groups_create,
-        paths::groups_retrieve,
-        paths::groups_update,
-        paths::groups_partial_update,
-        paths::groups_destroy,
-        paths::assign_roles_create,
-        paths::assign_roles_destroy,
-        paths::events_list,
-        paths::events_create,
-        paths::events_retrieve,
-        paths::events_update,
-        paths::events_partial_update,
-        paths::events_destroy,
-        paths::tickets_list,
-        paths::tickets_create,
-        paths::tickets_retrieve,
-        paths::tickets_update,
-        paths::tickets_partial_update,
-        paths::tickets_destroy,
-        paths::registrations_list,
-        paths::registrations_create,
-        paths::registrations_retrieve,
-        paths::registrations_update,
-        paths::registrations_partial_update,
-        paths::registrations_destroy,
-        paths::payments_list,
-        paths::payments_create,
-        paths::payments_retrieve,
-        paths::payments_update,
-        paths::payments_partial_update,
-        paths::payments_destroy,
-        paths::posters_create,
-        paths::posters_list,
-        paths::media_retrieve,
-        paths::media_destroy,
-        paths::healthz,
-        paths::readyz,
-        paths::metrics,
-        paths::schema_retrieve,
-        paths::docs_retrieve,
-    ),
     components(
         // Schemas reached only from query parameters or reusable responses
         // are not collected from the paths.
         schemas(
-            schemas::FieldErrors,
+            schemas::FieldErrorsBody,
             schemas::ErrorDetail,
             schemas::ValidationError,
             schemas::AuthenticationError,
@@ -121,21 +71,7 @@ expired token is refused with 401 on every route that reads the header, public o
             schemas::TicketOrdering,
             schemas::PaymentStatus,
         ),
-        responses(
-            schemas::BadRequest,
-            schemas::Unauthorized,
-            schemas::Forbidden,
-            schemas::NotFound,
-            schemas::MethodNotAllowed,
-            schemas::Conflict,
-            schemas::PayloadTooLarge,
-            schemas::UnsupportedMediaType,
-            schemas::Throttled,
-            schemas::InternalServerError,
-            schemas::ServiceUnavailable,
-        )
     ),
-    modifiers(&Conventions),
     tags(
         (name = "auth", description = "JWT tokens (SimpleJWT-compatible)"),
         (name = "users", description = "Accounts"),
@@ -151,14 +87,132 @@ expired token is refused with 401 on every route that reads the header, public o
 )]
 struct ApiDoc;
 
-/// The security scheme, and what every operation of a kind shares, set in
-/// one place rather than repeated on each operation:
+/// The standard error responses: status, name, description, schema, and
+/// the header that goes with them.
+type ErrorResponse = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<(&'static str, &'static str)>,
+);
+
+const ERROR_RESPONSES: &[ErrorResponse] = &[
+    (
+        "400",
+        "BadRequest",
+        "Validation failed: field errors `{\"field\": [\"message\"]}`, or `{\"detail\": \"…\"}` for a body that is not valid JSON",
+        "ValidationError",
+        None,
+    ),
+    (
+        "401",
+        "Unauthorized",
+        "Not authenticated: credentials missing where needed, or a token that is invalid, expired, of the wrong type or whose user no longer exists (on any endpoint that reads the `Authorization` header)",
+        "AuthenticationError",
+        Some(("WWW-Authenticate", "`Bearer realm=\"api\"`")),
+    ),
+    (
+        "403",
+        "Forbidden",
+        "Authenticated but not allowed",
+        "ErrorDetail",
+        None,
+    ),
+    (
+        "404",
+        "NotFound",
+        "No such resource (a malformed id in the path is a 404 too)",
+        "ErrorDetail",
+        None,
+    ),
+    (
+        "405",
+        "MethodNotAllowed",
+        "Method not allowed on this route",
+        "ErrorDetail",
+        Some(("Allow", "The methods the route accepts")),
+    ),
+    (
+        "409",
+        "Conflict",
+        "A business rule refuses the change (sold out, duplicate, …)",
+        "ErrorDetail",
+        None,
+    ),
+    (
+        "413",
+        "PayloadTooLarge",
+        "The body is over the size limit (1 MiB for JSON)",
+        "ErrorDetail",
+        None,
+    ),
+    (
+        "415",
+        "UnsupportedMediaType",
+        "The body's content type is not accepted",
+        "ErrorDetail",
+        None,
+    ),
+    (
+        "429",
+        "Throttled",
+        "Too many failed attempts; retry later",
+        "ErrorDetail",
+        Some(("Retry-After", "Seconds to wait")),
+    ),
+    (
+        "500",
+        "InternalServerError",
+        "A bug; the body carries the request id",
+        "InternalError",
+        None,
+    ),
+    (
+        "503",
+        "ServiceUnavailable",
+        "A dependency this request needs (database, object storage) is unavailable; retry shortly",
+        "ErrorDetail",
+        None,
+    ),
+];
+
+/// The example body of a standard error response.
+fn error_example(status: &str) -> Option<serde_json::Value> {
+    Some(match status {
+        "400" => json!({"name": ["This field is required."]}),
+        "403" => json!({"detail": "You do not have permission to perform this action."}),
+        "404" => json!({"detail": "Not found."}),
+        "405" => json!({"detail": "Method \"PATCH\" not allowed."}),
+        "409" => json!({"detail": "Sold out."}),
+        "413" => json!({"detail": "Request body is too large (the limit is 1 MiB)."}),
+        "415" => json!({"detail": "Unsupported media type \"text/plain\" in request."}),
+        "429" => json!({"detail": "Request was throttled. Expected available in 840 seconds."}),
+        "503" => json!({"detail": "The database is unavailable. Try again shortly."}),
+        _ => return None,
+    })
+}
+
+/// The name of the standard response of an error status.
+fn standard_response(status: &str) -> Option<&'static str> {
+    ERROR_RESPONSES
+        .iter()
+        .find(|(s, ..)| *s == status)
+        .map(|(_, name, ..)| *name)
+}
+
+/// The security scheme, the standard error responses, and what every
+/// operation of a kind shares, set in one place rather than repeated on
+/// each handler:
+/// - an error status a handler lists without a body is the standard one;
 /// - 401 wherever the bearer token is read (a bad token is refused even on
 ///   public routes);
 /// - 400 (if not already listed), 413 and 415 wherever a JSON body is read;
 /// - 503 on every `/api/` route (the database, or object storage, is down);
 /// - 500 everywhere;
-/// - a PATCH body is optional (none is an empty change, as in DRF).
+/// - a PATCH body is optional (none is an empty change, as in DRF);
+/// - paths under `/api/` are written with their trailing slash, as the
+///   Django service's clients know them (both forms are served).
 struct Conventions;
 
 impl Modify for Conventions {
@@ -177,7 +231,29 @@ impl Modify for Conventions {
                     .build(),
             ),
         );
-        for (path, item) in openapi.paths.paths.iter_mut() {
+        for (status, name, description, schema, header) in ERROR_RESPONSES {
+            let mut content = ContentBuilder::new().schema(Some(Ref::from_schema_name(*schema)));
+            if let Some(example) = error_example(status) {
+                content = content.example(Some(example));
+            }
+            let mut response = ResponseBuilder::new()
+                .description(*description)
+                .content("application/json", content.build());
+            if let Some((header, about)) = header {
+                response = response.header(
+                    *header,
+                    HeaderBuilder::new()
+                        .schema(Some(Object::with_type(Type::String)))
+                        .description(Some(*about))
+                        .build(),
+                );
+            }
+            components
+                .responses
+                .insert((*name).to_string(), RefOr::T(response.build()));
+        }
+        let paths = std::mem::take(&mut openapi.paths.paths);
+        for (path, mut item) in paths {
             if let Some(RefOr::T(body)) = item
                 .patch
                 .as_mut()
@@ -206,42 +282,70 @@ impl Modify for Conventions {
                         RefOr::Ref(_) => false,
                     });
                 let responses = &mut operation.responses.responses;
-                let mut add = |status: &str, name: &str| {
-                    responses
-                        .entry(status.to_string())
-                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+                for (status, response) in responses.iter_mut() {
+                    if let (RefOr::T(r), Some(name)) = (&*response, standard_response(status))
+                        && r.content.is_empty()
+                    {
+                        *response = RefOr::Ref(Ref::from_response_name(name));
+                    }
+                }
+                let mut add = |status: &str| {
+                    if let Some(name) = standard_response(status) {
+                        responses
+                            .entry(status.to_string())
+                            .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+                    }
                 };
                 if reads_token {
-                    add("401", "Unauthorized");
+                    add("401");
                 }
                 if reads_json {
-                    add("400", "BadRequest");
-                    add("413", "PayloadTooLarge");
-                    add("415", "UnsupportedMediaType");
+                    add("400");
+                    add("413");
+                    add("415");
                 }
                 if path.starts_with("/api/") {
-                    add("503", "ServiceUnavailable");
+                    add("503");
                 }
-                add("500", "InternalServerError");
+                add("500");
             }
+            let path = if path.starts_with("/api/") && !path.ends_with('/') {
+                format!("{path}/")
+            } else {
+                path
+            };
+            openapi.paths.paths.insert(path, item);
         }
     }
 }
 
-/// The document, built from the code.
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+/// The document of the given routes: the common parts (info, tags, shared
+/// schemas), then what each handler declares, then the conventions.
+pub fn document_of(routes: OpenApiRouter<AppState>) -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    document.merge(routes.into_openapi());
+    Conventions.modify(&mut document);
+    document
 }
 
 /// The document as served: built and serialised once.
 static DOCUMENT_JSON: LazyLock<Bytes> = LazyLock::new(|| {
     Bytes::from(
-        document()
+        super::document()
             .to_json()
             .expect("the OpenAPI document serialises to JSON"),
     )
 });
 
+/// This OpenAPI document
+#[utoipa::path(
+    get, path = "/schema", tag = "documentation", operation_id = "schema_retrieve",
+    security((), ("jwt" = [])),
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 document of the API",
+            content_type = "application/json", body = Object),
+    )
+)]
 async fn schema() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -261,6 +365,14 @@ static SWAGGER_CONFIG: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> = LazyL
     )
 });
 
+/// A page to read this document (Swagger UI, served from the binary)
+#[utoipa::path(
+    get, path = "/docs", tag = "documentation", operation_id = "docs_retrieve",
+    security((), ("jwt" = [])),
+    responses(
+        (status = 200, description = "The documentation page", content_type = "text/html", body = String),
+    )
+)]
 async fn docs_index() -> Result<Response, ApiError> {
     docs_file("index.html")
 }

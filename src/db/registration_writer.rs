@@ -1,5 +1,11 @@
-//! Registrations on PostgreSQL, combined: the requests waiting for the same
-//! ticket go to the database together, as one statement and one commit.
+//! Writing a registration with its capacity counters and confirmation job:
+//! the domain (`domain::registrations`) decides who may register; this
+//! module writes it so that capacity is decided under the rows' locks.
+//!
+//! On SQLite one transaction per registration (its writer lock serialises
+//! writers). On PostgreSQL registrations are combined: the requests waiting
+//! for the same ticket go to the database together, as one statement and one
+//! commit.
 //!
 //! A popular ticket is one hot row. Every registration must lock it, so they
 //! commit one after another, each paying a statement and a WAL flush. Here
@@ -15,14 +21,154 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+use std::sync::Arc;
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    Statement, Value,
+};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::Refused;
-use crate::AppState;
-use crate::db::entities::registration;
-use crate::error::ApiError;
+use super::Database;
+use super::entities::{event, registration, ticket};
+use super::errors::{DbFailure, classify};
+use super::outbox::{KIND_CONFIRMATION, confirmation_key, enqueue_confirmation};
+
+/// Why a registration was not written.
+#[derive(Debug)]
+pub enum WriteRefused {
+    /// The ticket or its event has no room left.
+    SoldOut,
+    /// The user already holds a registration on this ticket.
+    Duplicate,
+    /// The ticket, its event or the user was deleted meanwhile.
+    Gone,
+    Failed(DbErr),
+}
+
+impl From<DbErr> for WriteRefused {
+    fn from(err: DbErr) -> Self {
+        match classify(&err) {
+            DbFailure::UniqueViolation(_) => WriteRefused::Duplicate,
+            DbFailure::ForeignKeyViolation => WriteRefused::Gone,
+            _ => WriteRefused::Failed(err),
+        }
+    }
+}
+
+/// Writes a new registration with its confirmation job, taking one place on
+/// its ticket and event.
+pub async fn register(
+    db: &Database,
+    queues: &Arc<Queues>,
+    new: registration::Model,
+) -> Result<registration::Model, WriteRefused> {
+    match db.backend() {
+        DbBackend::Postgres => register_batched(db, queues, new).await,
+        _ => insert_in_transaction(db, &new).await,
+    }
+}
+
+/// The same as one transaction (SQLite: its writer lock serialises writers,
+/// so there is no hot-row wait to shorten). Inserts first, the guarded
+/// counters last, so the ticket and event rows stay locked until the commit
+/// just after.
+async fn insert_in_transaction(
+    db: &Database,
+    new: &registration::Model,
+) -> Result<registration::Model, WriteRefused> {
+    let txn = db.begin_write().await?;
+    let created = registration::ActiveModel::from(new.clone())
+        .insert(&*txn)
+        .await?;
+    // The confirmation mail is queued in the same transaction: it exists if
+    // and only if the registration does; a worker sends it.
+    enqueue_confirmation(&*txn, created.id, created.registered_at).await?;
+    if !take_ticket(&*txn, created.ticket_id).await? || !take_event(&*txn, created.event_id).await?
+    {
+        return Err(WriteRefused::SoldOut);
+    }
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// Takes one place on a ticket; false when it is sold out.
+pub async fn take_ticket(db: &impl ConnectionTrait, ticket_id: Uuid) -> Result<bool, DbErr> {
+    let taken = ticket::Entity::update_many()
+        .col_expr(
+            ticket::Column::Sold,
+            Expr::col(ticket::Column::Sold).add(1i64),
+        )
+        .filter(ticket::Column::Id.eq(ticket_id))
+        .filter(Expr::col(ticket::Column::Sold).lt(Expr::col(ticket::Column::Quota)))
+        .exec(db)
+        .await?;
+    Ok(taken.rows_affected > 0)
+}
+
+/// Takes one place in an event (all its tickets); false when it is full.
+pub async fn take_event(db: &impl ConnectionTrait, event_id: Uuid) -> Result<bool, DbErr> {
+    let taken = event::Entity::update_many()
+        .col_expr(
+            event::Column::Registered,
+            Expr::col(event::Column::Registered).add(1i64),
+        )
+        .filter(event::Column::Id.eq(event_id))
+        .filter(Expr::col(event::Column::Registered).lt(Expr::col(event::Column::Quota)))
+        .exec(db)
+        .await?;
+    Ok(taken.rows_affected > 0)
+}
+
+pub async fn release_ticket(db: &impl ConnectionTrait, ticket_id: Uuid) -> Result<(), DbErr> {
+    ticket::Entity::update_many()
+        .col_expr(
+            ticket::Column::Sold,
+            Expr::col(ticket::Column::Sold).sub(1i64),
+        )
+        .filter(ticket::Column::Id.eq(ticket_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn release_event(db: &impl ConnectionTrait, event_id: Uuid) -> Result<(), DbErr> {
+    event::Entity::update_many()
+        .col_expr(
+            event::Column::Registered,
+            Expr::col(event::Column::Registered).sub(1i64),
+        )
+        .filter(event::Column::Id.eq(event_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a registration (its payments cascade) and gives its place back
+/// to the ticket and event. Deleting what another transaction already
+/// deleted releases nothing (false).
+pub async fn delete_and_release(
+    db: &impl ConnectionTrait,
+    registration_id: Uuid,
+) -> Result<bool, DbErr> {
+    let Some(found) = registration::Entity::find_by_id(registration_id)
+        .one(db)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let deleted = registration::Entity::delete_by_id(registration_id)
+        .exec(db)
+        .await?;
+    if deleted.rows_affected == 0 {
+        return Ok(false);
+    }
+    release_ticket(db, found.ticket_id).await?;
+    release_event(db, found.event_id).await?;
+    Ok(true)
+}
 
 /// Tickets share one of this many queues.
 const STRIPES: usize = 64;
@@ -31,7 +177,7 @@ const MAX_BATCH: usize = 64;
 
 struct Pending {
     new: registration::Model,
-    reply: oneshot::Sender<Result<registration::Model, Refused>>,
+    reply: oneshot::Sender<Result<registration::Model, WriteRefused>>,
 }
 
 struct Stripe {
@@ -59,23 +205,24 @@ impl Default for Queues {
 
 /// Writes one registration (with its confirmation job and both counters),
 /// possibly together with others for the same ticket.
-pub(super) async fn register(
-    state: &AppState,
+async fn register_batched(
+    db: &Database,
+    queues: &Arc<Queues>,
     new: registration::Model,
-) -> Result<registration::Model, Refused> {
+) -> Result<registration::Model, WriteRefused> {
     let index = (new.ticket_id.as_u128() % STRIPES as u128) as usize;
-    let stripe = &state.registration_queues.stripes[index];
+    let stripe = &queues.stripes[index];
     let (reply, answer) = oneshot::channel();
     lock(&stripe.pending).push(Pending { new, reply });
     if !stripe.draining.swap(true, Ordering::AcqRel) {
         // Its own task: a client that goes away must not stop a batch that
         // carries other clients' registrations.
-        tokio::spawn(drain(state.clone(), index));
+        tokio::spawn(drain(db.clone(), queues.clone(), index));
     }
     answer.await.unwrap_or_else(|_| {
-        Err(Refused::Failed(ApiError::Internal(anyhow::anyhow!(
-            "the registration queue stopped before answering"
-        ))))
+        Err(WriteRefused::Failed(DbErr::Custom(
+            "the registration queue stopped before answering".into(),
+        )))
     })
 }
 
@@ -86,8 +233,7 @@ fn lock(pending: &Mutex<Vec<Pending>>) -> std::sync::MutexGuard<'_, Vec<Pending>
 }
 
 /// Writes what is queued on a stripe until the queue is empty.
-async fn drain(state: AppState, index: usize) {
-    let queues = state.registration_queues.clone();
+async fn drain(db: Database, queues: Arc<Queues>, index: usize) {
     let stripe = &queues.stripes[index];
     loop {
         let queued = std::mem::take(&mut *lock(&stripe.pending));
@@ -112,15 +258,15 @@ async fn drain(state: AppState, index: usize) {
             }
         }
         for (ticket_id, group) in by_ticket {
-            write_group(&state, ticket_id, group).await;
+            write_group(&db, ticket_id, group).await;
         }
     }
 }
 
 /// Writes a ticket's waiting registrations and answers each.
-async fn write_group(state: &AppState, ticket_id: Uuid, group: Vec<Pending>) {
+async fn write_group(db: &Database, ticket_id: Uuid, group: Vec<Pending>) {
     if group.len() > 1 {
-        match insert_batch(state, ticket_id, &group).await {
+        match insert_batch(db, ticket_id, &group).await {
             Ok(outcomes) => {
                 for (item, outcome) in group.into_iter().zip(outcomes) {
                     // The client may have gone away: nothing to tell it.
@@ -137,10 +283,10 @@ async fn write_group(state: &AppState, ticket_id: Uuid, group: Vec<Pending>) {
         }
     }
     for item in group {
-        let answer = match insert_batch(state, ticket_id, std::slice::from_ref(&item)).await {
+        let answer = match insert_batch(db, ticket_id, std::slice::from_ref(&item)).await {
             Ok(outcomes) => outcomes
                 .first()
-                .map_or(Err(Refused::SoldOut), |o| o.answer(&item.new)),
+                .map_or(Err(WriteRefused::SoldOut), |o| o.answer(&item.new)),
             // A user registered or deleted meanwhile: a unique or foreign-key
             // violation, which `Refused` tells apart.
             Err(err) => Err(err.into()),
@@ -158,11 +304,11 @@ enum Outcome {
 }
 
 impl Outcome {
-    fn answer(self, new: &registration::Model) -> Result<registration::Model, Refused> {
+    fn answer(self, new: &registration::Model) -> Result<registration::Model, WriteRefused> {
         match self {
             Outcome::Admitted => Ok(new.clone()),
-            Outcome::Duplicate => Err(Refused::Duplicate),
-            Outcome::NoRoom => Err(Refused::SoldOut),
+            Outcome::Duplicate => Err(WriteRefused::Duplicate),
+            Outcome::NoRoom => Err(WriteRefused::SoldOut),
         }
     }
 }
@@ -223,29 +369,29 @@ SELECT req.n,
 FROM req ORDER BY req.n
 "#,
         rows.join(",\n           "),
-        kind = crate::jobs::KIND_CONFIRMATION,
+        kind = KIND_CONFIRMATION,
     )
 }
 
 async fn insert_batch(
-    state: &AppState,
+    db: &Database,
     ticket_id: Uuid,
     group: &[Pending],
-) -> Result<Vec<Outcome>, sea_orm::DbErr> {
+) -> Result<Vec<Outcome>, DbErr> {
     let mut values: Vec<Value> = Vec::with_capacity(1 + group.len() * 5);
     values.push(ticket_id.into());
     for item in group {
         values.push(item.new.id.into());
         values.push(item.new.user_id.into());
         values.push(Uuid::now_v7().into());
-        values.push(crate::jobs::confirmation_key(item.new.id).into());
+        values.push(confirmation_key(item.new.id).into());
         values.push(item.new.registered_at.into());
     }
     let statement =
         Statement::from_sql_and_values(DbBackend::Postgres, batch_sql(group.len()), values);
-    let rows = state.db.conn().query_all_raw(statement).await?;
+    let rows = db.conn().query_all_raw(statement).await?;
     if rows.len() != group.len() {
-        return Err(sea_orm::DbErr::Custom(format!(
+        return Err(DbErr::Custom(format!(
             "a batch of {} registrations returned {} rows",
             group.len(),
             rows.len()

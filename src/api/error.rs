@@ -1,41 +1,14 @@
-//! One error type for every handler, rendered in Django REST Framework's shapes.
-
-use std::collections::BTreeMap;
+//! One error type for every handler, rendered in Django REST Framework's
+//! shapes; `DomainError` maps onto it here and nowhere else.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sea_orm::{DbErr, SqlErr};
-use serde_json::{Value, json};
+use sea_orm::DbErr;
 
-/// Field name → messages, as DRF's `serializer.errors`.
-#[derive(Debug, Default, Clone)]
-pub struct FieldErrors(pub BTreeMap<String, Vec<String>>);
+use super::schemas::{AuthenticationError, ErrorDetail};
 
-impl FieldErrors {
-    pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0
-            .entry(field.to_string())
-            .or_default()
-            .push(message.into());
-    }
-
-    pub fn has(&self, field: &str) -> bool {
-        self.0.contains_key(field)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// `Ok(())` when nothing was recorded, else the 400.
-    pub fn into_result(self) -> Result<(), ApiError> {
-        if self.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self))
-        }
-    }
-}
+use crate::domain::DomainError;
+pub use crate::domain::FieldErrors;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -91,16 +64,6 @@ impl ApiError {
         }
     }
 
-    /// Wraps a database error met while serving a request. Lost connections
-    /// become 503 (the request may be retried); anything else is a bug.
-    pub fn from_db(err: DbErr) -> Self {
-        if is_connection_error(&err) {
-            ApiError::Unavailable("The database is unavailable. Try again shortly.".into())
-        } else {
-            ApiError::Internal(anyhow::Error::new(err))
-        }
-    }
-
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Validation(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -119,63 +82,63 @@ impl ApiError {
 
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
-        ApiError::from_db(err)
+        DomainError::from(err).into()
     }
 }
 
-/// True when the database could not be reached (as opposed to a bad query).
-pub fn is_connection_error(err: &DbErr) -> bool {
-    match err {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        other => {
-            let text = other.to_string().to_ascii_lowercase();
-            // A deadlock or serialisation failure: the client may retry.
-            text.contains("deadlock detected")
-                || text.contains("could not serialize access")
-                || text.contains("connection refused")
-                || text.contains("connection reset")
-                || text.contains("broken pipe")
-                || text.contains("pool timed out")
-                || text.contains("terminating connection")
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> Self {
+        match err {
+            DomainError::Invalid(errors) => ApiError::Validation(errors),
+            DomainError::NotFound => ApiError::NotFound,
+            DomainError::Forbidden => ApiError::Forbidden,
+            conflict @ (DomainError::SoldOut
+            | DomainError::AlreadyRegistered { .. }
+            | DomainError::SalesClosed(_)
+            | DomainError::AlreadyPaid
+            | DomainError::Conflict(_)) => ApiError::Conflict(conflict.to_string()),
+            DomainError::BadCredentials => ApiError::Unauthorized {
+                detail: DomainError::BadCredentials.to_string(),
+                code: None,
+            },
+            DomainError::TokenNotValid(detail) => ApiError::Unauthorized {
+                detail: detail.into(),
+                code: Some("token_not_valid"),
+            },
+            DomainError::Throttled { retry_after } => ApiError::Throttled { retry_after },
+            DomainError::Unavailable(message) => ApiError::Unavailable(message),
+            DomainError::Internal(err) => ApiError::Internal(err),
         }
     }
 }
 
-/// True when `err` is a violated foreign key (a row referenced was deleted).
-pub fn is_fk_violation(err: &DbErr) -> bool {
-    matches!(
-        err.sql_err(),
-        Some(SqlErr::ForeignKeyConstraintViolation(_))
-    )
-}
-
-/// True when `err` is a violated unique constraint.
-pub fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
-}
-
-pub fn detail(message: &str) -> Value {
-    json!({ "detail": message })
+/// The body of an error described by one message.
+fn detail(message: impl Into<String>) -> Response {
+    axum::Json(ErrorDetail {
+        detail: message.into(),
+    })
+    .into_response()
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let body = match &self {
-            ApiError::Validation(errors) => json!(errors.0),
+            ApiError::Validation(errors) => axum::Json(&errors.0).into_response(),
             ApiError::BadRequest(message) => detail(message),
-            ApiError::Unauthorized { detail, code } => match code {
-                Some(code) => json!({ "detail": detail, "code": code }),
-                None => json!({ "detail": detail }),
-            },
+            ApiError::Unauthorized { detail, code } => axum::Json(AuthenticationError {
+                detail: detail.clone(),
+                code: *code,
+            })
+            .into_response(),
             ApiError::Forbidden => detail("You do not have permission to perform this action."),
             ApiError::NotFound => detail("Not found."),
             ApiError::Conflict(message) => detail(message),
             ApiError::PayloadTooLarge => detail("Request body is too large (the limit is 1 MiB)."),
             ApiError::UnsupportedMediaType(ct) => {
-                detail(&format!("Unsupported media type \"{ct}\" in request."))
+                detail(format!("Unsupported media type \"{ct}\" in request."))
             }
-            ApiError::Throttled { retry_after } => detail(&format!(
+            ApiError::Throttled { retry_after } => detail(format!(
                 "Request was throttled. Expected available in {retry_after} seconds."
             )),
             ApiError::Unavailable(message) => {
@@ -185,12 +148,12 @@ impl IntoResponse for ApiError {
             // Logged, with the request id, by the `observe` middleware.
             ApiError::Internal(_) => detail("Internal server error."),
         };
-        let mut response = (status, axum::Json(body)).into_response();
+        let mut response = (status, body).into_response();
         match self {
             ApiError::Internal(err) => {
                 response
                     .extensions_mut()
-                    .insert(crate::api::InternalErrorCause(format!("{err:#}")));
+                    .insert(super::InternalErrorCause(format!("{err:#}")));
             }
             ApiError::Unauthorized { .. } => {
                 response.headers_mut().insert(

@@ -1,0 +1,283 @@
+//! `/api/registrations/`: a user's place on a ticket.
+
+use axum::Json;
+use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::AuthUser;
+use super::input::{JsonBody, QueryParams, path_id};
+use super::pagination::{Pagination, RegistrationList, page_request};
+use super::schemas::{FieldErrorsBody, ID_UUID, datetime};
+use crate::db::entities::registration;
+use crate::domain::registrations::{self as domain, NewRegistration, RegistrationFilter};
+use crate::domain::{Caller, FieldErrors};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(retrieve, update, partial_update, destroy))
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Registration)]
+pub struct RegistrationOut {
+    pub id: Uuid,
+    pub ticket: Uuid,
+    pub user: Uuid,
+    pub event: Uuid,
+    #[serde(serialize_with = "datetime")]
+    pub registered_at: DateTime<Utc>,
+}
+
+impl From<registration::Model> for RegistrationOut {
+    fn from(r: registration::Model) -> Self {
+        RegistrationOut {
+            id: r.id,
+            ticket: r.ticket_id,
+            user: r.user_id,
+            event: r.event_id,
+            registered_at: r.registered_at,
+        }
+    }
+}
+
+/// A registration's ticket and user (POST, PUT).
+#[derive(ToSchema)]
+pub struct RegistrationWrite {
+    pub ticket_id: Uuid,
+    /// Default: the caller. Naming another user needs superuser, admin, or
+    /// managing the ticket's event.
+    #[schema(required = false, value_type = Uuid)]
+    pub user_id: Option<Uuid>,
+}
+
+/// A partial move of a registration.
+#[derive(ToSchema)]
+pub struct RegistrationPatch {
+    #[schema(value_type = Uuid)]
+    pub ticket_id: Option<Uuid>,
+    #[schema(value_type = Uuid)]
+    pub user_id: Option<Uuid>,
+}
+
+impl RegistrationPatch {
+    fn read(body: &JsonBody, partial: bool) -> ApiResult<(Self, FieldErrors)> {
+        let mut input = body.input(partial)?;
+        let fields = RegistrationPatch {
+            ticket_id: input.uuid("ticket_id", true),
+            user_id: input.uuid("user_id", false),
+        };
+        Ok((fields, input.errors))
+    }
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RegistrationFilters {
+    pub ticket: Option<Uuid>,
+    pub event: Option<Uuid>,
+    pub user: Option<Uuid>,
+}
+
+/// List registrations (scoped to the caller)
+///
+/// Superuser and admin see all; an organiser those for their events plus
+/// their own; a user their own.
+#[utoipa::path(
+    get, path = "/registrations", tag = "registrations", operation_id = "registrations_list",
+    params(RegistrationFilters, Pagination),
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "A page of registrations", body = RegistrationList),
+        (status = 400, description = "A bad filter value", body = FieldErrorsBody),
+    )
+)]
+async fn list(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    RawQuery(raw): RawQuery,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> ApiResult<Json<RegistrationList>> {
+    let query = QueryParams::parse(raw.as_deref());
+    let mut errors = FieldErrors::default();
+    let filters = RegistrationFilters {
+        ticket: query.uuid("ticket", &mut errors),
+        event: query.uuid("event", &mut errors),
+        user: query.uuid("user", &mut errors),
+    };
+    errors.into_result()?;
+    let filter = RegistrationFilter {
+        ticket: filters.ticket,
+        event: filters.event,
+        user: filters.user,
+    };
+    let page = domain::list(&state, &caller, &filter, page_request(&query)).await?;
+    Ok(Json(RegistrationList::new(
+        page,
+        RegistrationOut::from,
+        &uri,
+        &headers,
+    )))
+}
+
+/// Register for a ticket
+///
+/// Capacity is never exceeded (409 "Sold out."); the same user twice on a
+/// ticket is a 409. Registering oneself needs the sales window open and the
+/// event scheduled and not yet started (409 otherwise); those who manage the
+/// event may register anyone at any time (box office).
+#[utoipa::path(
+    post, path = "/registrations", tag = "registrations", operation_id = "registrations_create",
+    request_body = RegistrationWrite,
+    security(("jwt" = [])),
+    responses(
+        (status = 201, description = "Registered", body = RegistrationOut),
+        (status = 403, description = "Naming another user without managing the event"),
+        (status = 409, description = "Sold out, already registered, or registration closed",
+            example = json!({"detail": "Sold out."})),
+    )
+)]
+async fn create(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    body: JsonBody,
+) -> ApiResult<(StatusCode, Json<RegistrationOut>)> {
+    let (fields, errors) = RegistrationPatch::read(&body, false)?;
+    // Without a ticket nothing else can be decided: its field errors.
+    let Some(ticket_id) = fields.ticket_id else {
+        return Err(ApiError::Validation(errors));
+    };
+    let write = RegistrationWrite {
+        ticket_id,
+        user_id: fields.user_id,
+    };
+    let new = NewRegistration {
+        ticket_id: write.ticket_id,
+        user_id: write.user_id,
+    };
+    let created = domain::register(&state, &caller, new, errors).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+/// Read a registration (its user, or those who manage the event)
+#[utoipa::path(
+    get, path = "/registrations/{id}", tag = "registrations", operation_id = "registrations_retrieve",
+    params(("id" = Uuid, Path, description = ID_UUID)),
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "The registration", body = RegistrationOut),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such registration"),
+    )
+)]
+async fn retrieve(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RegistrationOut>> {
+    Ok(Json(
+        domain::get(&state, &caller, path_id(&id)?).await?.into(),
+    ))
+}
+
+/// PUT (`ticket_id` required) and PATCH: a move, superuser and admin only.
+async fn change(
+    state: AppState,
+    caller: Caller,
+    id: &str,
+    body: JsonBody,
+    partial: bool,
+) -> ApiResult<Json<RegistrationOut>> {
+    // 404 and 403 before the body is looked at (DRF's order).
+    let found = domain::get_movable(&state, &caller, path_id(id)?).await?;
+    let (fields, errors) = RegistrationPatch::read(&body, partial)?;
+    let moved = domain::move_to(
+        &state,
+        &caller,
+        found.id,
+        fields.ticket_id,
+        fields.user_id,
+        errors,
+    )
+    .await?;
+    Ok(Json(moved.into()))
+}
+
+/// Move a registration (superuser, admin)
+///
+/// Capacity is re-checked on the new ticket and event. Naming the current
+/// ticket and user changes nothing.
+#[utoipa::path(
+    put, path = "/registrations/{id}", tag = "registrations", operation_id = "registrations_update",
+    params(("id" = Uuid, Path, description = ID_UUID)),
+    request_body = RegistrationWrite,
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "Moved", body = RegistrationOut),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such registration"),
+        (status = 409, description = "Sold out, or the user is already registered there"),
+    )
+)]
+async fn update(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<Json<RegistrationOut>> {
+    change(state, caller, &id, body, false).await
+}
+
+/// Move a registration partially (superuser, admin)
+#[utoipa::path(
+    patch, path = "/registrations/{id}", tag = "registrations", operation_id = "registrations_partial_update",
+    params(("id" = Uuid, Path, description = ID_UUID)),
+    request_body = RegistrationPatch,
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "Moved", body = RegistrationOut),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such registration"),
+        (status = 409, description = "Sold out, or the user is already registered there"),
+    )
+)]
+async fn partial_update(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<Json<RegistrationOut>> {
+    change(state, caller, &id, body, true).await
+}
+
+/// Cancel a registration
+///
+/// Superuser and admin; its user while it has no completed payment. Its
+/// payments go with it.
+#[utoipa::path(
+    delete, path = "/registrations/{id}", tag = "registrations", operation_id = "registrations_destroy",
+    params(("id" = Uuid, Path, description = ID_UUID)),
+    security(("jwt" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such registration"),
+    )
+)]
+async fn destroy(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    domain::cancel(&state, &caller, path_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

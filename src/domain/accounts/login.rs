@@ -1,0 +1,233 @@
+//! Logging in (with throttling of repeated failures), refresh tokens and
+//! their revocation.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::password::{self, Verified};
+use crate::db::entities::{login_failure, revoked_token, user};
+use crate::db::errors::is_unique_violation;
+use crate::domain::{Caller, DomainError, DomainResult, FieldErrors};
+use crate::jwt::{Claims, TokenType};
+use crate::state::AppState;
+
+/// A hash to verify against when the username is unknown, so that a missing
+/// account takes as long to refuse as a wrong password.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$mEHo4UkmWk5STpDSHzIvpp0ySzYfb0m+PEUS8UVZGXo";
+
+/// A fresh token pair.
+pub struct TokenPair {
+    pub refresh: String,
+    pub access: String,
+}
+
+/// Checks a username and password from `client` (its address, for the
+/// throttle): the account when they match an active user. Failures are
+/// counted per username and per address; past the configured limits the
+/// answer is `Throttled` whatever the password.
+#[instrument(name = "login", skip_all, fields(client = %client))]
+pub async fn verify_credentials(
+    state: &AppState,
+    username: &str,
+    password: String,
+    client: std::net::IpAddr,
+) -> DomainResult<user::Model> {
+    let user_key = format!("user:{}", username.to_lowercase());
+    let addr_key = format!("addr:{client}");
+    let limits = &state.config.login_throttle;
+    throttle(
+        state,
+        &[
+            (&user_key, limits.max_failures),
+            (&addr_key, limits.max_failures_per_address),
+        ],
+    )
+    .await?;
+
+    let found = user::Entity::find()
+        .filter(user::Column::UsernameKey.eq(username.to_lowercase()))
+        .one(state.db.conn())
+        .await?;
+    let stored = found
+        .as_ref()
+        .map(|u| u.password.clone())
+        .unwrap_or_else(|| DUMMY_HASH.to_string());
+    let verified = password::verify_async(password.clone(), stored).await?;
+    let account = match (found, &verified) {
+        (Some(u), Verified::Yes | Verified::YesRehash) if u.is_active => u,
+        _ => {
+            record_failure(state, &[&user_key, &addr_key]).await?;
+            tracing::warn!("Login failed for {username:?} from {client}");
+            return Err(DomainError::BadCredentials);
+        }
+    };
+    if verified == Verified::YesRehash {
+        // An imported Django hash: replace it with Argon2id now that we know
+        // the password.
+        let fresh = super::hash_password(password).await?;
+        let mut model: user::ActiveModel = account.clone().into();
+        model.password = Set(fresh);
+        let txn = state.db.begin_write().await?;
+        model.update(&*txn).await?;
+        txn.commit().await?;
+        tracing::info!("Password hash of {} upgraded to Argon2id", account.username);
+    }
+    clear_failures(state, &user_key).await?;
+    tracing::info!("Login succeeded for {} from {client}", account.username);
+    Ok(account)
+}
+
+/// Logs in: a token pair for the account the credentials name.
+pub async fn login(
+    state: &AppState,
+    username: &str,
+    password: String,
+    client: std::net::IpAddr,
+) -> DomainResult<TokenPair> {
+    let account = verify_credentials(state, username, password, client).await?;
+    let (refresh, _) = state.jwt.issue(account.id, TokenType::Refresh)?;
+    let (access, _) = state.jwt.issue(account.id, TokenType::Access)?;
+    Ok(TokenPair { refresh, access })
+}
+
+/// `Throttled` when any of `keys` has reached its failure limit within the
+/// window.
+async fn throttle(state: &AppState, keys: &[(&str, u32)]) -> DomainResult<()> {
+    let limits = &state.config.login_throttle;
+    let window = chrono::Duration::from_std(limits.window)
+        .map_err(|e| DomainError::Internal(anyhow::anyhow!("throttle window: {e}")))?;
+    let now = crate::db::now();
+    let since = now - window;
+    let mut retry_after: Option<i64> = None;
+    for (key, limit) in keys {
+        let failures: Vec<DateTime<Utc>> = login_failure::Entity::find()
+            .filter(login_failure::Column::Key.eq(*key))
+            .filter(login_failure::Column::FailedAt.gt(since))
+            .order_by_desc(login_failure::Column::FailedAt)
+            .all(state.db.conn())
+            .await?
+            .into_iter()
+            .map(|f| f.failed_at)
+            .collect();
+        let limit = *limit as usize;
+        if failures.len() >= limit {
+            // Allowed again when the limit-th most recent failure leaves the window.
+            let pivot = failures[limit - 1];
+            let wait = (pivot + window - now).num_seconds().max(1);
+            retry_after = Some(retry_after.map_or(wait, |r| r.max(wait)));
+        }
+    }
+    match retry_after {
+        Some(secs) => {
+            tracing::warn!("Login throttled for {keys:?}, retry in {secs}s");
+            Err(DomainError::Throttled {
+                retry_after: secs as u64,
+            })
+        }
+        None => Ok(()),
+    }
+}
+
+async fn record_failure(state: &AppState, keys: &[&str]) -> DomainResult<()> {
+    let now = crate::db::now();
+    let window = chrono::Duration::from_std(state.config.login_throttle.window)
+        .map_err(|e| DomainError::Internal(anyhow::anyhow!("throttle window: {e}")))?;
+    let txn = state.db.begin_write().await?;
+    for key in keys {
+        login_failure::ActiveModel {
+            key: Set((*key).to_string()),
+            failed_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&*txn)
+        .await?;
+    }
+    // Forget failures that no longer count.
+    login_failure::Entity::delete_many()
+        .filter(login_failure::Column::FailedAt.lt(now - window))
+        .exec(&*txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn clear_failures(state: &AppState, key: &str) -> DomainResult<()> {
+    let txn = state.db.begin_write().await?;
+    login_failure::Entity::delete_many()
+        .filter(login_failure::Column::Key.eq(key))
+        .exec(&*txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// A valid, unrevoked refresh token of an active user.
+async fn check_refresh(state: &AppState, token: &str) -> DomainResult<(Claims, user::Model)> {
+    let Some((claims, user_id)) = state.jwt.verify(token, TokenType::Refresh) else {
+        return Err(DomainError::TokenNotValid("Token is invalid or expired"));
+    };
+    let revoked = revoked_token::Entity::find_by_id(claims.jti.clone())
+        .one(state.db.conn())
+        .await?;
+    if revoked.is_some() {
+        return Err(DomainError::TokenNotValid("Token is blacklisted"));
+    }
+    match user::Entity::find_by_id(user_id)
+        .one(state.db.conn())
+        .await?
+    {
+        Some(u) if u.is_active => Ok((claims, u)),
+        Some(_) => Err(DomainError::TokenNotValid("User is inactive")),
+        None => Err(DomainError::TokenNotValid("User not found")),
+    }
+}
+
+/// A new access token for a refresh token.
+#[instrument(name = "refresh", skip_all)]
+pub async fn refresh(state: &AppState, token: &str) -> DomainResult<String> {
+    let (_, account) = check_refresh(state, token).await?;
+    let (access, _) = state.jwt.issue(account.id, TokenType::Access)?;
+    tracing::info!("Access token refreshed for {}", account.username);
+    Ok(access)
+}
+
+/// Revokes the caller's refresh token.
+#[instrument(name = "logout", skip_all, fields(user = %caller.username))]
+pub async fn revoke(state: &AppState, caller: &Caller, token: &str) -> DomainResult<()> {
+    let (claims, account) = check_refresh(state, token).await?;
+    if account.id != caller.id {
+        return Err(DomainError::Invalid(FieldErrors::single(
+            "refresh",
+            "This token does not belong to the authenticated user.",
+        )));
+    }
+    let expires_at = DateTime::<Utc>::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);
+    let txn = state.db.begin_write().await?;
+    // Expired revocations are useless: the token is refused for its expiry.
+    revoked_token::Entity::delete_many()
+        .filter(revoked_token::Column::ExpiresAt.lt(crate::db::now()))
+        .exec(&*txn)
+        .await?;
+    let inserted = revoked_token::ActiveModel {
+        jti: Set(claims.jti),
+        expires_at: Set(expires_at),
+    }
+    .insert(&*txn)
+    .await;
+    match inserted {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => {}
+        Err(e) => return Err(e.into()),
+    }
+    txn.commit().await?;
+    tracing::info!("Logout: refresh token of {} revoked", caller.username);
+    Ok(())
+}
+
+/// The id a token pair would be issued for (used by tests and tools that
+/// mint tokens for existing accounts).
+pub fn issue_access(state: &AppState, user_id: Uuid) -> DomainResult<String> {
+    Ok(state.jwt.issue(user_id, TokenType::Access)?.0)
+}

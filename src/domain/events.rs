@@ -1,0 +1,373 @@
+//! Events: who may create and change them, their statuses, what a delete
+//! takes with it.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
+};
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest, does_not_exist};
+use crate::cache::Family;
+use crate::db::entities::{event, ticket, user};
+use crate::state::AppState;
+
+pub const STATUSES: &[&str] = &["draft", "scheduled", "ongoing", "completed", "cancelled"];
+/// Spellings accepted for a status (`canceled`, as the Django service wrote it).
+pub const STATUS_ALIASES: &[(&str, &str)] = &[("canceled", "cancelled")];
+pub const DEFAULT_STATUS: &str = "scheduled";
+
+/// Largest quota accepted (fits every backend's integer).
+pub const MAX_QUOTA: i64 = 2_147_483_647;
+
+/// The fields lists may be ordered by.
+pub const ORDERINGS: &[&str] = &["start_time", "name", "created_at", "quota"];
+
+/// A new event, already parsed. `status` is one of `STATUSES`.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub name: String,
+    pub description: String,
+    pub location: String,
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    pub quota: i64,
+    pub category: String,
+    pub status: Option<String>,
+    /// Default: the caller.
+    pub organizer_id: Option<Uuid>,
+}
+
+/// The fields an update sets (`None`: unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct EventChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub location: Option<String>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub quota: Option<i64>,
+    pub category: Option<String>,
+    pub status: Option<String>,
+    pub organizer_id: Option<Uuid>,
+}
+
+/// What a list selects; text filters are matched case-insensitively.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub category: Option<String>,
+    pub status: Option<String>,
+    pub organizer: Option<Uuid>,
+    pub location: Option<String>,
+    pub search: Option<String>,
+    pub start_after: Option<DateTime<Utc>>,
+    pub start_before: Option<DateTime<Utc>>,
+}
+
+/// `%` and `_` in user input match themselves in a LIKE pattern.
+pub(crate) fn like_contains(raw: &str) -> LikeExpr {
+    let mut pattern = String::with_capacity(raw.len() + 2);
+    pattern.push('%');
+    for c in raw.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    LikeExpr::new(pattern).escape('\\')
+}
+
+/// One page of events. `ordering` is one of `ORDERINGS`; the count is kept
+/// in the cache under `count_generation` when given.
+pub async fn list(
+    state: &AppState,
+    filter: &EventFilter,
+    ordering: (&str, bool),
+    page: PageRequest,
+    count_generation: Option<u64>,
+) -> DomainResult<Page<event::Model>> {
+    let mut select = event::Entity::find();
+    if let Some(category) = &filter.category {
+        select = select.filter(
+            Expr::expr(Func::lower(Expr::col(event::Column::Category))).eq(category.to_lowercase()),
+        );
+    }
+    if let Some(status) = &filter.status {
+        select = select.filter(event::Column::Status.eq(status.as_str()));
+    }
+    if let Some(organizer) = filter.organizer {
+        select = select.filter(event::Column::OrganizerId.eq(organizer));
+    }
+    if let Some(location) = &filter.location {
+        select = select.filter(
+            Expr::expr(Func::lower(Expr::col(event::Column::Location)))
+                .like(like_contains(location)),
+        );
+    }
+    if let Some(search) = &filter.search {
+        let pattern = like_contains(search);
+        select = select.filter(
+            Condition::any()
+                .add(Expr::expr(Func::lower(Expr::col(event::Column::Name))).like(pattern.clone()))
+                .add(Expr::expr(Func::lower(Expr::col(event::Column::Description))).like(pattern)),
+        );
+    }
+    if let Some(after) = filter.start_after {
+        select = select.filter(event::Column::StartTime.gte(after));
+    }
+    if let Some(before) = filter.start_before {
+        select = select.filter(event::Column::StartTime.lte(before));
+    }
+    let (field, descending) = ordering;
+    let column = match field {
+        "name" => event::Column::Name,
+        "created_at" => event::Column::CreatedAt,
+        "quota" => event::Column::Quota,
+        _ => event::Column::StartTime,
+    };
+    let select = if descending {
+        select
+            .order_by_desc(column)
+            .order_by_desc(event::Column::Id)
+    } else {
+        select.order_by_asc(column).order_by_asc(event::Column::Id)
+    };
+    let db = state.db.conn();
+    let counted = select.clone();
+    let count = state
+        .cache
+        .count(
+            Family::Events,
+            count_generation,
+            &format!("{filter:?}"),
+            || sea_orm::PaginatorTrait::count(counted, db),
+        )
+        .await?;
+    Ok(super::fetch_page_counted(db, select, page, count).await?)
+}
+
+pub async fn get(state: &AppState, id: Uuid) -> DomainResult<event::Model> {
+    event::Entity::find_by_id(id)
+        .one(state.db.conn())
+        .await?
+        .ok_or(DomainError::NotFound)
+}
+
+/// An event the caller manages (404 when unknown, 403 when not theirs).
+pub async fn get_managed(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> DomainResult<event::Model> {
+    let found = get(state, id).await?;
+    if !caller.manages_event(found.organizer_id) {
+        return Err(DomainError::Forbidden);
+    }
+    Ok(found)
+}
+
+/// Superuser, admin or organizer (403 otherwise).
+pub fn authorize_create(caller: &Caller) -> DomainResult<()> {
+    if caller.can_create_events() {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden)
+    }
+}
+
+/// Who may be named organiser: superuser/admin anyone existing, an
+/// organiser only themselves (403 otherwise); an unknown user is an error on
+/// `organizer_id`.
+pub async fn check_organizer(
+    state: &AppState,
+    caller: &Caller,
+    organizer_id: Uuid,
+    errors: &mut FieldErrors,
+) -> DomainResult<()> {
+    if organizer_id == caller.id {
+        return Ok(());
+    }
+    if !caller.is_admin() {
+        return Err(DomainError::Forbidden);
+    }
+    if user::Entity::find_by_id(organizer_id)
+        .one(state.db.conn())
+        .await?
+        .is_none()
+    {
+        errors.add("organizer_id", does_not_exist(organizer_id));
+    }
+    Ok(())
+}
+
+#[instrument(name = "create_event", skip_all, fields(user = %caller.username))]
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    new: NewEvent,
+) -> DomainResult<event::Model> {
+    authorize_create(caller)?;
+    let organizer_id = new.organizer_id.unwrap_or(caller.id);
+    let mut errors = FieldErrors::default();
+    check_organizer(state, caller, organizer_id, &mut errors).await?;
+    errors.into_result()?;
+    let now = crate::db::now();
+    let model = event::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(new.name),
+        description: Set(new.description),
+        location: Set(new.location),
+        start_time: Set(new.start_time),
+        end_time: Set(new.end_time),
+        status: Set(new.status.unwrap_or_else(|| DEFAULT_STATUS.into())),
+        category: Set(new.category),
+        quota: Set(new.quota),
+        registered: Set(0),
+        organizer_id: Set(organizer_id),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let txn = state.db.begin_write().await?;
+    let created = model.insert(&*txn).await?;
+    txn.commit().await?;
+    state.cache.invalidate(&[Family::Events]).await;
+    tracing::info!(
+        "Event {} ({}) created by {}",
+        created.id,
+        created.name,
+        caller.username
+    );
+    Ok(created)
+}
+
+/// Checks a move to another organiser: only superuser/admin (403), and the
+/// user must exist (an error on `organizer_id`).
+pub async fn check_organizer_change(
+    state: &AppState,
+    caller: &Caller,
+    current: &event::Model,
+    organizer_id: Option<Uuid>,
+    errors: &mut FieldErrors,
+) -> DomainResult<()> {
+    match organizer_id {
+        Some(id) if id != current.organizer_id => {
+            if !caller.is_admin() {
+                return Err(DomainError::Forbidden);
+            }
+            check_organizer(state, caller, id, errors).await
+        }
+        _ => Ok(()),
+    }
+}
+
+#[instrument(name = "update_event", skip_all, fields(user = %caller.username))]
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    changes: EventChanges,
+) -> DomainResult<event::Model> {
+    let found = get_managed(state, caller, id).await?;
+    let mut errors = FieldErrors::default();
+    check_organizer_change(state, caller, &found, changes.organizer_id, &mut errors).await?;
+    errors.into_result()?;
+
+    let mut model: event::ActiveModel = found.clone().into();
+    if let Some(v) = changes.name {
+        model.name = Set(v);
+    }
+    if let Some(v) = changes.description {
+        model.description = Set(v);
+    }
+    if let Some(v) = changes.location {
+        model.location = Set(v);
+    }
+    if let Some(v) = changes.start_time {
+        model.start_time = Set(v);
+    }
+    if let Some(v) = changes.end_time {
+        model.end_time = Set(v);
+    }
+    if let Some(v) = changes.category {
+        model.category = Set(v);
+    }
+    if let Some(v) = changes.status {
+        model.status = Set(v);
+    }
+    if let Some(v) = changes.organizer_id {
+        model.organizer_id = Set(v);
+    }
+    if let Some(v) = changes.quota {
+        model.quota = Set(v);
+    }
+    model.updated_at = Set(crate::db::now());
+    // Never below the registrations already held: the guard is part of the
+    // UPDATE, so a registration racing this change cannot slip past it.
+    let txn = state.db.begin_write().await?;
+    let mut update = event::Entity::update_many()
+        .set(model)
+        .filter(event::Column::Id.eq(found.id));
+    if let Some(quota) = changes.quota {
+        update = update.filter(event::Column::Registered.lte(quota));
+    }
+    let result = update.exec(&*txn).await?;
+    if result.rows_affected == 0 {
+        let current = event::Entity::find_by_id(found.id).one(&*txn).await?;
+        return match current {
+            None => Err(DomainError::NotFound),
+            Some(e) => Err(DomainError::Conflict(format!(
+                "The quota cannot be lower than the {} registrations already made.",
+                e.registered
+            ))),
+        };
+    }
+    let updated = event::Entity::find_by_id(found.id)
+        .one(&*txn)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+    txn.commit().await?;
+    state.cache.invalidate(&[Family::Events]).await;
+    tracing::info!("Event {} updated by {}", updated.id, caller.username);
+    Ok(updated)
+}
+
+/// Deletes an event with its tickets, registrations, payments and posters
+/// (their stored objects too, once the rows are gone).
+#[instrument(name = "delete_event", skip_all, fields(user = %caller.username))]
+pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult<()> {
+    let found = get_managed(state, caller, id).await?;
+    let posters = super::posters::object_keys_of_event(state, found.id).await?;
+    let txn = state.db.begin_write().await?;
+    // Lock its tickets, then the event, FOR UPDATE (the order registrations
+    // lock them): registrations in flight finish first, later ones wait and
+    // then find the event gone.
+    ticket::Entity::find()
+        .filter(ticket::Column::EventId.eq(found.id))
+        .lock_exclusive()
+        .all(&*txn)
+        .await?;
+    event::Entity::find_by_id(found.id)
+        .lock_exclusive()
+        .one(&*txn)
+        .await?;
+    // Tickets, registrations, payments and poster rows go with it (ON DELETE
+    // CASCADE); the stored poster objects are deleted once that is committed.
+    event::Entity::delete_by_id(found.id).exec(&*txn).await?;
+    txn.commit().await?;
+    state
+        .cache
+        .invalidate(&[Family::Events, Family::Tickets])
+        .await;
+    super::posters::delete_objects(state, &posters).await;
+    tracing::info!(
+        "Event {} ({}) deleted by {}",
+        found.id,
+        found.name,
+        caller.username
+    );
+    Ok(())
+}

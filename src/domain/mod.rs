@@ -1,0 +1,97 @@
+//! The rules of the business, in one place: who may do what, capacity,
+//! sales windows, the payment state machine, what a delete takes with it,
+//! and which cached reads a write makes stale.
+//!
+//! Front doors (the JSON API, the CLI, the background worker) parse their
+//! input into the typed commands here, call these functions with the
+//! `Caller` who asks, and render the typed answer or `DomainError` in their
+//! own shape. Nothing in here knows about HTTP, JSON or HTML.
+
+pub mod accounts;
+mod caller;
+mod error;
+pub mod events;
+pub mod payments;
+pub mod posters;
+pub mod registrations;
+pub mod tickets;
+
+pub use caller::Caller;
+pub use error::{DomainError, DomainResult, FieldErrors, does_not_exist};
+
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QuerySelect, Select};
+
+/// Which page of a list is asked for. `page` ≥ 1; past the end means the
+/// last page (Django's `Paginator.get_page`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: u64,
+    pub size: u64,
+}
+
+/// One page of rows and the totals around it; `number` is within
+/// `1..=total_pages`.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub number: u64,
+    pub size: u64,
+    pub count: u64,
+    pub total_pages: u64,
+}
+
+impl<T> Page<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            number: self.number,
+            size: self.size,
+            count: self.count,
+            total_pages: self.total_pages,
+        }
+    }
+}
+
+/// Fetches the requested page of `select` when its total `count` is known.
+pub(crate) async fn fetch_page_counted<E, C>(
+    db: &C,
+    select: Select<E>,
+    request: PageRequest,
+    count: u64,
+) -> Result<Page<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    C: ConnectionTrait,
+{
+    let size = request.size.max(1);
+    let total_pages = count.div_ceil(size).max(1);
+    let number = request.page.clamp(1, total_pages);
+    let items = select
+        .offset((number - 1) * size)
+        .limit(size)
+        .all(db)
+        .await?;
+    Ok(Page {
+        items,
+        number,
+        size,
+        count,
+        total_pages,
+    })
+}
+
+/// Counts the rows of `select`, resolves the page, and fetches it.
+pub(crate) async fn fetch_page<E, C>(
+    db: &C,
+    select: Select<E>,
+    request: PageRequest,
+) -> Result<Page<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    C: ConnectionTrait,
+{
+    let count = select.clone().count(db).await?;
+    fetch_page_counted(db, select, request, count).await
+}

@@ -1,0 +1,396 @@
+//! Registrations: a user's place on a ticket.
+//!
+//! Capacity is held by two counters, `tickets.sold` and `events.registered`,
+//! moved under their rows' locks in the same transaction or statement as the
+//! registration (`db::registration_writer`): no read-then-write outside the
+//! lock, so no overselling under any number of concurrent requests or
+//! server processes. Here: who may register whom, the self-service window,
+//! box-office sales, moves and cancellations.
+
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, Set,
+};
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest, does_not_exist};
+use crate::cache::Family;
+use crate::db::entities::{event, payment, registration, ticket, user};
+use crate::db::errors::{is_fk_violation, is_unique_violation};
+use crate::db::registration_writer::{self, WriteRefused};
+use crate::state::AppState;
+
+pub use crate::db::registration_writer::delete_and_release;
+
+/// A registration to make: the ticket, and the user (default: the caller).
+#[derive(Debug, Clone)]
+pub struct NewRegistration {
+    pub ticket_id: Uuid,
+    pub user_id: Option<Uuid>,
+}
+
+/// What a list selects.
+#[derive(Debug, Clone, Default)]
+pub struct RegistrationFilter {
+    pub ticket: Option<Uuid>,
+    pub event: Option<Uuid>,
+    pub user: Option<Uuid>,
+}
+
+/// Rows visible to the caller (registrations, payments): all for
+/// superuser/admin; otherwise their own (`user_column`) plus those for events
+/// they organise (`event_column`).
+pub(crate) fn scoped_to_caller<E: EntityTrait>(
+    select: Select<E>,
+    caller: &Caller,
+    user_column: E::Column,
+    event_column: E::Column,
+) -> Select<E> {
+    if caller.is_admin() {
+        return select;
+    }
+    select.filter(
+        Condition::any().add(user_column.eq(caller.id)).add(
+            event_column.in_subquery(
+                Query::select()
+                    .column(event::Column::Id)
+                    .from(event::Entity)
+                    .and_where(event::Column::OrganizerId.eq(caller.id))
+                    .to_owned(),
+            ),
+        ),
+    )
+}
+
+/// The organiser of an event (not found when the event is gone).
+pub(crate) async fn organizer_of(state: &AppState, event_id: Uuid) -> DomainResult<Uuid> {
+    event::Entity::find_by_id(event_id)
+        .one(state.db.conn())
+        .await?
+        .map(|e| e.organizer_id)
+        .ok_or(DomainError::NotFound)
+}
+
+/// The registrations the caller may see, in registration order.
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    filter: &RegistrationFilter,
+    page: PageRequest,
+) -> DomainResult<Page<registration::Model>> {
+    let mut select = scoped_to_caller(
+        registration::Entity::find(),
+        caller,
+        registration::Column::UserId,
+        registration::Column::EventId,
+    );
+    if let Some(id) = filter.ticket {
+        select = select.filter(registration::Column::TicketId.eq(id));
+    }
+    if let Some(id) = filter.event {
+        select = select.filter(registration::Column::EventId.eq(id));
+    }
+    if let Some(id) = filter.user {
+        select = select.filter(registration::Column::UserId.eq(id));
+    }
+    let select = select
+        .order_by_asc(registration::Column::RegisteredAt)
+        .order_by_asc(registration::Column::Id);
+    Ok(super::fetch_page(state.db.conn(), select, page).await?)
+}
+
+/// A ticket and its event; an error on `ticket_id` when unknown.
+pub async fn check_ticket(
+    state: &AppState,
+    ticket_id: Uuid,
+    errors: &mut FieldErrors,
+) -> DomainResult<Option<(ticket::Model, event::Model)>> {
+    // The ticket and its event in one round trip.
+    let found = ticket::Entity::find_by_id(ticket_id)
+        .find_also_related(event::Entity)
+        .one(state.db.conn())
+        .await?;
+    match found {
+        Some((t, Some(e))) => Ok(Some((t, e))),
+        // The event was deleted meanwhile (with its tickets).
+        Some((_, None)) => Err(DomainError::NotFound),
+        None => {
+            errors.add("ticket_id", does_not_exist(ticket_id));
+            Ok(None)
+        }
+    }
+}
+
+/// An error on `user_id` when no such user exists.
+pub async fn check_user(
+    state: &AppState,
+    user_id: Uuid,
+    errors: &mut FieldErrors,
+) -> DomainResult<()> {
+    let exists = user::Entity::find_by_id(user_id)
+        .count(state.db.conn())
+        .await?
+        > 0;
+    if !exists {
+        errors.add("user_id", does_not_exist(user_id));
+    }
+    Ok(())
+}
+
+/// Registering someone else needs managing the ticket's event (403).
+pub fn check_registers_other(
+    caller: &Caller,
+    target_user: Uuid,
+    event: &event::Model,
+) -> DomainResult<()> {
+    if target_user != caller.id && !caller.manages_event(event.organizer_id) {
+        Err(DomainError::Forbidden)
+    } else {
+        Ok(())
+    }
+}
+
+/// Self-registration rules: the event is scheduled and not yet started, and
+/// now is within the ticket's sales window.
+fn check_self_service(t: &ticket::Model, e: &event::Model) -> DomainResult<()> {
+    let now = crate::db::now();
+    if e.status != "scheduled" {
+        return Err(DomainError::SalesClosed(format!(
+            "Registration is closed: the event is {}.",
+            e.status
+        )));
+    }
+    if e.start_time <= now {
+        return Err(DomainError::SalesClosed(
+            "Registration is closed: the event has already started.".into(),
+        ));
+    }
+    if now < t.sales_start {
+        return Err(DomainError::SalesClosed(format!(
+            "Ticket sales have not started yet; they open at {}.",
+            t.sales_start
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        )));
+    }
+    if now > t.sales_end {
+        return Err(DomainError::SalesClosed(
+            "Ticket sales for this ticket have ended.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Registers a user on a ticket: anyone themselves within the sales window
+/// of a scheduled event not yet started; those who manage the event anyone
+/// at any time (box office); never past the ticket's or event's capacity.
+/// `errors` carries what the front door already found wrong, so one answer
+/// names every bad field (and a 403 still comes first).
+#[instrument(name = "register", skip_all, fields(user = %caller.username))]
+pub async fn register(
+    state: &AppState,
+    caller: &Caller,
+    new: NewRegistration,
+    mut errors: FieldErrors,
+) -> DomainResult<registration::Model> {
+    let found = check_ticket(state, new.ticket_id, &mut errors).await?;
+    let target_user = new.user_id.unwrap_or(caller.id);
+    if let Some((_, e)) = &found {
+        check_registers_other(caller, target_user, e)?;
+    }
+    if target_user != caller.id {
+        check_user(state, target_user, &mut errors).await?;
+    }
+    errors.into_result()?;
+    let Some((t, e)) = found else {
+        return Err(DomainError::NotFound);
+    };
+    // Box office: those who manage the event may register anyone outside the
+    // sales window; everyone else follows the self-service rules.
+    if !caller.manages_event(e.organizer_id) {
+        check_self_service(&t, &e)?;
+    }
+
+    let new = registration::Model {
+        id: Uuid::now_v7(),
+        ticket_id: t.id,
+        user_id: target_user,
+        event_id: e.id,
+        registered_at: crate::db::now(),
+    };
+    let created =
+        match registration_writer::register(&state.db, &state.registration_queues, new).await {
+            Ok(created) => created,
+            Err(WriteRefused::Duplicate) => {
+                return Err(DomainError::AlreadyRegistered {
+                    own: caller.id == target_user,
+                });
+            }
+            Err(WriteRefused::Gone) => {
+                return Err(DomainError::Conflict(
+                    "The ticket or the user was deleted meanwhile.".into(),
+                ));
+            }
+            Err(WriteRefused::SoldOut) => return Err(DomainError::SoldOut),
+            Err(WriteRefused::Failed(err)) => return Err(err.into()),
+        };
+    state.cache.invalidate(&[Family::Tickets]).await;
+    tracing::info!(
+        "Registration {} created by {} for user {} on ticket {}",
+        created.id,
+        caller.username,
+        target_user,
+        t.id
+    );
+    Ok(created)
+}
+
+async fn find(state: &AppState, id: Uuid) -> DomainResult<registration::Model> {
+    registration::Entity::find_by_id(id)
+        .one(state.db.conn())
+        .await?
+        .ok_or(DomainError::NotFound)
+}
+
+/// A registration: its user and those who manage its event may read it.
+pub async fn get(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult<registration::Model> {
+    let found = find(state, id).await?;
+    if found.user_id != caller.id
+        && !caller.manages_event(organizer_of(state, found.event_id).await?)
+    {
+        return Err(DomainError::Forbidden);
+    }
+    Ok(found)
+}
+
+/// Moves are for superuser and admin (404, then 403).
+pub async fn get_movable(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> DomainResult<registration::Model> {
+    let found = find(state, id).await?;
+    if !caller.is_admin() {
+        return Err(DomainError::Forbidden);
+    }
+    Ok(found)
+}
+
+/// Moves a registration to another ticket and/or user (superuser/admin):
+/// capacity is re-checked on the new ticket and event; the old places are
+/// released. Naming the current ticket and user changes nothing.
+#[instrument(name = "move_registration", skip_all, fields(user = %caller.username))]
+pub async fn move_to(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    ticket_id: Option<Uuid>,
+    user_id: Option<Uuid>,
+    mut errors: FieldErrors,
+) -> DomainResult<registration::Model> {
+    let found = get_movable(state, caller, id).await?;
+    let target = match ticket_id {
+        Some(id) if id != found.ticket_id => check_ticket(state, id, &mut errors).await?,
+        _ => None,
+    };
+    if let Some(user_id) = user_id
+        && user_id != found.user_id
+    {
+        check_user(state, user_id, &mut errors).await?;
+    }
+    errors.into_result()?;
+    let new_user = user_id.unwrap_or(found.user_id);
+    let (new_ticket, new_event) = match &target {
+        Some((t, e)) => (t.id, e.id),
+        None => (found.ticket_id, found.event_id),
+    };
+    if new_ticket == found.ticket_id && new_user == found.user_id {
+        return Ok(found);
+    }
+
+    let txn = state.db.begin_write().await?;
+    if new_ticket != found.ticket_id {
+        // Tickets first, then events (the order of every writer); a move
+        // within one event leaves the event's count as it is.
+        registration_writer::release_ticket(&*txn, found.ticket_id).await?;
+        if !registration_writer::take_ticket(&*txn, new_ticket).await? {
+            return Err(DomainError::SoldOut);
+        }
+        if new_event != found.event_id {
+            registration_writer::release_event(&*txn, found.event_id).await?;
+            if !registration_writer::take_event(&*txn, new_event).await? {
+                return Err(DomainError::SoldOut);
+            }
+        }
+    }
+    let mut model: registration::ActiveModel = found.clone().into();
+    model.ticket_id = Set(new_ticket);
+    model.user_id = Set(new_user);
+    model.event_id = Set(new_event);
+    let updated = match model.update(&*txn).await {
+        Ok(r) => r,
+        Err(err) if is_unique_violation(&err) => {
+            return Err(DomainError::AlreadyRegistered {
+                own: caller.id == new_user,
+            });
+        }
+        Err(err) if is_fk_violation(&err) => {
+            return Err(DomainError::Conflict(
+                "The ticket or user no longer exists.".into(),
+            ));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    payment::Entity::update_many()
+        .col_expr(payment::Column::UserId, Expr::value(new_user))
+        .col_expr(payment::Column::EventId, Expr::value(new_event))
+        .filter(payment::Column::RegistrationId.eq(found.id))
+        .exec(&*txn)
+        .await?;
+    txn.commit().await?;
+    state.cache.invalidate(&[Family::Tickets]).await;
+    tracing::info!(
+        "Registration {} moved by {} to ticket {} / user {}",
+        updated.id,
+        caller.username,
+        new_ticket,
+        new_user
+    );
+    Ok(updated)
+}
+
+/// Cancels a registration: superuser and admin always; its user while it
+/// has no completed payment. Its payments go with it.
+#[instrument(name = "cancel_registration", skip_all, fields(user = %caller.username))]
+pub async fn cancel(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult<()> {
+    let found = find(state, id).await?;
+    if !caller.is_admin() && found.user_id != caller.id {
+        return Err(DomainError::Forbidden);
+    }
+    let txn = state.db.begin_write().await?;
+    if !caller.is_admin() {
+        // Its user may cancel it only while nothing has been paid. The row is
+        // locked first, so a payment cannot complete between check and delete.
+        registration::Entity::find_by_id(found.id)
+            .lock_exclusive()
+            .one(&*txn)
+            .await?;
+        let completed = payment::Entity::find()
+            .filter(payment::Column::RegistrationId.eq(found.id))
+            .filter(payment::Column::PaymentStatus.eq("completed"))
+            .count(&*txn)
+            .await?;
+        if completed > 0 {
+            return Err(DomainError::Forbidden);
+        }
+    }
+    let deleted = delete_and_release(&*txn, found.id).await?;
+    txn.commit().await?;
+    state.cache.invalidate(&[Family::Tickets]).await;
+    if !deleted {
+        return Err(DomainError::NotFound);
+    }
+    tracing::info!("Registration {} deleted by {}", found.id, caller.username);
+    Ok(())
+}

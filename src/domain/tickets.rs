@@ -1,0 +1,333 @@
+//! Ticket types of an event: price, sales window, quota; managed by those
+//! who manage the event.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest, does_not_exist};
+use crate::cache::Family;
+use crate::db::entities::{event, ticket};
+use crate::state::AppState;
+
+/// The fields lists may be ordered by.
+pub const ORDERINGS: &[&str] = &["price", "sales_start", "name"];
+pub const MAX_NAME: usize = 100;
+
+/// A new ticket type, already parsed; `price_minor` in minor units.
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    pub event_id: Uuid,
+    pub name: String,
+    pub price_minor: i64,
+    pub sales_start: DateTime<Utc>,
+    pub sales_end: DateTime<Utc>,
+    pub quota: i64,
+}
+
+/// The fields an update sets (`None`: unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct TicketChanges {
+    pub event_id: Option<Uuid>,
+    pub name: Option<String>,
+    pub price_minor: Option<i64>,
+    pub sales_start: Option<DateTime<Utc>>,
+    pub sales_end: Option<DateTime<Utc>>,
+    pub quota: Option<i64>,
+}
+
+/// What this ticket can still sell: the smaller of its own room and its
+/// event's room, never below 0.
+pub fn available(t: &ticket::Model) -> i64 {
+    std::cmp::max(t.quota - t.sold, 0)
+}
+
+/// One page of tickets, optionally of one event; `ordering` is one of
+/// `ORDERINGS` (empty: creation order).
+pub async fn list(
+    state: &AppState,
+    event_id: Option<Uuid>,
+    ordering: (&str, bool),
+    page: PageRequest,
+    count_generation: Option<u64>,
+) -> DomainResult<Page<ticket::Model>> {
+    let mut select = ticket::Entity::find();
+    if let Some(event_id) = event_id {
+        select = select.filter(ticket::Column::EventId.eq(event_id));
+    }
+    let (field, descending) = ordering;
+    let column = match field {
+        "price" => Some(ticket::Column::PriceMinor),
+        "sales_start" => Some(ticket::Column::SalesStart),
+        "name" => Some(ticket::Column::Name),
+        _ => None,
+    };
+    if let Some(column) = column {
+        select = if descending {
+            select.order_by_desc(column)
+        } else {
+            select.order_by_asc(column)
+        };
+    }
+    // Ties (and the default order) by id: creation order, ids being UUIDv7.
+    let select = if descending {
+        select.order_by_desc(ticket::Column::Id)
+    } else {
+        select.order_by_asc(ticket::Column::Id)
+    };
+    let db = state.db.conn();
+    let counted = select.clone();
+    let count = state
+        .cache
+        .count(
+            Family::Tickets,
+            count_generation,
+            &format!("event={event_id:?}"),
+            || counted.count(db),
+        )
+        .await?;
+    Ok(super::fetch_page_counted(db, select, page, count).await?)
+}
+
+pub async fn get(state: &AppState, id: Uuid) -> DomainResult<ticket::Model> {
+    ticket::Entity::find_by_id(id)
+        .one(state.db.conn())
+        .await?
+        .ok_or(DomainError::NotFound)
+}
+
+async fn event_of(state: &AppState, event_id: Uuid) -> DomainResult<event::Model> {
+    event::Entity::find_by_id(event_id)
+        .one(state.db.conn())
+        .await?
+        // Deleted meanwhile (with its tickets).
+        .ok_or(DomainError::NotFound)
+}
+
+/// A ticket whose event the caller manages (404, then 403), with its event.
+pub async fn get_managed(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> DomainResult<(ticket::Model, event::Model)> {
+    let found = get(state, id).await?;
+    let parent = event_of(state, found.event_id).await?;
+    if !caller.manages_event(parent.organizer_id) {
+        return Err(DomainError::Forbidden);
+    }
+    Ok((found, parent))
+}
+
+/// Whether the caller could manage any event at all; others are refused
+/// before their input is looked at.
+pub async fn authorize_create(state: &AppState, caller: &Caller) -> DomainResult<()> {
+    if caller.can_create_events() {
+        return Ok(());
+    }
+    let organised = event::Entity::find()
+        .filter(event::Column::OrganizerId.eq(caller.id))
+        .count(state.db.conn())
+        .await?;
+    if organised > 0 {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden)
+    }
+}
+
+/// The event a ticket is for: an error on `event_id` when unknown, 403 when
+/// the caller does not manage it.
+pub async fn check_event(
+    state: &AppState,
+    caller: &Caller,
+    event_id: Uuid,
+    errors: &mut FieldErrors,
+) -> DomainResult<Option<event::Model>> {
+    let found = event::Entity::find_by_id(event_id)
+        .one(state.db.conn())
+        .await?;
+    match found {
+        None => {
+            errors.add("event_id", does_not_exist(event_id));
+            Ok(None)
+        }
+        Some(e) if !caller.manages_event(e.organizer_id) => Err(DomainError::Forbidden),
+        Some(e) => Ok(Some(e)),
+    }
+}
+
+/// The sales window may not end before it starts.
+pub fn check_window(start: DateTime<Utc>, end: DateTime<Utc>, errors: &mut FieldErrors) {
+    if end < start {
+        errors.add(
+            "sales_end",
+            "Sales end must not be earlier than sales start.",
+        );
+    }
+}
+
+#[instrument(name = "create_ticket", skip_all, fields(user = %caller.username))]
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    new: NewTicket,
+) -> DomainResult<ticket::Model> {
+    authorize_create(state, caller).await?;
+    let mut errors = FieldErrors::default();
+    let parent = check_event(state, caller, new.event_id, &mut errors).await?;
+    check_window(new.sales_start, new.sales_end, &mut errors);
+    errors.into_result()?;
+    let Some(parent) = parent else {
+        return Err(DomainError::NotFound);
+    };
+    let txn = state.db.begin_write().await?;
+    let created = ticket::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        event_id: Set(parent.id),
+        name: Set(new.name),
+        price_minor: Set(new.price_minor),
+        sales_start: Set(new.sales_start),
+        sales_end: Set(new.sales_end),
+        quota: Set(new.quota),
+        sold: Set(0),
+    }
+    .insert(&*txn)
+    .await?;
+    txn.commit().await?;
+    state.cache.invalidate(&[Family::Tickets]).await;
+    tracing::info!(
+        "Ticket {} ({}) for event {} created by {}",
+        created.id,
+        created.name,
+        created.event_id,
+        caller.username
+    );
+    Ok(created)
+}
+
+/// Changes the fields given; `errors` carries what the front door already
+/// found wrong. The quota never goes below what is sold, and a ticket with
+/// registrations stays with its event.
+#[instrument(name = "update_ticket", skip_all, fields(user = %caller.username))]
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    changes: TicketChanges,
+    mut errors: FieldErrors,
+) -> DomainResult<ticket::Model> {
+    let (found, _) = get_managed(state, caller, id).await?;
+    let mut moving_to = None;
+    if let Some(event_id) = changes.event_id
+        && event_id != found.event_id
+    {
+        moving_to = check_event(state, caller, event_id, &mut errors).await?;
+    }
+    check_window(
+        changes.sales_start.unwrap_or(found.sales_start),
+        changes.sales_end.unwrap_or(found.sales_end),
+        &mut errors,
+    );
+    errors.into_result()?;
+
+    let mut model: ticket::ActiveModel = found.clone().into();
+    if let Some(v) = changes.name {
+        model.name = Set(v);
+    }
+    if let Some(v) = changes.price_minor {
+        model.price_minor = Set(v);
+    }
+    if let Some(v) = changes.sales_start {
+        model.sales_start = Set(v);
+    }
+    if let Some(v) = changes.sales_end {
+        model.sales_end = Set(v);
+    }
+    if let Some(v) = changes.quota {
+        model.quota = Set(v);
+    }
+    if let Some(target) = &moving_to {
+        model.event_id = Set(target.id);
+    }
+    let txn = state.db.begin_write().await?;
+    // `sold = sold` keeps the statement non-empty when nothing else changes
+    // (a PATCH of ignored fields is a 200, not a no-op reported as 0 rows).
+    let mut update = ticket::Entity::update_many()
+        .set(model)
+        .col_expr(ticket::Column::Sold, Expr::col(ticket::Column::Sold))
+        .filter(ticket::Column::Id.eq(found.id));
+    // Guards inside the UPDATE, so that a concurrent registration cannot
+    // slip between the check and the change.
+    if let Some(quota) = changes.quota {
+        update = update.filter(ticket::Column::Sold.lte(quota));
+    }
+    if moving_to.is_some() {
+        update = update.filter(Expr::col(ticket::Column::Sold).eq(0));
+    }
+    let result = update.exec(&*txn).await?;
+    if result.rows_affected == 0 {
+        let current = ticket::Entity::find_by_id(found.id).one(&*txn).await?;
+        return match current {
+            None => Err(DomainError::NotFound),
+            Some(t) if moving_to.is_some() && t.sold > 0 => Err(DomainError::Conflict(format!(
+                "A ticket with {} registrations cannot move to another event.",
+                t.sold
+            ))),
+            Some(t) => Err(DomainError::Conflict(format!(
+                "The quota cannot be lower than the {} tickets already sold.",
+                t.sold
+            ))),
+        };
+    }
+    let updated = ticket::Entity::find_by_id(found.id)
+        .one(&*txn)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+    txn.commit().await?;
+    state.cache.invalidate(&[Family::Tickets]).await;
+    tracing::info!("Ticket {} updated by {}", updated.id, caller.username);
+    Ok(updated)
+}
+
+/// Deletes a ticket with its registrations and their payments; the event
+/// gets their places back.
+#[instrument(name = "delete_ticket", skip_all, fields(user = %caller.username))]
+pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult<()> {
+    let (found, _) = get_managed(state, caller, id).await?;
+    let txn = state.db.begin_write().await?;
+    // Lock the ticket row FOR UPDATE first (PostgreSQL; SQLite's writer
+    // lock serialises anyway): registrations in flight (which hold a key-share
+    // lock through their foreign key) finish first, later ones wait and then
+    // find the ticket gone — so `sold` read here is final.
+    let sold = ticket::Entity::find_by_id(found.id)
+        .lock_exclusive()
+        .one(&*txn)
+        .await?
+        .ok_or(DomainError::NotFound)?
+        .sold;
+    // Registrations and their payments go with the ticket (ON DELETE CASCADE);
+    // the event gets their places back.
+    ticket::Entity::delete_by_id(found.id).exec(&*txn).await?;
+    event::Entity::update_many()
+        .col_expr(
+            event::Column::Registered,
+            Expr::col(event::Column::Registered).sub(sold),
+        )
+        .filter(event::Column::Id.eq(found.event_id))
+        .exec(&*txn)
+        .await?;
+    txn.commit().await?;
+    state.cache.invalidate(&[Family::Tickets]).await;
+    tracing::info!(
+        "Ticket {} ({}) deleted by {}, releasing {sold} registrations",
+        found.id,
+        found.name,
+        caller.username
+    );
+    Ok(())
+}

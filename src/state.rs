@@ -1,0 +1,49 @@
+//! `AppState`: the services every front door (API, console, CLI, worker)
+//! and the domain reach. It depends only on infrastructure modules.
+
+use std::sync::Arc;
+
+use crate::cache::Cache;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Database;
+use crate::jwt::JwtKeys;
+use crate::mail::Mailer;
+use crate::storage::Storage;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Database,
+    pub storage: Storage,
+    pub cache: Cache,
+    pub mailer: Mailer,
+    pub clock: Clock,
+    pub jwt: Arc<JwtKeys>,
+    pub config: Arc<Config>,
+    /// Registrations waiting to be written together (PostgreSQL).
+    pub registration_queues: Arc<crate::db::registration_writer::Queues>,
+}
+
+impl AppState {
+    /// Connects to the database and loads the signing key; does not migrate.
+    pub async fn new(config: Config) -> anyhow::Result<Self> {
+        let db = Database::connect(&config).await?;
+        let secret =
+            crate::jwt::load_or_create_secret(config.secret_key.as_deref(), &config.data_dir)?;
+        let jwt = JwtKeys::new(&secret, config.jwt_access_ttl, config.jwt_refresh_ttl);
+        let storage = Storage::open(&config).await?;
+        let cache = Cache::open(&config)?;
+        let mailer = Mailer::open(&config)?;
+        Ok(AppState {
+            db,
+            storage,
+            cache,
+            mailer,
+            clock: Clock::default(),
+            jwt: Arc::new(jwt),
+            config: Arc::new(config),
+            registration_queues: Arc::default(),
+        })
+    }
+}

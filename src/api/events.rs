@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -27,7 +27,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
-        .routes(routes!(retrieve, update, partial_update, destroy))
+        .routes(routes!(retrieve, update, destroy))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -101,27 +101,18 @@ pub struct EventWrite {
     pub organizer_id: Option<Uuid>,
 }
 
-/// A partial change of an event: any of the fields of `EventWrite`.
-#[derive(Default, ToSchema)]
+/// An event's fields as sent: on PATCH any may be missing.
+#[derive(Default)]
 pub struct EventPatch {
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S", value_type = String)]
     pub name: Option<String>,
-    #[schema(max_length = 100000, value_type = String)]
     pub description: Option<String>,
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S", value_type = String)]
     pub location: Option<String>,
-    #[schema(value_type = DateTime<Utc>)]
     pub start_time: Option<DateTime<Utc>>,
-    #[schema(value_type = DateTime<Utc>)]
     pub end_time: Option<DateTime<Utc>>,
-    #[schema(minimum = 0, maximum = 2147483647, value_type = i64)]
     pub quota: Option<i64>,
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S", value_type = String)]
     pub category: Option<String>,
-    #[schema(value_type = EventStatus)]
     pub status: Option<String>,
     /// Superuser and admin only.
-    #[schema(value_type = Uuid)]
     pub organizer_id: Option<Uuid>,
 }
 
@@ -348,17 +339,33 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
-/// Both PUT (`partial` false: every field but `status`/`organizer_id`
-/// required) and PATCH.
-async fn change(
-    state: AppState,
-    caller: crate::domain::Caller,
-    id: &str,
+/// Change an event (those who manage the event)
+///
+/// PUT replaces: every field but `status` and `organizer_id` is required;
+/// PATCH changes the fields sent. A quota below the registrations already
+/// made is a 409.
+#[utoipa::path(
+    method(put, patch), path = "/events/{id}", tag = "events", operation_id = "events_update",
+    params(("id" = Uuid, Path, description = ID_UUID)),
+    request_body = EventWrite,
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "Updated", body = EventOut),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such event"),
+        (status = 409, description = "The quota is below the registrations already made"),
+    )
+)]
+async fn update(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    method: Method,
+    Path(id): Path<String>,
     body: JsonBody,
-    partial: bool,
 ) -> ApiResult<Json<EventOut>> {
+    let partial = method == Method::PATCH;
     // 404 and 403 before the body is looked at (DRF's order).
-    let found = domain::get_managed(&state, &caller, path_id(id)?).await?;
+    let found = domain::get_managed(&state, &caller, path_id(&id)?).await?;
     let mut input = body.input(partial)?;
     let fields = EventPatch::read(&mut input, state.config.time_zone);
     domain::check_organizer_change(
@@ -374,53 +381,6 @@ async fn change(
     let changes = EventChanges::from(fields);
     let updated = domain::update(&state, &caller, found.id, changes).await?;
     Ok(Json(updated.into()))
-}
-
-/// Replace an event's fields (those who manage the event)
-///
-/// All fields but `status` and `organizer_id` are required. A quota below
-/// the registrations already made is a 409.
-#[utoipa::path(
-    put, path = "/events/{id}", tag = "events", operation_id = "events_update",
-    params(("id" = Uuid, Path, description = ID_UUID)),
-    request_body = EventWrite,
-    security(("jwt" = [])),
-    responses(
-        (status = 200, description = "Updated", body = EventOut),
-        (status = 403, description = "Not allowed"),
-        (status = 404, description = "No such event"),
-        (status = 409, description = "The quota is below the registrations already made"),
-    )
-)]
-async fn update(
-    State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
-    Path(id): Path<String>,
-    body: JsonBody,
-) -> ApiResult<Json<EventOut>> {
-    change(state, caller, &id, body, false).await
-}
-
-/// Change some fields of an event (those who manage the event)
-#[utoipa::path(
-    patch, path = "/events/{id}", tag = "events", operation_id = "events_partial_update",
-    params(("id" = Uuid, Path, description = ID_UUID)),
-    request_body = EventPatch,
-    security(("jwt" = [])),
-    responses(
-        (status = 200, description = "Updated", body = EventOut),
-        (status = 403, description = "Not allowed"),
-        (status = 404, description = "No such event"),
-        (status = 409, description = "The quota is below the registrations already made"),
-    )
-)]
-async fn partial_update(
-    State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
-    Path(id): Path<String>,
-    body: JsonBody,
-) -> ApiResult<Json<EventOut>> {
-    change(state, caller, &id, body, true).await
 }
 
 /// Delete an event (those who manage the event)

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -15,14 +15,13 @@ use super::input::{Input, JsonBody, QueryParams, Text};
 use super::pagination::{GroupList, Pagination, page_request};
 use super::schemas::ErrorDetail;
 use crate::db::entities::group;
-use crate::domain::Caller;
 use crate::domain::accounts::groups::{self as domain, MAX_NAME};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
-        .routes(routes!(retrieve, update, partial_update, destroy))
+        .routes(routes!(retrieve, update, destroy))
         .routes(routes!(assign, unassign))
 }
 
@@ -52,10 +51,8 @@ pub struct GroupWrite {
     pub name: String,
 }
 
-/// A partial change of a group.
-#[derive(ToSchema)]
+/// A group's name as sent: on PATCH it may be missing.
 pub struct GroupPatch {
-    #[schema(min_length = 1, max_length = 150, pattern = r"\S", value_type = String)]
     pub name: Option<String>,
 }
 
@@ -172,31 +169,11 @@ async fn retrieve(
     ))
 }
 
-/// PUT (`name` required) and PATCH.
-async fn change(
-    state: AppState,
-    caller: Caller,
-    id: &str,
-    body: JsonBody,
-    partial: bool,
-) -> ApiResult<Json<GroupOut>> {
-    domain::authorize(&caller)?;
-    let found = domain::get(&state, &caller, group_id(id)?).await?;
-    let mut input = body.input(partial)?;
-    let patch = GroupPatch {
-        name: input.text("name", Text::required(MAX_NAME)),
-    };
-    if let Some(name) = &patch.name {
-        domain::check_name(&state, name, Some(found.id), &mut input.errors).await?;
-    }
-    input.finish()?;
-    let renamed = domain::rename(&state, &caller, found.id, patch.name).await?;
-    Ok(Json(renamed.into()))
-}
-
 /// Rename a group (superuser)
+///
+/// PUT requires `name`; PATCH may leave it out.
 #[utoipa::path(
-    put, path = "/groups/{id}", tag = "groups", operation_id = "groups_update",
+    method(put, patch), path = "/groups/{id}", tag = "groups", operation_id = "groups_update",
     params(("id" = i32, Path, minimum = 1, description = GROUP_ID)),
     request_body = GroupWrite,
     security(("jwt" = [])),
@@ -209,31 +186,23 @@ async fn change(
 async fn update(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
+    method: Method,
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Json<GroupOut>> {
-    change(state, caller, &id, body, false).await
-}
-
-/// Rename a group, partially (superuser)
-#[utoipa::path(
-    patch, path = "/groups/{id}", tag = "groups", operation_id = "groups_partial_update",
-    params(("id" = i32, Path, minimum = 1, description = GROUP_ID)),
-    request_body = GroupPatch,
-    security(("jwt" = [])),
-    responses(
-        (status = 200, description = "Updated", body = GroupOut),
-        (status = 403, description = "Not allowed"),
-        (status = 404, description = "No such group"),
-    )
-)]
-async fn partial_update(
-    State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
-    Path(id): Path<String>,
-    body: JsonBody,
-) -> ApiResult<Json<GroupOut>> {
-    change(state, caller, &id, body, true).await
+    let partial = method == Method::PATCH;
+    domain::authorize(&caller)?;
+    let found = domain::get(&state, &caller, group_id(&id)?).await?;
+    let mut input = body.input(partial)?;
+    let patch = GroupPatch {
+        name: input.text("name", Text::required(MAX_NAME)),
+    };
+    if let Some(name) = &patch.name {
+        domain::check_name(&state, name, Some(found.id), &mut input.errors).await?;
+    }
+    input.finish()?;
+    let renamed = domain::rename(&state, &caller, found.id, patch.name).await?;
+    Ok(Json(renamed.into()))
 }
 
 /// Delete a group and its memberships (superuser)

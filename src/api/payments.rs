@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -18,16 +18,16 @@ use super::input::{Input, JsonBody, QueryParams, Text, path_id};
 use super::pagination::{Pagination, PaymentList, page_request};
 use super::schemas::{FieldErrorsBody, ID_UUID, PaymentStatus, datetime, money, optional_datetime};
 use crate::db::entities::payment;
+use crate::domain::FieldErrors;
 use crate::domain::payments::{
     self as domain, Created, MAX_METHOD, NewPayment, PaymentChanges, PaymentFilter, STATUSES,
 };
-use crate::domain::{Caller, FieldErrors};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
-        .routes(routes!(retrieve, update, partial_update, destroy))
+        .routes(routes!(retrieve, update, destroy))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -92,14 +92,10 @@ pub struct PaymentWrite {
     pub payment_status: Option<String>,
 }
 
-/// A partial change of a payment.
-#[derive(ToSchema)]
+/// A payment's fields as sent: on PATCH any may be missing.
 pub struct PaymentPatch {
-    #[schema(min_length = 1, max_length = 50, pattern = r"\S", value_type = String)]
     pub payment_method: Option<String>,
-    #[schema(minimum = 0, maximum = 9999999999.99, value_type = f64)]
     pub amount_paid: Option<i64>,
-    #[schema(value_type = PaymentStatus)]
     pub payment_status: Option<String>,
 }
 
@@ -287,30 +283,14 @@ async fn retrieve(
     ))
 }
 
-/// PUT (`payment_method` and `amount_paid` required) and PATCH.
-async fn change(
-    state: AppState,
-    caller: Caller,
-    id: &str,
-    body: JsonBody,
-    partial: bool,
-) -> ApiResult<Json<PaymentOut>> {
-    // 404 and 403 before the body is looked at (DRF's order).
-    let found = domain::get_changeable(&state, &caller, path_id(id)?).await?;
-    let mut input = body.input(partial)?;
-    let fields = PaymentPatch::read(&mut input);
-    let errors = std::mem::take(&mut input.errors);
-    let updated = domain::update(&state, &caller, found.id, fields.into(), errors).await?;
-    Ok(Json(updated.into()))
-}
-
-/// Replace a payment's fields (superuser, admin)
+/// Change a payment (superuser, admin)
 ///
-/// Status moves: `pending→completed`, `pending→failed`, `failed→pending`,
-/// `completed→refunded` (and to itself); others are a 400 on
-/// `payment_status`.
+/// PUT: `payment_method` and `amount_paid` are required; PATCH changes the
+/// fields sent. Status moves: `pending→completed`, `pending→failed`,
+/// `failed→pending`, `completed→refunded` (and to itself); others are a
+/// 400 on `payment_status`.
 #[utoipa::path(
-    put, path = "/payments/{id}", tag = "payments", operation_id = "payments_update",
+    method(put, patch), path = "/payments/{id}", tag = "payments", operation_id = "payments_update",
     params(("id" = Uuid, Path, description = ID_UUID)),
     request_body = PaymentWrite,
     security(("jwt" = [])),
@@ -324,32 +304,18 @@ async fn change(
 async fn update(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
+    method: Method,
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Json<PaymentOut>> {
-    change(state, caller, &id, body, false).await
-}
-
-/// Change some fields of a payment (superuser, admin)
-#[utoipa::path(
-    patch, path = "/payments/{id}", tag = "payments", operation_id = "payments_partial_update",
-    params(("id" = Uuid, Path, description = ID_UUID)),
-    request_body = PaymentPatch,
-    security(("jwt" = [])),
-    responses(
-        (status = 200, description = "Updated", body = PaymentOut),
-        (status = 403, description = "Not allowed"),
-        (status = 404, description = "No such payment"),
-        (status = 409, description = "Another completed payment, or changed meanwhile"),
-    )
-)]
-async fn partial_update(
-    State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
-    Path(id): Path<String>,
-    body: JsonBody,
-) -> ApiResult<Json<PaymentOut>> {
-    change(state, caller, &id, body, true).await
+    let partial = method == Method::PATCH;
+    // 404 and 403 before the body is looked at (DRF's order).
+    let found = domain::get_changeable(&state, &caller, path_id(&id)?).await?;
+    let mut input = body.input(partial)?;
+    let fields = PaymentPatch::read(&mut input);
+    let errors = std::mem::take(&mut input.errors);
+    let updated = domain::update(&state, &caller, found.id, fields.into(), errors).await?;
+    Ok(Json(updated.into()))
 }
 
 /// Delete a payment (superuser, admin)

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
@@ -16,14 +16,14 @@ use super::input::{JsonBody, QueryParams, path_id};
 use super::pagination::{Pagination, RegistrationList, page_request};
 use super::schemas::{FieldErrorsBody, ID_UUID, datetime};
 use crate::db::entities::registration;
+use crate::domain::FieldErrors;
 use crate::domain::registrations::{self as domain, NewRegistration, RegistrationFilter};
-use crate::domain::{Caller, FieldErrors};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
-        .routes(routes!(retrieve, update, partial_update, destroy))
+        .routes(routes!(retrieve, update, destroy))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -59,12 +59,9 @@ pub struct RegistrationWrite {
     pub user_id: Option<Uuid>,
 }
 
-/// A partial move of a registration.
-#[derive(ToSchema)]
+/// A registration's ticket and user as sent: on PATCH either may be missing.
 pub struct RegistrationPatch {
-    #[schema(value_type = Uuid)]
     pub ticket_id: Option<Uuid>,
-    #[schema(value_type = Uuid)]
     pub user_id: Option<Uuid>,
 }
 
@@ -189,35 +186,13 @@ async fn retrieve(
     ))
 }
 
-/// PUT (`ticket_id` required) and PATCH: a move, superuser and admin only.
-async fn change(
-    state: AppState,
-    caller: Caller,
-    id: &str,
-    body: JsonBody,
-    partial: bool,
-) -> ApiResult<Json<RegistrationOut>> {
-    // 404 and 403 before the body is looked at (DRF's order).
-    let found = domain::get_movable(&state, &caller, path_id(id)?).await?;
-    let (fields, errors) = RegistrationPatch::read(&body, partial)?;
-    let moved = domain::move_to(
-        &state,
-        &caller,
-        found.id,
-        fields.ticket_id,
-        fields.user_id,
-        errors,
-    )
-    .await?;
-    Ok(Json(moved.into()))
-}
-
 /// Move a registration (superuser, admin)
 ///
-/// Capacity is re-checked on the new ticket and event. Naming the current
-/// ticket and user changes nothing.
+/// PUT names the ticket (and optionally the user); PATCH either. Capacity
+/// is re-checked on the new ticket and event. Naming the current ticket and
+/// user changes nothing.
 #[utoipa::path(
-    put, path = "/registrations/{id}", tag = "registrations", operation_id = "registrations_update",
+    method(put, patch), path = "/registrations/{id}", tag = "registrations", operation_id = "registrations_update",
     params(("id" = Uuid, Path, description = ID_UUID)),
     request_body = RegistrationWrite,
     security(("jwt" = [])),
@@ -231,32 +206,24 @@ async fn change(
 async fn update(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
+    method: Method,
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Json<RegistrationOut>> {
-    change(state, caller, &id, body, false).await
-}
-
-/// Move a registration partially (superuser, admin)
-#[utoipa::path(
-    patch, path = "/registrations/{id}", tag = "registrations", operation_id = "registrations_partial_update",
-    params(("id" = Uuid, Path, description = ID_UUID)),
-    request_body = RegistrationPatch,
-    security(("jwt" = [])),
-    responses(
-        (status = 200, description = "Moved", body = RegistrationOut),
-        (status = 403, description = "Not allowed"),
-        (status = 404, description = "No such registration"),
-        (status = 409, description = "Sold out, or the user is already registered there"),
+    let partial = method == Method::PATCH;
+    // 404 and 403 before the body is looked at (DRF's order).
+    let found = domain::get_movable(&state, &caller, path_id(&id)?).await?;
+    let (fields, errors) = RegistrationPatch::read(&body, partial)?;
+    let moved = domain::move_to(
+        &state,
+        &caller,
+        found.id,
+        fields.ticket_id,
+        fields.user_id,
+        errors,
     )
-)]
-async fn partial_update(
-    State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
-    Path(id): Path<String>,
-    body: JsonBody,
-) -> ApiResult<Json<RegistrationOut>> {
-    change(state, caller, &id, body, true).await
+    .await?;
+    Ok(Json(moved.into()))
 }
 
 /// Cancel a registration

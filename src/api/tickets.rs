@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -19,15 +19,15 @@ use super::pagination::{Pagination, TicketList, page_request};
 use super::schemas::{FieldErrorsBody, ID_UUID, TicketOrdering, datetime, money};
 use crate::cache::Family;
 use crate::db::entities::ticket;
+use crate::domain::FieldErrors;
 use crate::domain::events::MAX_QUOTA;
 use crate::domain::tickets::{self as domain, NewTicket, ORDERINGS, TicketChanges};
-use crate::domain::{Caller, FieldErrors};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
-        .routes(routes!(retrieve, update, partial_update, destroy))
+        .routes(routes!(retrieve, update, destroy))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -88,21 +88,14 @@ pub struct TicketWrite {
     pub quota: i64,
 }
 
-/// A partial change of a ticket.
-#[derive(ToSchema)]
+/// A ticket's fields as sent: on PATCH any may be missing.
 pub struct TicketPatch {
-    #[schema(value_type = Uuid)]
     pub event_id: Option<Uuid>,
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S", value_type = String)]
     pub name: Option<String>,
-    #[schema(minimum = 0, maximum = 9999999999.99, value_type = f64)]
     pub price: Option<i64>,
-    #[schema(value_type = DateTime<Utc>)]
     pub sales_start: Option<DateTime<Utc>>,
-    #[schema(value_type = DateTime<Utc>)]
     pub sales_end: Option<DateTime<Utc>>,
     /// Not below `sold` (409).
-    #[schema(minimum = 0, maximum = 2147483647, value_type = i64)]
     pub quota: Option<i64>,
 }
 
@@ -261,29 +254,13 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
-/// PUT (`partial` false: every field required) and PATCH.
-async fn change(
-    state: AppState,
-    caller: Caller,
-    id: &str,
-    body: JsonBody,
-    partial: bool,
-) -> ApiResult<Json<TicketOut>> {
-    // 404 and 403 before the body is looked at (DRF's order).
-    let (found, _) = domain::get_managed(&state, &caller, path_id(id)?).await?;
-    let mut input = body.input(partial)?;
-    let fields = TicketPatch::read(&mut input, state.config.time_zone);
-    let errors = std::mem::take(&mut input.errors);
-    let updated = domain::update(&state, &caller, found.id, fields.into(), errors).await?;
-    Ok(Json(updated.into()))
-}
-
-/// Replace a ticket's fields (those who manage the event)
+/// Change a ticket (those who manage the event)
 ///
+/// PUT replaces: every field is required; PATCH changes the fields sent.
 /// A quota below `sold` is a 409; a ticket with registrations cannot move
 /// to another event (409).
 #[utoipa::path(
-    put, path = "/tickets/{id}", tag = "tickets", operation_id = "tickets_update",
+    method(put, patch), path = "/tickets/{id}", tag = "tickets", operation_id = "tickets_update",
     params(("id" = Uuid, Path, description = ID_UUID)),
     request_body = TicketWrite,
     security(("jwt" = [])),
@@ -297,32 +274,18 @@ async fn change(
 async fn update(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
+    method: Method,
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Json<TicketOut>> {
-    change(state, caller, &id, body, false).await
-}
-
-/// Change some fields of a ticket (those who manage the event)
-#[utoipa::path(
-    patch, path = "/tickets/{id}", tag = "tickets", operation_id = "tickets_partial_update",
-    params(("id" = Uuid, Path, description = ID_UUID)),
-    request_body = TicketPatch,
-    security(("jwt" = [])),
-    responses(
-        (status = 200, description = "Updated", body = TicketOut),
-        (status = 403, description = "Not allowed"),
-        (status = 404, description = "No such ticket"),
-        (status = 409, description = "The quota is below `sold`, or a sold ticket would move"),
-    )
-)]
-async fn partial_update(
-    State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
-    Path(id): Path<String>,
-    body: JsonBody,
-) -> ApiResult<Json<TicketOut>> {
-    change(state, caller, &id, body, true).await
+    let partial = method == Method::PATCH;
+    // 404 and 403 before the body is looked at (DRF's order).
+    let (found, _) = domain::get_managed(&state, &caller, path_id(&id)?).await?;
+    let mut input = body.input(partial)?;
+    let fields = TicketPatch::read(&mut input, state.config.time_zone);
+    let errors = std::mem::take(&mut input.errors);
+    let updated = domain::update(&state, &caller, found.id, fields.into(), errors).await?;
+    Ok(Json(updated.into()))
 }
 
 /// Delete a ticket (those who manage the event)

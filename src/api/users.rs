@@ -26,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(me))
-        .routes(routes!(retrieve, update, partial_update, destroy))
+        .routes(routes!(retrieve, update, destroy))
 }
 
 /// An account (never its password or hash).
@@ -242,34 +242,11 @@ async fn retrieve(
     ))
 }
 
-/// PUT and PATCH are both partial: only the fields sent change.
-async fn change(
-    state: AppState,
-    caller: crate::domain::Caller,
-    id: &str,
-    body: JsonBody,
-) -> ApiResult<Json<UserOut>> {
-    // 404 and 403 before the body is looked at (DRF's order).
-    let found = domain::get_changeable(&state, &caller, path_id(id)?).await?;
-    let mut input = body.input(true)?;
-    let fields = UserUpdate::read(&mut input, false);
-    let changes = UserChanges {
-        username: fields.username,
-        email: fields.email,
-        password: fields.password,
-        first_name: fields.first_name,
-        last_name: fields.last_name,
-    };
-    let errors = std::mem::take(&mut input.errors);
-    let updated = domain::update_user(&state, &caller, found.id, changes, errors).await?;
-    Ok(Json(updated.into()))
-}
-
-/// Change a user (self, superuser); partial, as PATCH
+/// Change a user (self, superuser)
 ///
-/// Only the fields sent change.
+/// PUT and PATCH are both partial: only the fields sent change.
 #[utoipa::path(
-    put, path = "/users/{id}", tag = "users", operation_id = "users_update",
+    method(put, patch), path = "/users/{id}", tag = "users", operation_id = "users_update",
     params(("id" = Uuid, Path, description = ID_UUID)),
     request_body = UserUpdate,
     security(("jwt" = [])),
@@ -285,28 +262,20 @@ async fn update(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Json<UserOut>> {
-    change(state, caller, &id, body).await
-}
-
-/// Change some fields of a user (self, superuser)
-#[utoipa::path(
-    patch, path = "/users/{id}", tag = "users", operation_id = "users_partial_update",
-    params(("id" = Uuid, Path, description = ID_UUID)),
-    request_body = UserUpdate,
-    security(("jwt" = [])),
-    responses(
-        (status = 200, description = "Updated", body = UserOut),
-        (status = 403, description = "Not allowed"),
-        (status = 404, description = "No such user"),
-    )
-)]
-async fn partial_update(
-    State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
-    Path(id): Path<String>,
-    body: JsonBody,
-) -> ApiResult<Json<UserOut>> {
-    change(state, caller, &id, body).await
+    // 404 and 403 before the body is looked at (DRF's order).
+    let found = domain::get_changeable(&state, &caller, path_id(&id)?).await?;
+    let mut input = body.input(true)?;
+    let fields = UserUpdate::read(&mut input, false);
+    let changes = UserChanges {
+        username: fields.username,
+        email: fields.email,
+        password: fields.password,
+        first_name: fields.first_name,
+        last_name: fields.last_name,
+    };
+    let errors = std::mem::take(&mut input.errors);
+    let updated = domain::update_user(&state, &caller, found.id, changes, errors).await?;
+    Ok(Json(updated.into()))
 }
 
 /// Delete a user (self, superuser)

@@ -229,6 +229,7 @@ fn ticket_body(event: &str, name: &str, quota: i64, open: bool) -> Value {
     })
 }
 
+#[rustfmt::skip]
 async fn walk_matches_the_recording(app: &TestApp) {
     use Method as M;
     let mut w = Walk::new(app);
@@ -236,37 +237,16 @@ async fn walk_matches_the_recording(app: &TestApp) {
     let su = Some(su.as_str());
 
     // ---- accounts and roles
-    let r = w
-        .call(
-            "signup",
-            M::POST,
-            "/api/users/",
-            None,
-            Some(json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD, "first_name": "Alice"})),
-        )
-        .await;
+    let r = w.call("signup", M::POST, "/api/users/", None, Some(json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD, "first_name": "Alice"}))).await;
     let alice_id = r.id();
     for (label, body) in [
         ("signup missing", json!({})),
-        (
-            "signup duplicate",
-            json!({"username": "ALICE", "email": "alice@example.com", "password": PASSWORD}),
-        ),
-        (
-            "signup weak password",
-            json!({"username": "carol", "email": "carol@example.com", "password": "12345678"}),
-        ),
-        (
-            "signup bad email",
-            json!({"username": "carol", "email": "nope", "password": PASSWORD}),
-        ),
-        (
-            "signup bad username",
-            json!({"username": "a b", "email": "c@example.com", "password": PASSWORD}),
-        ),
+        ("signup duplicate", json!({"username": "ALICE", "email": "alice@example.com", "password": PASSWORD})),
+        ("signup weak password", json!({"username": "carol", "email": "carol@example.com", "password": "12345678"})),
+        ("signup bad email", json!({"username": "carol", "email": "nope", "password": PASSWORD})),
+        ("signup bad username", json!({"username": "a b", "email": "c@example.com", "password": PASSWORD})),
     ] {
-        w.call(label, M::POST, "/api/users/", None, Some(body))
-            .await;
+        w.call(label, M::POST, "/api/users/", None, Some(body)).await;
     }
     let mut tokens = HashMap::new();
     let mut ids = HashMap::new();
@@ -276,34 +256,12 @@ async fn walk_matches_the_recording(app: &TestApp) {
         ids.insert(name, r.id());
     }
     for name in ["alice", "bob", "org1", "org2", "adm"] {
-        let r = w
-            .call(
-                "login",
-                M::POST,
-                "/api/login/",
-                None,
-                Some(json!({"username": name, "password": PASSWORD})),
-            )
-            .await;
+        let r = w.call("login", M::POST, "/api/login/", None, Some(json!({"username": name, "password": PASSWORD}))).await;
         tokens.insert(name, r.body["access"].as_str().expect("access").to_string());
         if name == "alice" {
             let refresh = r.body["refresh"].as_str().expect("refresh").to_string();
-            w.call(
-                "refresh",
-                M::POST,
-                "/api/token/",
-                None,
-                Some(json!({ "refresh": refresh })),
-            )
-            .await;
-            w.call(
-                "refresh (alias)",
-                M::POST,
-                "/api/token/refresh/",
-                None,
-                Some(json!({ "refresh": refresh })),
-            )
-            .await;
+            w.call("refresh", M::POST, "/api/token/", None, Some(json!({ "refresh": refresh }))).await;
+            w.call("refresh (alias)", M::POST, "/api/token/refresh/", None, Some(json!({ "refresh": refresh }))).await;
         }
     }
     let t = |n: &str| tokens.get(n).cloned();
@@ -315,205 +273,42 @@ async fn walk_matches_the_recording(app: &TestApp) {
         org2.as_deref(),
         adm.as_deref(),
     );
-    w.call(
-        "login wrong",
-        M::POST,
-        "/api/login/",
-        None,
-        Some(json!({"username": "alice", "password": "wrong-password"})),
-    )
-    .await;
-    w.call(
-        "login missing",
-        M::POST,
-        "/api/login/",
-        None,
-        Some(json!({"username": "alice"})),
-    )
-    .await;
-    w.call(
-        "refresh garbage",
-        M::POST,
-        "/api/token/",
-        None,
-        Some(json!({"refresh": "abc"})),
-    )
-    .await;
-    w.call(
-        "bad token on public route",
-        M::GET,
-        "/api/events/",
-        Some("abc.def.ghi"),
-        None,
-    )
-    .await;
+    w.call("login wrong", M::POST, "/api/login/", None, Some(json!({"username": "alice", "password": "wrong-password"}))).await;
+    w.call("login missing", M::POST, "/api/login/", None, Some(json!({"username": "alice"}))).await;
+    w.call("refresh garbage", M::POST, "/api/token/", None, Some(json!({"refresh": "abc"}))).await;
+    w.call("bad token on public route", M::GET, "/api/events/", Some("abc.def.ghi"), None).await;
     let (_, alice_refresh) = app.login_ok("alice", PASSWORD).await;
-    w.call(
-        "logout",
-        M::POST,
-        "/api/logout/",
-        alice,
-        Some(json!({ "refresh": alice_refresh })),
-    )
-    .await;
-    w.call(
-        "refresh revoked",
-        M::POST,
-        "/api/token/",
-        None,
-        Some(json!({ "refresh": alice_refresh })),
-    )
-    .await;
-    w.call(
-        "logout anonymous",
-        M::POST,
-        "/api/logout/",
-        None,
-        Some(json!({"refresh": "x"})),
-    )
-    .await;
+    w.call("logout", M::POST, "/api/logout/", alice, Some(json!({ "refresh": alice_refresh }))).await;
+    w.call("refresh revoked", M::POST, "/api/token/", None, Some(json!({ "refresh": alice_refresh }))).await;
+    w.call("logout anonymous", M::POST, "/api/logout/", None, Some(json!({"refresh": "x"}))).await;
 
     // groups
     for (label, token) in [("anonymous", None), ("user", bob), ("admin-to-be", adm)] {
-        w.call(
-            &format!("groups list {label}"),
-            M::GET,
-            "/api/groups/",
-            token,
-            None,
-        )
-        .await;
+        w.call(&format!("groups list {label}"), M::GET, "/api/groups/", token, None).await;
     }
-    let admin_group = w
-        .call(
-            "group create",
-            M::POST,
-            "/api/groups/",
-            su,
-            Some(json!({"name": "admin"})),
-        )
-        .await
-        .id();
-    let org_group = w
-        .call(
-            "group create",
-            M::POST,
-            "/api/groups/",
-            su,
-            Some(json!({"name": "organizer"})),
-        )
-        .await
-        .id();
-    w.call(
-        "group duplicate",
-        M::POST,
-        "/api/groups/",
-        su,
-        Some(json!({"name": "ADMIN"})),
-    )
-    .await;
-    w.call(
-        "group missing name",
-        M::POST,
-        "/api/groups/",
-        su,
-        Some(json!({})),
-    )
-    .await;
-    let spare = w
-        .call(
-            "group create",
-            M::POST,
-            "/api/groups/",
-            su,
-            Some(json!({"name": "spare"})),
-        )
-        .await
-        .id();
-    w.call("groups list", M::GET, "/api/groups/", su, None)
-        .await;
-    w.call(
-        "group get",
-        M::GET,
-        &format!("/api/groups/{spare}/"),
-        su,
-        None,
-    )
-    .await;
-    w.call(
-        "group put",
-        M::PUT,
-        &format!("/api/groups/{spare}/"),
-        su,
-        Some(json!({"name": "spare2"})),
-    )
-    .await;
-    w.call(
-        "group patch",
-        M::PATCH,
-        &format!("/api/groups/{spare}"),
-        su,
-        Some(json!({"name": "spare3"})),
-    )
-    .await;
-    w.call("group get unknown", M::GET, "/api/groups/999/", su, None)
-        .await;
-    w.call("group get bad id", M::GET, "/api/groups/abc/", su, None)
-        .await;
-    w.call(
-        "group delete",
-        M::DELETE,
-        &format!("/api/groups/{spare}/"),
-        su,
-        None,
-    )
-    .await;
+    let admin_group = w.call("group create", M::POST, "/api/groups/", su, Some(json!({"name": "admin"}))).await .id();
+    let org_group = w.call("group create", M::POST, "/api/groups/", su, Some(json!({"name": "organizer"}))).await .id();
+    w.call("group duplicate", M::POST, "/api/groups/", su, Some(json!({"name": "ADMIN"}))).await;
+    w.call("group missing name", M::POST, "/api/groups/", su, Some(json!({}))).await;
+    let spare = w.call("group create", M::POST, "/api/groups/", su, Some(json!({"name": "spare"}))).await .id();
+    w.call("groups list", M::GET, "/api/groups/", su, None).await;
+    w.call("group get", M::GET, &format!("/api/groups/{spare}/"), su, None).await;
+    w.call("group put", M::PUT, &format!("/api/groups/{spare}/"), su, Some(json!({"name": "spare2"}))).await;
+    w.call("group patch", M::PATCH, &format!("/api/groups/{spare}"), su, Some(json!({"name": "spare3"}))).await;
+    w.call("group get unknown", M::GET, "/api/groups/999/", su, None).await;
+    w.call("group get bad id", M::GET, "/api/groups/abc/", su, None).await;
+    w.call("group delete", M::DELETE, &format!("/api/groups/{spare}/"), su, None).await;
     for (user, group) in [
         ("adm", &admin_group),
         ("org1", &org_group),
         ("org2", &org_group),
     ] {
-        w.call(
-            "assign role",
-            M::POST,
-            "/api/assign-roles/",
-            su,
-            Some(json!({"user_id": ids[user], "group_id": group})),
-        )
-        .await;
+        w.call("assign role", M::POST, "/api/assign-roles/", su, Some(json!({"user_id": ids[user], "group_id": group}))).await;
     }
-    w.call(
-        "assign role again (string id)",
-        M::POST,
-        "/api/assign-roles/",
-        su,
-        Some(json!({"user_id": ids["adm"], "group_id": admin_group.to_string()})),
-    )
-    .await;
-    w.call(
-        "assign role unknown group",
-        M::POST,
-        "/api/assign-roles/",
-        su,
-        Some(json!({"user_id": ids["adm"], "group_id": 999})),
-    )
-    .await;
-    w.call(
-        "assign role by admin",
-        M::POST,
-        "/api/assign-roles/",
-        adm,
-        Some(json!({"user_id": ids["bob"], "group_id": admin_group})),
-    )
-    .await;
-    w.call(
-        "assign role bad body",
-        M::POST,
-        "/api/assign-roles/",
-        su,
-        Some(json!({"user_id": "nope"})),
-    )
-    .await;
+    w.call("assign role again (string id)", M::POST, "/api/assign-roles/", su, Some(json!({"user_id": ids["adm"], "group_id": admin_group.to_string()}))).await;
+    w.call("assign role unknown group", M::POST, "/api/assign-roles/", su, Some(json!({"user_id": ids["adm"], "group_id": 999}))).await;
+    w.call("assign role by admin", M::POST, "/api/assign-roles/", adm, Some(json!({"user_id": ids["bob"], "group_id": admin_group}))).await;
+    w.call("assign role bad body", M::POST, "/api/assign-roles/", su, Some(json!({"user_id": "nope"}))).await;
 
     // users
     for (label, token) in [
@@ -523,108 +318,26 @@ async fn walk_matches_the_recording(app: &TestApp) {
         ("admin", adm),
         ("superuser", su),
     ] {
-        w.call(
-            &format!("users list {label}"),
-            M::GET,
-            "/api/users/?page_size=3&page=2",
-            token,
-            None,
-        )
-        .await;
-        w.call(
-            &format!("user get {label}"),
-            M::GET,
-            &format!("/api/users/{alice_id}/"),
-            token,
-            None,
-        )
-        .await;
+        w.call(&format!("users list {label}"), M::GET, "/api/users/?page_size=3&page=2", token, None).await;
+        w.call(&format!("user get {label}"), M::GET, &format!("/api/users/{alice_id}/"), token, None).await;
     }
-    w.call("users search", M::GET, "/api/users/?search=ORG", su, None)
-        .await;
+    w.call("users search", M::GET, "/api/users/?search=ORG", su, None).await;
     w.call("me", M::GET, "/api/users/me/", alice, None).await;
-    w.call("me anonymous", M::GET, "/api/users/me", None, None)
-        .await;
-    w.call(
-        "user patch self",
-        M::PATCH,
-        &format!("/api/users/{alice_id}/"),
-        alice,
-        Some(json!({"last_name": "Liddell", "is_superuser": true})),
-    )
-    .await;
-    w.call(
-        "user put other",
-        M::PUT,
-        &format!("/api/users/{alice_id}/"),
-        bob,
-        Some(json!({"last_name": "X"})),
-    )
-    .await;
-    w.call(
-        "user patch admin",
-        M::PATCH,
-        &format!("/api/users/{alice_id}/"),
-        adm,
-        Some(json!({"last_name": "X"})),
-    )
-    .await;
-    w.call(
-        "user patch bad email",
-        M::PATCH,
-        &format!("/api/users/{alice_id}/"),
-        su,
-        Some(json!({"email": "bad"})),
-    )
-    .await;
-    w.call(
-        "user patch taken username",
-        M::PATCH,
-        &format!("/api/users/{alice_id}/"),
-        su,
-        Some(json!({"username": "Bob"})),
-    )
-    .await;
-    w.call(
-        "user get unknown",
-        M::GET,
-        "/api/users/00000000-0000-0000-0000-000000000000/",
-        su,
-        None,
-    )
-    .await;
-    w.call("user get malformed", M::GET, "/api/users/xyz/", su, None)
-        .await;
+    w.call("me anonymous", M::GET, "/api/users/me", None, None).await;
+    w.call("user patch self", M::PATCH, &format!("/api/users/{alice_id}/"), alice, Some(json!({"last_name": "Liddell", "is_superuser": true}))).await;
+    w.call("user put other", M::PUT, &format!("/api/users/{alice_id}/"), bob, Some(json!({"last_name": "X"}))).await;
+    w.call("user patch admin", M::PATCH, &format!("/api/users/{alice_id}/"), adm, Some(json!({"last_name": "X"}))).await;
+    w.call("user patch bad email", M::PATCH, &format!("/api/users/{alice_id}/"), su, Some(json!({"email": "bad"}))).await;
+    w.call("user patch taken username", M::PATCH, &format!("/api/users/{alice_id}/"), su, Some(json!({"username": "Bob"}))).await;
+    w.call("user get unknown", M::GET, "/api/users/00000000-0000-0000-0000-000000000000/", su, None).await;
+    w.call("user get malformed", M::GET, "/api/users/xyz/", su, None).await;
 
     // ---- events
     for (label, token) in [("anonymous", None), ("user", bob)] {
-        w.call(
-            &format!("event create {label}"),
-            M::POST,
-            "/api/events/",
-            token,
-            Some(event_body("Nope", 10, 5)),
-        )
-        .await;
+        w.call(&format!("event create {label}"), M::POST, "/api/events/", token, Some(event_body("Nope", 10, 5))).await;
     }
-    let ev1 = w
-        .call(
-            "event create organizer",
-            M::POST,
-            "/api/events/",
-            org1,
-            Some(event_body("Rust Night", 3, 10)),
-        )
-        .await
-        .id();
-    let ev2 = w
-        .call(
-            "event create admin for org2",
-            M::POST,
-            "/api/events/",
-            adm,
-            Some({
-                let mut b = event_body("Go Day", 100, 12);
+    let ev1 = w.call("event create organizer", M::POST, "/api/events/", org1, Some(event_body("Rust Night", 3, 10))).await .id();
+    let ev2 = w.call("event create admin for org2", M::POST, "/api/events/", adm, Some({ let mut b = event_body("Go Day", 100, 12);
                 b["organizer_id"] = json!(ids["org2"]);
                 b["status"] = json!("Canceled");
                 b
@@ -632,13 +345,7 @@ async fn walk_matches_the_recording(app: &TestApp) {
         )
         .await
         .id();
-    w.call(
-        "event create organizer for other",
-        M::POST,
-        "/api/events/",
-        org1,
-        Some({
-            let mut b = event_body("X", 1, 5);
+    w.call("event create organizer for other", M::POST, "/api/events/", org1, Some({ let mut b = event_body("X", 1, 5);
             b["organizer_id"] = json!(ids["org2"]);
             b
         }),
@@ -646,11 +353,7 @@ async fn walk_matches_the_recording(app: &TestApp) {
     .await;
     for (label, body) in [
         ("event create empty", json!({})),
-        (
-            "event create bad values",
-            json!({"name": "", "description": 5, "location": "x", "start_time": "tomorrow",
-                   "end_time": "2031-01-01 10:00", "quota": -1, "category": "a", "status": "bogus"}),
-        ),
+        ("event create bad values", json!({"name": "", "description": 5, "location": "x", "start_time": "tomorrow", "end_time": "2031-01-01 10:00", "quota": -1, "category": "a", "status": "bogus"})),
         ("event create unknown organizer", {
             let mut b = event_body("X", 1, 5);
             b["organizer_id"] = json!("00000000-0000-0000-0000-000000000000");
@@ -664,24 +367,8 @@ async fn walk_matches_the_recording(app: &TestApp) {
     ] {
         w.call(label, M::POST, "/api/events/", su, Some(body)).await;
     }
-    w.raw(
-        "event create not json",
-        M::POST,
-        "/api/events/",
-        org1,
-        "application/json",
-        b"{not json",
-    )
-    .await;
-    w.raw(
-        "event create text/plain",
-        M::POST,
-        "/api/events/",
-        org1,
-        "text/plain",
-        b"hello",
-    )
-    .await;
+    w.raw("event create not json", M::POST, "/api/events/", org1, "application/json", b"{not json").await;
+    w.raw("event create text/plain", M::POST, "/api/events/", org1, "text/plain", b"hello").await;
     for q in [
         "",
         "?ordering=-name",
@@ -696,39 +383,11 @@ async fn walk_matches_the_recording(app: &TestApp) {
         "?organizer=nope",
         "?page=abc",
     ] {
-        w.call(
-            "events list",
-            M::GET,
-            &format!("/api/events/{q}"),
-            None,
-            None,
-        )
-        .await;
+        w.call("events list", M::GET, &format!("/api/events/{q}"), None, None).await;
     }
-    w.call(
-        "event get",
-        M::GET,
-        &format!("/api/events/{ev1}/"),
-        None,
-        None,
-    )
-    .await;
-    w.call(
-        "event get again",
-        M::GET,
-        &format!("/api/events/{ev1}"),
-        None,
-        None,
-    )
-    .await;
-    w.call(
-        "event get unknown",
-        M::GET,
-        "/api/events/00000000-0000-0000-0000-000000000000/",
-        None,
-        None,
-    )
-    .await;
+    w.call("event get", M::GET, &format!("/api/events/{ev1}/"), None, None).await;
+    w.call("event get again", M::GET, &format!("/api/events/{ev1}"), None, None).await;
+    w.call("event get unknown", M::GET, "/api/events/00000000-0000-0000-0000-000000000000/", None, None).await;
     for (label, token) in [
         ("anonymous", None),
         ("user", bob),
@@ -736,91 +395,26 @@ async fn walk_matches_the_recording(app: &TestApp) {
         ("owner", org1),
         ("admin", adm),
     ] {
-        w.call(
-            &format!("event patch {label}"),
-            M::PATCH,
-            &format!("/api/events/{ev1}/"),
-            token,
-            Some(json!({"description": format!("by {label}")})),
-        )
-        .await;
+        w.call(&format!("event patch {label}"), M::PATCH, &format!("/api/events/{ev1}/"), token, Some(json!({"description": format!("by {label}")}))).await;
     }
-    w.call(
-        "event put partial",
-        M::PUT,
-        &format!("/api/events/{ev1}/"),
-        org1,
-        Some(json!({"name": "Only name"})),
-    )
-    .await;
-    w.call(
-        "event put full",
-        M::PUT,
-        &format!("/api/events/{ev1}/"),
-        org1,
-        Some(event_body("Rust Night Jakarta", 3, 10)),
-    )
-    .await;
-    w.call(
-        "event owner changes organizer",
-        M::PATCH,
-        &format!("/api/events/{ev1}/"),
-        org1,
-        Some(json!({"organizer_id": ids["org2"]})),
-    )
-    .await;
+    w.call("event put partial", M::PUT, &format!("/api/events/{ev1}/"), org1, Some(json!({"name": "Only name"}))).await;
+    w.call("event put full", M::PUT, &format!("/api/events/{ev1}/"), org1, Some(event_body("Rust Night Jakarta", 3, 10))).await;
+    w.call("event owner changes organizer", M::PATCH, &format!("/api/events/{ev1}/"), org1, Some(json!({"organizer_id": ids["org2"]}))).await;
 
     // ---- tickets
-    let tk1 = w
-        .call(
-            "ticket create owner",
-            M::POST,
-            "/api/tickets/",
-            org1,
-            Some(ticket_body(&ev1, "Regular", 2, true)),
-        )
-        .await
-        .id();
-    let tk_closed = w
-        .call(
-            "ticket create closed window",
-            M::POST,
-            "/api/tickets/",
-            org1,
-            Some(ticket_body(&ev1, "Later", 5, false)),
-        )
-        .await
-        .id();
-    let tk2 = w
-        .call(
-            "ticket create admin",
-            M::POST,
-            "/api/tickets/",
-            adm,
-            Some(ticket_body(&ev2, "Free", 5, true)),
-        )
-        .await
-        .id();
+    let tk1 = w.call("ticket create owner", M::POST, "/api/tickets/", org1, Some(ticket_body(&ev1, "Regular", 2, true))).await .id();
+    let tk_closed = w.call("ticket create closed window", M::POST, "/api/tickets/", org1, Some(ticket_body(&ev1, "Later", 5, false))).await .id();
+    let tk2 = w.call("ticket create admin", M::POST, "/api/tickets/", adm, Some(ticket_body(&ev2, "Free", 5, true))).await .id();
     for (label, token) in [
         ("user", bob),
         ("other organizer", org2),
         ("anonymous", None),
     ] {
-        w.call(
-            &format!("ticket create {label}"),
-            M::POST,
-            "/api/tickets/",
-            token,
-            Some(ticket_body(&ev1, "X", 1, true)),
-        )
-        .await;
+        w.call(&format!("ticket create {label}"), M::POST, "/api/tickets/", token, Some(ticket_body(&ev1, "X", 1, true))).await;
     }
     for (label, body) in [
         ("ticket create empty", json!({})),
-        (
-            "ticket create unknown event",
-            ticket_body("00000000-0000-0000-0000-000000000000", "X", 1, true),
-        ),
+        ("ticket create unknown event", ticket_body("00000000-0000-0000-0000-000000000000", "X", 1, true)),
         ("ticket create bad price", {
             let mut b = ticket_body(&ev1, "X", 1, true);
             b["price"] = json!(-1);
@@ -837,8 +431,7 @@ async fn walk_matches_the_recording(app: &TestApp) {
             b
         }),
     ] {
-        w.call(label, M::POST, "/api/tickets/", su, Some(body))
-            .await;
+        w.call(label, M::POST, "/api/tickets/", su, Some(body)).await;
     }
     for q in [
         "",
@@ -847,164 +440,34 @@ async fn walk_matches_the_recording(app: &TestApp) {
         "?ordering=price",
         "?event=bad",
     ] {
-        w.call(
-            "tickets list",
-            M::GET,
-            &format!("/api/tickets/{q}"),
-            None,
-            None,
-        )
-        .await;
+        w.call("tickets list", M::GET, &format!("/api/tickets/{q}"), None, None).await;
     }
-    w.call(
-        "ticket get",
-        M::GET,
-        &format!("/api/tickets/{tk1}/"),
-        None,
-        None,
-    )
-    .await;
-    w.call(
-        "ticket get again",
-        M::GET,
-        &format!("/api/tickets/{tk1}/"),
-        None,
-        None,
-    )
-    .await;
-    w.call(
-        "ticket patch other organizer",
-        M::PATCH,
-        &format!("/api/tickets/{tk1}/"),
-        org2,
-        Some(json!({"name": "VIP"})),
-    )
-    .await;
-    w.call(
-        "ticket patch owner",
-        M::PATCH,
-        &format!("/api/tickets/{tk1}/"),
-        org1,
-        Some(json!({"name": "Regular A", "price": "200000"})),
-    )
-    .await;
+    w.call("ticket get", M::GET, &format!("/api/tickets/{tk1}/"), None, None).await;
+    w.call("ticket get again", M::GET, &format!("/api/tickets/{tk1}/"), None, None).await;
+    w.call("ticket patch other organizer", M::PATCH, &format!("/api/tickets/{tk1}/"), org2, Some(json!({"name": "VIP"}))).await;
+    w.call("ticket patch owner", M::PATCH, &format!("/api/tickets/{tk1}/"), org1, Some(json!({"name": "Regular A", "price": "200000"}))).await;
 
     // ---- registrations
-    let reg_alice = w
-        .call(
-            "register self",
-            M::POST,
-            "/api/registrations/",
-            alice,
-            Some(json!({"ticket_id": tk1})),
-        )
-        .await
-        .id();
-    w.call(
-        "register self again",
-        M::POST,
-        "/api/registrations/",
-        alice,
-        Some(json!({"ticket_id": tk1})),
-    )
-    .await;
-    w.call(
-        "register closed window",
-        M::POST,
-        "/api/registrations/",
-        bob,
-        Some(json!({"ticket_id": tk_closed})),
-    )
-    .await;
-    w.call(
-        "register cancelled event",
-        M::POST,
-        "/api/registrations/",
-        bob,
-        Some(json!({"ticket_id": tk2})),
-    )
-    .await;
-    w.call(
-        "register other user as user",
-        M::POST,
-        "/api/registrations/",
-        bob,
-        Some(json!({"ticket_id": tk1, "user_id": alice_id})),
-    )
-    .await;
-    w.call(
-        "register box office",
-        M::POST,
-        "/api/registrations/",
-        org1,
-        Some(json!({"ticket_id": tk_closed, "user_id": ids["bob"]})),
-    )
-    .await;
-    let reg_bob = w
-        .call(
-            "register bob",
-            M::POST,
-            "/api/registrations/",
-            bob,
-            Some(json!({"ticket_id": tk1})),
-        )
-        .await
-        .id();
-    w.call(
-        "register sold out",
-        M::POST,
-        "/api/registrations/",
-        adm,
-        Some(json!({"ticket_id": tk1})),
-    )
-    .await;
+    let reg_alice = w.call("register self", M::POST, "/api/registrations/", alice, Some(json!({"ticket_id": tk1}))).await .id();
+    w.call("register self again", M::POST, "/api/registrations/", alice, Some(json!({"ticket_id": tk1}))).await;
+    w.call("register closed window", M::POST, "/api/registrations/", bob, Some(json!({"ticket_id": tk_closed}))).await;
+    w.call("register cancelled event", M::POST, "/api/registrations/", bob, Some(json!({"ticket_id": tk2}))).await;
+    w.call("register other user as user", M::POST, "/api/registrations/", bob, Some(json!({"ticket_id": tk1, "user_id": alice_id}))).await;
+    w.call("register box office", M::POST, "/api/registrations/", org1, Some(json!({"ticket_id": tk_closed, "user_id": ids["bob"]}))).await;
+    let reg_bob = w.call("register bob", M::POST, "/api/registrations/", bob, Some(json!({"ticket_id": tk1}))).await .id();
+    w.call("register sold out", M::POST, "/api/registrations/", adm, Some(json!({"ticket_id": tk1}))).await;
     for (label, body) in [
         ("register empty", json!({})),
         ("register bad ticket", json!({"ticket_id": "nope"})),
-        (
-            "register unknown ticket",
-            json!({"ticket_id": "00000000-0000-0000-0000-000000000000"}),
-        ),
-        (
-            "register unknown user",
-            json!({"ticket_id": tk1, "user_id": "00000000-0000-0000-0000-000000000000"}),
-        ),
+        ("register unknown ticket", json!({"ticket_id": "00000000-0000-0000-0000-000000000000"})),
+        ("register unknown user", json!({"ticket_id": tk1, "user_id": "00000000-0000-0000-0000-000000000000"})),
     ] {
-        w.call(label, M::POST, "/api/registrations/", su, Some(body))
-            .await;
+        w.call(label, M::POST, "/api/registrations/", su, Some(body)).await;
     }
-    w.call(
-        "register anonymous",
-        M::POST,
-        "/api/registrations/",
-        None,
-        Some(json!({"ticket_id": tk1})),
-    )
-    .await;
-    w.call(
-        "ticket quota below sold",
-        M::PATCH,
-        &format!("/api/tickets/{tk1}/"),
-        org1,
-        Some(json!({"quota": 1})),
-    )
-    .await;
-    w.call(
-        "event quota below registered",
-        M::PATCH,
-        &format!("/api/events/{ev1}/"),
-        org1,
-        Some(json!({"quota": 1})),
-    )
-    .await;
-    w.call(
-        "tickets after sales",
-        M::GET,
-        &format!("/api/tickets/{tk1}/"),
-        None,
-        None,
-    )
-    .await;
+    w.call("register anonymous", M::POST, "/api/registrations/", None, Some(json!({"ticket_id": tk1}))).await;
+    w.call("ticket quota below sold", M::PATCH, &format!("/api/tickets/{tk1}/"), org1, Some(json!({"quota": 1}))).await;
+    w.call("event quota below registered", M::PATCH, &format!("/api/events/{ev1}/"), org1, Some(json!({"quota": 1}))).await;
+    w.call("tickets after sales", M::GET, &format!("/api/tickets/{tk1}/"), None, None).await;
     for (label, token) in [
         ("user", alice),
         ("other user", bob),
@@ -1013,92 +476,23 @@ async fn walk_matches_the_recording(app: &TestApp) {
         ("admin", adm),
         ("superuser", su),
     ] {
-        w.call(
-            &format!("registrations list {label}"),
-            M::GET,
-            "/api/registrations/",
-            token,
-            None,
-        )
-        .await;
-        w.call(
-            &format!("registration get {label}"),
-            M::GET,
-            &format!("/api/registrations/{reg_alice}/"),
-            token,
-            None,
-        )
-        .await;
+        w.call(&format!("registrations list {label}"), M::GET, "/api/registrations/", token, None).await;
+        w.call(&format!("registration get {label}"), M::GET, &format!("/api/registrations/{reg_alice}/"), token, None).await;
     }
-    w.call(
-        "registrations filter",
-        M::GET,
-        &format!("/api/registrations/?ticket={tk1}&user={alice_id}"),
-        su,
-        None,
-    )
-    .await;
-    w.call(
-        "registration move by owner",
-        M::PATCH,
-        &format!("/api/registrations/{reg_alice}/"),
-        alice,
-        Some(json!({"ticket_id": tk_closed})),
-    )
-    .await;
-    w.call(
-        "registration move unchanged",
-        M::PUT,
-        &format!("/api/registrations/{reg_alice}/"),
-        adm,
-        Some(json!({"ticket_id": tk1, "user_id": alice_id})),
-    )
-    .await;
-    w.call(
-        "registration move duplicate",
-        M::PATCH,
-        &format!("/api/registrations/{reg_bob}/"),
-        adm,
-        Some(json!({"ticket_id": tk_closed})),
-    )
-    .await;
+    w.call("registrations filter", M::GET, &format!("/api/registrations/?ticket={tk1}&user={alice_id}"), su, None).await;
+    w.call("registration move by owner", M::PATCH, &format!("/api/registrations/{reg_alice}/"), alice, Some(json!({"ticket_id": tk_closed}))).await;
+    w.call("registration move unchanged", M::PUT, &format!("/api/registrations/{reg_alice}/"), adm, Some(json!({"ticket_id": tk1, "user_id": alice_id}))).await;
+    w.call("registration move duplicate", M::PATCH, &format!("/api/registrations/{reg_bob}/"), adm, Some(json!({"ticket_id": tk_closed}))).await;
 
     // ---- payments
-    let pay = w
-        .call(
-            "payment create",
-            M::POST,
-            "/api/payments/",
-            alice,
-            Some(json!({"registration_id": reg_alice, "payment_method": "QRIS", "amount_paid": 150000.5})),
-        )
-        .await
-        .id();
-    w.call(
-        "payment create completed by user",
-        M::POST,
-        "/api/payments/",
-        alice,
-        Some(json!({"registration_id": reg_alice, "payment_method": "QRIS", "amount_paid": 1, "payment_status": "completed"})),
-    )
-    .await;
-    w.call(
-        "payment create for other",
-        M::POST,
-        "/api/payments/",
-        bob,
-        Some(json!({"registration_id": reg_alice, "payment_method": "QRIS", "amount_paid": 1})),
-    )
-    .await;
+    let pay = w.call("payment create", M::POST, "/api/payments/", alice, Some(json!({"registration_id": reg_alice, "payment_method": "QRIS", "amount_paid": 150000.5}))).await .id();
+    w.call("payment create completed by user", M::POST, "/api/payments/", alice, Some(json!({"registration_id": reg_alice, "payment_method": "QRIS", "amount_paid": 1, "payment_status": "completed"}))).await;
+    w.call("payment create for other", M::POST, "/api/payments/", bob, Some(json!({"registration_id": reg_alice, "payment_method": "QRIS", "amount_paid": 1}))).await;
     for (label, body) in [
         ("payment create empty", json!({})),
-        (
-            "payment create bad",
-            json!({"registration_id": "x", "payment_method": "", "amount_paid": -5, "payment_status": "paid"}),
-        ),
+        ("payment create bad", json!({"registration_id": "x", "payment_method": "", "amount_paid": -5, "payment_status": "paid"})),
     ] {
-        w.call(label, M::POST, "/api/payments/", su, Some(body))
-            .await;
+        w.call(label, M::POST, "/api/payments/", su, Some(body)).await;
     }
     for _ in 0..2 {
         let reply = app
@@ -1122,31 +516,10 @@ async fn walk_matches_the_recording(app: &TestApp) {
         ("admin refund", adm, "refunded"),
         ("admin back", adm, "pending"),
     ] {
-        w.call(
-            &format!("payment move {label}"),
-            M::PATCH,
-            &format!("/api/payments/{pay}/"),
-            token,
-            Some(json!({ "payment_status": status })),
-        )
-        .await;
+        w.call(&format!("payment move {label}"), M::PATCH, &format!("/api/payments/{pay}/"), token, Some(json!({ "payment_status": status }))).await;
     }
-    w.call(
-        "payment second completed",
-        M::POST,
-        "/api/payments/",
-        su,
-        Some(json!({"registration_id": reg_alice, "payment_method": "cash", "amount_paid": 1, "payment_status": "completed"})),
-    )
-    .await;
-    w.call(
-        "payment third completed",
-        M::POST,
-        "/api/payments/",
-        su,
-        Some(json!({"registration_id": reg_alice, "payment_method": "cash", "amount_paid": 1, "payment_status": "completed"})),
-    )
-    .await;
+    w.call("payment second completed", M::POST, "/api/payments/", su, Some(json!({"registration_id": reg_alice, "payment_method": "cash", "amount_paid": 1, "payment_status": "completed"}))).await;
+    w.call("payment third completed", M::POST, "/api/payments/", su, Some(json!({"registration_id": reg_alice, "payment_method": "cash", "amount_paid": 1, "payment_status": "completed"}))).await;
     for (label, token) in [
         ("user", alice),
         ("other user", bob),
@@ -1154,74 +527,23 @@ async fn walk_matches_the_recording(app: &TestApp) {
         ("other organizer", org2),
         ("admin", adm),
     ] {
-        w.call(
-            &format!("payments list {label}"),
-            M::GET,
-            "/api/payments/?ordering=x",
-            token,
-            None,
-        )
-        .await;
-        w.call(
-            &format!("payment get {label}"),
-            M::GET,
-            &format!("/api/payments/{pay}/"),
-            token,
-            None,
-        )
-        .await;
+        w.call(&format!("payments list {label}"), M::GET, "/api/payments/?ordering=x", token, None).await;
+        w.call(&format!("payment get {label}"), M::GET, &format!("/api/payments/{pay}/"), token, None).await;
     }
-    w.call(
-        "payments filter",
-        M::GET,
-        "/api/payments/?payment_status=completed",
-        su,
-        None,
-    )
-    .await;
-    w.call(
-        "payments filter bad",
-        M::GET,
-        "/api/payments/?payment_status=paid",
-        su,
-        None,
-    )
-    .await;
-    w.call(
-        "registration delete with completed payment",
-        M::DELETE,
-        &format!("/api/registrations/{reg_alice}/"),
-        alice,
-        None,
-    )
-    .await;
+    w.call("payments filter", M::GET, "/api/payments/?payment_status=completed", su, None).await;
+    w.call("payments filter bad", M::GET, "/api/payments/?payment_status=paid", su, None).await;
+    w.call("registration delete with completed payment", M::DELETE, &format!("/api/registrations/{reg_alice}/"), alice, None).await;
 
     // ---- posters
     w.upload("poster by user", bob, &ev1, png()).await;
-    w.upload("poster by other organizer", org2, &ev1, png())
-        .await;
+    w.upload("poster by other organizer", org2, &ev1, png()).await;
     let poster = w.upload("poster", org1, &ev1, png()).await;
     let poster = poster.id();
-    w.upload("poster not image", org1, &ev1, b"<svg></svg>".to_vec())
-        .await;
+    w.upload("poster not image", org1, &ev1, b"<svg></svg>".to_vec()).await;
     w.upload("poster empty", org1, &ev1, Vec::new()).await;
     w.upload("poster bad event", org1, "nope", png()).await;
-    w.call(
-        "posters list",
-        M::GET,
-        &format!("/api/events/{ev1}/poster/"),
-        None,
-        None,
-    )
-    .await;
-    w.call(
-        "posters list empty",
-        M::GET,
-        &format!("/api/events/{ev2}/poster/"),
-        None,
-        None,
-    )
-    .await;
+    w.call("posters list", M::GET, &format!("/api/events/{ev1}/poster/"), None, None).await;
+    w.call("posters list empty", M::GET, &format!("/api/events/{ev2}/poster/"), None, None).await;
     let media = app
         .client
         .get(app.url(&format!("/api/media/{poster}/")))
@@ -1235,151 +557,30 @@ async fn walk_matches_the_recording(app: &TestApp) {
         &format!("/api/media/{poster}/"),
         &media,
     );
-    w.call(
-        "media delete by user",
-        M::DELETE,
-        &format!("/api/media/{poster}/"),
-        bob,
-        None,
-    )
-    .await;
-    w.call(
-        "media delete",
-        M::DELETE,
-        &format!("/api/media/{poster}/"),
-        org1,
-        None,
-    )
-    .await;
-    w.call(
-        "media gone",
-        M::GET,
-        &format!("/api/media/{poster}/"),
-        None,
-        None,
-    )
-    .await;
+    w.call("media delete by user", M::DELETE, &format!("/api/media/{poster}/"), bob, None).await;
+    w.call("media delete", M::DELETE, &format!("/api/media/{poster}/"), org1, None).await;
+    w.call("media gone", M::GET, &format!("/api/media/{poster}/"), None, None).await;
 
     // ---- conventions
-    w.call("unknown route", M::GET, "/api/nothing/", None, None)
-        .await;
-    w.call(
-        "wrong method",
-        M::PATCH,
-        "/api/events/",
-        su,
-        Some(json!({})),
-    )
-    .await;
-    w.call("wrong method login", M::GET, "/api/login/", None, None)
-        .await;
+    w.call("unknown route", M::GET, "/api/nothing/", None, None).await;
+    w.call("wrong method", M::PATCH, "/api/events/", su, Some(json!({}))).await;
+    w.call("wrong method login", M::GET, "/api/login/", None, None).await;
     w.call("health", M::GET, "/healthz", None, None).await;
 
     // ---- deletes, last
-    w.call(
-        "payment delete by user",
-        M::DELETE,
-        &format!("/api/payments/{pay}/"),
-        alice,
-        None,
-    )
-    .await;
-    w.call(
-        "payment delete",
-        M::DELETE,
-        &format!("/api/payments/{pay}/"),
-        adm,
-        None,
-    )
-    .await;
-    w.call(
-        "registration delete other",
-        M::DELETE,
-        &format!("/api/registrations/{reg_bob}/"),
-        alice,
-        None,
-    )
-    .await;
-    w.call(
-        "registration delete own",
-        M::DELETE,
-        &format!("/api/registrations/{reg_bob}/"),
-        bob,
-        None,
-    )
-    .await;
-    w.call(
-        "user delete organizer",
-        M::DELETE,
-        &format!("/api/users/{}/", ids["org1"]),
-        su,
-        None,
-    )
-    .await;
-    w.call(
-        "ticket delete other organizer",
-        M::DELETE,
-        &format!("/api/tickets/{tk1}/"),
-        org2,
-        None,
-    )
-    .await;
-    w.call(
-        "ticket delete",
-        M::DELETE,
-        &format!("/api/tickets/{tk1}/"),
-        org1,
-        None,
-    )
-    .await;
-    w.call(
-        "event delete other",
-        M::DELETE,
-        &format!("/api/events/{ev1}/"),
-        org2,
-        None,
-    )
-    .await;
-    w.call(
-        "event delete",
-        M::DELETE,
-        &format!("/api/events/{ev1}/"),
-        org1,
-        None,
-    )
-    .await;
-    w.call(
-        "event gone",
-        M::GET,
-        &format!("/api/events/{ev1}/"),
-        None,
-        None,
-    )
-    .await;
-    w.call(
-        "user delete other",
-        M::DELETE,
-        &format!("/api/users/{alice_id}/"),
-        bob,
-        None,
-    )
-    .await;
-    w.call(
-        "user delete self",
-        M::DELETE,
-        &format!("/api/users/{alice_id}/"),
-        alice,
-        None,
-    )
-    .await;
-    w.call(
-        "unassign role",
-        M::DELETE,
-        "/api/assign-roles/",
-        su,
-        Some(json!({"user_id": ids["adm"], "group_id": admin_group})),
-    )
-    .await;
+    w.call("payment delete by user", M::DELETE, &format!("/api/payments/{pay}/"), alice, None).await;
+    w.call("payment delete", M::DELETE, &format!("/api/payments/{pay}/"), adm, None).await;
+    w.call("registration delete other", M::DELETE, &format!("/api/registrations/{reg_bob}/"), alice, None).await;
+    w.call("registration delete own", M::DELETE, &format!("/api/registrations/{reg_bob}/"), bob, None).await;
+    w.call("user delete organizer", M::DELETE, &format!("/api/users/{}/", ids["org1"]), su, None).await;
+    w.call("ticket delete other organizer", M::DELETE, &format!("/api/tickets/{tk1}/"), org2, None).await;
+    w.call("ticket delete", M::DELETE, &format!("/api/tickets/{tk1}/"), org1, None).await;
+    w.call("event delete other", M::DELETE, &format!("/api/events/{ev1}/"), org2, None).await;
+    w.call("event delete", M::DELETE, &format!("/api/events/{ev1}/"), org1, None).await;
+    w.call("event gone", M::GET, &format!("/api/events/{ev1}/"), None, None).await;
+    w.call("user delete other", M::DELETE, &format!("/api/users/{alice_id}/"), bob, None).await;
+    w.call("user delete self", M::DELETE, &format!("/api/users/{alice_id}/"), alice, None).await;
+    w.call("unassign role", M::DELETE, "/api/assign-roles/", su, Some(json!({"user_id": ids["adm"], "group_id": admin_group}))).await;
 
     // ---- the OpenAPI document: every operation and its statuses
     let doc = app.get("/api/schema/", None).await;

@@ -13,7 +13,7 @@ use serde_json::json;
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::{Object, Type};
+use utoipa::openapi::schema::{Object, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
@@ -252,6 +252,7 @@ impl Modify for Conventions {
                 .responses
                 .insert((*name).to_string(), RefOr::T(response.build()));
         }
+        split_partial_updates(openapi);
         let paths = std::mem::take(&mut openapi.paths.paths);
         for (path, mut item) in paths {
             if let Some(RefOr::T(body)) = item
@@ -315,6 +316,62 @@ impl Modify for Conventions {
                 path
             };
             openapi.paths.paths.insert(path, item);
+        }
+    }
+}
+
+/// PUT and PATCH of a resource are one handler (PATCH reads its body
+/// partially), so they arrive as one operation under both methods. Here the
+/// PATCH copy gets its own id (`…_partial_update`) and, when the body is an
+/// `…Write` schema, an `…Patch` schema derived from it: the same fields, none
+/// required.
+fn split_partial_updates(openapi: &mut utoipa::openapi::OpenApi) {
+    let mut derived: Vec<(String, String)> = Vec::new();
+    for item in openapi.paths.paths.values_mut() {
+        let (Some(put), Some(patch)) = (&item.put, &mut item.patch) else {
+            continue;
+        };
+        if put.operation_id != patch.operation_id {
+            continue;
+        }
+        patch.operation_id = put
+            .operation_id
+            .as_ref()
+            .map(|id| id.replacen("_update", "_partial_update", 1));
+        let Some(RefOr::T(body)) = patch.request_body.as_mut() else {
+            continue;
+        };
+        for content in body.content.values_mut() {
+            let RefOr::T(content) = content else {
+                continue;
+            };
+            let Some(RefOr::Ref(reference)) = &content.schema else {
+                continue;
+            };
+            let Some(write) = reference
+                .ref_location
+                .strip_prefix("#/components/schemas/")
+                .filter(|name| name.ends_with("Write"))
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            let partial = format!("{}Patch", write.trim_end_matches("Write"));
+            content.schema = Some(RefOr::Ref(Ref::from_schema_name(&partial)));
+            derived.push((write, partial));
+        }
+    }
+    let Some(components) = openapi.components.as_mut() else {
+        return;
+    };
+    for (write, partial) in derived {
+        if let Some(RefOr::T(Schema::Object(mut object))) = components.schemas.get(&write).cloned()
+        {
+            object.required.clear();
+            object.description = Some(format!("A partial change: any of the fields of `{write}`."));
+            components
+                .schemas
+                .insert(partial, RefOr::T(Schema::Object(object)));
         }
     }
 }

@@ -239,7 +239,9 @@ impl Cache {
             .counts
             .try_get_with(key, compute())
             .await
-            .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))
+            // The shared error, cloned: its kind (a lost connection is a
+            // 503, not a 500) must survive.
+            .map_err(|e| (*e).clone())
     }
 
     /// Looks a response up; never fails (an unavailable cache is a miss).

@@ -27,6 +27,15 @@ pub struct Claims {
     pub user_id: String,
 }
 
+/// Why a token was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenRefused {
+    /// Signed by us and of the right type, but past its expiry.
+    Expired,
+    /// Anything else: tampered with, of another type, not a token.
+    Invalid,
+}
+
 /// Signing keys and lifetimes.
 pub struct JwtKeys {
     encoding: EncodingKey,
@@ -75,16 +84,27 @@ impl JwtKeys {
     /// Verifies signature, algorithm (HS256 only: `none` and asymmetric
     /// algorithms are refused), expiry and type.
     pub fn verify(&self, token: &str, expected: TokenType) -> Option<(Claims, Uuid)> {
+        self.check(token, expected).ok()
+    }
+
+    /// Like `verify`, telling an expired token (otherwise good: the client
+    /// should refresh) from an invalid one (it should log in again).
+    pub fn check(&self, token: &str, expected: TokenType) -> Result<(Claims, Uuid), TokenRefused> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "iat"]);
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).ok()?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(
+            |e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenRefused::Expired,
+                _ => TokenRefused::Invalid,
+            },
+        )?;
         let claims = data.claims;
         if claims.token_type != expected || claims.iat > Utc::now().timestamp() + IAT_LEEWAY_SECS {
-            return None;
+            return Err(TokenRefused::Invalid);
         }
-        let user_id = Uuid::parse_str(&claims.user_id).ok()?;
-        Some((claims, user_id))
+        let user_id = Uuid::parse_str(&claims.user_id).map_err(|_| TokenRefused::Invalid)?;
+        Ok((claims, user_id))
     }
 }
 

@@ -5,7 +5,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sea_orm::DbErr;
 
-use super::schemas::{AuthenticationError, ErrorDetail};
+use super::schemas::{AuthenticationError, ErrorDetail, TokenMessage};
+use crate::jwt::TokenRefused;
 
 use crate::domain::DomainError;
 pub use crate::domain::FieldErrors;
@@ -24,6 +25,10 @@ pub enum ApiError {
         detail: String,
         code: Option<&'static str>,
     },
+    /// 401 for a bearer token that is expired or invalid, with SimpleJWT's
+    /// `messages` so a client knows whether refreshing can help.
+    #[error("bearer token refused: {0:?}")]
+    BearerToken(TokenRefused),
     #[error("forbidden")]
     Forbidden,
     #[error("not found")]
@@ -57,17 +62,10 @@ impl ApiError {
         }
     }
 
-    pub fn token_not_valid() -> Self {
-        ApiError::Unauthorized {
-            detail: "Given token not valid for any token type".into(),
-            code: Some("token_not_valid"),
-        }
-    }
-
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Validation(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized { .. } | ApiError::BearerToken(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -129,6 +127,20 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized { detail, code } => axum::Json(AuthenticationError {
                 detail: detail.clone(),
                 code: *code,
+                messages: None,
+            })
+            .into_response(),
+            ApiError::BearerToken(refused) => axum::Json(AuthenticationError {
+                detail: "Given token not valid for any token type".into(),
+                code: Some("token_not_valid"),
+                messages: Some(vec![TokenMessage {
+                    token_class: "AccessToken",
+                    token_type: "access",
+                    message: match refused {
+                        TokenRefused::Expired => "Token is expired",
+                        TokenRefused::Invalid => "Token is invalid",
+                    },
+                }]),
             })
             .into_response(),
             ApiError::Forbidden => detail("You do not have permission to perform this action."),
@@ -155,7 +167,7 @@ impl IntoResponse for ApiError {
                     .extensions_mut()
                     .insert(super::InternalErrorCause(format!("{err:#}")));
             }
-            ApiError::Unauthorized { .. } => {
+            ApiError::Unauthorized { .. } | ApiError::BearerToken(_) => {
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"api\""),

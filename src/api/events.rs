@@ -206,14 +206,20 @@ pub struct EventFilters {
     pub start_after: Option<DateTime<Utc>>,
     /// Events starting at or before this time (a plain date is accepted).
     pub start_before: Option<DateTime<Utc>>,
-    /// Default `start_time`; ties are broken by id.
+    /// One or more fields, comma-separated, each optionally prefixed `-`
+    /// (`-start_time,name`). Default `start_time`; ties are broken by id.
     #[param(value_type = Option<EventOrdering>)]
     pub ordering: Option<String>,
 }
 
 impl EventFilters {
-    fn read(query: &QueryParams, tz: chrono_tz::Tz) -> ApiResult<Self> {
+    /// The filters and the ordering (fields, descending) of a query string.
+    fn read(
+        query: &QueryParams,
+        tz: chrono_tz::Tz,
+    ) -> ApiResult<(Self, Vec<(&'static str, bool)>)> {
         let mut errors = crate::domain::FieldErrors::default();
+        let ordering = query.ordering(ORDERINGS, "start_time", &mut errors);
         let filters = EventFilters {
             category: query.text("category", &mut errors).map(str::to_owned),
             status: query.choice("status", STATUSES, STATUS_ALIASES, &mut errors),
@@ -222,23 +228,10 @@ impl EventFilters {
             search: query.text("search", &mut errors).map(str::to_owned),
             start_after: query.datetime("start_after", tz, &mut errors),
             start_before: query.datetime("start_before", tz, &mut errors),
-            ordering: {
-                let (field, descending) = query.ordering(ORDERINGS, "start_time", &mut errors);
-                Some(format!("{}{field}", if descending { "-" } else { "" }))
-            },
+            ordering: query.get("ordering").map(str::to_owned),
         };
         errors.into_result()?;
-        Ok(filters)
-    }
-
-    fn ordering(&self) -> (&str, bool) {
-        match self.ordering.as_deref() {
-            Some(o) => match o.strip_prefix('-') {
-                Some(field) => (field, true),
-                None => (o, false),
-            },
-            None => ("start_time", false),
-        }
+        Ok((filters, ordering))
     }
 }
 
@@ -278,11 +271,11 @@ async fn list(
     let state = &state;
     super::cached(state, Family::Events, key, |generation| async move {
         let query = QueryParams::parse(raw.as_deref());
-        let filters = EventFilters::read(&query, state.config.time_zone)?;
+        let (filters, ordering) = EventFilters::read(&query, state.config.time_zone)?;
         let page = domain::list(
             state,
             &EventFilter::from(&filters),
-            filters.ordering(),
+            &ordering,
             page_request(&query),
             generation,
         )

@@ -102,9 +102,10 @@ async fn resolve(
             "Authorization header must contain two space-delimited values",
         ));
     };
-    let Some((_, user_id)) = state.jwt.verify(token, TokenType::Access) else {
-        return Err(ApiError::token_not_valid());
-    };
+    let (_, user_id) = state
+        .jwt
+        .check(token, TokenType::Access)
+        .map_err(ApiError::BearerToken)?;
     match accounts::load_caller(state, user_id).await? {
         Ok(caller) => Ok(Some(caller)),
         Err(refused) => Err(ApiError::Unauthorized {

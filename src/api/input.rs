@@ -534,40 +534,60 @@ impl QueryParams {
             None => {
                 errors.add(
                     name,
-                    format!("Select a valid choice. {raw} is not one of the available choices."),
+                    format!(
+                        "Select a valid choice. {raw} is not one of the available choices: {}.",
+                        choices.join(", ")
+                    ),
                 );
                 None
             }
         }
     }
 
-    /// `ordering`: one of `fields`, optionally prefixed `-`. Returns the field
-    /// and whether it is descending.
+    /// `ordering`: one or more of `fields`, comma-separated, each optionally
+    /// prefixed `-` (DRF's `OrderingFilter`). Returns the fields and whether
+    /// each is descending; none given means `default` (if any).
     pub fn ordering<'a>(
         &self,
         fields: &[&'a str],
         default: &'a str,
         errors: &mut FieldErrors,
-    ) -> (&'a str, bool) {
-        let Some(raw) = self.get("ordering") else {
-            return (default, false);
-        };
-        let (name, descending) = match raw.strip_prefix('-') {
-            Some(rest) => (rest, true),
-            None => (raw, false),
-        };
-        match fields.iter().find(|f| **f == name) {
-            Some(f) => (f, descending),
-            None => {
-                errors.add(
-                    "ordering",
-                    format!(
-                        "Select a valid choice. {raw} is not one of the available choices: {}.",
-                        fields.join(", ")
-                    ),
-                );
-                (default, false)
+    ) -> Vec<(&'a str, bool)> {
+        let fallback = || {
+            if default.is_empty() {
+                Vec::new()
+            } else {
+                vec![(default, false)]
             }
+        };
+        let Some(raw) = self.get("ordering") else {
+            return fallback();
+        };
+        let mut chosen = Vec::new();
+        for term in raw.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let (name, descending) = match term.strip_prefix('-') {
+                Some(rest) => (rest, true),
+                None => (term, false),
+            };
+            match fields.iter().find(|f| **f == name) {
+                Some(f) if !chosen.iter().any(|(c, _)| c == f) => chosen.push((*f, descending)),
+                Some(_) => {}
+                None => {
+                    errors.add(
+                        "ordering",
+                        format!(
+                            "Select a valid choice. {term} is not one of the available choices: {}.",
+                            fields.join(", ")
+                        ),
+                    );
+                    return fallback();
+                }
+            }
+        }
+        if chosen.is_empty() {
+            fallback()
+        } else {
+            chosen
         }
     }
 }

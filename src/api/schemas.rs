@@ -38,14 +38,29 @@ pub enum ValidationError {
     Detail(ErrorDetail),
 }
 
-/// A 401. `code` is `token_not_valid` when a token was given and refused.
+/// A 401. `code` is `token_not_valid` when a token was given and refused;
+/// for a bearer token, `messages` says whether it merely expired (refresh
+/// it) or is invalid (log in again), as SimpleJWT does.
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({"detail": "Given token not valid for any token type", "code": "token_not_valid"}))]
+#[schema(example = json!({"detail": "Given token not valid for any token type", "code": "token_not_valid", "messages": [{"token_class": "AccessToken", "token_type": "access", "message": "Token is expired"}]}))]
 pub struct AuthenticationError {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false, value_type = String)]
     pub code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, value_type = Vec<TokenMessage>)]
+    pub messages: Option<Vec<TokenMessage>>,
+}
+
+/// Why a bearer token was refused: `Token is expired` or `Token is invalid`.
+#[derive(Serialize, ToSchema)]
+pub struct TokenMessage {
+    /// `AccessToken`.
+    pub token_class: &'static str,
+    /// `access`.
+    pub token_type: &'static str,
+    pub message: &'static str,
 }
 
 /// A 500: never a stack trace; `request_id` matches the `X-Request-Id`

@@ -18,10 +18,9 @@ use super::input::{Input, JsonBody, QueryParams, Text, path_id};
 use super::pagination::{Pagination, TicketList, page_request};
 use super::schemas::{FieldErrorsBody, ID_UUID, TicketOrdering, datetime, money};
 use crate::cache::Family;
-use crate::db::entities::ticket;
 use crate::domain::FieldErrors;
 use crate::domain::events::MAX_QUOTA;
-use crate::domain::tickets::{self as domain, NewTicket, ORDERINGS, TicketChanges};
+use crate::domain::tickets::{self as domain, NewTicket, ORDERINGS, TicketChanges, TicketView};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -50,15 +49,18 @@ pub struct TicketOut {
     /// Registrations held on this ticket.
     #[schema(minimum = 0)]
     pub sold: i64,
-    /// What this ticket can still sell.
+    /// What this ticket can still sell: the smaller of `quota - sold` and
+    /// its event's room (event quota minus its registrations), never below 0.
     #[schema(minimum = 0)]
     pub available: i64,
 }
 
-impl From<ticket::Model> for TicketOut {
-    fn from(t: ticket::Model) -> Self {
+impl From<TicketView> for TicketOut {
+    fn from(view: TicketView) -> Self {
+        let available = view.available();
+        let t = view.ticket;
         TicketOut {
-            available: domain::available(&t),
+            available,
             id: t.id,
             event: t.event_id,
             name: t.name,
@@ -157,6 +159,8 @@ impl From<TicketPatch> for TicketChanges {
 pub struct TicketFilters {
     /// The event's id.
     pub event: Option<Uuid>,
+    /// One or more fields, comma-separated, each optionally prefixed `-`
+    /// (`-price,name`). Default: creation order.
     #[param(value_type = Option<TicketOrdering>)]
     pub ordering: Option<String>,
 }
@@ -184,16 +188,16 @@ async fn list(
     super::cached(state, Family::Tickets, key, |generation| async move {
         let query = QueryParams::parse(raw.as_deref());
         let mut errors = FieldErrors::default();
+        let ordering = query.ordering(ORDERINGS, "", &mut errors);
         let filters = TicketFilters {
             event: query.uuid("event", &mut errors),
-            ordering: None,
+            ordering: query.get("ordering").map(str::to_owned),
         };
-        let ordering = query.ordering(ORDERINGS, "", &mut errors);
         errors.into_result()?;
         let page = domain::list(
             state,
             filters.event,
-            ordering,
+            &ordering,
             page_request(&query),
             generation,
         )

@@ -81,12 +81,13 @@ pub(crate) fn like_contains(raw: &str) -> LikeExpr {
     LikeExpr::new(pattern).escape('\\')
 }
 
-/// One page of events. `ordering` is one of `ORDERINGS`; the count is kept
-/// in the cache under `count_generation` when given.
+/// One page of events. `ordering`: fields of `ORDERINGS` and whether each is
+/// descending (ties broken by id); the count is kept in the cache under
+/// `count_generation` when given.
 pub async fn list(
     state: &AppState,
     filter: &EventFilter,
-    ordering: (&str, bool),
+    ordering: &[(&str, bool)],
     page: PageRequest,
     count_generation: Option<u64>,
 ) -> DomainResult<Page<event::Model>> {
@@ -122,19 +123,24 @@ pub async fn list(
     if let Some(before) = filter.start_before {
         select = select.filter(event::Column::StartTime.lte(before));
     }
-    let (field, descending) = ordering;
-    let column = match field {
-        "name" => event::Column::Name,
-        "created_at" => event::Column::CreatedAt,
-        "quota" => event::Column::Quota,
-        _ => event::Column::StartTime,
-    };
-    let select = if descending {
-        select
-            .order_by_desc(column)
-            .order_by_desc(event::Column::Id)
+    for (field, descending) in ordering {
+        let column = match *field {
+            "name" => event::Column::Name,
+            "created_at" => event::Column::CreatedAt,
+            "quota" => event::Column::Quota,
+            _ => event::Column::StartTime,
+        };
+        select = if *descending {
+            select.order_by_desc(column)
+        } else {
+            select.order_by_asc(column)
+        };
+    }
+    // Ties by id, in the direction of the first field.
+    let select = if ordering.first().is_some_and(|(_, descending)| *descending) {
+        select.order_by_desc(event::Column::Id)
     } else {
-        select.order_by_asc(column).order_by_asc(event::Column::Id)
+        select.order_by_asc(event::Column::Id)
     };
     let db = state.db.conn();
     let counted = select.clone();
@@ -330,7 +336,11 @@ pub async fn update(
         .await?
         .ok_or(DomainError::NotFound)?;
     txn.commit().await?;
-    state.cache.invalidate(&[Family::Events]).await;
+    // Its tickets' `available` depends on the event's quota.
+    state
+        .cache
+        .invalidate(&[Family::Events, Family::Tickets])
+        .await;
     tracing::info!("Event {} updated by {}", updated.id, caller.username);
     Ok(updated)
 }

@@ -41,41 +41,78 @@ pub struct TicketChanges {
     pub quota: Option<i64>,
 }
 
-/// What this ticket can still sell: the smaller of its own room and its
-/// event's room, never below 0.
-pub fn available(t: &ticket::Model) -> i64 {
-    std::cmp::max(t.quota - t.sold, 0)
+/// A ticket and the room its event has left (event quota minus the
+/// registrations on all its tickets).
+#[derive(Debug, Clone)]
+pub struct TicketView {
+    pub ticket: ticket::Model,
+    pub event_room: i64,
 }
 
-/// One page of tickets, optionally of one event; `ordering` is one of
-/// `ORDERINGS` (empty: creation order).
+impl TicketView {
+    /// What this ticket can still sell: the smaller of its own room and its
+    /// event's room, never below 0.
+    pub fn available(&self) -> i64 {
+        let own_room = self.ticket.quota - self.ticket.sold;
+        std::cmp::max(std::cmp::min(own_room, self.event_room), 0)
+    }
+}
+
+/// The tickets with their events' room, in one query for all the events.
+async fn with_room(
+    db: &impl sea_orm::ConnectionTrait,
+    tickets: Vec<ticket::Model>,
+) -> DomainResult<Vec<TicketView>> {
+    let event_ids: Vec<Uuid> = tickets.iter().map(|t| t.event_id).collect();
+    let rooms: std::collections::HashMap<Uuid, i64> = event::Entity::find()
+        .filter(event::Column::Id.is_in(event_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| (e.id, e.quota - e.registered))
+        .collect();
+    Ok(tickets
+        .into_iter()
+        .map(|ticket| TicketView {
+            event_room: rooms.get(&ticket.event_id).copied().unwrap_or(0),
+            ticket,
+        })
+        .collect())
+}
+
+async fn view(state: &AppState, ticket: ticket::Model) -> DomainResult<TicketView> {
+    let mut views = with_room(state.db.conn(), vec![ticket]).await?;
+    views.pop().ok_or(DomainError::NotFound)
+}
+
+/// One page of tickets, optionally of one event; `ordering`: fields of
+/// `ORDERINGS` and whether each is descending (none: creation order).
 pub async fn list(
     state: &AppState,
     event_id: Option<Uuid>,
-    ordering: (&str, bool),
+    ordering: &[(&str, bool)],
     page: PageRequest,
     count_generation: Option<u64>,
-) -> DomainResult<Page<ticket::Model>> {
+) -> DomainResult<Page<TicketView>> {
     let mut select = ticket::Entity::find();
     if let Some(event_id) = event_id {
         select = select.filter(ticket::Column::EventId.eq(event_id));
     }
-    let (field, descending) = ordering;
-    let column = match field {
-        "price" => Some(ticket::Column::PriceMinor),
-        "sales_start" => Some(ticket::Column::SalesStart),
-        "name" => Some(ticket::Column::Name),
-        _ => None,
-    };
-    if let Some(column) = column {
-        select = if descending {
+    for (field, descending) in ordering {
+        let column = match *field {
+            "price" => ticket::Column::PriceMinor,
+            "sales_start" => ticket::Column::SalesStart,
+            _ => ticket::Column::Name,
+        };
+        select = if *descending {
             select.order_by_desc(column)
         } else {
             select.order_by_asc(column)
         };
     }
-    // Ties (and the default order) by id: creation order, ids being UUIDv7.
-    let select = if descending {
+    // Ties (and the default order) by id: creation order, ids being UUIDv7;
+    // in the direction of the first field.
+    let select = if ordering.first().is_some_and(|(_, descending)| *descending) {
         select.order_by_desc(ticket::Column::Id)
     } else {
         select.order_by_asc(ticket::Column::Id)
@@ -91,14 +128,28 @@ pub async fn list(
             || counted.count(db),
         )
         .await?;
-    Ok(super::fetch_page_counted(db, select, page, count).await?)
+    let page = super::fetch_page_counted(db, select, page, count).await?;
+    let items = with_room(db, page.items).await?;
+    Ok(Page {
+        items,
+        number: page.number,
+        size: page.size,
+        count: page.count,
+        total_pages: page.total_pages,
+    })
 }
 
-pub async fn get(state: &AppState, id: Uuid) -> DomainResult<ticket::Model> {
+async fn find(state: &AppState, id: Uuid) -> DomainResult<ticket::Model> {
     ticket::Entity::find_by_id(id)
         .one(state.db.conn())
         .await?
         .ok_or(DomainError::NotFound)
+}
+
+/// A ticket, with what it can still sell.
+pub async fn get(state: &AppState, id: Uuid) -> DomainResult<TicketView> {
+    let found = find(state, id).await?;
+    view(state, found).await
 }
 
 async fn event_of(state: &AppState, event_id: Uuid) -> DomainResult<event::Model> {
@@ -115,7 +166,7 @@ pub async fn get_managed(
     caller: &Caller,
     id: Uuid,
 ) -> DomainResult<(ticket::Model, event::Model)> {
-    let found = get(state, id).await?;
+    let found = find(state, id).await?;
     let parent = event_of(state, found.event_id).await?;
     if !caller.manages_event(parent.organizer_id) {
         return Err(DomainError::Forbidden);
@@ -172,11 +223,7 @@ pub fn check_window(start: DateTime<Utc>, end: DateTime<Utc>, errors: &mut Field
 }
 
 #[instrument(name = "create_ticket", skip_all, fields(user = %caller.username))]
-pub async fn create(
-    state: &AppState,
-    caller: &Caller,
-    new: NewTicket,
-) -> DomainResult<ticket::Model> {
+pub async fn create(state: &AppState, caller: &Caller, new: NewTicket) -> DomainResult<TicketView> {
     authorize_create(state, caller).await?;
     let mut errors = FieldErrors::default();
     let parent = check_event(state, caller, new.event_id, &mut errors).await?;
@@ -207,7 +254,7 @@ pub async fn create(
         created.event_id,
         caller.username
     );
-    Ok(created)
+    view(state, created).await
 }
 
 /// Changes the fields given; `errors` carries what the front door already
@@ -220,7 +267,7 @@ pub async fn update(
     id: Uuid,
     changes: TicketChanges,
     mut errors: FieldErrors,
-) -> DomainResult<ticket::Model> {
+) -> DomainResult<TicketView> {
     let (found, _) = get_managed(state, caller, id).await?;
     let mut moving_to = None;
     if let Some(event_id) = changes.event_id
@@ -291,7 +338,7 @@ pub async fn update(
     txn.commit().await?;
     state.cache.invalidate(&[Family::Tickets]).await;
     tracing::info!("Ticket {} updated by {}", updated.id, caller.username);
-    Ok(updated)
+    view(state, updated).await
 }
 
 /// Deletes a ticket with its registrations and their payments; the event

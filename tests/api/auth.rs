@@ -459,6 +459,22 @@ async fn forged_tokens_are_refused_on_protected_and_public_routes(app: &TestApp)
             if let Some(problem) = check_401(&reply, true) {
                 failures.push(format!("GET {path} with {what}: {problem}"));
             }
+            // SimpleJWT's `messages`: only an expired token is worth refreshing.
+            let message = if *what == "expired access" {
+                "Token is expired"
+            } else {
+                "Token is invalid"
+            };
+            let expected = json!([{
+                "token_class": "AccessToken",
+                "token_type": "access",
+                "message": message,
+            }]);
+            if reply.body["messages"] != expected
+                || reply.body["detail"] != "Given token not valid for any token type"
+            {
+                failures.push(format!("GET {path} with {what}: body {}", reply.body));
+            }
         }
     }
     // Also on a write, where the body must not be acted upon.

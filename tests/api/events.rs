@@ -19,6 +19,7 @@ crate::backend_tests!(
     who_may_delete_events_and_what_goes_with_them,
     event_filters_and_ordering,
     event_pagination,
+    several_ordering_fields_and_named_choices,
 );
 
 const EVENT_FIELDS: [&str; 12] = [
@@ -884,5 +885,56 @@ async fn event_pagination(app: &TestApp) {
     assert_eq!(
         seen,
         ["Event 4", "Event 3", "Event 2", "Event 1", "Event 0"]
+    );
+}
+
+/// `ordering` takes several fields (`-start_time,name`); a bad `status` or
+/// ordering names the values allowed.
+async fn several_ordering_fields_and_named_choices(app: &TestApp) {
+    let start = "2031-03-01T10:00:00Z";
+    for (name, start_time) in [
+        ("Beta", start),
+        ("Alpha", start),
+        ("Gamma", "2031-02-01T10:00:00Z"),
+    ] {
+        let mut body = TestApp::event_body(name, 10);
+        body["start_time"] = json!(start_time);
+        app.post("/api/events/", app.admin(), body)
+            .await
+            .assert(201);
+    }
+    let names = |reply: &crate::helpers::Reply| -> Vec<String> {
+        reply.body["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let reply = app
+        .get("/api/events/?ordering=-start_time,name", None)
+        .await;
+    reply.assert(200);
+    assert_eq!(names(&reply), ["Alpha", "Beta", "Gamma"]);
+    let reply = app
+        .get("/api/events/?ordering=start_time,-name", None)
+        .await;
+    assert_eq!(names(&reply), ["Gamma", "Beta", "Alpha"]);
+
+    let bad = app.get("/api/events/?status=bogus", None).await;
+    assert_field_error(&bad, "status");
+    let message = bad.body["status"][0].as_str().unwrap_or_default();
+    assert_eq!(
+        message,
+        "Select a valid choice. bogus is not one of the available choices: draft, scheduled, ongoing, completed, cancelled."
+    );
+    let bad = app.get("/api/events/?ordering=name,size", None).await;
+    assert_field_error(&bad, "ordering");
+    assert!(
+        bad.body["ordering"][0]
+            .as_str()
+            .is_some_and(|m| m.contains("start_time, name, created_at, quota")),
+        "{}",
+        bad.body
     );
 }

@@ -15,6 +15,8 @@ crate::backend_tests!(
     invalid_ticket_bodies_write_nothing,
     who_may_update_tickets_and_quota_never_below_sold,
     deleting_a_ticket_removes_its_registrations_and_payments,
+    available_honours_the_event_capacity,
+    several_ordering_fields,
 );
 
 const TICKET_FIELDS: [&str; 9] = [
@@ -534,5 +536,94 @@ async fn deleting_a_ticket_removes_its_registrations_and_payments(app: &TestApp)
     assert_not_found(
         &app.delete(&format!("/api/tickets/{kept}/"), Some(&admin))
             .await,
+    );
+}
+
+/// `available` is the smaller of the ticket's room and its event's room
+/// (API.md §4), in lists and details, cached or not, and follows a change of
+/// the event's quota at once.
+async fn available_honours_the_event_capacity(app: &TestApp) {
+    let event = app.create_event(&app.admin_token, "Small room", 1).await;
+    let first = app.create_ticket(&app.admin_token, &event, 5).await;
+    let second = app.create_ticket(&app.admin_token, &event, 5).await;
+    let available = |reply: &crate::helpers::Reply| reply.body["available"].clone();
+    // Cached before the registration: the write must make it stale.
+    let before = app.get(&format!("/api/tickets/{second}/"), None).await;
+    assert_eq!(available(&before), json!(1));
+    let (_, token) = app.user("roomy").await;
+    app.register(&token, &first).await.assert(201);
+    for id in [&first, &second] {
+        let detail = app.get(&format!("/api/tickets/{id}/"), None).await;
+        detail.assert(200);
+        assert_eq!(available(&detail), json!(0), "ticket {id}: {}", detail.body);
+    }
+    let list = app.get(&format!("/api/tickets/?event={event}"), None).await;
+    list.assert(200);
+    for ticket in list.body["tickets"].as_array().expect("tickets") {
+        assert_eq!(ticket["available"], json!(0), "{ticket}");
+    }
+    let first_detail = app.get(&format!("/api/tickets/{first}/"), None).await;
+    assert_eq!(first_detail.body["sold"], json!(1));
+    // The next registration is refused, as `available` said.
+    let (_, other) = app.user("roomless").await;
+    let refused = app.register(&other, &second).await;
+    refused.assert(409);
+    assert_eq!(refused.body, json!({ "detail": "Sold out." }));
+    // Raising the event's quota shows at once on its tickets.
+    app.patch(
+        &format!("/api/events/{event}/"),
+        app.admin(),
+        json!({ "quota": 3 }),
+    )
+    .await
+    .assert(200);
+    let after = app.get(&format!("/api/tickets/{second}/"), None).await;
+    assert_eq!(available(&after), json!(2), "{}", after.body);
+}
+
+/// DRF's `OrderingFilter` takes several fields, comma-separated.
+async fn several_ordering_fields(app: &TestApp) {
+    let event = app.create_event(&app.admin_token, "Ordered", 100).await;
+    for (name, price) in [("B", 10), ("A", 10), ("C", 5)] {
+        let mut body = TestApp::ticket_body(&event, name, 10);
+        body["price"] = json!(price);
+        app.post("/api/tickets/", app.admin(), body)
+            .await
+            .assert(201);
+    }
+    let names = |reply: &crate::helpers::Reply| -> Vec<String> {
+        reply.body["tickets"]
+            .as_array()
+            .expect("tickets")
+            .iter()
+            .map(|t| t["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let reply = app
+        .get(
+            &format!("/api/tickets/?event={event}&ordering=-price,name"),
+            None,
+        )
+        .await;
+    reply.assert(200);
+    assert_eq!(names(&reply), ["A", "B", "C"]);
+    let reply = app
+        .get(
+            &format!("/api/tickets/?event={event}&ordering=price,-name"),
+            None,
+        )
+        .await;
+    assert_eq!(names(&reply), ["C", "B", "A"]);
+    let bad = app
+        .get(
+            &format!("/api/tickets/?event={event}&ordering=price,size"),
+            None,
+        )
+        .await;
+    assert_field_error(&bad, "ordering");
+    let message = bad.body["ordering"][0].as_str().unwrap_or_default();
+    assert!(
+        message.contains("size") && message.contains("price, sales_start, name"),
+        "names the bad term and the choices: {message}"
     );
 }

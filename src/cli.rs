@@ -10,8 +10,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use crate::config::Config;
 use crate::db::Database;
 use crate::db::entities::{
-    event, group, idempotency_key, login_failure, media, payment, registration, revoked_token,
-    ticket, user, user_group,
+    checkin, event, group, idempotency_key, login_failure, media, payment, registration,
+    registration_revocation, revoked_token, ticket, user, user_group,
 };
 use crate::state::AppState;
 use crate::{Application, logging};
@@ -237,6 +237,10 @@ async fn truncate(config: Config, yes: bool) -> anyhow::Result<()> {
         .map(|m| m.object_key)
         .collect();
     media::Entity::delete_many().exec(&*txn).await?;
+    checkin::Entity::delete_many().exec(&*txn).await?;
+    registration_revocation::Entity::delete_many()
+        .exec(&*txn)
+        .await?;
     payment::Entity::delete_many().exec(&*txn).await?;
     registration::Entity::delete_many().exec(&*txn).await?;
     ticket::Entity::delete_many().exec(&*txn).await?;

@@ -110,6 +110,9 @@ pub struct Config {
     pub port: u16,
     /// `None` means: use (or create) `data/secret_key`.
     pub secret_key: Option<String>,
+    /// The Ed25519 seed that signs ticket codes (`TICKET_SIGNING_KEY`,
+    /// base64 of 32 bytes); `None`: use (or create) `data/ticket_key`.
+    pub ticket_signing_key: Option<[u8; 32]>,
     pub time_zone: Tz,
     pub cache_ttl: Duration,
     pub jwt_access_ttl: Duration,
@@ -146,6 +149,10 @@ impl fmt::Debug for Config {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("secret_key", &self.secret_key.as_ref().map(|_| "********"))
+            .field(
+                "ticket_signing_key",
+                &self.ticket_signing_key.as_ref().map(|_| "********"),
+            )
             .field("time_zone", &self.time_zone)
             .finish_non_exhaustive()
     }
@@ -217,6 +224,13 @@ impl Config {
                 "must be at least 16 characters long",
             ));
         }
+        let ticket_signing_key = match get("TICKET_SIGNING_KEY") {
+            None => None,
+            Some(raw) => Some(
+                crate::ticket_codes::parse_seed(&raw)
+                    .map_err(|message| ConfigError::new("TICKET_SIGNING_KEY", message))?,
+            ),
+        };
         let s3 = match get("MINIO_ENDPOINT_URL") {
             None => None,
             Some(endpoint) => {
@@ -282,6 +296,7 @@ impl Config {
             host: get("HOST").unwrap_or_else(|| "127.0.0.1".into()),
             port,
             secret_key,
+            ticket_signing_key,
             time_zone,
             // 0 turns the cache off (every read from the database).
             cache_ttl: match get("CACHE_TTL").as_deref() {

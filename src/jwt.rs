@@ -139,7 +139,8 @@ pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> anyho
     Ok(secret.into_bytes())
 }
 
-fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
+/// Writes a new file readable by its owner only (keys, secrets).
+pub(crate) fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

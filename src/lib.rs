@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod readiness;
 pub mod state;
 pub mod storage;
+pub mod ticket_codes;
 
 use std::future::Future;
 use std::time::Duration;
@@ -45,6 +46,7 @@ impl Application {
         let address = format!("{}:{}", config.host, config.port);
         let state = AppState::new(config).await?;
         state.db.migrate().await?;
+        domain::checkins::record_signing_key(&state).await?;
         let listener = TcpListener::bind(&address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;

@@ -19,6 +19,7 @@ pub struct Metrics {
     http_duration: HistogramVec,
     cache_lookups: IntCounterVec,
     emails: IntCounterVec,
+    checkins: IntCounterVec,
     queue_depth: IntGauge,
     dead_jobs: IntGauge,
     db_connections: IntGaugeVec,
@@ -76,6 +77,16 @@ impl Metrics {
             ),
             "emails_total",
         );
+        let checkins = must(
+            IntCounterVec::new(
+                Opts::new(
+                    "checkins_total",
+                    "Ticket scans at the door by result (admitted, already_checked_in, invalid_code, revoked, forbidden, event_cancelled, unpaid)",
+                ),
+                &["result"],
+            ),
+            "checkins_total",
+        );
         let queue_depth = must(
             IntGauge::new("outbox_queue_depth", "Background jobs waiting to run"),
             "outbox_queue_depth",
@@ -99,6 +110,7 @@ impl Metrics {
             Box::new(http_duration.clone()),
             Box::new(cache_lookups.clone()),
             Box::new(emails.clone()),
+            Box::new(checkins.clone()),
             Box::new(queue_depth.clone()),
             Box::new(dead_jobs.clone()),
             Box::new(db_connections.clone()),
@@ -111,6 +123,7 @@ impl Metrics {
             http_duration,
             cache_lookups,
             emails,
+            checkins,
             queue_depth,
             dead_jobs,
             db_connections,
@@ -136,6 +149,10 @@ impl Metrics {
         self.emails
             .with_label_values(&[kind, if sent { "sent" } else { "failed" }])
             .inc();
+    }
+
+    pub fn record_checkin(&self, result: &str) {
+        self.checkins.with_label_values(&[result]).inc();
     }
 
     /// The text exposition, with the scrape-time gauges refreshed.

@@ -10,6 +10,7 @@ use crate::db::Database;
 use crate::jwt::JwtKeys;
 use crate::mail::Mailer;
 use crate::storage::Storage;
+use crate::ticket_codes::TicketSigner;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -21,6 +22,8 @@ pub struct AppState {
     pub clock: Clock,
     pub jwt: Arc<JwtKeys>,
     pub config: Arc<Config>,
+    /// The key that signs ticket codes.
+    pub tickets: Arc<TicketSigner>,
     /// Registrations waiting to be written together (PostgreSQL).
     pub registration_queues: Arc<crate::db::registration_writer::Queues>,
 }
@@ -32,6 +35,7 @@ impl AppState {
         let secret =
             crate::jwt::load_or_create_secret(config.secret_key.as_deref(), &config.data_dir)?;
         let jwt = JwtKeys::new(&secret, config.jwt_access_ttl, config.jwt_refresh_ttl);
+        let tickets = TicketSigner::load(config.ticket_signing_key, &config.data_dir)?;
         let storage = Storage::open(&config).await?;
         let cache = Cache::open(&config)?;
         let mailer = Mailer::open(&config)?;
@@ -42,6 +46,7 @@ impl AppState {
             mailer,
             clock: Clock::default(),
             jwt: Arc::new(jwt),
+            tickets: Arc::new(tickets),
             config: Arc::new(config),
             registration_queues: Arc::default(),
         })

@@ -24,6 +24,23 @@ pub fn path_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)
 }
 
+/// The caller's `Idempotency-Key`, if any (400 if unusable).
+pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII.".into()))?
+        .trim();
+    if key.is_empty() || key.len() > 255 {
+        return Err(ApiError::BadRequest(
+            "Idempotency-Key must be 1 to 255 characters long.".into(),
+        ));
+    }
+    Ok(Some(key.to_string()))
+}
+
 /// The raw body of a JSON request. Parsing is deferred to the handler so that
 /// authentication, existence and permission are decided first (DRF's order).
 pub struct JsonBody {
@@ -279,6 +296,30 @@ impl Input {
                 None
             }
         }
+    }
+
+    /// A boolean: JSON `true`/`false`, or DRF's spellings (`"true"`, `"1"`,
+    /// `"yes"`, `"on"` and their opposites).
+    pub fn boolean(&mut self, name: &str, required: bool) -> Option<bool> {
+        let value = self.take(name, required)?;
+        let parsed = match &value {
+            Value::Bool(b) => Some(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(1) => Some(true),
+                Some(0) => Some(false),
+                _ => None,
+            },
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" | "t" | "y" => Some(true),
+                "false" | "0" | "no" | "off" | "f" | "n" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.errors.add(name, "Must be a valid boolean.");
+        }
+        parsed
     }
 
     /// Money with at most two decimals, ≥ 0, in minor units.

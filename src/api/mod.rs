@@ -2,6 +2,7 @@
 //! layers every response goes through.
 
 pub mod auth;
+pub mod checkins;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -51,6 +52,7 @@ fn authenticated_routes() -> OpenApiRouter<AppState> {
         .merge(registrations::router())
         .merge(payments::router())
         .merge(media::router())
+        .merge(checkins::router())
         .merge(openapi::router())
 }
 

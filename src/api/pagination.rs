@@ -152,6 +152,12 @@ list_envelope!(
     "A page of registrations."
 );
 list_envelope!(
+    CheckinList,
+    checkins,
+    super::checkins::CheckinOut,
+    "A page of check-ins."
+);
+list_envelope!(
     PaymentList,
     payments,
     super::payments::PaymentOut,

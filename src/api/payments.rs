@@ -19,6 +19,7 @@ use super::pagination::{Pagination, PaymentList, page_request};
 use super::schemas::{FieldErrorsBody, ID_UUID, PaymentStatus, datetime, money, optional_datetime};
 use crate::db::entities::payment;
 use crate::domain::FieldErrors;
+use crate::domain::idempotency::Remembered;
 use crate::domain::payments::{
     self as domain, Created, MAX_METHOD, NewPayment, PaymentChanges, PaymentFilter, STATUSES,
 };
@@ -164,25 +165,8 @@ async fn list(
     )))
 }
 
-/// The caller's `Idempotency-Key`, if any (400 if unusable).
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII.".into()))?
-        .trim();
-    if key.is_empty() || key.len() > 255 {
-        return Err(ApiError::BadRequest(
-            "Idempotency-Key must be 1 to 255 characters long.".into(),
-        ));
-    }
-    Ok(Some(key.to_string()))
-}
-
 /// The first answer given for an idempotency key.
-fn replay(previous: domain::Remembered) -> ApiResult<Response> {
+fn replay(previous: Remembered) -> ApiResult<Response> {
     let status = StatusCode::from_u16(previous.status).unwrap_or(StatusCode::CREATED);
     let body: Value = serde_json::from_str(&previous.body)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored idempotent response: {e}")))?;
@@ -214,9 +198,10 @@ async fn create(
     headers: HeaderMap,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let key = idempotency_key(&headers)?;
+    let key = super::input::idempotency_key(&headers)?;
     if let Some(key) = &key
-        && let Some(previous) = domain::remembered(&state, caller.id, key).await?
+        && let Some(previous) =
+            crate::domain::idempotency::remembered(&state, caller.id, key).await?
     {
         tracing::info!(
             "Payment request replayed for idempotency key of {}",

@@ -299,3 +299,80 @@ pub mod outbox {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod ticket_key {
+    use sea_orm::entity::prelude::*;
+
+    /// A ticket signing key's public half, recorded when it first signs:
+    /// codes signed before a rotation keep verifying.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ticket_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kid: String,
+        /// Base64url (no padding) of the 32-byte Ed25519 public key.
+        pub public_key: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod checkin {
+    use sea_orm::entity::prelude::*;
+
+    /// A scan at the door. At most one per registration has
+    /// `conflict = false` (a unique index); offline scans that arrive after
+    /// another admission are kept with `conflict = true`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "checkins")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub registration_id: Uuid,
+        pub event_id: Uuid,
+        pub ticket_id: Uuid,
+        pub user_id: Uuid,
+        /// When the person was admitted (for an offline scan, when it was
+        /// scanned at the door).
+        pub checked_in_at: DateTimeUtc,
+        /// The scanner's account (`NULL` once that account is deleted).
+        pub checked_in_by: Option<Uuid>,
+        /// Admitted although the ticket was not paid.
+        pub forced: bool,
+        /// Scanned by a door app without a connection, uploaded later.
+        pub offline: bool,
+        /// A second entry on the same ticket.
+        pub conflict: bool,
+        /// When the server recorded it.
+        pub recorded_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod registration_revocation {
+    use sea_orm::entity::prelude::*;
+
+    /// A registration deleted (or moved to another event): its ticket code
+    /// no longer admits anyone to `event_id`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "registration_revocations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub registration_id: Uuid,
+        pub event_id: Uuid,
+        pub revoked_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

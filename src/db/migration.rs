@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(MediaSchema),
             Box::new(OutboxSchema),
             Box::new(CategoryIndex),
+            Box::new(CheckinSchema),
         ]
     }
 }
@@ -396,6 +397,88 @@ impl MigrationTrait for CategoryIndex {
                 "CREATE INDEX idx_events_category_lower ON events (lower(category), start_time, id)",
             )
             .await?;
+        Ok(())
+    }
+}
+
+/// Check-in at the door: the ticket signing keys ever used (so codes signed
+/// before a rotation still verify), the check-ins, and the registrations
+/// revoked (deleted or moved) that offline door apps must refuse.
+struct CheckinSchema;
+
+impl MigrationName for CheckinSchema {
+    fn name(&self) -> &str {
+        "m20261201_000005_checkins"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CheckinSchema {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("ticket_keys")
+                .col(string_len("kid", 16).primary_key())
+                .col(string_len("public_key", 64))
+                .col(timestamp_with_time_zone("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("checkins")
+                .col(pk_uuid("id"))
+                .col(uuid("registration_id"))
+                .col(uuid("event_id"))
+                .col(uuid("ticket_id"))
+                .col(uuid("user_id"))
+                .col(timestamp_with_time_zone("checked_in_at"))
+                .col(uuid_null("checked_in_by"))
+                .col(boolean("forced").default(false))
+                .col(boolean("offline").default(false))
+                .col(boolean("conflict").default(false))
+                .col(timestamp_with_time_zone("recorded_at"))
+                .foreign_key(&mut fk(
+                    "checkins",
+                    "registration_id",
+                    "registrations",
+                    ForeignKeyAction::Cascade,
+                ))
+                .foreign_key(&mut fk(
+                    "checkins",
+                    "checked_in_by",
+                    "users",
+                    ForeignKeyAction::SetNull,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        // One admission per registration, decided by the database whatever
+        // the number of scanners and processes; double entries found later
+        // (offline scans) are kept beside it, flagged `conflict`.
+        m.get_connection()
+            .execute_unprepared(
+                "CREATE UNIQUE INDEX uq_checkins_admitted ON checkins (registration_id) \
+                 WHERE conflict = false",
+            )
+            .await?;
+        m.create_index(index("checkins", &["event_id", "checked_in_at"]))
+            .await?;
+        m.create_index(index("checkins", &["ticket_id"])).await?;
+        m.create_table(
+            Table::create()
+                .table("registration_revocations")
+                .col(pk_uuid("registration_id"))
+                .col(uuid("event_id"))
+                .col(timestamp_with_time_zone("revoked_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "registration_revocations",
+            &["event_id", "revoked_at"],
+        ))
+        .await?;
         Ok(())
     }
 }

@@ -32,7 +32,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::Database;
-use super::entities::{event, registration, ticket};
+use super::entities::{event, registration, registration_revocation, ticket};
 use super::errors::{DbFailure, classify};
 use super::outbox::{KIND_CONFIRMATION, confirmation_key, enqueue_confirmation};
 
@@ -167,7 +167,37 @@ pub async fn delete_and_release(
     }
     release_ticket(db, found.ticket_id).await?;
     release_event(db, found.event_id).await?;
+    revoke(db, &[(found.id, found.event_id)]).await?;
     Ok(true)
+}
+
+/// Records that these registrations' ticket codes no longer admit anyone to
+/// their events (deleted, or moved elsewhere), for offline door apps.
+pub async fn revoke(db: &impl ConnectionTrait, revoked: &[(Uuid, Uuid)]) -> Result<(), DbErr> {
+    if revoked.is_empty() {
+        return Ok(());
+    }
+    let now = super::now();
+    for chunk in revoked.chunks(500) {
+        registration_revocation::Entity::insert_many(chunk.iter().map(
+            |(registration_id, event_id)| registration_revocation::ActiveModel {
+                registration_id: sea_orm::Set(*registration_id),
+                event_id: sea_orm::Set(*event_id),
+                revoked_at: sea_orm::Set(now),
+            },
+        ))
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(registration_revocation::Column::RegistrationId)
+                .update_columns([
+                    registration_revocation::Column::EventId,
+                    registration_revocation::Column::RevokedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Tickets share one of this many queues.

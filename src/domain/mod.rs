@@ -9,8 +9,10 @@
 
 pub mod accounts;
 mod caller;
+pub mod checkins;
 mod error;
 pub mod events;
+pub mod idempotency;
 pub mod payments;
 pub mod posters;
 pub mod registrations;

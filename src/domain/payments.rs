@@ -6,6 +6,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use tracing::instrument;
 use uuid::Uuid;
 
+use super::idempotency::{IDEMPOTENCY_WINDOW_HOURS, Remembered, remembered};
 use super::registrations::{organizer_of, scoped_to_caller};
 use super::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest, does_not_exist};
 use crate::db::entities::{idempotency_key, payment, registration};
@@ -15,9 +16,6 @@ use crate::state::AppState;
 pub const STATUSES: &[&str] = &["pending", "completed", "failed", "refunded"];
 pub const DEFAULT_STATUS: &str = "pending";
 pub const MAX_METHOD: usize = 50;
-
-/// How long an `Idempotency-Key` is remembered.
-const IDEMPOTENCY_WINDOW_HOURS: i64 = 24;
 
 /// The status moves an update may make (and any status to itself).
 pub fn transition_allowed(from: &str, to: &str) -> bool {
@@ -78,30 +76,6 @@ pub async fn list(
         .order_by_asc(payment::Column::CreatedAt)
         .order_by_asc(payment::Column::Id);
     Ok(super::fetch_page(state.db.conn(), select, page).await?)
-}
-
-/// A response first given for an idempotency key: status and body.
-#[derive(Debug, Clone)]
-pub struct Remembered {
-    pub status: u16,
-    pub body: String,
-}
-
-/// The response first given for this user and key within the window.
-pub async fn remembered(
-    state: &AppState,
-    user_id: Uuid,
-    key: &str,
-) -> DomainResult<Option<Remembered>> {
-    let since = crate::db::now() - Duration::hours(IDEMPOTENCY_WINDOW_HOURS);
-    let found = idempotency_key::Entity::find_by_id((user_id, key.to_string()))
-        .filter(idempotency_key::Column::CreatedAt.gt(since))
-        .one(state.db.conn())
-        .await?;
-    Ok(found.map(|f| Remembered {
-        status: f.status_code as u16,
-        body: f.response_body,
-    }))
 }
 
 /// Who may pay for a registration: its user, superuser and admin (403); an

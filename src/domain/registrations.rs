@@ -322,6 +322,8 @@ pub async fn move_to(
             if !registration_writer::take_event(&*txn, new_event).await? {
                 return Err(DomainError::SoldOut);
             }
+            // Its code no longer admits anyone to the old event.
+            registration_writer::revoke(&*txn, &[(found.id, found.event_id)]).await?;
         }
     }
     let mut model: registration::ActiveModel = found.clone().into();

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest, does_not_exist};
 use crate::cache::Family;
-use crate::db::entities::{event, ticket};
+use crate::db::entities::{event, registration, ticket};
 use crate::state::AppState;
 
 /// The fields lists may be ordered by.
@@ -358,7 +358,16 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult
         .ok_or(DomainError::NotFound)?
         .sold;
     // Registrations and their payments go with the ticket (ON DELETE CASCADE);
-    // the event gets their places back.
+    // the event gets their places back, and their codes are revoked.
+    let revoked: Vec<(Uuid, Uuid)> = registration::Entity::find()
+        .select_only()
+        .column(registration::Column::Id)
+        .column(registration::Column::EventId)
+        .filter(registration::Column::TicketId.eq(found.id))
+        .into_tuple()
+        .all(&*txn)
+        .await?;
+    crate::db::registration_writer::revoke(&*txn, &revoked).await?;
     ticket::Entity::delete_by_id(found.id).exec(&*txn).await?;
     event::Entity::update_many()
         .col_expr(

@@ -194,7 +194,16 @@ impl TestApp {
     /// A second server on the same database, cache and secret: another
     /// process of the same deployment, as behind a load balancer.
     pub async fn spawn_sibling(&self) -> TestApp {
-        let (port, state, tx, server) = Self::start(&self.vars).await;
+        self.spawn_sibling_with(&[]).await
+    }
+
+    /// A sibling with some configuration changed (e.g. a rotated key).
+    pub async fn spawn_sibling_with(&self, extra: &[(&str, &str)]) -> TestApp {
+        let mut vars = self.vars.clone();
+        for (k, v) in extra {
+            vars.insert((*k).to_string(), (*v).to_string());
+        }
+        let (port, state, tx, server) = Self::start(&vars).await;
         TestApp {
             address: format!("http://127.0.0.1:{port}"),
             client: self.client.clone(),
@@ -204,7 +213,7 @@ impl TestApp {
             shutdown: Some(tx),
             server: Some(server),
             pg_database: None,
-            vars: self.vars.clone(),
+            vars,
             _data_dir: None,
         }
     }

@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod cache;
 mod capacity;
+mod checkins;
 mod cli;
 mod conventions;
 mod events;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::helpers::{Backend, TestApp};
 
 /// Every route the server serves and its methods: API.md §2 (authentication),
-/// §4 (resources, posters included) and §6 (operations). Paths as clients
+/// §4 (resources, posters included), §6 (operations) and §7 (check-in). Paths as clients
 /// write them (API routes with their trailing slash).
 const ROUTES: &[(&str, &[&str])] = &[
     ("/api/login/", &["post"]),
@@ -41,6 +41,14 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/events/upload/", &["post"]),
     ("/api/events/{id}/poster/", &["get"]),
     ("/api/media/{id}/", &["get", "delete"]),
+    ("/api/registrations/{id}/ticket/", &["get"]),
+    ("/api/registrations/{id}/ticket.svg", &["get"]),
+    ("/api/registrations/{id}/ticket.png", &["get"]),
+    ("/api/checkins/keys/", &["get"]),
+    ("/api/checkins/", &["get", "post"]),
+    ("/api/checkins/{id}/", &["delete"]),
+    ("/api/events/{id}/checkin-sync/", &["get"]),
+    ("/api/events/{id}/stats/", &["get"]),
     ("/healthz", &["get"]),
     ("/readyz", &["get"]),
     ("/metrics", &["get"]),

@@ -81,6 +81,7 @@ expired token is refused with 401 on every route that reads the header, public o
         (name = "registrations", description = "Registrations of users on tickets"),
         (name = "payments", description = "Payments of registrations"),
         (name = "posters", description = "Event posters in object storage"),
+        (name = "checkins", description = "Signed ticket codes and check-in at the door"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "documentation", description = "This document and its page"),
     )
@@ -310,7 +311,9 @@ impl Modify for Conventions {
                 }
                 add("500");
             }
-            let path = if path.starts_with("/api/") && !path.ends_with('/') {
+            // Not after a file name (`…/ticket.svg`).
+            let last = path.rsplit('/').next().unwrap_or("");
+            let path = if path.starts_with("/api/") && !path.ends_with('/') && !last.contains('.') {
                 format!("{path}/")
             } else {
                 path

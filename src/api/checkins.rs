@@ -1,0 +1,614 @@
+//! Check-in at the door (API.md §7): ticket codes and their QR images,
+//! the public keys, scans, their list and undo, an event's numbers and what
+//! an offline door app syncs.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::AuthUser;
+use super::input::{JsonBody, QueryParams, idempotency_key, path_id};
+use super::pagination::{CheckinList, Pagination, page_request};
+use super::schemas::{ID_UUID, datetime, money};
+use crate::domain::FieldErrors;
+use crate::domain::checkins::{
+    self as domain, Admission, CheckinFilter, PublicKey, Scan, ScanRefused,
+};
+use crate::domain::idempotency::{self, Remembered};
+use crate::state::AppState;
+use crate::ticket_codes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ticket))
+        .routes(routes!(ticket_svg))
+        .routes(routes!(ticket_png))
+        .routes(routes!(keys))
+        .routes(routes!(list, scan))
+        .routes(routes!(undo))
+        .routes(routes!(sync))
+        .routes(routes!(stats))
+}
+
+/// A registration's ticket code and where its QR code is.
+#[derive(Serialize, ToSchema)]
+pub struct TicketOut {
+    pub registration: Uuid,
+    pub event: Uuid,
+    /// `DE1.<payload>.<signature>`: what the QR code carries.
+    pub code: String,
+    /// URL of the QR code as SVG.
+    pub qr_svg: String,
+    /// URL of the QR code as PNG.
+    pub qr_png: String,
+}
+
+/// An absolute URL on this server, built like the list links.
+fn absolute(headers: &HeaderMap, path: &str) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https" || *p == "http")
+        .unwrap_or("http");
+    format!("{scheme}://{host}{path}")
+}
+
+/// A registration's ticket code (its user, or those who manage the event)
+#[utoipa::path(
+    get, path = "/registrations/{id}/ticket", tag = "checkins", operation_id = "registrations_ticket",
+    params(("id" = Uuid, Path, description = ID_UUID)),
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "The code and its QR images", body = TicketOut),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such registration"),
+    )
+)]
+async fn ticket(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<TicketOut>> {
+    let found = domain::ticket_code(&state, &caller, path_id(&id)?).await?;
+    let base = format!("/api/registrations/{}/ticket", found.registration.id);
+    Ok(Json(TicketOut {
+        registration: found.registration.id,
+        event: found.registration.event_id,
+        code: found.code,
+        qr_svg: absolute(&headers, &format!("{base}.svg")),
+        qr_png: absolute(&headers, &format!("{base}.png")),
+    }))
+}
+
+fn image(content_type: &'static str, bytes: Vec<u8>) -> Response {
+    let mut response = Response::new(Body::from(bytes));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // A ticket is personal: never kept by shared caches.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    response
+}
+
+/// The ticket's QR code as SVG (its user, or those who manage the event)
+#[utoipa::path(
+    get, path = "/registrations/{id}/ticket.svg", tag = "checkins", operation_id = "registrations_ticket_svg",
+    params(("id" = Uuid, Path, description = ID_UUID)),
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "The QR code", content_type = "image/svg+xml", body = String),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such registration"),
+    )
+)]
+async fn ticket_svg(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let found = domain::ticket_code(&state, &caller, path_id(&id)?).await?;
+    let svg = ticket_codes::qr_svg(&found.code)?;
+    Ok(image("image/svg+xml", svg.into_bytes()))
+}
+
+/// The ticket's QR code as PNG (its user, or those who manage the event)
+#[utoipa::path(
+    get, path = "/registrations/{id}/ticket.png", tag = "checkins", operation_id = "registrations_ticket_png",
+    params(("id" = Uuid, Path, description = ID_UUID)),
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "The QR code", content_type = "image/png", body = Vec<u8>),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such registration"),
+    )
+)]
+async fn ticket_png(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let found = domain::ticket_code(&state, &caller, path_id(&id)?).await?;
+    Ok(image("image/png", ticket_codes::qr_png(&found.code)?))
+}
+
+/// A public key as a JWK (RFC 8037).
+#[derive(Serialize, ToSchema)]
+pub struct Jwk {
+    pub kid: String,
+    /// `EdDSA`.
+    pub alg: &'static str,
+    /// `OKP`.
+    pub kty: &'static str,
+    /// `Ed25519`.
+    pub crv: &'static str,
+    /// The public key, base64url without padding.
+    pub x: String,
+}
+
+impl From<PublicKey> for Jwk {
+    fn from(k: PublicKey) -> Self {
+        Jwk {
+            kid: k.kid,
+            alg: "EdDSA",
+            kty: "OKP",
+            crv: "Ed25519",
+            x: k.x,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KeySet {
+    pub keys: Vec<Jwk>,
+}
+
+/// The keys that sign ticket codes (anyone)
+///
+/// A door app verifies `DE1.<payload>.<signature>` offline: the signature is
+/// Ed25519 over the ASCII of `DE1.<payload>`; the payload's first 6 bytes
+/// are the key id (its base64url is `kid`), then the registration id and
+/// the event id (16 bytes each).
+#[utoipa::path(
+    get, path = "/checkins/keys", tag = "checkins", operation_id = "checkins_keys",
+    security((), ("jwt" = [])),
+    responses((status = 200, description = "Every key that signed codes here", body = KeySet))
+)]
+async fn keys(State(state): State<AppState>) -> ApiResult<Json<KeySet>> {
+    let keys = domain::public_keys(&state).await?;
+    Ok(Json(KeySet {
+        keys: keys.into_iter().map(Jwk::from).collect(),
+    }))
+}
+
+/// The admitted person.
+#[derive(Serialize, ToSchema)]
+pub struct Attendee {
+    pub id: Uuid,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+/// A check-in.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Checkin)]
+pub struct CheckinOut {
+    pub id: Uuid,
+    pub registration: Uuid,
+    pub event: Uuid,
+    pub ticket: Uuid,
+    pub user: Attendee,
+    #[serde(serialize_with = "datetime")]
+    pub checked_in_at: DateTime<Utc>,
+    /// The scanner's user id (`null` once that account is deleted).
+    #[schema(required = true)]
+    pub checked_in_by: Option<Uuid>,
+    /// Admitted although the ticket was not paid.
+    pub forced: bool,
+    /// Scanned by a door app offline, uploaded later.
+    pub offline: bool,
+    /// A second entry on the same ticket (an offline scan after another
+    /// admission).
+    pub conflict: bool,
+}
+
+impl From<Admission> for CheckinOut {
+    fn from(a: Admission) -> Self {
+        CheckinOut {
+            id: a.checkin.id,
+            registration: a.checkin.registration_id,
+            event: a.checkin.event_id,
+            ticket: a.checkin.ticket_id,
+            user: Attendee {
+                id: a.user.id,
+                username: a.user.username,
+                first_name: a.user.first_name,
+                last_name: a.user.last_name,
+            },
+            checked_in_at: a.checkin.checked_in_at,
+            checked_in_by: a.checkin.checked_in_by,
+            forced: a.checkin.forced,
+            offline: a.checkin.offline,
+            conflict: a.checkin.conflict,
+        }
+    }
+}
+
+/// A scan.
+#[derive(ToSchema)]
+pub struct ScanRequest {
+    /// The ticket code read from the QR code.
+    pub code: String,
+    /// Admit although the ticket is not paid (recorded as forced).
+    #[schema(required = false)]
+    pub force: bool,
+    /// When a door app admitted the person offline; the scan is recorded
+    /// even when it conflicts with an earlier check-in (flagged).
+    #[schema(required = false, value_type = DateTime<Utc>)]
+    pub scanned_at: Option<DateTime<Utc>>,
+}
+
+/// The answer to a scan: status and body.
+fn scan_answer(
+    outcome: Result<Admission, ScanRefused>,
+) -> ApiResult<(StatusCode, serde_json::Value)> {
+    let reason = match &outcome {
+        Err(refused) => refused.reason(),
+        Ok(_) => "",
+    };
+    Ok(match outcome {
+        Ok(admission) => (
+            StatusCode::CREATED,
+            serde_json::to_value(CheckinOut::from(admission))
+                .map_err(|e| ApiError::Internal(e.into()))?,
+        ),
+        Err(ScanRefused::InvalidCode) => (
+            StatusCode::BAD_REQUEST,
+            json!({ "code": ["Invalid ticket code."], "reason": reason }),
+        ),
+        Err(ScanRefused::Revoked) => (
+            StatusCode::NOT_FOUND,
+            json!({ "detail": "Not found.", "reason": reason }),
+        ),
+        Err(ScanRefused::Forbidden) => return Err(ApiError::Forbidden),
+        Err(ScanRefused::EventCancelled) => (
+            StatusCode::CONFLICT,
+            json!({ "detail": "Event is cancelled.", "reason": reason }),
+        ),
+        Err(ScanRefused::Unpaid) => (
+            StatusCode::CONFLICT,
+            json!({ "detail": "Payment not completed.", "reason": reason }),
+        ),
+        Err(ScanRefused::AlreadyCheckedIn { at, by }) => (
+            StatusCode::CONFLICT,
+            json!({
+                "detail": "Already checked in.",
+                "reason": reason,
+                "checked_in_at": super::input::format_datetime(&at),
+                "checked_in_by": by,
+            }),
+        ),
+        Err(ScanRefused::Failed(err)) => return Err(err.into()),
+    })
+}
+
+/// Check a ticket in (superuser, admin, those who manage the code's event)
+///
+/// Answers, in this order: a malformed code or bad signature → 400 with
+/// `reason` `invalid_code`; the registration gone → 404 `revoked`; not a
+/// manager of the event → 403; event cancelled → 409 `event_cancelled`; a
+/// priced ticket without a completed payment → 409 `unpaid` (unless
+/// `force`); already admitted → 409 `already_checked_in` with when and by
+/// whom. However many scanners send one code at once, exactly one gets 201.
+/// With an `Idempotency-Key`, a retry gets the first answer again.
+#[utoipa::path(
+    post, path = "/checkins", tag = "checkins", operation_id = "checkins_create",
+    request_body = ScanRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters")),
+    security(("jwt" = [])),
+    responses(
+        (status = 201, description = "Admitted", body = CheckinOut),
+        (status = 400, description = "Not a valid ticket code",
+            example = json!({"code": ["Invalid ticket code."], "reason": "invalid_code"})),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "The registration is gone",
+            example = json!({"detail": "Not found.", "reason": "revoked"})),
+        (status = 409, description = "Cancelled event, unpaid ticket, or already checked in",
+            example = json!({"detail": "Already checked in.", "reason": "already_checked_in", "checked_in_at": "2027-01-10T12:04:00Z", "checked_in_by": "0193a4c2-7d1e-7c3a-9b1f-2f0e5d6c7b8a"})),
+    )
+)]
+async fn scan(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    let key = idempotency_key(&headers)?.map(|k| format!("checkin:{k}"));
+    if let Some(key) = &key
+        && let Some(previous) = idempotency::remembered(&state, caller.id, key).await?
+    {
+        return replay(previous);
+    }
+    let mut input = body.input(false)?;
+    let code = input.text("code", super::input::Text::required(1024));
+    let force = input.boolean("force", false);
+    let scanned_at = input.datetime("scanned_at", false, state.config.time_zone);
+    let Some(code) = code else {
+        return Err(ApiError::Validation(input.errors));
+    };
+    input.finish()?;
+    let request = ScanRequest {
+        code,
+        force: force.unwrap_or(false),
+        scanned_at,
+    };
+    let outcome = domain::scan(
+        &state,
+        &caller,
+        Scan {
+            code: request.code,
+            force: request.force,
+            scanned_at: request.scanned_at,
+        },
+    )
+    .await;
+    let (status, body) = scan_answer(outcome)?;
+    match key {
+        Some(key) => {
+            let first = idempotency::remember(
+                &state,
+                caller.id,
+                &key,
+                Remembered {
+                    status: status.as_u16(),
+                    body: body.to_string(),
+                },
+            )
+            .await?;
+            replay(first)
+        }
+        None => Ok((status, Json(body)).into_response()),
+    }
+}
+
+fn replay(previous: Remembered) -> ApiResult<Response> {
+    let status = StatusCode::from_u16(previous.status).unwrap_or(StatusCode::CREATED);
+    let body: serde_json::Value = serde_json::from_str(&previous.body)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored scan answer: {e}")))?;
+    Ok((status, Json(body)).into_response())
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CheckinFilters {
+    pub event: Option<Uuid>,
+    pub ticket: Option<Uuid>,
+}
+
+/// List check-ins (superuser, admin: all; organisers: their events)
+#[utoipa::path(
+    get, path = "/checkins", tag = "checkins", operation_id = "checkins_list",
+    params(CheckinFilters, Pagination),
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "A page of check-ins, newest first", body = CheckinList),
+        (status = 400, description = "A bad filter value"),
+        (status = 403, description = "Not allowed"),
+    )
+)]
+async fn list(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    RawQuery(raw): RawQuery,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> ApiResult<Json<CheckinList>> {
+    let query = QueryParams::parse(raw.as_deref());
+    let mut errors = FieldErrors::default();
+    let filters = CheckinFilters {
+        event: query.uuid("event", &mut errors),
+        ticket: query.uuid("ticket", &mut errors),
+    };
+    errors.into_result()?;
+    let filter = CheckinFilter {
+        event: filters.event,
+        ticket: filters.ticket,
+    };
+    let page = domain::list(&state, &caller, &filter, page_request(&query)).await?;
+    Ok(Json(CheckinList::new(
+        page,
+        CheckinOut::from,
+        &uri,
+        &headers,
+    )))
+}
+
+/// Undo a check-in (those who manage the event)
+#[utoipa::path(
+    delete, path = "/checkins/{id}", tag = "checkins", operation_id = "checkins_destroy",
+    params(("id" = Uuid, Path, description = ID_UUID)),
+    security(("jwt" = [])),
+    responses(
+        (status = 204, description = "Undone"),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such check-in"),
+    )
+)]
+async fn undo(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    domain::undo(&state, &caller, path_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An admission, for a door app.
+#[derive(Serialize, ToSchema)]
+pub struct Admitted {
+    pub registration: Uuid,
+    #[serde(serialize_with = "datetime")]
+    pub checked_in_at: DateTime<Utc>,
+}
+
+/// What an offline door app needs.
+#[derive(Serialize, ToSchema)]
+pub struct SyncOut {
+    pub keys: Vec<Jwk>,
+    /// Registrations deleted (or moved away) since `since`: refuse their codes.
+    pub revoked: Vec<Uuid>,
+    /// Admissions recorded since `since`.
+    pub checked_in: Vec<Admitted>,
+    /// Ask with this as `since` next time.
+    #[serde(serialize_with = "datetime")]
+    pub server_time: DateTime<Utc>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SyncParams {
+    /// Only what changed since this time (RFC 3339); everything without it.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// What an offline door app needs for an event (those who manage it)
+#[utoipa::path(
+    get, path = "/events/{id}/checkin-sync", tag = "checkins", operation_id = "events_checkin_sync",
+    params(("id" = Uuid, Path, description = ID_UUID), SyncParams),
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "Keys, revocations and admissions", body = SyncOut),
+        (status = 400, description = "A bad `since`"),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such event"),
+    )
+)]
+async fn sync(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<SyncOut>> {
+    let event_id = path_id(&id)?;
+    let query = QueryParams::parse(raw.as_deref());
+    let mut errors = FieldErrors::default();
+    let params = SyncParams {
+        since: query.datetime("since", state.config.time_zone, &mut errors),
+    };
+    // 404 and 403 first, then the bad parameter.
+    crate::domain::events::get_managed(&state, &caller, event_id).await?;
+    errors.into_result()?;
+    let synced = domain::sync(&state, &caller, event_id, params.since).await?;
+    Ok(Json(SyncOut {
+        keys: synced.keys.into_iter().map(Jwk::from).collect(),
+        revoked: synced.revoked,
+        checked_in: synced
+            .checked_in
+            .into_iter()
+            .map(|(registration, checked_in_at)| Admitted {
+                registration,
+                checked_in_at,
+            })
+            .collect(),
+        server_time: synced.server_time,
+    }))
+}
+
+/// Payments of an event by status.
+#[derive(Serialize, ToSchema)]
+pub struct PaymentCounts {
+    pub pending: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub refunded: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TicketStatsOut {
+    pub id: Uuid,
+    pub name: String,
+    pub quota: i64,
+    pub sold: i64,
+    pub checked_in: u64,
+}
+
+/// An event's numbers.
+#[derive(Serialize, ToSchema)]
+pub struct StatsOut {
+    pub event: Uuid,
+    pub quota: i64,
+    pub registered: u64,
+    pub checked_in: u64,
+    pub payments: PaymentCounts,
+    /// Completed payments.
+    #[serde(serialize_with = "money")]
+    #[schema(value_type = f64)]
+    pub revenue: i64,
+    pub tickets: Vec<TicketStatsOut>,
+}
+
+/// An event's numbers (those who manage it)
+#[utoipa::path(
+    get, path = "/events/{id}/stats", tag = "checkins", operation_id = "events_stats",
+    params(("id" = Uuid, Path, description = ID_UUID)),
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "Registrations, check-ins, payments and revenue", body = StatsOut),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such event"),
+    )
+)]
+async fn stats(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<StatsOut>> {
+    let s = domain::stats(&state, &caller, path_id(&id)?).await?;
+    let count = |status: &str| {
+        s.payments
+            .iter()
+            .find(|(name, _)| *name == status)
+            .map_or(0, |(_, n)| *n)
+    };
+    Ok(Json(StatsOut {
+        event: s.event,
+        quota: s.quota,
+        registered: s.registered,
+        checked_in: s.checked_in,
+        payments: PaymentCounts {
+            pending: count("pending"),
+            completed: count("completed"),
+            failed: count("failed"),
+            refunded: count("refunded"),
+        },
+        revenue: s.revenue_minor,
+        tickets: s
+            .tickets
+            .into_iter()
+            .map(|t| TicketStatsOut {
+                id: t.id,
+                name: t.name,
+                quota: t.quota,
+                sold: t.sold,
+                checked_in: t.checked_in,
+            })
+            .collect(),
+    }))
+}

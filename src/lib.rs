@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod import;
 pub mod jobs;
 pub mod logging;
 pub mod mail;

@@ -254,3 +254,46 @@ impl Storage {
         }
     }
 }
+
+/// The poster formats accepted, recognised by their first bytes: the
+/// content type and the file extension to store under. Shared by uploads
+/// and `import-django`.
+pub fn sniff_image(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(("image/jpeg", "jpg"))
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(("image/png", "png"))
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some(("image/gif", "gif"))
+    } else if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some(("image/webp", "webp"))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_are_recognised_by_their_bytes() {
+        assert_eq!(
+            sniff_image(b"\x89PNG\r\n\x1a\n...."),
+            Some(("image/png", "png"))
+        );
+        assert_eq!(
+            sniff_image(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(("image/jpeg", "jpg"))
+        );
+        assert_eq!(sniff_image(b"GIF89a..."), Some(("image/gif", "gif")));
+        assert_eq!(
+            sniff_image(b"RIFF\x10\0\0\0WEBPVP8 "),
+            Some(("image/webp", "webp"))
+        );
+        assert_eq!(sniff_image(b"<svg xmlns=...>"), None);
+        assert_eq!(sniff_image(b"<!DOCTYPE html>"), None);
+        assert_eq!(sniff_image(b"%PDF-1.7"), None);
+        assert_eq!(sniff_image(b""), None);
+    }
+}

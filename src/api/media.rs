@@ -27,7 +27,7 @@ use crate::AppState;
 use crate::auth::AuthUser;
 use crate::db::entities::{event, media};
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::storage::StorageError;
+use crate::storage::{StorageError, sniff_image};
 
 /// The largest poster accepted: 500 KiB.
 pub const MAX_POSTER_BYTES: usize = 512_000;
@@ -43,21 +43,6 @@ pub fn router() -> Router<AppState> {
         )
         .route("/events/{id}/poster", get(list_for_event))
         .route("/media/{id}", get(serve).delete(destroy))
-}
-
-/// The image formats accepted, recognised by their first bytes.
-fn sniff_image(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some(("image/jpeg", "jpg"))
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some(("image/png", "png"))
-    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
-        Some(("image/gif", "gif"))
-    } else if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        Some(("image/webp", "webp"))
-    } else {
-        None
-    }
 }
 
 /// The client's file name without directories or odd characters.
@@ -480,27 +465,6 @@ pub async fn sweep_orphans(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn images_are_recognised_by_their_bytes() {
-        assert_eq!(
-            sniff_image(b"\x89PNG\r\n\x1a\n...."),
-            Some(("image/png", "png"))
-        );
-        assert_eq!(
-            sniff_image(&[0xFF, 0xD8, 0xFF, 0xE0]),
-            Some(("image/jpeg", "jpg"))
-        );
-        assert_eq!(sniff_image(b"GIF89a..."), Some(("image/gif", "gif")));
-        assert_eq!(
-            sniff_image(b"RIFF\x10\0\0\0WEBPVP8 "),
-            Some(("image/webp", "webp"))
-        );
-        assert_eq!(sniff_image(b"<svg xmlns=...>"), None);
-        assert_eq!(sniff_image(b"<!DOCTYPE html>"), None);
-        assert_eq!(sniff_image(b"%PDF-1.7"), None);
-        assert_eq!(sniff_image(b""), None);
-    }
 
     #[test]
     fn file_names_are_sanitised() {

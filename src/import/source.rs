@@ -176,6 +176,25 @@ const TABLES: &[&str] = &[
 ];
 
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    // One plain connection first: a pool retries until its timeout and then
+    // says only "pool timed out"; this says "connection refused", at once.
+    let probe = tokio::time::timeout(Duration::from_secs(15), async {
+        use sea_orm::sqlx::Connection;
+        let conn = sea_orm::sqlx::postgres::PgConnection::connect(url).await?;
+        conn.close().await
+    })
+    .await;
+    match probe {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => bail!(
+            "cannot connect to the Django database at {}: {e}",
+            mask_url_password(url)
+        ),
+        Err(_) => bail!(
+            "cannot connect to the Django database at {}: no answer within 15 s",
+            mask_url_password(url)
+        ),
+    }
     let mut opts = ConnectOptions::new(url.to_string());
     opts.max_connections(2)
         .min_connections(1)

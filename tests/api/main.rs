@@ -11,6 +11,7 @@ mod cli;
 mod conventions;
 mod events;
 mod groups;
+mod import_django;
 mod logs;
 mod mail;
 mod matrix;

@@ -92,7 +92,7 @@ impl Progress {
     /// Logs a batch's progress when there is no bar; at most one line per
     /// ten batches, plus the last.
     fn batch_done(&self, table: &str, batch: usize, batches: usize, done: usize, total: usize) {
-        if !self.terminal && (batch % 10 == 0 || batch == batches) {
+        if !self.terminal && (batch.is_multiple_of(10) || batch == batches) {
             tracing::info!("import-django: {table} {done}/{total} written");
         }
     }
@@ -297,9 +297,14 @@ impl Writer<'_> {
             return Ok(());
         };
         let bar = self.progress.bar(table, rows.len());
-        let batches = rows.len().div_ceil(self.batch);
+        // SQLite takes at most 32,766 parameters in one statement.
+        let per_statement = self
+            .batch
+            .min(30_000 / E::Column::iter().count().max(1))
+            .max(1);
+        let batches = rows.len().div_ceil(per_statement);
         let mut done = 0;
-        for (i, chunk) in rows.chunks(self.batch).enumerate() {
+        for (i, chunk) in rows.chunks(per_statement).enumerate() {
             let write = async {
                 let txn = db.begin_write().await?;
                 E::insert_many(
@@ -389,22 +394,22 @@ async fn write_all(
         .iter()
         .map(|g| (g.name_key.clone(), g.id))
         .collect();
-    if let Some(db) = w.db {
-        if !rows.new_groups.is_empty() {
-            let txn = db.begin_write().await?;
-            for name in &rows.new_groups {
-                let created = group::ActiveModel {
-                    id: NotSet,
-                    name: Set(name.clone()),
-                    name_key: Set(name.to_lowercase()),
-                }
-                .insert(&*txn)
-                .await
-                .with_context(|| format!("creating group {name:?}"))?;
-                group_ids.insert(created.name_key, created.id);
+    if let Some(db) = w.db
+        && !rows.new_groups.is_empty()
+    {
+        let txn = db.begin_write().await?;
+        for name in &rows.new_groups {
+            let created = group::ActiveModel {
+                id: NotSet,
+                name: Set(name.clone()),
+                name_key: Set(name.to_lowercase()),
             }
-            txn.commit().await.context("creating groups")?;
+            .insert(&*txn)
+            .await
+            .with_context(|| format!("creating group {name:?}"))?;
+            group_ids.insert(created.name_key, created.id);
         }
+        txn.commit().await.context("creating groups")?;
     }
     table_done(report, "groups", dry);
     let memberships: Vec<user_group::Model> = rows

@@ -506,6 +506,15 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
             .and_modify(|t| *t = (*t).min(m.uploaded_at))
             .or_insert(m.uploaded_at);
     }
+    let last_activity = src
+        .users
+        .iter()
+        .map(|u| u.date_joined)
+        .chain(src.registrations.iter().map(|r| r.registered_at))
+        .chain(src.payments.iter().map(|p| p.paid_at))
+        .chain(src.media.iter().map(|m| m.uploaded_at))
+        .max()
+        .unwrap_or(now);
     let mut canceled = 0;
     for e in accepted_events {
         let (status, why) = map_event_status(&e.status);
@@ -529,13 +538,15 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
             );
         }
         // No creation time in the source: the latest moment it can have been
-        // created (its first registration or poster, else its start), but not
-        // before its organizer joined.
+        // created (its first registration or poster, else its start, but not
+        // after the source's last activity), and not before its organizer
+        // joined. Derived from the source only, so every run agrees.
         let latest = first_trace
             .get(&e.id)
             .copied()
             .unwrap_or(e.start_time)
-            .min(e.start_time);
+            .min(e.start_time)
+            .min(last_activity);
         let created_at = match date_joined.get(&e.organizer_id) {
             Some(joined) => latest.max(*joined),
             None => latest,
@@ -578,7 +589,7 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
         ));
     }
     report.remarks.push(
-        "events have no creation time in the source: created_at is set to their first trace (first registration or poster upload, else the start time), not before the organizer joined; updated_at likewise, and the import time when a later run changes the event".into(),
+        "events have no creation time in the source: created_at is their first trace (first registration or poster upload, else the start time, at the latest the source's last recorded activity), not before the organizer joined; updated_at likewise, and the import time when a later run changes the event".into(),
     );
 
     // ---- payments

@@ -15,7 +15,7 @@ ADMIN_URL="${1:-${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgre
 USERS="${BENCH_USERS:-10000}"
 REGISTRATIONS="${BENCH_REGISTRATIONS:-100000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dicoevent-target}"
-FIXTURE=tests/fixtures/django-dicoevent
+FIXTURE="$PWD/tests/fixtures/django-dicoevent"
 
 echo "== building the release binary"
 cargo build --release --quiet
@@ -80,8 +80,8 @@ run_import() {
     local start end
     start=$(date +%s.%N)
     (cd "$dir" && env "$@" LOG_DIR="$dir/logs" SECRET_KEY=bench-secret-key-long-enough \
-        "$BIN" import-django --from "$(base_url "$SRC")" --media-dir "$PWD/$FIXTURE/media" \
-        --report "$dir/report.txt" >"$dir/out.txt" 2>&1) || { cat "$dir/out.txt"; exit 1; }
+        "$BIN" import-django --from "$(base_url "$SRC")" --media-dir "$FIXTURE/media" \
+        --report "$dir/report.txt" >"$dir/out.txt" 2>&1) || { cat "$dir/out.txt" >&2; exit 1; }
     end=$(date +%s.%N)
     echo "$end - $start" | bc
 }

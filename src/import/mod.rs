@@ -82,7 +82,7 @@ impl Progress {
         }
         let bar = ProgressBar::new(len as u64).with_prefix(table.to_string());
         if let Ok(style) =
-            ProgressStyle::with_template("{prefix:>14} [{bar:40}] {pos}/{len} {per_sec} {msg}")
+            ProgressStyle::with_template("{prefix:>14} [{bar:40}] {pos}/{len} ({elapsed})")
         {
             bar.set_style(style.progress_chars("=> "));
         }

@@ -585,7 +585,7 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
     }
     if canceled > 0 {
         report.remarks.push(format!(
-            "{canceled} events with status \"canceled\" are \"cancelled\" here (our spelling)"
+            "events with status \"canceled\": {canceled}, now \"cancelled\" (our spelling)"
         ));
     }
     report.remarks.push(
@@ -702,7 +702,7 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
     }
     if paid > 0 {
         report.remarks.push(format!(
-            "{paid} payments with status \"paid\" are \"completed\" here"
+            "payments with status \"paid\": {paid}, now \"completed\""
         ));
     }
     report.remarks.push(

@@ -1,5 +1,5 @@
 //! The command line: `serve` (default), `migrate`, `createsuperuser`,
-//! `truncate`, `check`.
+//! `truncate`, `check`, `import-django`.
 
 use std::io::IsTerminal;
 
@@ -66,11 +66,21 @@ pub enum Command {
     },
     /// Print the effective configuration and reach every configured service.
     Check,
+    /// Import a Django DicoEvent installation (database and posters) into
+    /// the configured database and storage, keeping every id; re-runnable.
+    ImportDjango(crate::import::ImportArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::from_env()?;
     let _log_guards = logging::init(&logging::LogSettings::from_config(&config));
+    let ignored = Config::ignored_dotenv_variables();
+    if !ignored.is_empty() {
+        tracing::info!(
+            "ignoring variables of .env that DicoEvent does not use (e.g. the Django service's): {}",
+            ignored.join(", ")
+        );
+    }
     match cli.command.unwrap_or(Command::Serve {
         host: None,
         port: None,
@@ -104,6 +114,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => create_superuser(config, username, email, password).await,
         Command::Truncate { yes } => truncate(config, yes).await,
         Command::Check => check(config).await,
+        Command::ImportDjango(args) => crate::import::run(config, args).await,
     }
 }
 

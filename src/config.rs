@@ -32,6 +32,59 @@ impl ConfigError {
     }
 }
 
+/// Every variable DicoEvent reads (here and elsewhere).
+const KNOWN_VARIABLES: &[&str] = &[
+    "CACHE_PREFIX",
+    "CACHE_TTL",
+    "CORS_ALLOWED_ORIGINS",
+    "DATABASE_ACQUIRE_TIMEOUT",
+    "DATABASE_HOST",
+    "DATABASE_NAME",
+    "DATABASE_PASSWORD",
+    "DATABASE_POOL_SIZE",
+    "DATABASE_PORT",
+    "DATABASE_URL",
+    "DATABASE_USER",
+    "DATA_DIR",
+    "DICOEVENT_SUPERUSER_PASSWORD",
+    "HEADER_READ_TIMEOUT",
+    "HOST",
+    "HOSTNAME",
+    "JWT_ACCESS_TTL",
+    "JWT_REFRESH_TTL",
+    "LOGIN_THROTTLE_ADDRESS_FAILURES",
+    "LOGIN_THROTTLE_FAILURES",
+    "LOGIN_THROTTLE_WINDOW",
+    "LOG_DIR",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
+    "LOG_RETENTION_DAYS",
+    "MAIL_FROM",
+    "MAIL_HOST",
+    "MAIL_PASSWORD",
+    "MAIL_PORT",
+    "MAIL_TLS",
+    "MAIL_USER",
+    "MAX_IN_FLIGHT",
+    "MINIO_ACCESS_KEY",
+    "MINIO_BUCKET_NAME",
+    "MINIO_ENDPOINT_URL",
+    "MINIO_REGION",
+    "MINIO_SECRET_KEY",
+    "PORT",
+    "REDIS_DB",
+    "REDIS_HOST",
+    "REDIS_PASSWORD",
+    "REDIS_PORT",
+    "REDIS_URL",
+    "REQUEST_TIMEOUT",
+    "RUST_BACKTRACE",
+    "RUST_LOG",
+    "SECRET_KEY",
+    "TIME_ZONE",
+    "WORKER_POLL_INTERVAL",
+];
+
 /// Where the data lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DatabaseConfig {
@@ -171,6 +224,25 @@ impl Config {
         Self::from_vars(&vars)
     }
 
+    /// The variables set in the working directory's `.env` that DicoEvent
+    /// does not read: an existing Django installation's `.env` carries its
+    /// own (`CELERY_BROKER_URL`, `DJANGO_SETTINGS_MODULE`, …), which are
+    /// ignored rather than refused. Only the file is looked at: the process
+    /// environment is full of unrelated variables (`PATH`, `HOME`).
+    pub fn ignored_dotenv_variables() -> Vec<String> {
+        let Ok(entries) = dotenvy::dotenv_iter() else {
+            return Vec::new();
+        };
+        let mut ignored: Vec<String> = entries
+            .filter_map(Result::ok)
+            .map(|(name, _)| name)
+            .filter(|name| !KNOWN_VARIABLES.contains(&name.as_str()))
+            .collect();
+        ignored.sort();
+        ignored.dedup();
+        ignored
+    }
+
     /// Builds the configuration from a set of variables (the environment, or a
     /// map in tests).
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
@@ -234,6 +306,13 @@ impl Config {
         let s3 = match get("MINIO_ENDPOINT_URL") {
             None => None,
             Some(endpoint) => {
+                // The Django service's boto setup took `host:port` without a
+                // scheme and spoke plain http to it.
+                let endpoint = if endpoint.contains("://") {
+                    endpoint
+                } else {
+                    format!("http://{endpoint}")
+                };
                 if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
                     return Err(ConfigError::new(
                         "MINIO_ENDPOINT_URL",
@@ -678,6 +757,23 @@ mod tests {
         assert_eq!(err.variable, "TIME_ZONE");
         let err = Config::from_vars(&vars(&[("JWT_ACCESS_TTL", "soon")])).expect_err("bad ttl");
         assert_eq!(err.variable, "JWT_ACCESS_TTL");
+    }
+
+    #[test]
+    fn a_minio_endpoint_without_a_scheme_means_http() {
+        let c = Config::from_vars(&vars(&[
+            ("MINIO_ENDPOINT_URL", "localhost:9000"),
+            ("MINIO_ACCESS_KEY", "k"),
+            ("MINIO_SECRET_KEY", "s"),
+        ]))
+        .expect("valid");
+        assert_eq!(
+            c.s3.map(|s| s.endpoint).as_deref(),
+            Some("http://localhost:9000")
+        );
+        let err = Config::from_vars(&vars(&[("MINIO_ENDPOINT_URL", "ftp://host:21")]))
+            .expect_err("not http");
+        assert_eq!(err.variable, "MINIO_ENDPOINT_URL");
     }
 
     #[test]

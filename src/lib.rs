@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod import;
 pub mod jobs;
 pub mod jwt;
 pub mod logging;

@@ -13,6 +13,7 @@ mod conventions;
 mod events;
 mod golden;
 mod groups;
+mod import_django;
 mod logs;
 mod mail;
 mod matrix;

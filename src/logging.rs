@@ -59,7 +59,9 @@ impl LogSettings {
 }
 
 /// Keeps the background writers alive; dropping it flushes the files.
-pub struct LogGuards(#[allow(dead_code)] Vec<WorkerGuard>);
+pub struct LogGuards {
+    _guards: Vec<WorkerGuard>,
+}
 
 /// Installs the global subscriber: stdout plus the two files. If the log
 /// directory cannot be written, logging continues on stdout and the reason is
@@ -113,7 +115,7 @@ pub fn init(settings: &LogSettings) -> LogGuards {
         .with(stdout)
         .with(files)
         .try_init();
-    LogGuards(guards)
+    LogGuards { _guards: guards }
 }
 
 fn open_files(settings: &LogSettings) -> io::Result<(DailyFile, DailyFile)> {

@@ -308,7 +308,13 @@ fn scan_answer(
             StatusCode::NOT_FOUND,
             json!({ "detail": "Not found.", "reason": reason }),
         ),
-        Err(ScanRefused::Forbidden) => return Err(ApiError::Forbidden),
+        Err(ScanRefused::Forbidden) => (
+            StatusCode::FORBIDDEN,
+            json!({
+                "detail": "You do not have permission to perform this action.",
+                "reason": reason,
+            }),
+        ),
         Err(ScanRefused::EventCancelled) => (
             StatusCode::CONFLICT,
             json!({ "detail": "Event is cancelled.", "reason": reason }),
@@ -325,6 +331,10 @@ fn scan_answer(
                 "checked_in_at": super::input::format_datetime(&at),
                 "checked_in_by": by,
             }),
+        ),
+        Err(ScanRefused::Replay(first)) => (
+            StatusCode::from_u16(first.status).unwrap_or(StatusCode::CREATED),
+            serde_json::from_str(&first.body).map_err(|e| ApiError::Internal(e.into()))?,
         ),
         Err(ScanRefused::Failed(err)) => return Err(err.into()),
     })
@@ -362,7 +372,14 @@ async fn scan(
     headers: HeaderMap,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let key = idempotency_key(&headers)?.map(|k| format!("checkin:{k}"));
+    // Scans have their own key space beside payments' (the column holds 255).
+    let key = idempotency_key(&headers)?;
+    if key.as_ref().is_some_and(|k| k.len() > 247) {
+        return Err(ApiError::BadRequest(
+            "Idempotency-Key must be 1 to 247 characters long here.".into(),
+        ));
+    }
+    let key = key.map(|k| format!("checkin:{k}"));
     if let Some(key) = &key
         && let Some(previous) = idempotency::remembered(&state, caller.id, key).await?
     {
@@ -372,14 +389,16 @@ async fn scan(
     let code = input.text("code", super::input::Text::required(1024));
     let force = input.boolean("force", false);
     let scanned_at = input.datetime("scanned_at", false, state.config.time_zone);
-    let Some(code) = code else {
-        return Err(ApiError::Validation(input.errors));
+    let Some(code) = code.filter(|_| input.errors.is_empty()) else {
+        return code_errors(input.errors);
     };
-    input.finish()?;
     let request = ScanRequest {
         code,
         force: force.unwrap_or(false),
         scanned_at,
+    };
+    let render = |admission: &Admission| {
+        serde_json::to_string(&CheckinOut::from(admission.clone())).unwrap_or_default()
     };
     let outcome = domain::scan(
         &state,
@@ -389,8 +408,15 @@ async fn scan(
             force: request.force,
             scanned_at: request.scanned_at,
         },
+        key.as_deref().map(|key| domain::Idempotent {
+            key,
+            render: &render,
+        }),
     )
     .await;
+    if let Err(ScanRefused::Replay(first)) = outcome {
+        return replay(first);
+    }
     let (status, body) = scan_answer(outcome)?;
     match key {
         Some(key) => {
@@ -408,6 +434,17 @@ async fn scan(
         }
         None => Ok((status, Json(body)).into_response()),
     }
+}
+
+/// A 400 about the body: on the `code` field it carries the reason
+/// `invalid_code` too, as a door app expects.
+fn code_errors(errors: FieldErrors) -> ApiResult<Response> {
+    if !errors.has("code") {
+        return Err(ApiError::Validation(errors));
+    }
+    let mut body = serde_json::to_value(&errors.0).map_err(|e| ApiError::Internal(e.into()))?;
+    body["reason"] = json!("invalid_code");
+    Ok((StatusCode::BAD_REQUEST, Json(body)).into_response())
 }
 
 fn replay(previous: Remembered) -> ApiResult<Response> {

@@ -148,9 +148,13 @@ async fn create(
     AuthUser(caller): AuthUser,
     body: JsonBody,
 ) -> ApiResult<(StatusCode, Json<RegistrationOut>)> {
-    let (fields, errors) = RegistrationPatch::read(&body, false)?;
-    // Without a ticket nothing else can be decided: its field errors.
+    let (fields, mut errors) = RegistrationPatch::read(&body, false)?;
+    // Without a ticket nothing else can be decided: its field errors, and
+    // whether the user named exists.
     let Some(ticket_id) = fields.ticket_id else {
+        if let Some(user_id) = fields.user_id.filter(|id| *id != caller.id) {
+            domain::check_user(&state, user_id, &mut errors).await?;
+        }
         return Err(ApiError::Validation(errors));
     };
     let write = RegistrationWrite {

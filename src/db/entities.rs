@@ -367,6 +367,7 @@ pub mod registration_revocation {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub registration_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
         pub event_id: Uuid,
         pub revoked_at: DateTimeUtc,
     }

@@ -468,9 +468,11 @@ impl MigrationTrait for CheckinSchema {
         m.create_table(
             Table::create()
                 .table("registration_revocations")
-                .col(pk_uuid("registration_id"))
+                .col(uuid("registration_id"))
                 .col(uuid("event_id"))
                 .col(timestamp_with_time_zone("revoked_at"))
+                // A registration moved twice is revoked for both events.
+                .primary_key(Index::create().col("registration_id").col("event_id"))
                 .to_owned(),
         )
         .await?;

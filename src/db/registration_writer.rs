@@ -187,12 +187,12 @@ pub async fn revoke(db: &impl ConnectionTrait, revoked: &[(Uuid, Uuid)]) -> Resu
             },
         ))
         .on_conflict(
-            sea_orm::sea_query::OnConflict::column(registration_revocation::Column::RegistrationId)
-                .update_columns([
-                    registration_revocation::Column::EventId,
-                    registration_revocation::Column::RevokedAt,
-                ])
-                .to_owned(),
+            sea_orm::sea_query::OnConflict::columns([
+                registration_revocation::Column::RegistrationId,
+                registration_revocation::Column::EventId,
+            ])
+            .update_column(registration_revocation::Column::RevokedAt)
+            .to_owned(),
         )
         .exec_without_returning(db)
         .await?;

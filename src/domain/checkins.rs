@@ -11,11 +11,13 @@ use sea_orm::{
 use tracing::instrument;
 use uuid::Uuid;
 
+use super::idempotency::{Remembered, remembered};
 use super::{Caller, DomainError, DomainResult, Page, PageRequest};
 use crate::db::entities::{
-    checkin, event, payment, registration, registration_revocation, ticket, ticket_key, user,
+    checkin, event, idempotency_key, payment, registration, registration_revocation, ticket,
+    ticket_key, user,
 };
-use crate::db::errors::is_unique_violation;
+use crate::db::errors::{is_fk_violation, is_unique_violation};
 use crate::metrics::METRICS;
 use crate::state::AppState;
 use crate::ticket_codes::{Decoded, kid_of, public_key_from_text, public_key_text};
@@ -139,6 +141,8 @@ pub enum ScanRefused {
         at: DateTime<Utc>,
         by: Option<Uuid>,
     },
+    /// A retry of a scan already answered: that first answer.
+    Replay(Remembered),
     Failed(DomainError),
 }
 
@@ -152,6 +156,7 @@ impl ScanRefused {
             ScanRefused::EventCancelled => "event_cancelled",
             ScanRefused::Unpaid => "unpaid",
             ScanRefused::AlreadyCheckedIn { .. } => "already_checked_in",
+            ScanRefused::Replay(_) => "replayed",
             ScanRefused::Failed(_) => "error",
         }
     }
@@ -176,13 +181,25 @@ pub struct Admission {
     pub user: user::Model,
 }
 
+/// A scan's `Idempotency-Key` and how its admission is rendered for the
+/// replay of a retry.
+pub struct Idempotent<'a> {
+    pub key: &'a str,
+    pub render: &'a (dyn Fn(&Admission) -> String + Send + Sync),
+}
+
 /// Scans a code: in this order, a bad code, a revoked registration, an
 /// event the caller does not manage, a cancelled event, an unpaid priced
 /// ticket (unless forced) and an earlier admission refuse it; otherwise the
 /// person is admitted, once.
 #[instrument(name = "scan", skip_all, fields(user = %caller.username))]
-pub async fn scan(state: &AppState, caller: &Caller, scan: Scan) -> Result<Admission, ScanRefused> {
-    let outcome = admit(state, caller, &scan).await;
+pub async fn scan(
+    state: &AppState,
+    caller: &Caller,
+    scan: Scan,
+    idempotent: Option<Idempotent<'_>>,
+) -> Result<Admission, ScanRefused> {
+    let outcome = admit(state, caller, &scan, idempotent).await;
     let result = match &outcome {
         Ok(_) => "admitted",
         Err(refused) => refused.reason(),
@@ -211,7 +228,12 @@ pub async fn scan(state: &AppState, caller: &Caller, scan: Scan) -> Result<Admis
     outcome
 }
 
-async fn admit(state: &AppState, caller: &Caller, scan: &Scan) -> Result<Admission, ScanRefused> {
+async fn admit(
+    state: &AppState,
+    caller: &Caller,
+    scan: &Scan,
+    idempotent: Option<Idempotent<'_>>,
+) -> Result<Admission, ScanRefused> {
     let Some(decoded) = Decoded::parse(&scan.code) else {
         return Err(ScanRefused::InvalidCode);
     };
@@ -254,27 +276,60 @@ async fn admit(state: &AppState, caller: &Caller, scan: &Scan) -> Result<Admissi
         .await?
         .ok_or(ScanRefused::Revoked)?;
     let now = crate::db::now();
-    let row = checkin::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        registration_id: Set(found.id),
-        event_id: Set(found.event_id),
-        ticket_id: Set(found.ticket_id),
-        user_id: Set(found.user_id),
-        checked_in_at: Set(scan.scanned_at.unwrap_or(now)),
-        checked_in_by: Set(Some(caller.id)),
-        forced: Set(!paid),
-        offline: Set(scan.scanned_at.is_some()),
-        conflict: Set(false),
-        recorded_at: Set(now),
+    let admitted = checkin::Model {
+        id: Uuid::now_v7(),
+        registration_id: found.id,
+        event_id: found.event_id,
+        ticket_id: found.ticket_id,
+        user_id: found.user_id,
+        checked_in_at: scan.scanned_at.unwrap_or(now),
+        checked_in_by: Some(caller.id),
+        forced: !paid,
+        offline: scan.scanned_at.is_some(),
+        conflict: false,
+        recorded_at: now,
+    };
+    let admission = Admission {
+        checkin: admitted.clone(),
+        user: attendee,
     };
     let txn = state.db.begin_write().await?;
-    match row.clone().insert(&*txn).await {
-        Ok(created) => {
+    if let Some(idempotent) = idempotent {
+        // The key is claimed with the admission's own answer, in its
+        // transaction: a retry racing this request waits on the key, then
+        // replays this answer; the admission exists if and only if the key
+        // remembers it.
+        let claimed = idempotency_key::ActiveModel {
+            user_id: Set(caller.id),
+            key: Set(idempotent.key.to_string()),
+            status_code: Set(201),
+            response_body: Set((idempotent.render)(&admission)),
+            created_at: Set(now),
+        }
+        .insert(&*txn)
+        .await;
+        match claimed {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                drop(txn);
+                return match remembered(state, caller.id, idempotent.key).await? {
+                    Some(first) => Err(ScanRefused::Replay(first)),
+                    None => Err(DomainError::Conflict(
+                        "A scan with this Idempotency-Key is being processed.".into(),
+                    )
+                    .into()),
+                };
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match checkin::ActiveModel::from(admitted.clone())
+        .insert(&*txn)
+        .await
+    {
+        Ok(_) => {
             txn.commit().await?;
-            Ok(Admission {
-                checkin: created,
-                user: attendee,
-            })
+            Ok(admission)
         }
         Err(e) if is_unique_violation(&e) => {
             drop(txn);
@@ -286,20 +341,32 @@ async fn admit(state: &AppState, caller: &Caller, scan: &Scan) -> Result<Admissi
                 .ok_or_else(|| {
                     DomainError::Conflict("The earlier check-in was undone meanwhile.".into())
                 })?;
-            if scan.scanned_at.is_some() {
+            // The same offline scan uploaded again (a door app retrying
+            // without a key) is not a second entry.
+            let same_scan = earlier.offline
+                && scan.scanned_at == Some(earlier.checked_in_at)
+                && earlier.checked_in_by == Some(caller.id);
+            if scan.scanned_at.is_some() && !same_scan {
                 // An offline double entry: kept, flagged for the organiser.
-                let mut conflicting = row;
-                conflicting.id = Set(Uuid::now_v7());
-                conflicting.conflict = Set(true);
+                let conflicting = checkin::Model {
+                    id: Uuid::now_v7(),
+                    conflict: true,
+                    ..admitted
+                };
                 let txn = state.db.begin_write().await?;
-                conflicting.insert(&*txn).await?;
-                txn.commit().await?;
+                match checkin::ActiveModel::from(conflicting).insert(&*txn).await {
+                    Ok(_) => txn.commit().await?,
+                    Err(e) if is_fk_violation(&e) => return Err(ScanRefused::Revoked),
+                    Err(e) => return Err(e.into()),
+                }
             }
             Err(ScanRefused::AlreadyCheckedIn {
                 at: earlier.checked_in_at,
                 by: earlier.checked_in_by,
             })
         }
+        // Deleted between the reads above and this insert.
+        Err(e) if is_fk_violation(&e) => Err(ScanRefused::Revoked),
         Err(e) => Err(e.into()),
     }
 }
@@ -412,13 +479,18 @@ pub struct SyncState {
     pub server_time: DateTime<Utc>,
 }
 
+/// Rows are stamped before their transaction commits: the next `since` is
+/// this far behind the clock so that a row committed late is not missed
+/// (door apps may see a row twice and de-duplicate).
+const SYNC_MARGIN_SECONDS: i64 = 30;
+
 pub async fn sync(
     state: &AppState,
     caller: &Caller,
     event_id: Uuid,
     since: Option<DateTime<Utc>>,
 ) -> DomainResult<SyncState> {
-    let server_time = crate::db::now();
+    let server_time = crate::db::now() - chrono::Duration::seconds(SYNC_MARGIN_SECONDS);
     super::events::get_managed(state, caller, event_id).await?;
     let db = state.db.conn();
     let mut revoked = registration_revocation::Entity::find()

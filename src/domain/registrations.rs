@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest, does_not_exist};
 use crate::cache::Family;
-use crate::db::entities::{event, payment, registration, ticket, user};
+use crate::db::entities::{checkin, event, payment, registration, ticket, user};
 use crate::db::errors::{is_fk_violation, is_unique_violation};
 use crate::db::registration_writer::{self, WriteRefused};
 use crate::state::AppState;
@@ -322,8 +322,13 @@ pub async fn move_to(
             if !registration_writer::take_event(&*txn, new_event).await? {
                 return Err(DomainError::SoldOut);
             }
-            // Its code no longer admits anyone to the old event.
+            // Its code no longer admits anyone to the old event, and an
+            // admission there does not count at the new one.
             registration_writer::revoke(&*txn, &[(found.id, found.event_id)]).await?;
+            checkin::Entity::delete_many()
+                .filter(checkin::Column::RegistrationId.eq(found.id))
+                .exec(&*txn)
+                .await?;
         }
     }
     let mut model: registration::ActiveModel = found.clone().into();
@@ -344,6 +349,13 @@ pub async fn move_to(
         }
         Err(err) => return Err(err.into()),
     };
+    // Check-ins follow the registration to its new ticket (same event).
+    checkin::Entity::update_many()
+        .col_expr(checkin::Column::TicketId, Expr::value(new_ticket))
+        .col_expr(checkin::Column::UserId, Expr::value(new_user))
+        .filter(checkin::Column::RegistrationId.eq(found.id))
+        .exec(&*txn)
+        .await?;
     payment::Entity::update_many()
         .col_expr(payment::Column::UserId, Expr::value(new_user))
         .col_expr(payment::Column::EventId, Expr::value(new_event))

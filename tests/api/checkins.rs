@@ -128,14 +128,21 @@ async fn scans_answer_in_the_contract_order(app: &TestApp) {
     let reply = scan(app, &d.organizer, json!({ "code": "hello" })).await;
     refused(&reply, 400, "invalid_code");
     assert_eq!(reply.body["code"], json!(["Invalid ticket code."]));
-    // Missing code: a field error, nothing recorded.
+    // Missing code: a field error (with the reason), nothing recorded.
     let reply = scan(app, &d.organizer, json!({})).await;
     crate::helpers::assert_field_error(&reply, "code");
+    assert_eq!(reply.body["reason"], "invalid_code");
 
     // Another organiser: 403; a plain user: 403.
     let (_, other_org) = app.user_in("orderother", "organizer").await;
-    assert_forbidden(&scan(app, &other_org, json!({ "code": free_code })).await);
-    assert_forbidden(&scan(app, &d.attendee, json!({ "code": free_code })).await);
+    for token in [&other_org, &d.attendee] {
+        let reply = scan(app, token, json!({ "code": free_code })).await;
+        refused(&reply, 403, "forbidden");
+        assert_eq!(
+            reply.body["detail"],
+            "You do not have permission to perform this action."
+        );
+    }
 
     // Unpaid priced ticket: 409 unless forced.
     refused(
@@ -413,6 +420,15 @@ async fn offline_door_app_syncs_and_uploads(app: &TestApp) {
     )
     .await;
     refused(&upload_free, 409, "already_checked_in");
+    // The door app uploading the same offline scan again (no key): not
+    // another double entry.
+    let again = scan(
+        app,
+        &d.organizer,
+        json!({ "code": priced_code, "scanned_at": scanned_at, "force": true }),
+    )
+    .await;
+    refused(&again, 409, "already_checked_in");
 
     // Both offline scans are recorded; the double entry is flagged.
     let list = app

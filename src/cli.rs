@@ -253,7 +253,7 @@ async fn create_superuser(
         };
         match crate::domain::accounts::create_user(&state, new_user).await {
             Ok(created) => {
-                tracing::info!("Superuser {} created by the command line", created.username);
+                // Logged at INFO by the domain, as for the API's sign-ups.
                 refresh_running_servers(&config, &state.db).await?;
                 println!("Superuser {} created.", created.username);
                 return Ok(());

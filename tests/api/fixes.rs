@@ -145,3 +145,24 @@ async fn completing_a_payment_and_cancelling_its_registration_at_once(app: &Test
     }
     eprintln!("{completed} completed first, {cancelled} cancelled first");
 }
+
+/// The first doc line of a handler is its summary in the docs page, shown
+/// as plain text: no Markdown backticks there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swagger_summaries_are_plain_text() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite).await;
+    let schema = app.get("/api/schema/", None).await;
+    schema.assert(200);
+    let paths = schema.body["paths"].as_object().expect("paths");
+    let mut summaries = 0;
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().expect("operations") {
+            if let Some(summary) = operation["summary"].as_str() {
+                summaries += 1;
+                assert!(!summary.contains('`'), "{method} {path}: {summary:?}");
+            }
+        }
+    }
+    assert!(summaries > 10, "summaries are there to check");
+    app.cleanup().await;
+}

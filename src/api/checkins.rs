@@ -134,7 +134,7 @@ async fn ticket_svg(
     params(("id" = Uuid, Path, description = ID_UUID)),
     security(("jwt" = [])),
     responses(
-        (status = 200, description = "The QR code", content_type = "image/png", body = Vec<u8>),
+        (status = 200, description = "The QR code", content(("image/png"))),
         (status = 403, description = "Not allowed"),
         (status = 404, description = "No such registration"),
     )
@@ -265,6 +265,23 @@ pub struct ScanRequest {
     pub scanned_at: Option<DateTime<Utc>>,
 }
 
+/// A code that is not a valid ticket code.
+#[derive(Serialize, ToSchema)]
+pub struct InvalidCode {
+    /// `["Invalid ticket code."]`.
+    pub code: [&'static str; 1],
+    /// `invalid_code`.
+    pub reason: &'static str,
+}
+
+/// A 400 of a scan: an invalid code, or the usual field errors.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ScanBadRequest {
+    InvalidCode(InvalidCode),
+    Other(super::schemas::ValidationError),
+}
+
 /// The answer to a scan: status and body.
 fn scan_answer(
     outcome: Result<Admission, ScanRefused>,
@@ -281,7 +298,11 @@ fn scan_answer(
         ),
         Err(ScanRefused::InvalidCode) => (
             StatusCode::BAD_REQUEST,
-            json!({ "code": ["Invalid ticket code."], "reason": reason }),
+            serde_json::to_value(ScanBadRequest::InvalidCode(InvalidCode {
+                code: ["Invalid ticket code."],
+                reason,
+            }))
+            .map_err(|e| ApiError::Internal(e.into()))?,
         ),
         Err(ScanRefused::Revoked) => (
             StatusCode::NOT_FOUND,
@@ -325,7 +346,8 @@ fn scan_answer(
     security(("jwt" = [])),
     responses(
         (status = 201, description = "Admitted", body = CheckinOut),
-        (status = 400, description = "Not a valid ticket code",
+        (status = 400, description = "Not a valid ticket code (`reason` `invalid_code`), or a bad body",
+            body = ScanBadRequest,
             example = json!({"code": ["Invalid ticket code."], "reason": "invalid_code"})),
         (status = 403, description = "Not allowed"),
         (status = 404, description = "The registration is gone",

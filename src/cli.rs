@@ -421,3 +421,15 @@ async fn check(config: Config) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::plural;
+
+    #[test]
+    fn counts_read_as_english() {
+        assert_eq!(plural(1, "mail", "mails"), "1 mail");
+        assert_eq!(plural(0, "mail", "mails"), "0 mails");
+        assert_eq!(plural(2, "reminder", "reminders"), "2 reminders");
+    }
+}

@@ -182,9 +182,13 @@ pub async fn run_job(state: &AppState, job: &outbox::Model) -> Outcome {
 }
 
 fn local_time(state: &AppState, at: &DateTime<Utc>) -> String {
-    let tz = state.config.time_zone;
+    format_when(at, state.config.time_zone)
+}
+
+/// "Tuesday 1 December 2026 at 18:00 (Asia/Jakarta)": `%-d`, not `%e`,
+/// whose space padding gave "Tuesday  1 December".
+fn format_when(at: &DateTime<Utc>, tz: chrono_tz::Tz) -> String {
     at.with_timezone(&tz)
-        // `%-d`: "Tuesday 1 December", not `%e`'s space-padded " 1".
         .format(&format!("%A %-d %B %Y at %H:%M ({tz})"))
         .to_string()
 }
@@ -288,5 +292,33 @@ fn compose(
         text,
         html,
         images: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn a_single_digit_day_has_no_padding() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 11, 0, 0).single();
+        let at = at.expect("a valid time");
+        assert_eq!(
+            format_when(&at, chrono_tz::Asia::Jakarta),
+            "Tuesday 1 December 2026 at 18:00 (Asia/Jakarta)"
+        );
+    }
+
+    #[test]
+    fn the_confirmation_promises_a_reminder_only_when_one_will_come() {
+        let start = Utc.with_ymd_and_hms(2026, 12, 1, 18, 0, 0).single();
+        let start = start.expect("a valid time");
+        let early = start - chrono::Duration::hours(3);
+        let late = start - chrono::Duration::minutes(90);
+        assert!(what_next(&early, &start).contains("We will remind you"));
+        assert!(what_next(&late, &start).contains("no reminder"));
+        assert!(what_next(&start, &start).contains("already started"));
     }
 }

@@ -149,7 +149,9 @@ fn migrate_says_what_it_applied_and_check_lists_pending_ones() {
     let first = run(dir.path(), &["migrate"], &[]);
     assert!(first.status.success(), "{}", text(&first));
     assert!(
-        text(&first).contains("Applied 6 migrations"),
+        regex::Regex::new(r"Applied \d+ migrations")
+            .expect("regex")
+            .is_match(&text(&first)),
         "{}",
         text(&first)
     );

@@ -166,3 +166,18 @@ async fn swagger_summaries_are_plain_text() {
     assert!(summaries > 10, "summaries are there to check");
     app.cleanup().await;
 }
+
+/// The same with Redis: the command invalidates it directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_write_is_seen_at_once_with_redis() {
+    let Some(redis) = std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
+        eprintln!("skipped: TEST_REDIS_URL is not set");
+        return;
+    };
+    let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, &[("REDIS_URL", &redis)]).await;
+    a_cli_write_is_seen_at_once_by_a_running_servers_lists(&app).await;
+    app.cleanup().await;
+}

@@ -352,6 +352,23 @@ impl Cache {
         }
     }
 
+    /// Every family: for writes made outside the API (the CLI), which may
+    /// have touched anything.
+    pub async fn invalidate_all(&self) {
+        self.invalidate(&Family::ALL).await;
+    }
+
+    /// Whether cached reads live in this process only (another process
+    /// cannot invalidate them through the cache itself).
+    pub fn is_in_process(&self) -> bool {
+        matches!(self.inner.backend, Backend::Memory { .. })
+    }
+
+    /// Whether anything is cached at all (`CACHE_TTL=0` caches nothing).
+    pub fn is_enabled(&self) -> bool {
+        !matches!(self.inner.backend, Backend::Disabled)
+    }
+
     pub async fn status(&self) -> CacheStatus {
         match &self.inner.backend {
             Backend::Disabled => CacheStatus {

@@ -44,7 +44,9 @@ pub enum Command {
     },
     /// Run background work only (reminder and confirmation e-mails).
     Worker,
-    /// Run one pass of the reminder job now, then exit.
+    /// Run one pass of the background work now, then exit: schedule the
+    /// reminders that are due and send every due e-mail (confirmations and
+    /// reminders).
     SendReminders,
     /// Apply pending database migrations and exit.
     Migrate,
@@ -103,8 +105,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::SendReminders => send_reminders(config).await,
         Command::Migrate => {
             let db = Database::connect(&config).await?;
-            db.migrate().await?;
-            println!("Migrations applied ({}).", config.database.describe());
+            let applied = db.migrate().await?;
+            if applied.is_empty() {
+                println!("No migrations to apply ({}).", config.database.describe());
+            } else {
+                println!(
+                    "Applied {} ({}):",
+                    plural(applied.len(), "migration", "migrations"),
+                    config.database.describe()
+                );
+                for name in &applied {
+                    println!("  {name}");
+                }
+                tracing::info!(
+                    "Migrations applied by the command line: {}",
+                    applied.join(", ")
+                );
+            }
             Ok(())
         }
         Command::Createsuperuser {
@@ -124,7 +141,7 @@ async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
         tracing::info!("config {name} = {value}");
     }
     let app = Application::build(config).await?;
-    tracing::info!("listening on port {}", app.port());
+    tracing::info!("listening on http://{}", app.local_addr());
     tokio::spawn(sweep_posters(app.state().clone()));
     let (stop_worker, stopped) = tokio::sync::watch::channel(false);
     let worker =
@@ -158,9 +175,38 @@ async fn send_reminders(config: Config) -> anyhow::Result<()> {
     let worker = format!("send-reminders-{}", uuid::Uuid::now_v7().simple());
     let report = crate::jobs::run_pass(&state, &worker).await?;
     println!(
-        "{} reminders scheduled; {} mails sent, {} failed (will be retried), {} skipped.",
-        report.reminders_scheduled, report.sent, report.failed, report.skipped
+        "{} scheduled; {} sent, {} failed (will be retried), {} skipped.",
+        plural(report.reminders_scheduled, "reminder", "reminders"),
+        plural(report.sent, "mail", "mails"),
+        report.failed,
+        report.skipped
     );
+    Ok(())
+}
+
+/// "1 mail", "2 mails", "0 mails".
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// After a command wrote to the database behind the servers' back: makes
+/// their cached reads right before the command returns. Redis is
+/// invalidated directly; an in-process cache lives in each server, which
+/// watches the database's cache stamp (`lib::watch_cache_stamp`), so the
+/// stamp is bumped and the command waits one poll interval for the servers
+/// to see it.
+pub async fn refresh_running_servers(config: &Config, db: &Database) -> anyhow::Result<()> {
+    let cache = crate::cache::Cache::open(config)?;
+    cache.invalidate_all().await;
+    if let Err(e) = db.bump_cache_stamp().await {
+        tracing::warn!(
+            "could not tell running servers to drop their cached reads ({e}); restart them if lists look stale"
+        );
+        return Ok(());
+    }
+    if cache.is_in_process() {
+        tokio::time::sleep(crate::CACHE_STAMP_POLL + std::time::Duration::from_millis(250)).await;
+    }
     Ok(())
 }
 
@@ -186,50 +232,75 @@ async fn create_superuser(
     email: String,
     password: Option<String>,
 ) -> anyhow::Result<()> {
-    let password = match password.or_else(|| std::env::var("DICOEVENT_SUPERUSER_PASSWORD").ok()) {
+    let given = password.or_else(|| std::env::var("DICOEVENT_SUPERUSER_PASSWORD").ok());
+    // Prompted (on a terminal): a refused password is asked again, as
+    // Django's createsuperuser does; given non-interactively it is an error.
+    let interactive = given.is_none();
+    let mut password = match given {
         Some(p) => p,
         None => prompt_password()?,
     };
-    let state = AppState::new(config).await?;
+    let state = AppState::new(config.clone()).await?;
     state.db.migrate().await?;
-    let new_user = crate::domain::accounts::NewUser {
-        username,
-        email,
-        password,
-        first_name: String::new(),
-        last_name: String::new(),
-        is_superuser: true,
-    };
-    match crate::domain::accounts::create_user(&state, new_user).await {
-        Ok(created) => {
-            println!("Superuser {} created.", created.username);
-            Ok(())
+    loop {
+        let new_user = crate::domain::accounts::NewUser {
+            username: username.clone(),
+            email: email.clone(),
+            password: password.clone(),
+            first_name: String::new(),
+            last_name: String::new(),
+            is_superuser: true,
+        };
+        match crate::domain::accounts::create_user(&state, new_user).await {
+            Ok(created) => {
+                // Logged at INFO by the domain, as for the API's sign-ups.
+                refresh_running_servers(&config, &state.db).await?;
+                println!("Superuser {} created.", created.username);
+                return Ok(());
+            }
+            Err(crate::domain::DomainError::Invalid(errors)) => {
+                let only_password = errors.0.iter().all(|(field, _)| field == "password");
+                let lines: Vec<String> = errors
+                    .0
+                    .iter()
+                    .flat_map(|(field, messages)| {
+                        messages.iter().map(move |m| format!("{field}: {m}"))
+                    })
+                    .collect();
+                if interactive && only_password {
+                    eprintln!("This password was refused:\n  {}", lines.join("\n  "));
+                    password = prompt_password()?;
+                    continue;
+                }
+                bail!("the superuser was not created:\n  {}", lines.join("\n  "))
+            }
+            Err(other) => bail!("the superuser was not created: {other}"),
         }
-        Err(crate::domain::DomainError::Invalid(errors)) => {
-            let lines: Vec<String> = errors
-                .0
-                .iter()
-                .flat_map(|(field, messages)| messages.iter().map(move |m| format!("{field}: {m}")))
-                .collect();
-            bail!("the superuser was not created:\n  {}", lines.join("\n  "))
-        }
-        Err(other) => Err(anyhow::anyhow!("the superuser was not created: {other}")),
     }
 }
 
+/// Asks for the password twice on the terminal, until both agree and it is
+/// not blank.
 fn prompt_password() -> anyhow::Result<String> {
     if !std::io::stdin().is_terminal() {
         bail!(
             "no password given: pass --password, set DICOEVENT_SUPERUSER_PASSWORD, or run on a terminal to be prompted"
         );
     }
-    let first = rpassword::prompt_password("Password: ").context("reading the password")?;
-    let second =
-        rpassword::prompt_password("Password (again): ").context("reading the password")?;
-    if first != second {
-        bail!("the two passwords differ");
+    loop {
+        let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+        if first.is_empty() {
+            eprintln!("A blank password is not allowed.");
+            continue;
+        }
+        let second =
+            rpassword::prompt_password("Password (again): ").context("reading the password")?;
+        if first != second {
+            eprintln!("The two passwords differ; try again.");
+            continue;
+        }
+        return Ok(first);
     }
-    Ok(first)
 }
 
 async fn truncate(config: Config, yes: bool) -> anyhow::Result<()> {
@@ -266,9 +337,11 @@ async fn truncate(config: Config, yes: bool) -> anyhow::Result<()> {
         .exec(&*txn)
         .await?;
     txn.commit().await?;
-    crate::cache::Cache::open(&config)?
-        .invalidate(&[crate::cache::Family::Events, crate::cache::Family::Tickets])
-        .await;
+    tracing::info!(
+        "All data deleted by the command line (truncate): {} non-superuser accounts removed, superusers kept",
+        users.rows_affected
+    );
+    refresh_running_servers(&config, &db).await?;
     let storage = crate::storage::Storage::open(&config).await?;
     for key in &posters {
         if let Err(e) = storage.delete(key).await {
@@ -289,12 +362,15 @@ async fn check(config: Config) -> anyhow::Result<()> {
     }
     println!("Services:");
     // Each service: Ok(what was reached) or Err(why not).
+    let mut pending = Vec::new();
     let database = match Database::connect(&config).await {
-        Ok(db) => db
-            .ping()
-            .await
-            .map(|()| config.database.describe())
-            .map_err(|e| format!("UNREACHABLE: {e}")),
+        Ok(db) => match db.ping().await {
+            Ok(()) => {
+                pending = db.pending_migrations().await.unwrap_or_default();
+                Ok(config.database.describe())
+            }
+            Err(e) => Err(format!("UNREACHABLE: {e}")),
+        },
         Err(e) => Err(format!("UNREACHABLE: {e:#}")),
     };
     let posters = match crate::storage::Storage::open(&config).await {
@@ -324,6 +400,15 @@ async fn check(config: Config) -> anyhow::Result<()> {
         ("cache", cache),
     ] {
         match result {
+            Ok(reached) if name == "database" && !pending.is_empty() => {
+                println!(
+                    "  {name:<16} reachable ({reached}), but {} pending (`dicoevent migrate` applies them, and so does `serve` at start):",
+                    plural(pending.len(), "migration is", "migrations are")
+                );
+                for migration in &pending {
+                    println!("  {:<16}   {migration}", "");
+                }
+            }
             Ok(reached) => println!("  {name:<16} ok ({reached})"),
             Err(why) => {
                 failed = true;
@@ -335,4 +420,16 @@ async fn check(config: Config) -> anyhow::Result<()> {
         bail!("some configured services are unreachable");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plural;
+
+    #[test]
+    fn counts_read_as_english() {
+        assert_eq!(plural(1, "mail", "mails"), "1 mail");
+        assert_eq!(plural(0, "mail", "mails"), "0 mails");
+        assert_eq!(plural(2, "reminder", "reminders"), "2 reminders");
+    }
 }

@@ -58,6 +58,14 @@ impl Application {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
+    /// The address actually listened on (`host:port`), for the start-up line.
+    pub fn local_addr(&self) -> String {
+        self.listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| format!("port {}", self.port()))
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -74,7 +82,16 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let router = api::router(self.state.clone());
-        let app = NormalizePathLayer::trim_trailing_slash().layer(router);
+        // The URI as the client sent it, kept before the trailing slash is
+        // trimmed, for the access log (axum keeps an `OriginalUri` already
+        // present). A clone of the `Uri` is a reference-count bump.
+        let app = tower::util::MapRequestLayer::new(|mut req: Request<axum::body::Body>| {
+            let sent = axum::extract::OriginalUri(req.uri().clone());
+            req.extensions_mut().insert(sent);
+            req
+        })
+        .layer(NormalizePathLayer::trim_trailing_slash().layer(router));
+        let stamp_watcher = tokio::spawn(watch_cache_stamp(self.state.clone()));
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(self.state.config.header_read_timeout);
@@ -111,6 +128,7 @@ impl Application {
             });
         }
         drop(self.listener);
+        stamp_watcher.abort();
         if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
             .await
             .is_err()
@@ -118,6 +136,41 @@ impl Application {
             tracing::warn!("requests still running 30 s after shutdown began; stopping anyway");
         }
         Ok(())
+    }
+}
+
+/// How often a server looks at the cache stamp the CLI bumps. A command
+/// that wrote waits a little longer than this before it returns, so that
+/// lists are right once it has returned.
+pub const CACHE_STAMP_POLL: Duration = Duration::from_millis(500);
+
+/// Drops this process's cached reads whenever a CLI command (`truncate`,
+/// `createsuperuser`, `import-django`) bumped the database's cache stamp:
+/// an in-process cache cannot be reached from another process, and a
+/// request must not pay a database round trip to find out. One small read
+/// every `CACHE_STAMP_POLL` per server is the whole cost.
+async fn watch_cache_stamp(state: AppState) {
+    if !state.cache.is_enabled() {
+        return;
+    }
+    let mut seen: Option<i64> = None;
+    let mut interval = tokio::time::interval(CACHE_STAMP_POLL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match state.db.cache_stamp().await {
+            Ok(stamp) => {
+                if seen.is_some_and(|before| before != stamp) {
+                    state.cache.invalidate_all().await;
+                    tracing::info!(
+                        "the data was changed by a command line tool; cached reads dropped"
+                    );
+                }
+                seen = Some(stamp);
+            }
+            // The database is down: requests report it; look again later.
+            Err(e) => tracing::debug!("cannot read the cache stamp: {e}"),
+        }
     }
 }
 

@@ -6,18 +6,54 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{Config, MailTls};
 
-/// An e-mail to send: text and HTML versions of one message.
+/// An e-mail to send: text and HTML versions of one message, and the
+/// images the HTML shows inline (`<img src="cid:…">`).
 pub struct Email {
     pub to: String,
     pub subject: String,
     pub text: String,
     pub html: String,
+    pub images: Vec<InlineImage>,
+}
+
+/// A PNG the HTML part refers to as `cid:<content_id>`.
+pub struct InlineImage {
+    pub content_id: String,
+    /// The file name mail clients show when they list it.
+    pub file_name: String,
+    pub png: Vec<u8>,
+}
+
+impl Email {
+    /// The MIME body: text and HTML as alternatives; with images, the HTML
+    /// and its images travel together in a multipart/related, so that a
+    /// text-only reader still gets the whole message without them.
+    fn body(&self) -> anyhow::Result<MultiPart> {
+        if self.images.is_empty() {
+            return Ok(MultiPart::alternative_plain_html(
+                self.text.clone(),
+                self.html.clone(),
+            ));
+        }
+        let png = ContentType::parse("image/png").context("the image/png content type")?;
+        let mut related = MultiPart::related().singlepart(SinglePart::html(self.html.clone()));
+        for image in &self.images {
+            related = related.singlepart(
+                Attachment::new_inline_with_name(image.content_id.clone(), image.file_name.clone())
+                    .body(image.png.clone(), png.clone()),
+            );
+        }
+        Ok(MultiPart::alternative()
+            .singlepart(SinglePart::plain(self.text.clone()))
+            .multipart(related))
+    }
 }
 
 #[derive(Clone)]
@@ -91,14 +127,16 @@ impl Mailer {
             .to
             .parse()
             .with_context(|| format!("recipient {:?} is not an e-mail address", email.to))?;
+        // A Message-ID of our own (spam filters mark messages without one
+        // down), the same for every retry of one job so that a message
+        // delivered twice is recognised as one. `Date` is added by lettre.
+        let domain = self.from.email.domain().to_owned();
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(&email.subject)
-            .multipart(MultiPart::alternative_plain_html(
-                email.text.clone(),
-                email.html.clone(),
-            ))
+            .message_id(Some(format!("<{id}@{domain}>")))
+            .multipart(email.body()?)
             .context("building the message")?;
         match &*self.inner {
             Transport::Smtp { transport, .. } => {

@@ -108,9 +108,10 @@ impl Storage {
         // is back, and the bucket is created at the first upload then.
         if let Err(e) = storage.ensure_bucket().await {
             tracing::error!(
-                "cannot reach or create the S3 bucket {:?} at {} (MINIO_ENDPOINT_URL): {e:#}",
+                "cannot reach or create the S3 bucket {:?} at {} (MINIO_ENDPOINT_URL): {}",
                 s3.bucket,
-                s3.endpoint
+                s3.endpoint,
+                e.root_cause()
             );
         }
         Ok(storage)
@@ -249,8 +250,22 @@ impl Storage {
     pub async fn ping(&self) -> Result<(), StorageError> {
         match tokio::time::timeout(Duration::from_secs(2), self.store.list(None).try_next()).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.into()),
+            Ok(Err(object_store::Error::NotFound { .. })) => Err(StorageError::NotFound),
+            // One readable cause: object_store's messages repeat their
+            // whole source chain, so the innermost error says it once.
+            Ok(Err(e)) => Err(StorageError::Unavailable(innermost_cause(&e))),
             Err(_) => Err(StorageError::Unavailable("no answer within 2 s".into())),
         }
     }
+}
+
+/// The message of the deepest error in a chain (e.g. "Connection refused
+/// (os error 111)"), for people: the outer layers repeat it in their own
+/// messages.
+pub fn innermost_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut deepest = err;
+    while let Some(source) = deepest.source() {
+        deepest = source;
+    }
+    deepest.to_string()
 }

@@ -139,7 +139,7 @@ async fn refresh(State(state): State<AppState>, body: JsonBody) -> ApiResult<Jso
     refresh_access(&state, &body).await
 }
 
-/// Refresh: a new access token (same as `/api/token/`)
+/// Refresh: a new access token (same as /api/token/)
 #[utoipa::path(
     post, path = "/token/refresh", tag = "auth", operation_id = "token_refresh",
     request_body = RefreshRequest,

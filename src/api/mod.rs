@@ -255,7 +255,13 @@ pub struct AccessLogUser(pub uuid::Uuid);
 async fn observe(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    // The path as the client sent it (trailing slash included), recorded
+    // before the router trimmed it; the trimmed one when called directly.
+    let path = req
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| req.uri().path(), |sent| sent.path())
+        .to_owned();
     let request_id = req
         .headers()
         .get("x-request-id")

@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(OutboxSchema),
             Box::new(CategoryIndex),
             Box::new(CheckinSchema),
+            Box::new(CacheStamp),
         ]
     }
 }
@@ -481,6 +482,36 @@ impl MigrationTrait for CheckinSchema {
             &["event_id", "revoked_at"],
         ))
         .await?;
+        Ok(())
+    }
+}
+
+/// One row whose number CLI commands that write (`truncate`,
+/// `createsuperuser`, `import-django`) bump: a running server cannot be
+/// reached in its memory, so it watches this stamp and drops its cached
+/// reads when it moves.
+struct CacheStamp;
+
+impl MigrationName for CacheStamp {
+    fn name(&self) -> &str {
+        "m20261201_000006_cache_stamp"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CacheStamp {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("cache_stamp")
+                .col(integer("id").primary_key())
+                .col(big_integer("generation").default(0))
+                .to_owned(),
+        )
+        .await?;
+        m.get_connection()
+            .execute_unprepared("INSERT INTO cache_stamp (id, generation) VALUES (1, 0)")
+            .await?;
         Ok(())
     }
 }

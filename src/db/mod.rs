@@ -112,11 +112,52 @@ impl Database {
         }
     }
 
-    /// Applies pending migrations.
-    pub async fn migrate(&self) -> anyhow::Result<()> {
+    /// Applies pending migrations; returns the names of those applied now
+    /// (empty when the schema was already up to date).
+    pub async fn migrate(&self) -> anyhow::Result<Vec<String>> {
+        let pending = self.pending_migrations().await?;
         migration::Migrator::up(&self.conn, None)
             .await
-            .context("database migration failed")
+            .context("database migration failed")?;
+        Ok(pending)
+    }
+
+    /// The migrations not applied yet, oldest first. Read-only: it creates
+    /// nothing (`check` must not change the database it looks at).
+    pub async fn pending_migrations(&self) -> anyhow::Result<Vec<String>> {
+        Ok(
+            migration::Migrator::get_pending_migrations_read_only(&self.conn)
+                .await
+                .context("cannot read the applied migrations")?
+                .iter()
+                .map(|m| m.name().to_string())
+                .collect(),
+        )
+    }
+
+    /// Tells every running server that data changed behind its back (a CLI
+    /// command): each one watches this stamp and drops its cached reads when
+    /// it moves (see `cache::watch_stamp`).
+    pub async fn bump_cache_stamp(&self) -> Result<(), DbErr> {
+        self.conn
+            .execute_unprepared("UPDATE cache_stamp SET generation = generation + 1 WHERE id = 1")
+            .await
+            .map(|_| ())
+    }
+
+    /// The current cache stamp (0 before the first bump).
+    pub async fn cache_stamp(&self) -> Result<i64, DbErr> {
+        let row = self
+            .conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.backend(),
+                "SELECT generation FROM cache_stamp WHERE id = 1",
+            ))
+            .await?;
+        match row {
+            Some(row) => row.try_get_by_index::<i64>(0),
+            None => Ok(0),
+        }
     }
 
     pub fn conn(&self) -> &DatabaseConnection {

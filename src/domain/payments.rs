@@ -2,7 +2,9 @@
 //! completed payment per registration, idempotent creation.
 
 use chrono::Duration;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use tracing::instrument;
 use uuid::Uuid;
 
@@ -149,6 +151,7 @@ pub async fn create(
 
     let now = crate::db::now();
     let txn = state.db.begin_write().await?;
+    lock_registration(&txn, r.id).await?;
     if let Some(key) = idempotency {
         // The key is claimed first, in the payment's transaction: a
         // concurrent request with the same key waits on it, then loses the
@@ -223,6 +226,24 @@ pub async fn create(
         caller.username
     );
     Ok(Created::New(created))
+}
+
+/// Locks the payment's registration row for the rest of the transaction.
+/// Every change of a payment takes this lock first, then touches the
+/// payment, in that order everywhere (as `registrations::cancel` does):
+/// so a user's cancellation and an admin's "completed" are serialised,
+/// and a payment answered "completed" is never deleted with its
+/// registration. A registration gone meanwhile took its payments with it.
+async fn lock_registration(
+    txn: &sea_orm::DatabaseTransaction,
+    registration_id: Uuid,
+) -> DomainResult<()> {
+    registration::Entity::find_by_id(registration_id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .map(|_| ())
+        .ok_or(DomainError::NotFound)
 }
 
 async fn find(state: &AppState, id: Uuid) -> DomainResult<payment::Model> {
@@ -303,6 +324,7 @@ pub async fn update(
     }
     model.updated_at = Set(now);
     let txn = state.db.begin_write().await?;
+    lock_registration(&txn, found.registration_id).await?;
     // Guarded on the status the transition was checked against: a concurrent
     // change makes this one a conflict instead of a forbidden move.
     let result = payment::Entity::update_many()
@@ -339,6 +361,7 @@ pub async fn update(
 pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult<()> {
     let found = get_changeable(state, caller, id).await?;
     let txn = state.db.begin_write().await?;
+    lock_registration(&txn, found.registration_id).await?;
     payment::Entity::delete_by_id(found.id).exec(&*txn).await?;
     txn.commit().await?;
     tracing::info!("Payment {} deleted by {}", found.id, caller.username);

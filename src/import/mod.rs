@@ -143,20 +143,14 @@ pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<()> {
     )
     .await?;
 
-    if !args.dry_run {
+    if !args.dry_run
+        && let Some(db) = db.as_ref()
+    {
         // Running servers must not keep serving the lists cached before.
-        let cache = crate::cache::Cache::open(&config)?;
-        cache
-            .invalidate(&[crate::cache::Family::Events, crate::cache::Family::Tickets])
-            .await;
+        crate::cli::refresh_running_servers(&config, db).await?;
         report.remarks.push(format!(
-            "the read cache ({}) was invalidated{}",
-            cache.describe(),
-            if config.redis_url.is_some() {
-                ""
-            } else {
-                "; the in-process cache of a server already running is its own: restart it (or wait CACHE_TTL)"
-            }
+            "the read cache ({}) of running servers was invalidated",
+            crate::cache::Cache::open(&config)?.describe(),
         ));
     }
 

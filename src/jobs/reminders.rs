@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::Outcome;
 use crate::db::entities::{event, outbox, registration, ticket, user};
 use crate::db::outbox::{KIND_CONFIRMATION, KIND_REMINDER};
-use crate::mail::{Email, escape_html};
+use crate::mail::{Email, InlineImage, escape_html};
 use crate::state::AppState;
 
 /// How long before the event its reminder goes out.
@@ -108,6 +108,7 @@ pub async fn schedule(state: &AppState) -> anyhow::Result<usize> {
 
 /// Everything a message about a registration needs.
 struct Context {
+    registration: registration::Model,
     user: user::Model,
     event: event::Model,
     ticket: ticket::Model,
@@ -126,6 +127,7 @@ async fn load(state: &AppState, registration_id: Uuid) -> anyhow::Result<Option<
     let ticket = ticket::Entity::find_by_id(r.ticket_id).one(db).await?;
     Ok(match (user, event, ticket) {
         (Some(user), Some(event), Some(ticket)) => Some(Context {
+            registration: r,
             user,
             event,
             ticket,
@@ -145,7 +147,10 @@ pub async fn run_job(state: &AppState, job: &outbox::Model) -> Outcome {
         return Outcome::Skipped("the event is cancelled".into());
     }
     let email = match job.kind.as_str() {
-        KIND_CONFIRMATION => confirmation(state, &context),
+        KIND_CONFIRMATION => match confirmation(state, &context) {
+            Ok(email) => email,
+            Err(e) => return Outcome::Failed(e),
+        },
         KIND_REMINDER => {
             if job.event_start != Some(context.event.start_time) {
                 return Outcome::Skipped("the event's start time changed".into());
@@ -177,9 +182,14 @@ pub async fn run_job(state: &AppState, job: &outbox::Model) -> Outcome {
 }
 
 fn local_time(state: &AppState, at: &DateTime<Utc>) -> String {
-    let tz = state.config.time_zone;
+    format_when(at, state.config.time_zone)
+}
+
+/// "Tuesday 1 December 2026 at 18:00 (Asia/Jakarta)": `%-d`, not `%e`,
+/// whose space padding gave "Tuesday  1 December".
+fn format_when(at: &DateTime<Utc>, tz: chrono_tz::Tz) -> String {
     at.with_timezone(&tz)
-        .format(&format!("%A %e %B %Y at %H:%M ({tz})"))
+        .format(&format!("%A %-d %B %Y at %H:%M ({tz})"))
         .to_string()
 }
 
@@ -191,14 +201,55 @@ fn greeting(user: &user::Model) -> String {
     }
 }
 
-fn confirmation(state: &AppState, c: &Context) -> Email {
-    compose(
+/// What the confirmation says will happen next. A reminder is scheduled
+/// only for registrations made before the reminder moment (two hours before
+/// the start, see `schedule`): a later (box-office, last-minute)
+/// registration must not be promised one.
+fn what_next(registered_at: &DateTime<Utc>, start: &DateTime<Utc>) -> &'static str {
+    if registered_at >= start {
+        "The event has already started: show your ticket code at the door."
+    } else if *registered_at > *start - lead() {
+        "It starts in less than two hours, so there will be no reminder: this e-mail is the one to keep."
+    } else {
+        "We will remind you two hours before it starts."
+    }
+}
+
+/// The confirmation carries the ticket code: as text (to be typed at the
+/// door if the QR code does not scan) and as a QR code shown inline.
+fn confirmation(state: &AppState, c: &Context) -> anyhow::Result<Email> {
+    let code = state.tickets.sign(c.registration.id, c.event.id);
+    let png = crate::ticket_codes::qr_png(&code)?;
+    let mut email = compose(
         state,
         c,
         format!("Registration confirmed: {}", c.event.name),
         ("You are registered for ", "."),
-        "We will remind you two hours before it starts.",
-    )
+        what_next(&c.registration.registered_at, &c.event.start_time),
+    );
+    let content_id = format!("ticket-{}@dicoevent", c.registration.id.simple());
+    email.text = email.text.replacen(
+        "\n\n— DicoEvent",
+        &format!(
+            "\n\nYour ticket code (show the QR code of this e-mail at the door, or give this code if it does not scan):\n{code}\n\n— DicoEvent"
+        ),
+        1,
+    );
+    email.html = email.html.replacen(
+        "<p>— DicoEvent</p>",
+        &format!(
+            "<p>Show this QR code at the door:</p><p><img src=\"cid:{}\" alt=\"Ticket QR code\" width=\"240\" height=\"240\"></p><p>If it does not scan, give this code:<br><code>{}</code></p><p>— DicoEvent</p>",
+            escape_html(&content_id),
+            escape_html(&code)
+        ),
+        1,
+    );
+    email.images.push(InlineImage {
+        content_id,
+        file_name: "ticket-qr.png".into(),
+        png,
+    });
+    Ok(email)
 }
 
 fn reminder(state: &AppState, c: &Context) -> Email {
@@ -240,5 +291,34 @@ fn compose(
         subject,
         text,
         html,
+        images: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn a_single_digit_day_has_no_padding() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 11, 0, 0).single();
+        let at = at.expect("a valid time");
+        assert_eq!(
+            format_when(&at, chrono_tz::Asia::Jakarta),
+            "Tuesday 1 December 2026 at 18:00 (Asia/Jakarta)"
+        );
+    }
+
+    #[test]
+    fn the_confirmation_promises_a_reminder_only_when_one_will_come() {
+        let start = Utc.with_ymd_and_hms(2026, 12, 1, 18, 0, 0).single();
+        let start = start.expect("a valid time");
+        let early = start - chrono::Duration::hours(3);
+        let late = start - chrono::Duration::minutes(90);
+        assert!(what_next(&early, &start).contains("We will remind you"));
+        assert!(what_next(&late, &start).contains("no reminder"));
+        assert!(what_next(&start, &start).contains("already started"));
     }
 }

@@ -118,9 +118,160 @@ fn createsuperuser_truncate_and_check() {
     assert!(text(&check).contains("database         ok"));
     assert!(!text(&check).contains("cli-test-secret-key-long-enough"));
 
-    // migrate is idempotent.
+    // migrate is idempotent, and says there was nothing to do.
     let migrate = run(dir.path(), &["migrate"], &[]);
     assert!(migrate.status.success(), "{}", text(&migrate));
+    assert!(
+        text(&migrate).contains("No migrations to apply"),
+        "{}",
+        text(&migrate)
+    );
+
+    // truncate leaves an INFO line in the log, like the API's writes.
+    let log = std::fs::read_to_string(dir.path().join("logs/application.log")).expect("log");
+    assert!(
+        log.lines()
+            .any(|l| l.contains(" | INFO     | ") && l.contains("All data deleted")),
+        "{log}"
+    );
+}
+
+#[test]
+fn migrate_says_what_it_applied_and_check_lists_pending_ones() {
+    let dir = tempfile::tempdir().expect("dir");
+    // A new, empty database: every migration is pending, and check says so.
+    let check = run(dir.path(), &["check"], &[]);
+    let said = text(&check);
+    assert!(said.contains("pending"), "{said}");
+    assert!(said.contains("m20261201_000006_cache_stamp"), "{said}");
+    assert!(!said.contains("database         ok"), "{said}");
+
+    let first = run(dir.path(), &["migrate"], &[]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(
+        regex::Regex::new(r"Applied \d+ migrations")
+            .expect("regex")
+            .is_match(&text(&first)),
+        "{}",
+        text(&first)
+    );
+    assert!(text(&first).contains("m20261125_000001_core_schema"));
+    let second = run(dir.path(), &["migrate"], &[]);
+    assert!(
+        text(&second).contains("No migrations to apply"),
+        "{}",
+        text(&second)
+    );
+    let check = run(dir.path(), &["check"], &[]);
+    assert!(
+        text(&check).contains("database         ok"),
+        "{}",
+        text(&check)
+    );
+}
+
+#[test]
+fn send_reminders_says_what_it_does() {
+    let dir = tempfile::tempdir().expect("dir");
+    let help = run(dir.path(), &["send-reminders", "--help"], &[]);
+    assert!(text(&help).contains("confirmations"), "{}", text(&help));
+    let once = run(dir.path(), &["send-reminders"], &[]);
+    assert!(once.status.success(), "{}", text(&once));
+    assert!(
+        text(&once).contains("0 reminders scheduled; 0 mails sent"),
+        "{}",
+        text(&once)
+    );
+}
+
+#[test]
+fn check_gives_one_readable_cause_for_unreachable_object_storage() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = run(
+        dir.path(),
+        &["check"],
+        &[
+            ("MINIO_ENDPOINT_URL", "http://127.0.0.1:1"),
+            ("MINIO_ACCESS_KEY", "key"),
+            ("MINIO_SECRET_KEY", "secret-secret"),
+        ],
+    );
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Services:"))
+        .find(|l| l.trim_start().starts_with("posters"))
+        .expect("a posters line");
+    assert!(line.contains("UNREACHABLE"), "{line}");
+    assert!(
+        line.matches("onnection refused").count() <= 1,
+        "one cause, once: {line}"
+    );
+}
+
+/// On a terminal, a refused password is asked again (as Django's
+/// createsuperuser does) instead of ending the command.
+#[test]
+fn interactive_createsuperuser_asks_again_for_a_refused_password() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("dir");
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let mut child = Command::new("script")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LOG_DIR", dir.path().join("logs"))
+        .env("SECRET_KEY", "cli-test-secret-key-long-enough")
+        .args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("{BINARY} createsuperuser --username Tty --email tty@example.com"),
+            "/dev/null",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // A numeric password (refused), two that differ, then a good one.
+    for line in [
+        "12345678",
+        "12345678",
+        "Tty-Passw0rd-Good",
+        "Tty-Passw0rd-Other",
+        "Tty-Passw0rd-Good",
+        "Tty-Passw0rd-Good",
+    ] {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        let _ = writeln!(stdin, "{line}");
+    }
+    let mut status = None;
+    for _ in 0..100 {
+        if let Some(s) = child.try_wait().expect("wait") {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    drop(stdin);
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("output");
+    let said = text(&out);
+    assert!(status.is_some_and(|s| s.success()), "{said}");
+    assert!(
+        said.contains("This password is entirely numeric."),
+        "{said}"
+    );
+    assert!(said.contains("differ"), "{said}");
+    assert!(said.contains("Superuser Tty created."), "{said}");
 }
 
 #[test]

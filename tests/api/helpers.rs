@@ -218,6 +218,12 @@ impl TestApp {
         }
     }
 
+    /// A configuration variable the server was started with (e.g. to run
+    /// the CLI on the same database).
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.vars.get(name).cloned()
+    }
+
     /// The server's data directory (SQLite file, media, mail outbox).
     pub fn data_dir(&self) -> std::path::PathBuf {
         std::path::PathBuf::from(self.vars.get("DATA_DIR").cloned().unwrap_or_default())

@@ -179,7 +179,7 @@ async fn log_files_have_the_line_format_and_no_secrets() {
     assert!(
         application
             .lines()
-            .any(|l| l.contains("GET /api/users/me 200")
+            .any(|l| l.contains("GET /api/users/me/ 200")
                 && l.contains("request_id=")
                 && l.contains(" | INFO     | "))
     );

@@ -237,6 +237,16 @@ async fn late_registrations_get_a_confirmation_but_no_reminder() {
     let report = pass(&app).await;
     assert_eq!(report.sent, 1);
     assert_eq!(inbox.to(&email, "Registration confirmed").await.len(), 1);
+    // It does not promise the reminder that will not come.
+    let confirmation = &inbox.to(&email, "Registration confirmed").await[0].content;
+    assert!(
+        !confirmation.contains("We will remind you"),
+        "{confirmation}"
+    );
+    assert!(
+        confirmation.contains("there will be no reminder"),
+        "{confirmation}"
+    );
     app.state.clock.advance(chrono::Duration::minutes(30));
     let later = pass(&app).await;
     assert_eq!(later.reminders_scheduled, 0);
@@ -378,5 +388,184 @@ async fn a_running_worker_sends_reminders_on_time() {
     for email in &people {
         assert_eq!(inbox.to(email, "Registration confirmed").await.len(), 1);
     }
+    app.cleanup().await;
+}
+
+/// The ticket code in a message's text (`DE1.<payload>.<signature>`).
+fn code_in(text: &str) -> Option<String> {
+    regex::Regex::new(r"DE1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+        .expect("regex")
+        .find(text)
+        .map(|m| m.as_str().to_owned())
+}
+
+/// Decodes the QR code of a PNG image.
+fn decode_qr(png: &[u8]) -> String {
+    let image = image::load_from_memory_with_format(png, image::ImageFormat::Png)
+        .expect("a PNG")
+        .to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(
+        image.width() as usize,
+        image.height() as usize,
+        |x, y| image.get_pixel(x as u32, y as u32).0[0],
+    );
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().expect("the QR code decodes").1
+}
+
+/// The confirmation, read back as a mail client would: the code in the
+/// text part, and the inline PNG decoding to the same code.
+async fn the_confirmation_carries_the_ticket_code(app: &TestApp, inbox: &Inbox) {
+    let name = format!("Door {}", &Uuid::new_v4().simple().to_string()[..8]);
+    let (event, ticket) = event_at(app, &name, chrono::Duration::hours(6)).await;
+    let (_, token, email) = person(app, "gita").await;
+    let reg = app.register(&token, &ticket).await;
+    reg.assert(201);
+    assert_eq!(pass(app).await.sent, 1);
+    let (text, png, message_id) = match inbox {
+        Inbox::Maildev(url) => {
+            let all: Value = reqwest::get(format!("{url}/api/email"))
+                .await
+                .expect("maildev answers")
+                .json()
+                .await
+                .expect("maildev json");
+            let message = all
+                .as_array()
+                .expect("a list")
+                .iter()
+                .find(|m| {
+                    m["to"][0]["address"] == email.as_str()
+                        && m["subject"]
+                            .as_str()
+                            .is_some_and(|s| s.contains("Registration confirmed"))
+                })
+                .expect("the confirmation")
+                .clone();
+            let image = message["attachments"]
+                .as_array()
+                .expect("attachments")
+                .iter()
+                .find(|a| a["contentType"] == "image/png")
+                .expect("an inline PNG")
+                .clone();
+            assert_eq!(image["contentDisposition"], "inline");
+            let cid = image["contentId"].as_str().expect("a Content-ID");
+            // maildev rewrites `cid:` references for its web page (to an
+            // attachment URL, or a data: URI).
+            let html = message["html"].as_str().unwrap_or("");
+            assert!(
+                html.contains(cid)
+                    || html.contains("/attachment/")
+                    || html.contains("data:image/png"),
+                "the HTML shows the image: {html}"
+            );
+            let png = reqwest::get(format!(
+                "{url}/api/email/{}/attachment/{}",
+                message["id"].as_str().expect("id"),
+                image["generatedFileName"].as_str().expect("file name")
+            ))
+            .await
+            .expect("the attachment")
+            .bytes()
+            .await
+            .expect("its bytes")
+            .to_vec();
+            (
+                message["text"].as_str().unwrap_or("").to_owned(),
+                png,
+                message["headers"]["message-id"]
+                    .as_str()
+                    .or(message["messageId"].as_str())
+                    .unwrap_or("")
+                    .to_owned(),
+            )
+        }
+        Inbox::Files(dir) => {
+            let raw = std::fs::read_dir(dir)
+                .expect("the outbox")
+                .flatten()
+                .map(|e| std::fs::read_to_string(e.path()).expect("eml"))
+                .find(|raw| raw.contains(&email) && raw.contains("Registration confirmed"))
+                .expect("the confirmation file");
+            let header = |name: &str| {
+                raw.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.trim().to_owned())
+                    .unwrap_or_default()
+            };
+            assert!(!header("Date:").is_empty(), "a Date header");
+            // The text part, quoted-printable soft breaks undone.
+            let text_start = raw.find("Content-Type: text/plain").expect("a text part");
+            let text_end = text_start + raw[text_start..].find("\r\n--").expect("its end");
+            let text = raw[text_start..text_end]
+                .replace("=\r\n", "")
+                .replace("=\n", "");
+            assert!(!text.contains("cid:"), "the text part works without images");
+            let image_type = raw.find("Content-Type: image/png").expect("an inline PNG");
+            // The part begins after the boundary line before its headers.
+            let image_start = raw[..image_type].rfind("\r\n--").expect("its boundary") + 4;
+            let image_start = image_start + raw[image_start..].find("\r\n").expect("eol") + 2;
+            let part = &raw[image_start..];
+            let headers_end = part.find("\r\n\r\n").expect("the part's headers");
+            let body_end = part.find("\r\n--").expect("the part's end");
+            let headers = &part[..headers_end];
+            assert!(headers.contains("base64"), "{headers}");
+            assert!(headers.contains("inline"), "{headers}");
+            let encoded: String = part[headers_end..body_end]
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            use base64::Engine;
+            let png = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .expect("base64");
+            assert!(raw.contains("multipart/related"), "HTML and image together");
+            (text, png, header("Message-ID:"))
+        }
+    };
+    assert!(
+        message_id.contains('@') && message_id.len() > 3,
+        "a Message-ID: {message_id:?}"
+    );
+    let code = code_in(&text).unwrap_or_else(|| panic!("no ticket code in the text: {text}"));
+    assert_eq!(decode_qr(&png), code, "the QR code is the code of the text");
+    // The code is this registration's, and the door admits it.
+    let scan = app
+        .post(
+            "/api/checkins/",
+            app.admin(),
+            // The ticket has a price and nothing was paid: the superuser
+            // admits the person anyway.
+            json!({ "code": code, "force": true }),
+        )
+        .await;
+    scan.assert(201);
+    assert_eq!(scan.body["registration"], reg.id());
+    assert_eq!(scan.body["event"], event);
+    assert!(
+        !text.contains("  1 ") && !text.contains("day  "),
+        "no double space in the date: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_confirmation_carries_the_ticket_code_through_smtp() {
+    if std::env::var("TEST_MAILDEV_URL").is_err() || std::env::var("TEST_SMTP_HOST").is_err() {
+        eprintln!("skipped: TEST_SMTP_HOST/TEST_MAILDEV_URL are not set");
+        return;
+    }
+    let (app, inbox) = mail_app(&[]).await;
+    assert!(matches!(inbox, Inbox::Maildev(_)));
+    the_confirmation_carries_the_ticket_code(&app, &inbox).await;
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_confirmation_carries_the_ticket_code_in_eml_files() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("TIME_ZONE", "Asia/Jakarta")]).await;
+    let inbox = Inbox::Files(app.data_dir().join("outbox"));
+    the_confirmation_carries_the_ticket_code(&app, &inbox).await;
     app.cleanup().await;
 }

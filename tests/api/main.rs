@@ -11,6 +11,7 @@ mod checkins;
 mod cli;
 mod conventions;
 mod events;
+mod fixes;
 mod golden;
 mod groups;
 mod import_django;

@@ -81,6 +81,9 @@ const KNOWN_VARIABLES: &[&str] = &[
     "RUST_BACKTRACE",
     "RUST_LOG",
     "SECRET_KEY",
+    "SESSION_COOKIE_SECURE",
+    "SESSION_IDLE",
+    "TICKET_SIGNING_KEY",
     "TIME_ZONE",
     "WORKER_POLL_INTERVAL",
 ];
@@ -192,6 +195,10 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Origins allowed by CORS (`*` for any); empty: no CORS headers.
     pub cors_allowed_origins: Vec<String>,
+    /// A console session ends after this long without a request.
+    pub session_idle: Duration,
+    /// Console cookies only over HTTPS (`SESSION_COOKIE_SECURE=true`).
+    pub session_cookie_secure: bool,
 }
 
 impl fmt::Debug for Config {
@@ -357,6 +364,20 @@ impl Config {
             )?,
             max_in_flight: parse_number(&get, "MAX_IN_FLIGHT", 1024, 1, 1_000_000)?,
             cors_allowed_origins: cors_from_vars(&get)?,
+            session_idle: parse_duration_var(&get, "SESSION_IDLE", Duration::from_secs(8 * 3600))?,
+            session_cookie_secure: match get("SESSION_COOKIE_SECURE")
+                .map(|v| v.trim().to_ascii_lowercase())
+                .as_deref()
+            {
+                None | Some("false" | "0" | "no" | "off" | "") => false,
+                Some("true" | "1" | "yes" | "on") => true,
+                Some(other) => {
+                    return Err(ConfigError::new(
+                        "SESSION_COOKIE_SECURE",
+                        format!("{other:?} is not true or false"),
+                    ));
+                }
+            },
             redis_url,
             cache_prefix: get("CACHE_PREFIX").unwrap_or_else(|| "dicoevent".into()),
             s3,

@@ -82,6 +82,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api", api)
         .merge(operations)
+        .merge(crate::console::router())
         .route_layer(middleware::from_fn(record_route))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
@@ -278,10 +279,12 @@ async fn observe(req: Request, next: Next) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE if !is_json(&response) => {
             ApiError::PayloadTooLarge.into_response()
         }
-        // Extractor rejections (e.g. an undecodable path) are plain text.
+        // Extractor rejections (e.g. an undecodable path) are plain text;
+        // the console's pages are HTML on purpose.
         status
             if status.is_client_error()
                 && !is_json(&response)
+                && !is_html(&response)
                 && status != StatusCode::NOT_MODIFIED =>
         {
             let (parts, body) = response.into_parts();
@@ -302,7 +305,7 @@ async fn observe(req: Request, next: Next) -> Response {
                 json!({ "detail": detail }),
             )
         }
-        StatusCode::INTERNAL_SERVER_ERROR => {
+        StatusCode::INTERNAL_SERVER_ERROR if !is_html(&response) => {
             let cause = response
                 .extensions()
                 .get::<InternalErrorCause>()
@@ -380,6 +383,13 @@ fn json_body(response: Response, body: serde_json::Value) -> Response {
     );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+fn is_html(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
 }
 
 fn is_json(response: &Response) -> bool {

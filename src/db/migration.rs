@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(CategoryIndex),
             Box::new(CheckinSchema),
             Box::new(CacheStamp),
+            Box::new(ConsoleSessions),
         ]
     }
 }
@@ -511,6 +512,42 @@ impl MigrationTrait for CacheStamp {
         .await?;
         m.get_connection()
             .execute_unprepared("INSERT INTO cache_stamp (id, generation) VALUES (1, 0)")
+            .await?;
+        Ok(())
+    }
+}
+
+/// Sessions of the web console: the hash of an opaque cookie, its user and
+/// its CSRF token.
+struct ConsoleSessions;
+
+impl MigrationName for ConsoleSessions {
+    fn name(&self) -> &str {
+        "m20261201_000007_console_sessions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ConsoleSessions {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("console_sessions")
+                .col(string_len("id", 64).primary_key())
+                .col(uuid("user_id"))
+                .col(string_len("csrf_token", 64))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("last_seen_at"))
+                .foreign_key(&mut fk(
+                    "console_sessions",
+                    "user_id",
+                    "users",
+                    ForeignKeyAction::Cascade,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("console_sessions", &["user_id"]))
             .await?;
         Ok(())
     }

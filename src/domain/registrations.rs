@@ -408,3 +408,45 @@ pub async fn cancel(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult
     tracing::info!("Registration {} deleted by {}", found.id, caller.username);
     Ok(())
 }
+
+/// A registration with its ticket and event, for people (the console).
+#[derive(Debug, Clone)]
+pub struct Holding {
+    pub registration: registration::Model,
+    pub ticket: ticket::Model,
+    pub event: event::Model,
+}
+
+/// The caller's own registrations for events not yet over, soonest first.
+pub async fn holdings(state: &AppState, caller: &Caller) -> DomainResult<Vec<Holding>> {
+    let db = state.db.conn();
+    let mine = registration::Entity::find()
+        .filter(registration::Column::UserId.eq(caller.id))
+        .all(db)
+        .await?;
+    let ticket_ids: Vec<Uuid> = mine.iter().map(|r| r.ticket_id).collect();
+    let tickets: std::collections::HashMap<Uuid, (ticket::Model, Option<event::Model>)> =
+        ticket::Entity::find()
+            .filter(ticket::Column::Id.is_in(ticket_ids))
+            .find_also_related(event::Entity)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|(t, e)| (t.id, (t, e)))
+            .collect();
+    let now = crate::db::now();
+    let mut held: Vec<Holding> = mine
+        .into_iter()
+        .filter_map(|registration| {
+            let (ticket, event) = tickets.get(&registration.ticket_id)?.clone();
+            let event = event?;
+            (event.end_time.max(event.start_time) >= now).then_some(Holding {
+                registration,
+                ticket,
+                event,
+            })
+        })
+        .collect();
+    held.sort_by_key(|h| (h.event.start_time, h.registration.id));
+    Ok(held)
+}

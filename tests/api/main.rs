@@ -9,6 +9,7 @@ mod cache;
 mod capacity;
 mod checkins;
 mod cli;
+mod console;
 mod conventions;
 mod events;
 mod fixes;

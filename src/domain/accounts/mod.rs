@@ -3,6 +3,7 @@
 pub mod groups;
 pub mod login;
 pub mod password;
+pub mod sessions;
 
 use std::collections::HashMap;
 
@@ -491,10 +492,15 @@ pub async fn update_user(
     if let Some(last_name) = changes.last_name {
         model.last_name = Set(last_name);
     }
+    let password_changed = changes.password.is_some();
     if let Some(password) = changes.password {
         model.password = Set(hash_password(password).await?);
     }
     let txn = state.db.begin_write().await?;
+    if password_changed {
+        // A new password signs out every browser of the account.
+        sessions::end_all_for(&*txn, found.id).await?;
+    }
     let updated = match model.update(&*txn).await {
         Ok(updated) => updated,
         Err(e) if crate::db::errors::is_unique_violation(&e) => {

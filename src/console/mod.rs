@@ -1,0 +1,471 @@
+//! The web console (API.md §8): server-rendered pages for people, over the
+//! same domain rules as the API. This first part: sign-in with the API's
+//! accounts, password rules and login throttling; server-side sessions with
+//! a CSRF token on every form; sign-out; the dashboard; `/admin/` → here.
+//!
+//! Pages never need JavaScript; the stylesheet is compiled into the binary.
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+
+use crate::domain::accounts::{self, login, sessions};
+use crate::domain::events::EventFilter;
+use crate::domain::{Caller, DomainError, PageRequest};
+use crate::state::AppState;
+
+/// The session cookie (an opaque random value; the server keeps its hash).
+const SESSION_COOKIE: &str = "dicoevent_session";
+/// The CSRF cookie of the sign-in form (there is no session yet).
+const LOGIN_CSRF_COOKIE: &str = "dicoevent_csrf";
+
+/// No inline scripts, nothing from elsewhere, no framing.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'self'";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(dashboard))
+        .route("/console/login", get(login_form).post(login_submit))
+        .route("/console/logout", axum::routing::post(logout))
+        .route("/console/static/console.css", get(stylesheet))
+        .route("/console/{*rest}", get(not_found))
+        .route("/admin", get(to_console))
+}
+
+/// A rendered page with the console's headers.
+fn page(status: StatusCode, html: Result<String, askama::Error>) -> Response {
+    let (status, body) = match html {
+        Ok(body) => (status, body),
+        Err(e) => {
+            tracing::error!("cannot render a console page: {e}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "<!doctype html><title>Error</title><p>Something went wrong on our side.</p>"
+                    .to_string(),
+            )
+        }
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    page(status, ErrorPage { title, message }.render())
+}
+
+/// A domain refusal as a page, with the API's status codes.
+fn refusal(err: DomainError) -> Response {
+    match err {
+        DomainError::NotFound => not_found_page(),
+        DomainError::Forbidden => forbidden_page(),
+        DomainError::Unavailable(message) => error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again shortly",
+            &message,
+        ),
+        other => {
+            tracing::error!("console: {other}");
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Something went wrong on our side. It has been logged; try again.",
+            )
+        }
+    }
+}
+
+fn not_found_page() -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is nothing here, or it is not yours to see.",
+    )
+}
+
+fn forbidden_page() -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Not allowed",
+        "This form has expired or did not come from this site. Go back, reload the page and try again.",
+    )
+}
+
+async fn not_found() -> Response {
+    not_found_page()
+}
+
+/// Where the Django service had its admin site: 301, as Django's redirects.
+async fn to_console() -> Response {
+    (
+        StatusCode::MOVED_PERMANENTLY,
+        [(header::LOCATION, HeaderValue::from_static("/console/"))],
+    )
+        .into_response()
+}
+
+async fn stylesheet() -> Response {
+    let mut response = include_str!("static/console.css").into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}
+
+/// A cookie's value from the request.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
+/// `Set-Cookie` for one of our cookies (`max_age` 0 deletes it).
+fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
+    let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if let Some(age) = max_age {
+        cookie.push_str(&format!("; Max-Age={age}"));
+    }
+    if state.config.session_cookie_secure {
+        cookie.push_str("; Secure");
+    }
+    HeaderValue::from_str(&cookie).unwrap_or(HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// Equal without leaking where they differ through timing.
+fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The signed-in session, if any.
+async fn session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(String, sessions::Session)>, DomainError> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    Ok(sessions::resume(state, token)
+        .await?
+        .map(|s| (token.to_string(), s)))
+}
+
+/// Only a path on this site (no scheme, no `//host`, no backslash tricks).
+fn local_next(raw: Option<&str>) -> String {
+    match raw {
+        Some(next)
+            if next.starts_with('/')
+                && !next.starts_with("//")
+                && !next.contains('\\')
+                && !next.chars().any(char::is_control) =>
+        {
+            next.to_string()
+        }
+        _ => "/console/".to_string(),
+    }
+}
+
+fn query_value(raw: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn login_redirect(next: &str) -> Response {
+    let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    Redirect::to(&format!("/console/login?next={next}")).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    csrf_token: &'a str,
+    next: &'a str,
+    username: &'a str,
+    message: Option<&'a str>,
+}
+
+async fn login_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let next = local_next(query_value(query.as_deref(), "next").as_deref());
+    match session(&state, &headers).await {
+        Ok(Some(_)) => return Redirect::to(&next).into_response(),
+        Ok(None) => {}
+        Err(e) => return refusal(e),
+    }
+    let csrf = cookie(&headers, LOGIN_CSRF_COOKIE)
+        .map(str::to_owned)
+        .unwrap_or_else(sessions::random_token);
+    let html = LoginPage {
+        csrf_token: &csrf,
+        next: &next,
+        username: "",
+        message: None,
+    }
+    .render();
+    let mut response = page(StatusCode::OK, html);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, LOGIN_CSRF_COOKIE, &csrf, None),
+    );
+    response
+}
+
+/// The fields of a submitted form.
+fn form_fields(body: &Bytes) -> std::collections::HashMap<String, String> {
+    form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+async fn login_submit(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let fields = form_fields(&body);
+    let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("");
+    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
+    if expected.is_empty() || !same_token(expected, field("csrf_token")) {
+        return forbidden_page();
+    }
+    let next = local_next(Some(field("next")));
+    let username = field("username").trim();
+    let again = |message: &str| {
+        let html = LoginPage {
+            csrf_token: expected,
+            next: &next,
+            username,
+            message: Some(message),
+        }
+        .render();
+        page(StatusCode::OK, html)
+    };
+    if username.is_empty() || field("password").is_empty() {
+        return again("Enter your username and your password.");
+    }
+    let account = match login::verify_credentials(
+        &state,
+        username,
+        field("password").to_string(),
+        client.ip(),
+    )
+    .await
+    {
+        Ok(account) => account,
+        Err(DomainError::BadCredentials) => {
+            return again("Your username or password is not right. Check them and try again.");
+        }
+        Err(DomainError::Throttled { retry_after }) => {
+            let minutes = retry_after.div_ceil(60);
+            let mut response = error_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                &format!(
+                    "Too many failed sign-ins. Try again in {minutes} minute{}.",
+                    if minutes == 1 { "" } else { "s" }
+                ),
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return response;
+        }
+        Err(e) => return refusal(e),
+    };
+    let caller = match accounts::load_caller(&state, account.id).await {
+        Ok(Ok(caller)) => caller,
+        Ok(Err(_)) => return again("This account cannot sign in."),
+        Err(e) => return refusal(e),
+    };
+    let token = match sessions::start(&state, caller).await {
+        Ok((token, _)) => token,
+        Err(e) => return refusal(e),
+    };
+    let mut response = Redirect::to(&next).into_response();
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, &token, None),
+    );
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(&state, LOGIN_CSRF_COOKIE, "", Some(0)),
+    );
+    response
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (token, current) = match session(&state, &headers).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Redirect::to("/console/login").into_response(),
+        Err(e) => return refusal(e),
+    };
+    let fields = form_fields(&body);
+    let sent = fields.get("csrf_token").map(String::as_str).unwrap_or("");
+    if !same_token(&current.csrf_token, sent) {
+        return forbidden_page();
+    }
+    if let Err(e) = sessions::end(&state, &token, &current.caller).await {
+        return refusal(e);
+    }
+    let mut response = Redirect::to("/console/login").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, "", Some(0)),
+    );
+    response
+}
+
+/// An event row of the dashboard.
+struct EventRow {
+    name: String,
+    status: String,
+    starts: String,
+    registered: i64,
+    quota: i64,
+}
+
+/// A ticket card of the dashboard.
+struct TicketCard {
+    event: String,
+    ticket: String,
+    starts: String,
+    location: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct Dashboard<'a> {
+    username: &'a str,
+    roles: String,
+    csrf_token: &'a str,
+    display_name: &'a str,
+    organised: Vec<EventRow>,
+    tickets: Vec<TicketCard>,
+}
+
+/// "Sat 10 Jan 2027, 19:00 (in 40 days)" in the configured time zone.
+fn when(state: &AppState, at: &DateTime<Utc>) -> String {
+    let local = at.with_timezone(&state.config.time_zone);
+    let days = (at.date_naive() - Utc::now().date_naive()).num_days();
+    let relative = match days {
+        0 => "today".to_string(),
+        1 => "tomorrow".to_string(),
+        d if d > 1 => format!("in {d} days"),
+        -1 => "yesterday".to_string(),
+        d => format!("{} days ago", -d),
+    };
+    format!("{} ({relative})", local.format("%a %-d %b %Y, %H:%M"))
+}
+
+fn roles_of(caller: &Caller) -> String {
+    let mut roles: Vec<&str> = Vec::new();
+    if caller.is_superuser {
+        roles.push("superuser");
+    }
+    roles.extend(
+        caller
+            .groups
+            .iter()
+            .map(String::as_str)
+            .filter(|g| *g == "admin" || *g == "organizer"),
+    );
+    roles.join(", ")
+}
+
+async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let current = match session(&state, &headers).await {
+        Ok(Some((_, current))) => current,
+        Ok(None) => return login_redirect("/console/"),
+        Err(e) => return refusal(e),
+    };
+    let caller = &current.caller;
+    let organised = match crate::domain::events::list(
+        &state,
+        &EventFilter {
+            organizer: Some(caller.id),
+            start_after: Some(Utc::now()),
+            ..EventFilter::default()
+        },
+        &[("start_time", false)],
+        PageRequest { page: 1, size: 5 },
+        None,
+    )
+    .await
+    {
+        Ok(page) => page.items,
+        Err(e) => return refusal(e),
+    };
+    let held = match crate::domain::registrations::holdings(&state, caller).await {
+        Ok(held) => held,
+        Err(e) => return refusal(e),
+    };
+    let html = Dashboard {
+        username: &caller.username,
+        roles: roles_of(caller),
+        csrf_token: &current.csrf_token,
+        display_name: &caller.username,
+        organised: organised
+            .into_iter()
+            .map(|e| EventRow {
+                starts: when(&state, &e.start_time),
+                name: e.name,
+                status: e.status,
+                registered: e.registered,
+                quota: e.quota,
+            })
+            .collect(),
+        tickets: held
+            .into_iter()
+            .map(|h| TicketCard {
+                starts: when(&state, &h.event.start_time),
+                event: h.event.name,
+                ticket: h.ticket.name,
+                location: h.event.location,
+            })
+            .collect(),
+    }
+    .render();
+    page(StatusCode::OK, html)
+}

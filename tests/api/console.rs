@@ -1,0 +1,319 @@
+//! The web console's sign-in (API.md §8): redirects, the login form and its
+//! CSRF token, sessions in a cookie, sign-out, sessions ended by a password
+//! change, `/admin/` → the console, HTML errors.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, TestApp};
+
+crate::backend_tests!(
+    anonymous_visitors_are_sent_to_sign_in,
+    sign_in_needs_the_form_token_and_right_credentials,
+    a_session_lasts_until_sign_out_or_a_new_password,
+    admin_moves_to_the_console,
+);
+
+/// A browser: a client that does not follow redirects, with its cookies
+/// kept by hand (as a browser would).
+struct Browser<'a> {
+    app: &'a TestApp,
+    cookies: Vec<(String, String)>,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Browser {
+            app,
+            cookies: Vec::new(),
+        }
+    }
+
+    fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn keep(&mut self, headers: &reqwest::header::HeaderMap) {
+        for set in headers.get_all("set-cookie") {
+            let text = set.to_str().expect("ascii cookie");
+            let (pair, _) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').expect("name=value");
+            self.cookies.retain(|(k, _)| k != name);
+            if !value.is_empty() && !text.contains("Max-Age=0") {
+                self.cookies.push((name.to_string(), value.to_string()));
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let res = self
+            .app
+            .client
+            .get(self.app.url(path))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .expect("sent");
+        self.page(res).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let res = self
+            .app
+            .client
+            .post(self.app.url(path))
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("sent");
+        self.page(res).await
+    }
+
+    async fn page(&mut self, res: reqwest::Response) -> Page {
+        let status = res.status();
+        let headers = res.headers().clone();
+        self.keep(&headers);
+        Page {
+            status,
+            headers,
+            body: res.text().await.expect("body"),
+        }
+    }
+
+    /// The sign-in form's token (from its hidden field).
+    async fn login_token(&mut self) -> String {
+        let form = self.get("/console/login").await;
+        assert_eq!(form.status, StatusCode::OK);
+        hidden(&form.body, "csrf_token")
+    }
+
+    async fn sign_in(&mut self, username: &str, password: &str) -> Page {
+        let token = self.login_token().await;
+        self.post(
+            "/console/login",
+            &[
+                ("csrf_token", &token),
+                ("username", username),
+                ("password", password),
+                ("next", "/console/"),
+            ],
+        )
+        .await
+    }
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no hidden {name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().expect("value").to_string()
+}
+
+fn location(page: &Page) -> &str {
+    page.headers["location"].to_str().expect("location")
+}
+
+#[track_caller]
+fn html(page: &Page, status: u16) {
+    assert_eq!(page.status.as_u16(), status, "{}", page.body);
+    assert!(
+        page.headers["content-type"]
+            .to_str()
+            .is_ok_and(|c| c.starts_with("text/html")),
+        "{:?}",
+        page.headers
+    );
+}
+
+async fn anonymous_visitors_are_sent_to_sign_in(app: &TestApp) {
+    let mut browser = Browser::new(app);
+    for path in ["/console/", "/console"] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER);
+        assert_eq!(location(&page), "/console/login?next=%2Fconsole%2F");
+    }
+    let form = browser.get("/console/login?next=%2Fconsole%2F").await;
+    html(&form, 200);
+    for field in [
+        "name=\"username\"",
+        "name=\"password\"",
+        "name=\"csrf_token\"",
+    ] {
+        assert!(form.body.contains(field), "{field}");
+    }
+    assert!(form.body.contains("<label for=\"username\">"));
+    let csp = form.headers["content-security-policy"]
+        .to_str()
+        .expect("csp");
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    assert_eq!(form.headers["x-frame-options"], "DENY");
+    // An unknown console page is an HTML 404.
+    html(&browser.get("/console/no-such-page").await, 404);
+}
+
+async fn sign_in_needs_the_form_token_and_right_credentials(app: &TestApp) {
+    app.user("dewi").await;
+    let mut browser = Browser::new(app);
+    let token = browser.login_token().await;
+    // No token, or another one: 403, no session.
+    for sent in ["", "forged-token"] {
+        let page = browser
+            .post(
+                "/console/login",
+                &[
+                    ("csrf_token", sent),
+                    ("username", "dewi"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        html(&page, 403);
+        assert!(browser.cookie("dicoevent_session").is_none());
+    }
+    // Wrong password: the form again, with a message and the name kept.
+    let page = browser
+        .post(
+            "/console/login",
+            &[
+                ("csrf_token", &token),
+                ("username", "dewi"),
+                ("password", "wrong-password"),
+            ],
+        )
+        .await;
+    html(&page, 200);
+    assert!(page.body.contains("role=\"alert\""));
+    assert!(page.body.contains("value=\"dewi\""));
+    assert!(browser.cookie("dicoevent_session").is_none());
+    // Right: to `next` when it is a local path, never elsewhere.
+    for (next, expected) in [
+        ("/console/", "/console/"),
+        ("https://evil.example/", "/console/"),
+        ("//evil.example/x", "/console/"),
+        ("/console/?tab=1", "/console/?tab=1"),
+    ] {
+        let mut fresh = Browser::new(app);
+        let token = fresh.login_token().await;
+        let page = fresh
+            .post(
+                "/console/login",
+                &[
+                    ("csrf_token", &token),
+                    ("username", "DEWI"),
+                    ("password", PASSWORD),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+        assert_eq!(location(&page), expected, "next {next}");
+        let set = page
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("dicoevent_session="))
+            .expect("a session cookie")
+            .to_string();
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+            assert!(set.contains(attribute), "{set}");
+        }
+        assert!(!set.contains("Secure"), "not Secure by default: {set}");
+    }
+}
+
+async fn a_session_lasts_until_sign_out_or_a_new_password(app: &TestApp) {
+    let (id, token) = app.user("kartika").await;
+    let mut browser = Browser::new(app);
+    let signed_in = browser.sign_in("kartika", PASSWORD).await;
+    assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
+    let dashboard = browser.get("/console/").await;
+    html(&dashboard, 200);
+    assert!(dashboard.body.contains("kartika"));
+    // Sign-out needs the session's token.
+    let csrf = hidden(&dashboard.body, "csrf_token");
+    html(&browser.post("/console/logout", &[]).await, 403);
+    html(
+        &browser
+            .post("/console/logout", &[("csrf_token", "nope")])
+            .await,
+        403,
+    );
+    assert_eq!(browser.get("/console/").await.status, StatusCode::OK);
+    let out = browser
+        .post("/console/logout", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&out), "/console/login");
+    assert_eq!(browser.get("/console/").await.status, StatusCode::SEE_OTHER);
+
+    // A new password (through the API) ends the account's sessions.
+    let mut again = Browser::new(app);
+    again.sign_in("kartika", PASSWORD).await;
+    let stolen = again.cookie("dicoevent_session").map(str::to_owned);
+    assert_eq!(again.get("/console/").await.status, StatusCode::OK);
+    app.patch(
+        &format!("/api/users/{id}/"),
+        Some(&token),
+        json!({ "password": "An0ther-Passw0rd!" }),
+    )
+    .await
+    .assert(200);
+    assert_eq!(again.get("/console/").await.status, StatusCode::SEE_OTHER);
+    let mut replay = Browser::new(app);
+    if let Some(stolen) = stolen {
+        replay.cookies.push(("dicoevent_session".into(), stolen));
+    }
+    assert_eq!(replay.get("/console/").await.status, StatusCode::SEE_OTHER);
+    // Sign-in is throttled like the API's login.
+    let mut throttled = Browser::new(app);
+    let mut last = StatusCode::OK;
+    for _ in 0..12 {
+        let token = throttled.login_token().await;
+        last = throttled
+            .post(
+                "/console/login",
+                &[
+                    ("csrf_token", &token),
+                    ("username", "kartika"),
+                    ("password", "wrong-password"),
+                ],
+            )
+            .await
+            .status;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+}
+
+async fn admin_moves_to_the_console(app: &TestApp) {
+    let mut browser = Browser::new(app);
+    for path in ["/admin/", "/admin"] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::MOVED_PERMANENTLY, "{path}");
+        assert_eq!(location(&page), "/console/");
+    }
+}

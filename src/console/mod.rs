@@ -17,6 +17,7 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 
 use crate::domain::accounts::{self, login, sessions};
+use crate::domain::checkins::{self, Scan, ScanRefused};
 use crate::domain::events::EventFilter;
 use crate::domain::{Caller, DomainError, PageRequest};
 use crate::state::AppState;
@@ -35,6 +36,9 @@ pub fn router() -> Router<AppState> {
         .route("/console", get(dashboard))
         .route("/console/login", get(login_form).post(login_submit))
         .route("/console/logout", axum::routing::post(logout))
+        .route("/console/my", get(my_tickets))
+        .route("/console/scan", get(scan_form).post(scan_submit))
+        .route("/console/static/scan.js", get(scan_script))
         .route("/console/static/console.css", get(stylesheet))
         .route("/console/{*rest}", get(not_found))
         .route("/admin", get(to_console))
@@ -132,6 +136,20 @@ async fn stylesheet() -> Response {
     let mut response = include_str!("static/console.css").into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}
+
+async fn scan_script() -> Response {
+    let mut response = include_str!("static/scan.js").into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),
@@ -380,6 +398,7 @@ struct Dashboard<'a> {
     username: &'a str,
     roles: String,
     csrf_token: &'a str,
+    may_scan: bool,
     display_name: &'a str,
     organised: Vec<EventRow>,
     tickets: Vec<TicketCard>,
@@ -441,10 +460,15 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
         Ok(held) => held,
         Err(e) => return refusal(e),
     };
+    let may_scan = match checkins::may_scan(&state, caller).await {
+        Ok(may) => may,
+        Err(e) => return refusal(e),
+    };
     let html = Dashboard {
         username: &caller.username,
         roles: roles_of(caller),
         csrf_token: &current.csrf_token,
+        may_scan,
         display_name: &caller.username,
         organised: organised
             .into_iter()
@@ -468,4 +492,252 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
     }
     .render();
     page(StatusCode::OK, html)
+}
+
+/// A ticket card of "My tickets".
+struct HeldTicket {
+    event: String,
+    ticket: String,
+    starts: String,
+    location: String,
+    payment: String,
+    code: String,
+    qr_svg: String,
+}
+
+#[derive(Template)]
+#[template(path = "my.html")]
+struct MyTickets<'a> {
+    username: &'a str,
+    roles: String,
+    csrf_token: &'a str,
+    may_scan: bool,
+    tickets: Vec<HeldTicket>,
+}
+
+/// The QR code as markup to put in the page (without its XML prologue).
+fn inline_svg(code: &str) -> Result<String, DomainError> {
+    let svg = crate::ticket_codes::qr_svg(code)?;
+    Ok(match svg.find("<svg") {
+        Some(start) => svg[start..].to_string(),
+        None => svg,
+    })
+}
+
+async fn my_tickets(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let current = match session(&state, &headers).await {
+        Ok(Some((_, current))) => current,
+        Ok(None) => return login_redirect("/console/my/"),
+        Err(e) => return refusal(e),
+    };
+    let caller = &current.caller;
+    let result = async {
+        let held = crate::domain::registrations::holdings(&state, caller).await?;
+        let ids: Vec<uuid::Uuid> = held.iter().map(|h| h.registration.id).collect();
+        let payments = crate::domain::payments::status_by_registration(&state, &ids).await?;
+        let mut tickets = Vec::with_capacity(held.len());
+        for h in held {
+            let code = checkins::ticket_code(&state, caller, h.registration.id)
+                .await?
+                .code;
+            let payment = if h.ticket.price_minor == 0 {
+                "free".to_string()
+            } else {
+                payments
+                    .get(&h.registration.id)
+                    .cloned()
+                    .unwrap_or_else(|| "not paid".to_string())
+            };
+            tickets.push(HeldTicket {
+                qr_svg: inline_svg(&code)?,
+                code,
+                starts: when(&state, &h.event.start_time),
+                event: h.event.name,
+                ticket: h.ticket.name,
+                location: h.event.location,
+                payment,
+            });
+        }
+        let may_scan = checkins::may_scan(&state, caller).await?;
+        Ok::<_, DomainError>((tickets, may_scan))
+    }
+    .await;
+    let (tickets, may_scan) = match result {
+        Ok(found) => found,
+        Err(e) => return refusal(e),
+    };
+    let html = MyTickets {
+        username: &caller.username,
+        roles: roles_of(caller),
+        csrf_token: &current.csrf_token,
+        may_scan,
+        tickets,
+    }
+    .render();
+    page(StatusCode::OK, html)
+}
+
+/// The last scan's answer, for people at the door.
+struct ScanResult {
+    /// `admitted`, `refused` or `warning` (the colour; the words say it too).
+    kind: &'static str,
+    headline: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "scan.html")]
+struct ScanPage<'a> {
+    username: &'a str,
+    roles: String,
+    csrf_token: &'a str,
+    may_scan: bool,
+    result: Option<ScanResult>,
+    admitted: u64,
+}
+
+/// The scan page for a caller who may scan; 403 for anyone else.
+async fn render_scan(
+    state: &AppState,
+    current: &sessions::Session,
+    result: Option<ScanResult>,
+) -> Response {
+    let caller = &current.caller;
+    match checkins::may_scan(state, caller).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return error_page(
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                "Only those who run events scan tickets.",
+            );
+        }
+        Err(e) => return refusal(e),
+    }
+    // Since midnight where the event happens (the configured time zone).
+    let tz = state.config.time_zone;
+    let today = Utc::now()
+        .with_timezone(&tz)
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .and_then(|midnight| chrono::TimeZone::from_local_datetime(&tz, &midnight).earliest())
+        .map_or_else(
+            || Utc::now() - chrono::Duration::hours(24),
+            |t| t.with_timezone(&Utc),
+        );
+    let admitted = match checkins::admitted_by(state, caller, today).await {
+        Ok(n) => n,
+        Err(e) => return refusal(e),
+    };
+    let html = ScanPage {
+        username: &caller.username,
+        roles: roles_of(caller),
+        csrf_token: &current.csrf_token,
+        may_scan: true,
+        result,
+        admitted,
+    }
+    .render();
+    page(StatusCode::OK, html)
+}
+
+async fn scan_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match session(&state, &headers).await {
+        Ok(Some((_, current))) => render_scan(&state, &current, None).await,
+        Ok(None) => login_redirect("/console/scan/"),
+        Err(e) => refusal(e),
+    }
+}
+
+async fn scan_submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let current = match session(&state, &headers).await {
+        Ok(Some((_, current))) => current,
+        Ok(None) => return login_redirect("/console/scan/"),
+        Err(e) => return refusal(e),
+    };
+    let fields = form_fields(&body);
+    let sent = fields.get("csrf_token").map(String::as_str).unwrap_or("");
+    if !same_token(&current.csrf_token, sent) {
+        return forbidden_page();
+    }
+    let code = fields
+        .get("code")
+        .map(|c| c.trim())
+        .unwrap_or("")
+        .to_string();
+    let force = fields.get("force").is_some_and(|v| v == "true");
+    let outcome = checkins::scan(
+        &state,
+        &current.caller,
+        Scan {
+            code,
+            force,
+            scanned_at: None,
+        },
+        None,
+    )
+    .await;
+    let result = match outcome {
+        Ok(a) => ScanResult {
+            kind: "admitted",
+            headline: format!("Admitted: {}", full_name(&a.user)),
+            detail: if a.checkin.forced {
+                "Not paid — admitted because you chose to.".into()
+            } else {
+                String::new()
+            },
+        },
+        Err(ScanRefused::AlreadyCheckedIn { at, by }) => {
+            let who = match by {
+                Some(id) => match accounts::load_caller(&state, id).await {
+                    Ok(Ok(scanner)) => format!(" by {}", scanner.username),
+                    _ => String::new(),
+                },
+                None => String::new(),
+            };
+            let local = at.with_timezone(&state.config.time_zone);
+            ScanResult {
+                kind: "warning",
+                headline: "Already checked in".into(),
+                detail: format!("At {}{who}.", local.format("%H:%M on %a %-d %b")),
+            }
+        }
+        Err(ScanRefused::InvalidCode) => refused("Invalid ticket", "This is not a ticket of ours."),
+        Err(ScanRefused::Revoked) => refused(
+            "Ticket cancelled",
+            "This registration no longer exists.",
+        ),
+        Err(ScanRefused::Forbidden) => refused(
+            "Another event's ticket",
+            "You do not run the event this ticket is for.",
+        ),
+        Err(ScanRefused::EventCancelled) => refused("Event cancelled", "This event is cancelled."),
+        Err(ScanRefused::Unpaid) => ScanResult {
+            kind: "warning",
+            headline: "Not paid".into(),
+            detail: "The ticket has no completed payment. Tick \"Admit even if not paid\" to let them in."
+                .into(),
+        },
+        Err(ScanRefused::Replay(_)) => refused("Already answered", "This scan was sent twice."),
+        Err(ScanRefused::Failed(e)) => return refusal(e),
+    };
+    render_scan(&state, &current, Some(result)).await
+}
+
+fn refused(headline: &str, detail: &str) -> ScanResult {
+    ScanResult {
+        kind: "refused",
+        headline: headline.into(),
+        detail: detail.into(),
+    }
+}
+
+fn full_name(user: &crate::db::entities::user::Model) -> String {
+    let name = format!("{} {}", user.first_name, user.last_name);
+    let name = name.trim();
+    if name.is_empty() {
+        user.username.clone()
+    } else {
+        format!("{name} ({})", user.username)
+    }
 }

@@ -619,3 +619,28 @@ pub async fn stats(state: &AppState, caller: &Caller, event_id: Uuid) -> DomainR
         tickets,
     })
 }
+
+/// How many people this scanner admitted since a time (the scan page's
+/// running count).
+pub async fn admitted_by(
+    state: &AppState,
+    caller: &Caller,
+    since: DateTime<Utc>,
+) -> DomainResult<u64> {
+    Ok(checkin::Entity::find()
+        .filter(checkin::Column::CheckedInBy.eq(caller.id))
+        .filter(checkin::Column::Conflict.eq(false))
+        .filter(checkin::Column::RecordedAt.gte(since))
+        .count(state.db.conn())
+        .await?)
+}
+
+/// Whether the caller may scan at all: superuser, admin, or someone who
+/// organises events.
+pub async fn may_scan(state: &AppState, caller: &Caller) -> DomainResult<bool> {
+    match scope(state, caller).await {
+        Ok(_) => Ok(true),
+        Err(DomainError::Forbidden) => Ok(false),
+        Err(other) => Err(other),
+    }
+}

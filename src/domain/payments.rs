@@ -367,3 +367,30 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult
     tracing::info!("Payment {} deleted by {}", found.id, caller.username);
     Ok(())
 }
+
+/// The status people should see for each registration: `completed` if one
+/// payment is, else the latest payment's status (none: no payment yet).
+pub async fn status_by_registration(
+    state: &AppState,
+    registration_ids: &[Uuid],
+) -> DomainResult<std::collections::HashMap<Uuid, String>> {
+    let mut statuses = std::collections::HashMap::new();
+    if registration_ids.is_empty() {
+        return Ok(statuses);
+    }
+    let rows = payment::Entity::find()
+        .filter(payment::Column::RegistrationId.is_in(registration_ids.iter().copied()))
+        .order_by_asc(payment::Column::CreatedAt)
+        .order_by_asc(payment::Column::Id)
+        .all(state.db.conn())
+        .await?;
+    for p in rows {
+        let shown = statuses
+            .entry(p.registration_id)
+            .or_insert_with(String::new);
+        if shown != "completed" {
+            *shown = p.payment_status;
+        }
+    }
+    Ok(statuses)
+}

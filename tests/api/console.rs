@@ -12,6 +12,8 @@ crate::backend_tests!(
     sign_in_needs_the_form_token_and_right_credentials,
     a_session_lasts_until_sign_out_or_a_new_password,
     admin_moves_to_the_console,
+    attendees_see_their_tickets_with_a_qr_code,
+    door_staff_scan_from_the_scan_page,
 );
 
 /// A browser: a client that does not follow redirects, with its cookies
@@ -316,4 +318,110 @@ async fn admin_moves_to_the_console(app: &TestApp) {
         assert_eq!(page.status, StatusCode::MOVED_PERMANENTLY, "{path}");
         assert_eq!(location(&page), "/console/");
     }
+}
+
+async fn attendees_see_their_tickets_with_a_qr_code(app: &TestApp) {
+    let event = app
+        .create_event(&app.admin_token, "Rust Night Jakarta", 50)
+        .await;
+    let ticket = app.create_ticket(&app.admin_token, &event, 10).await;
+    let (_, token) = app.user("lestari").await;
+    let registration = app.register(&token, &ticket).await;
+    registration.assert(201);
+    let code = app
+        .get(
+            &format!("/api/registrations/{}/ticket/", registration.id()),
+            Some(&token),
+        )
+        .await
+        .body["code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    let mut browser = Browser::new(app);
+    let anonymous = browser.get("/console/my/").await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&anonymous),
+        "/console/login?next=%2Fconsole%2Fmy%2F"
+    );
+    browser.sign_in("lestari", PASSWORD).await;
+    let mine = browser.get("/console/my/").await;
+    html(&mine, 200);
+    assert!(mine.body.contains("Rust Night Jakarta"));
+    assert!(mine.body.contains("<svg"), "the QR code is in the page");
+    assert!(mine.body.contains(&code), "the code a person can read out");
+    assert!(mine.body.contains("not paid"));
+    // Someone else sees only their own (none).
+    app.user("bima").await;
+    let mut other = Browser::new(app);
+    other.sign_in("bima", PASSWORD).await;
+    let theirs = other.get("/console/my/").await;
+    html(&theirs, 200);
+    assert!(!theirs.body.contains(&code));
+    assert!(theirs.body.contains("No tickets yet"));
+}
+
+async fn door_staff_scan_from_the_scan_page(app: &TestApp) {
+    let (_, organizer) = app.user_in("door", "organizer").await;
+    let event = app.create_event(&organizer, "Door test", 50).await;
+    let mut free = TestApp::ticket_body(&event, "Free", 10);
+    free["price"] = json!(0);
+    let ticket = app.post("/api/tickets/", Some(&organizer), free).await;
+    ticket.assert(201);
+    let (_, attendee) = app.user("guest").await;
+    let registration = app.register(&attendee, &ticket.id()).await;
+    registration.assert(201);
+    let code = app
+        .get(
+            &format!("/api/registrations/{}/ticket/", registration.id()),
+            Some(&attendee),
+        )
+        .await
+        .body["code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+
+    // A plain user may not scan.
+    let mut guest = Browser::new(app);
+    guest.sign_in("guest", PASSWORD).await;
+    html(&guest.get("/console/scan/").await, 403);
+
+    let mut staff = Browser::new(app);
+    staff.sign_in("door", PASSWORD).await;
+    let form = staff.get("/console/scan/").await;
+    html(&form, 200);
+    assert!(form.body.contains("autofocus"));
+    assert!(form.body.contains("src=\"/console/static/scan.js\""));
+    let csrf = hidden(&form.body, "csrf_token");
+    // Without the form's token nothing is recorded.
+    html(&staff.post("/console/scan/", &[("code", &code)]).await, 403);
+    let list = app.get("/api/checkins/", app.admin()).await;
+    assert_eq!(list.body["count"], 0);
+
+    let admitted = staff
+        .post("/console/scan/", &[("csrf_token", &csrf), ("code", &code)])
+        .await;
+    html(&admitted, 200);
+    assert!(admitted.body.contains("Admitted"), "{}", admitted.body);
+    assert!(admitted.body.contains("You admitted 1 person today"));
+    let again = staff
+        .post("/console/scan/", &[("csrf_token", &csrf), ("code", &code)])
+        .await;
+    assert!(again.body.contains("Already checked in"));
+    assert!(again.body.contains("by door"));
+    let invalid = staff
+        .post(
+            "/console/scan/",
+            &[("csrf_token", &csrf), ("code", "DE1.nope.nope")],
+        )
+        .await;
+    assert!(invalid.body.contains("Invalid ticket"));
+    let list = app.get("/api/checkins/", app.admin()).await;
+    assert_eq!(list.body["count"], 1);
+    // The script is served from here (the page's CSP allows only that).
+    let script = staff.get("/console/static/scan.js").await;
+    assert_eq!(script.status, StatusCode::OK);
+    assert!(script.body.contains("BarcodeDetector"));
 }

@@ -382,6 +382,7 @@ struct EventRow {
     starts: String,
     registered: i64,
     quota: i64,
+    checked_in: u64,
 }
 
 /// A ticket card of the dashboard.
@@ -464,6 +465,11 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
         Ok(may) => may,
         Err(e) => return refusal(e),
     };
+    let event_ids: Vec<uuid::Uuid> = organised.iter().map(|e| e.id).collect();
+    let admitted = match checkins::admitted_per_event(&state, &event_ids).await {
+        Ok(counts) => counts,
+        Err(e) => return refusal(e),
+    };
     let html = Dashboard {
         username: &caller.username,
         roles: roles_of(caller),
@@ -473,6 +479,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
         organised: organised
             .into_iter()
             .map(|e| EventRow {
+                checked_in: admitted.get(&e.id).copied().unwrap_or(0),
                 starts: when(&state, &e.start_time),
                 name: e.name,
                 status: e.status,

@@ -644,3 +644,26 @@ pub async fn may_scan(state: &AppState, caller: &Caller) -> DomainResult<bool> {
         Err(other) => Err(other),
     }
 }
+
+/// People admitted per event, for a few events at once.
+pub async fn admitted_per_event(
+    state: &AppState,
+    event_ids: &[Uuid],
+) -> DomainResult<std::collections::HashMap<Uuid, u64>> {
+    if event_ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    Ok(checkin::Entity::find()
+        .select_only()
+        .column_as(checkin::Column::EventId, "key")
+        .column_as(checkin::Column::Id.count(), "n")
+        .filter(checkin::Column::EventId.is_in(event_ids.iter().copied()))
+        .filter(checkin::Column::Conflict.eq(false))
+        .group_by(checkin::Column::EventId)
+        .into_model::<Counted>()
+        .all(state.db.conn())
+        .await?
+        .into_iter()
+        .map(|c| (c.key, c.n.max(0) as u64))
+        .collect())
+}

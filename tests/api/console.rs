@@ -420,6 +420,16 @@ async fn door_staff_scan_from_the_scan_page(app: &TestApp) {
     assert!(invalid.body.contains("Invalid ticket"));
     let list = app.get("/api/checkins/", app.admin()).await;
     assert_eq!(list.body["count"], 1);
+    // The organiser's dashboard counts who came.
+    let dashboard = staff.get("/console/").await;
+    html(&dashboard, 200);
+    assert!(
+        dashboard
+            .body
+            .contains("<td data-label=\"Checked in\" class=\"num\">1</td>"),
+        "{}",
+        dashboard.body
+    );
     // The script is served from here (the page's CSP allows only that).
     let script = staff.get("/console/static/scan.js").await;
     assert_eq!(script.status, StatusCode::OK);

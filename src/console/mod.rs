@@ -37,6 +37,12 @@ pub fn router() -> Router<AppState> {
         .route("/console/login", get(login_form).post(login_submit))
         .route("/console/logout", axum::routing::post(logout))
         .route("/console/my", get(my_tickets))
+        .route("/console/events", get(events_list))
+        .route("/console/events/{id}", get(event_page))
+        .route(
+            "/console/events/{id}/registrations.csv",
+            get(registrations_csv),
+        )
         .route("/console/scan", get(scan_form).post(scan_submit))
         .route("/console/static/scan.js", get(scan_script))
         .route("/console/static/console.css", get(stylesheet))
@@ -747,4 +753,421 @@ fn full_name(user: &crate::db::entities::user::Model) -> String {
     } else {
         format!("{name} ({})", user.username)
     }
+}
+
+/// The link to another page of a list, its other parameters kept.
+fn page_link(path: &str, q: &str, number: u64) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if !q.is_empty() {
+        query.append_pair("q", q);
+    }
+    query.append_pair("page", &number.to_string());
+    format!("{path}?{}", query.finish())
+}
+
+/// "1–50 of 10,000" and the previous/next links of a page.
+struct Pager {
+    first: u64,
+    last: u64,
+    count: u64,
+    previous: Option<String>,
+    next: Option<String>,
+}
+
+fn pager<T>(page: &crate::domain::Page<T>, path: &str, q: &str) -> Pager {
+    let first = if page.count == 0 {
+        0
+    } else {
+        (page.number - 1) * page.size + 1
+    };
+    Pager {
+        first,
+        last: first + page.items.len() as u64 - u64::from(first > 0),
+        count: page.count,
+        previous: (page.number > 1).then(|| page_link(path, q, page.number - 1)),
+        next: (page.number < page.total_pages).then(|| page_link(path, q, page.number + 1)),
+    }
+}
+
+fn page_number(query: Option<&str>) -> u64 {
+    query_value(query, "page")
+        .and_then(|p| p.parse::<u64>().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+struct EventListRow {
+    id: uuid::Uuid,
+    name: String,
+    status: String,
+    starts: String,
+    location: String,
+    registered: i64,
+    quota: i64,
+}
+
+#[derive(Template)]
+#[template(path = "events.html")]
+struct EventsPage<'a> {
+    username: &'a str,
+    roles: String,
+    csrf_token: &'a str,
+    may_scan: bool,
+    q: String,
+    rows: Vec<EventListRow>,
+    first: u64,
+    last: u64,
+    count: u64,
+    previous: Option<String>,
+    next: Option<String>,
+}
+
+/// The events the user manages (all for superuser and admin), searchable.
+async fn events_list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let current = match session(&state, &headers).await {
+        Ok(Some((_, current))) => current,
+        Ok(None) => return login_redirect("/console/events/"),
+        Err(e) => return refusal(e),
+    };
+    let caller = &current.caller;
+    let q = query_value(query.as_deref(), "q")
+        .map(|q| q.trim().to_string())
+        .unwrap_or_default();
+    let filter = EventFilter {
+        organizer: (!caller.is_admin()).then_some(caller.id),
+        search: (!q.is_empty()).then(|| q.clone()),
+        ..EventFilter::default()
+    };
+    let request = PageRequest {
+        page: page_number(query.as_deref()),
+        size: 50,
+    };
+    let listed = async {
+        let listing =
+            crate::domain::events::list(&state, &filter, &[("start_time", true)], request, None)
+                .await?;
+        let may_scan = checkins::may_scan(&state, caller).await?;
+        Ok::<_, DomainError>((listing, may_scan))
+    }
+    .await;
+    let (listing, may_scan) = match listed {
+        Ok(found) => found,
+        Err(e) => return refusal(e),
+    };
+    let p = pager(&listing, "/console/events/", &q);
+    let rows = listing
+        .items
+        .into_iter()
+        .map(|e| EventListRow {
+            starts: when(&state, &e.start_time),
+            id: e.id,
+            name: e.name,
+            status: e.status,
+            location: e.location,
+            registered: e.registered,
+            quota: e.quota,
+        })
+        .collect();
+    let html = EventsPage {
+        username: &caller.username,
+        roles: roles_of(caller),
+        csrf_token: &current.csrf_token,
+        may_scan,
+        q,
+        rows,
+        first: p.first,
+        last: p.last,
+        count: p.count,
+        previous: p.previous,
+        next: p.next,
+    }
+    .render();
+    page(StatusCode::OK, html)
+}
+
+/// Money in minor units as people read it: `Rp 150.000` style is a locale
+/// choice; this uses thousands separators and two decimals when needed.
+fn money_text(minor: i64) -> String {
+    let units = minor / 100;
+    let cents = (minor % 100).abs();
+    let digits = units.abs().to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if minor < 0 { "-" } else { "" };
+    if cents == 0 {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{cents:02}")
+    }
+}
+
+struct TicketRow {
+    name: String,
+    price: String,
+    sold: i64,
+    quota: i64,
+    available: i64,
+    checked_in: u64,
+}
+
+struct RosterLine {
+    name: String,
+    email: String,
+    ticket: String,
+    registered: String,
+    payment: String,
+    checked_in: String,
+}
+
+#[derive(Template)]
+#[template(path = "event.html")]
+struct EventPage<'a> {
+    username: &'a str,
+    roles: String,
+    csrf_token: &'a str,
+    may_scan: bool,
+    id: uuid::Uuid,
+    name: String,
+    status: String,
+    starts: String,
+    location: String,
+    quota: i64,
+    registered: u64,
+    paid: u64,
+    checked_in: u64,
+    revenue: String,
+    tickets: Vec<TicketRow>,
+    q: String,
+    registrations: Vec<RosterLine>,
+    first: u64,
+    last: u64,
+    count: u64,
+    previous: Option<String>,
+    next: Option<String>,
+}
+
+fn person(user: &crate::db::entities::user::Model) -> String {
+    let name = format!("{} {}", user.first_name, user.last_name);
+    let name = name.trim();
+    if name.is_empty() {
+        user.username.clone()
+    } else {
+        name.to_string()
+    }
+}
+
+/// One event: its numbers, tickets and registrations. An event the user
+/// does not manage is a 404, as if it did not exist.
+async fn event_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let path = format!("/console/events/{id}/");
+    let current = match session(&state, &headers).await {
+        Ok(Some((_, current))) => current,
+        Ok(None) => return login_redirect(&path),
+        Err(e) => return refusal(e),
+    };
+    let caller = &current.caller;
+    let Ok(event_id) = uuid::Uuid::parse_str(&id) else {
+        return not_found_page();
+    };
+    let q = query_value(query.as_deref(), "q")
+        .map(|q| q.trim().to_string())
+        .unwrap_or_default();
+    let request = PageRequest {
+        page: page_number(query.as_deref()),
+        size: 50,
+    };
+    let loaded = async {
+        let event = crate::domain::events::get_managed(&state, caller, event_id).await?;
+        let stats = checkins::stats(&state, caller, event_id).await?;
+        let tickets = crate::domain::tickets::list(
+            &state,
+            Some(event_id),
+            &[],
+            PageRequest { page: 1, size: 100 },
+            None,
+        )
+        .await?;
+        let roster =
+            crate::domain::registrations::roster(&state, caller, event_id, Some(&q), request)
+                .await?;
+        let may_scan = checkins::may_scan(&state, caller).await?;
+        Ok::<_, DomainError>((event, stats, tickets, roster, may_scan))
+    }
+    .await;
+    let (event, stats, tickets, roster, may_scan) = match loaded {
+        Ok(found) => found,
+        // Not theirs: as if it did not exist.
+        Err(DomainError::Forbidden) => return not_found_page(),
+        Err(e) => return refusal(e),
+    };
+    let admitted: std::collections::HashMap<uuid::Uuid, u64> =
+        stats.tickets.iter().map(|t| (t.id, t.checked_in)).collect();
+    let p = pager(&roster, &path, &q);
+    let tz = state.config.time_zone;
+    let html = EventPage {
+        username: &caller.username,
+        roles: roles_of(caller),
+        csrf_token: &current.csrf_token,
+        may_scan,
+        id: event.id,
+        starts: when(&state, &event.start_time),
+        name: event.name,
+        status: event.status,
+        location: event.location,
+        quota: event.quota,
+        registered: stats.registered,
+        paid: stats
+            .payments
+            .iter()
+            .find(|(s, _)| *s == "completed")
+            .map_or(0, |(_, n)| *n),
+        checked_in: stats.checked_in,
+        revenue: money_text(stats.revenue_minor),
+        tickets: tickets
+            .items
+            .into_iter()
+            .map(|t| TicketRow {
+                available: t.available(),
+                checked_in: admitted.get(&t.ticket.id).copied().unwrap_or(0),
+                name: t.ticket.name,
+                price: money_text(t.ticket.price_minor),
+                sold: t.ticket.sold,
+                quota: t.ticket.quota,
+            })
+            .collect(),
+        q,
+        registrations: roster
+            .items
+            .into_iter()
+            .map(|r| RosterLine {
+                name: person(&r.user),
+                email: r.user.email,
+                ticket: r.ticket,
+                registered: r
+                    .registration
+                    .registered_at
+                    .with_timezone(&tz)
+                    .format("%-d %b %Y, %H:%M")
+                    .to_string(),
+                payment: r.payment_status.unwrap_or_else(|| "none".into()),
+                checked_in: r
+                    .checked_in_at
+                    .map(|t| t.with_timezone(&tz).format("%-d %b, %H:%M").to_string())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        first: p.first,
+        last: p.last,
+        count: p.count,
+        previous: p.previous,
+        next: p.next,
+    }
+    .render();
+    page(StatusCode::OK, html)
+}
+
+/// A CSV field: quoted when it holds a separator, a quote or a line break;
+/// a leading `=`, `+`, `-` or `@` is neutralised so spreadsheets do not run
+/// it as a formula.
+fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
+}
+
+/// RFC 3339 in UTC with `Z`, as the API writes datetimes.
+fn rfc3339(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// Every registration of an event as CSV (API.md §8's header).
+async fn registrations_csv(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let current = match session(&state, &headers).await {
+        Ok(Some((_, current))) => current,
+        Ok(None) => return login_redirect(&format!("/console/events/{id}/")),
+        Err(e) => return refusal(e),
+    };
+    let Ok(event_id) = uuid::Uuid::parse_str(&id) else {
+        return not_found_page();
+    };
+    let mut csv = String::from(
+        "registration_id,username,email,first_name,last_name,ticket,registered_at,payment_status,checked_in_at\r\n",
+    );
+    let mut number = 1;
+    loop {
+        let roster = match crate::domain::registrations::roster(
+            &state,
+            &current.caller,
+            event_id,
+            None,
+            PageRequest {
+                page: number,
+                size: 500,
+            },
+        )
+        .await
+        {
+            Ok(roster) => roster,
+            Err(DomainError::Forbidden) => return not_found_page(),
+            Err(e) => return refusal(e),
+        };
+        for r in &roster.items {
+            let fields = [
+                r.registration.id.to_string(),
+                r.user.username.clone(),
+                r.user.email.clone(),
+                r.user.first_name.clone(),
+                r.user.last_name.clone(),
+                r.ticket.clone(),
+                rfc3339(&r.registration.registered_at),
+                r.payment_status.clone().unwrap_or_default(),
+                r.checked_in_at.as_ref().map(rfc3339).unwrap_or_default(),
+            ];
+            let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+            csv.push_str(&line.join(","));
+            csv.push_str("\r\n");
+        }
+        if roster.number >= roster.total_pages {
+            break;
+        }
+        number += 1;
+    }
+    let mut response = csv.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"registrations-{event_id}.csv\""
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }

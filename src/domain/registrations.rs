@@ -7,7 +7,7 @@
 //! server processes. Here: who may register whom, the self-service window,
 //! box-office sales, moves and cancellations.
 
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Select, Set,
@@ -440,7 +440,7 @@ pub async fn holdings(state: &AppState, caller: &Caller) -> DomainResult<Vec<Hol
         .filter_map(|registration| {
             let (ticket, event) = tickets.get(&registration.ticket_id)?.clone();
             let event = event?;
-            (event.end_time.max(event.start_time) >= now).then_some(Holding {
+            (std::cmp::max(event.end_time, event.start_time) >= now).then_some(Holding {
                 registration,
                 ticket,
                 event,
@@ -449,4 +449,109 @@ pub async fn holdings(state: &AppState, caller: &Caller) -> DomainResult<Vec<Hol
         .collect();
     held.sort_by_key(|h| (h.event.start_time, h.registration.id));
     Ok(held)
+}
+
+/// A registration of an event as its managers see it.
+#[derive(Debug, Clone)]
+pub struct RosterRow {
+    pub registration: registration::Model,
+    pub user: user::Model,
+    pub ticket: String,
+    /// `completed` if one payment is, else the latest payment's status.
+    pub payment_status: Option<String>,
+    pub checked_in_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// An event's registrations, in registration order, for those who manage
+/// it; `search` matches username, e-mail or names.
+pub async fn roster(
+    state: &AppState,
+    caller: &Caller,
+    event_id: Uuid,
+    search: Option<&str>,
+    page: PageRequest,
+) -> DomainResult<Page<RosterRow>> {
+    super::events::get_managed(state, caller, event_id).await?;
+    let db = state.db.conn();
+    let mut select =
+        registration::Entity::find().filter(registration::Column::EventId.eq(event_id));
+    if let Some(search) = search.filter(|s| !s.trim().is_empty()) {
+        let pattern = super::events::like_contains(search.trim());
+        select = select.filter(
+            registration::Column::UserId.in_subquery(
+                Query::select()
+                    .column(user::Column::Id)
+                    .from(user::Entity)
+                    .cond_where(
+                        Condition::any()
+                            .add(Expr::col(user::Column::UsernameKey).like(pattern.clone()))
+                            .add(Expr::col(user::Column::EmailKey).like(pattern.clone()))
+                            .add(
+                                Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(
+                                    user::Column::FirstName,
+                                )))
+                                .like(pattern.clone()),
+                            )
+                            .add(
+                                Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(
+                                    user::Column::LastName,
+                                )))
+                                .like(pattern),
+                            ),
+                    )
+                    .to_owned(),
+            ),
+        );
+    }
+    let select = select
+        .order_by_asc(registration::Column::RegisteredAt)
+        .order_by_asc(registration::Column::Id);
+    let page = super::fetch_page(db, select, page).await?;
+    let ids: Vec<Uuid> = page.items.iter().map(|r| r.id).collect();
+    let user_ids: Vec<Uuid> = page.items.iter().map(|r| r.user_id).collect();
+    let users: std::collections::HashMap<Uuid, user::Model> = user::Entity::find()
+        .filter(user::Column::Id.is_in(user_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u))
+        .collect();
+    let tickets: std::collections::HashMap<Uuid, String> = ticket::Entity::find()
+        .filter(ticket::Column::EventId.eq(event_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.name))
+        .collect();
+    let payments = super::payments::status_by_registration(state, &ids).await?;
+    let admitted: std::collections::HashMap<Uuid, chrono::DateTime<chrono::Utc>> =
+        crate::db::entities::checkin::Entity::find()
+            .filter(crate::db::entities::checkin::Column::RegistrationId.is_in(ids.clone()))
+            .filter(crate::db::entities::checkin::Column::Conflict.eq(false))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|c| (c.registration_id, c.checked_in_at))
+            .collect();
+    let items = page
+        .items
+        .into_iter()
+        .filter_map(|r| {
+            let user = users.get(&r.user_id)?.clone();
+            Some(RosterRow {
+                ticket: tickets.get(&r.ticket_id).cloned().unwrap_or_default(),
+                payment_status: payments.get(&r.id).cloned(),
+                checked_in_at: admitted.get(&r.id).copied(),
+                user,
+                registration: r,
+            })
+        })
+        .collect();
+    Ok(Page {
+        items,
+        number: page.number,
+        size: page.size,
+        count: page.count,
+        total_pages: page.total_pages,
+    })
 }

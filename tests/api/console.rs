@@ -14,6 +14,7 @@ crate::backend_tests!(
     admin_moves_to_the_console,
     attendees_see_their_tickets_with_a_qr_code,
     door_staff_scan_from_the_scan_page,
+    organisers_see_their_events_and_export_registrations,
 );
 
 /// A browser: a client that does not follow redirects, with its cookies
@@ -434,4 +435,85 @@ async fn door_staff_scan_from_the_scan_page(app: &TestApp) {
     let script = staff.get("/console/static/scan.js").await;
     assert_eq!(script.status, StatusCode::OK);
     assert!(script.body.contains("BarcodeDetector"));
+}
+
+async fn organisers_see_their_events_and_export_registrations(app: &TestApp) {
+    let (_, mine) = app.user_in("orga", "organizer").await;
+    let (_, theirs) = app.user_in("orgb", "organizer").await;
+    let event = app.create_event(&mine, "Rust Night Jakarta", 50).await;
+    app.create_event(&theirs, "Someone else's meetup", 50).await;
+    let ticket = app.create_ticket(&mine, &event, 10).await;
+    let (siti, attendee) = app.user("siti").await;
+    app.patch(
+        &format!("/api/users/{siti}/"),
+        Some(&attendee),
+        json!({"first_name": "=cmd", "last_name": "Rahma, S."}),
+    )
+    .await
+    .assert(200);
+    app.register(&attendee, &ticket).await.assert(201);
+
+    let mut browser = Browser::new(app);
+    let anonymous = browser.get(&format!("/console/events/{event}/")).await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    browser.sign_in("orga", PASSWORD).await;
+    let list = browser.get("/console/events/").await;
+    html(&list, 200);
+    assert!(list.body.contains("Rust Night Jakarta"));
+    assert!(
+        !list.body.contains("Someone else"),
+        "only the events they manage"
+    );
+    let found = browser.get("/console/events/?q=rust").await;
+    assert!(found.body.contains("Rust Night Jakarta"));
+    let none = browser.get("/console/events/?q=nothing-like-it").await;
+    assert!(none.body.contains("No event matches"));
+
+    let page = browser.get(&format!("/console/events/{event}/")).await;
+    html(&page, 200);
+    assert!(page.body.contains("Registered"));
+    assert!(page.body.contains("1 / 50"));
+    assert!(page.body.contains("siti@example.com"));
+    let searched = browser
+        .get(&format!("/console/events/{event}/?q=nobody-here"))
+        .await;
+    assert!(searched.body.contains("Nobody matches"));
+
+    let csv = browser
+        .get(&format!("/console/events/{event}/registrations.csv"))
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
+    assert!(
+        csv.headers["content-disposition"]
+            .to_str()
+            .is_ok_and(|d| d.starts_with("attachment"))
+    );
+    let mut lines = csv.body.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "registration_id,username,email,first_name,last_name,ticket,registered_at,payment_status,checked_in_at"
+        )
+    );
+    let row = lines.next().expect("one registration");
+    assert!(
+        row.contains(",siti,siti@example.com,'=cmd,\"Rahma, S.\",Regular,"),
+        "{row}"
+    );
+    assert!(lines.next().is_none());
+
+    // Another organiser's event, even by its id: a 404 page.
+    let mut other = Browser::new(app);
+    other.sign_in("orgb", PASSWORD).await;
+    html(&other.get(&format!("/console/events/{event}/")).await, 404);
+    let csv = other
+        .get(&format!("/console/events/{event}/registrations.csv"))
+        .await;
+    assert_eq!(csv.status, StatusCode::NOT_FOUND);
+    // The superuser sees every event.
+    let mut root = Browser::new(app);
+    root.sign_in(crate::helpers::SUPERUSER, PASSWORD).await;
+    let all = root.get("/console/events/").await;
+    assert!(all.body.contains("Rust Night Jakarta") && all.body.contains("Someone else"));
 }

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::error::{ApiError, ApiResult};
 use super::extract::AuthUser;
 use super::input::{JsonBody, QueryParams, idempotency_key, path_id};
-use super::pagination::{CheckinList, Pagination, page_request};
+use super::pagination::{CheckinList, Pagination, absolute, page_request};
 use super::schemas::{ID_UUID, datetime, money};
 use crate::domain::FieldErrors;
 use crate::domain::checkins::{
@@ -51,20 +51,6 @@ pub struct TicketOut {
     pub qr_svg: String,
     /// URL of the QR code as PNG.
     pub qr_png: String,
-}
-
-/// An absolute URL on this server, built like the list links.
-fn absolute(headers: &HeaderMap, path: &str) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .filter(|p| *p == "https" || *p == "http")
-        .unwrap_or("http");
-    format!("{scheme}://{host}{path}")
 }
 
 /// A registration's ticket code (its user, or those who manage the event)
@@ -383,7 +369,7 @@ async fn scan(
     if let Some(key) = &key
         && let Some(previous) = idempotency::remembered(&state, caller.id, key).await?
     {
-        return replay(previous);
+        return super::replay(previous);
     }
     let mut input = body.input(false)?;
     let code = input.text("code", super::input::Text::required(1024));
@@ -415,7 +401,7 @@ async fn scan(
     )
     .await;
     if let Err(ScanRefused::Replay(first)) = outcome {
-        return replay(first);
+        return super::replay(first);
     }
     let (status, body) = scan_answer(outcome)?;
     match key {
@@ -430,7 +416,7 @@ async fn scan(
                 },
             )
             .await?;
-            replay(first)
+            super::replay(first)
         }
         None => Ok((status, Json(body)).into_response()),
     }
@@ -445,13 +431,6 @@ fn code_errors(errors: FieldErrors) -> ApiResult<Response> {
     let mut body = serde_json::to_value(&errors.0).map_err(|e| ApiError::Internal(e.into()))?;
     body["reason"] = json!("invalid_code");
     Ok((StatusCode::BAD_REQUEST, Json(body)).into_response())
-}
-
-fn replay(previous: Remembered) -> ApiResult<Response> {
-    let status = StatusCode::from_u16(previous.status).unwrap_or(StatusCode::CREATED);
-    let body: serde_json::Value = serde_json::from_str(&previous.body)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored scan answer: {e}")))?;
-    Ok((status, Json(body)).into_response())
 }
 
 #[derive(IntoParams)]

@@ -214,6 +214,14 @@ pub fn list_cache_key(uri: &axum::http::Uri, headers: &axum::http::HeaderMap) ->
     format!("list:{proto}|{host}|{}", uri.query().unwrap_or(""))
 }
 
+/// The first answer given for an `Idempotency-Key`, given again.
+pub(crate) fn replay(previous: crate::domain::idempotency::Remembered) -> ApiResult<Response> {
+    let status = StatusCode::from_u16(previous.status).unwrap_or(StatusCode::CREATED);
+    let body: serde_json::Value = serde_json::from_str(&previous.body)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored idempotent response: {e}")))?;
+    Ok((status, axum::Json(body)).into_response())
+}
+
 async fn not_found() -> ApiError {
     ApiError::NotFound
 }

@@ -164,8 +164,8 @@ list_envelope!(
     "A page of payments."
 );
 
-/// The absolute URL of this list at another page, other parameters kept.
-fn page_link(uri: &Uri, headers: &HeaderMap, number: u64) -> String {
+/// An absolute URL on this server, for the host and scheme the client used.
+pub fn absolute(headers: &HeaderMap, path: &str) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -175,6 +175,11 @@ fn page_link(uri: &Uri, headers: &HeaderMap, number: u64) -> String {
         .and_then(|h| h.to_str().ok())
         .filter(|p| *p == "https" || *p == "http")
         .unwrap_or("http");
+    format!("{scheme}://{host}{path}")
+}
+
+/// The absolute URL of this list at another page, other parameters kept.
+fn page_link(uri: &Uri, headers: &HeaderMap, number: u64) -> String {
     let mut path = uri.path().to_string();
     if !path.ends_with('/') {
         path.push('/');
@@ -186,7 +191,7 @@ fn page_link(uri: &Uri, headers: &HeaderMap, number: u64) -> String {
         }
     }
     query.append_pair("page", &number.to_string());
-    format!("{scheme}://{host}{path}?{}", query.finish())
+    absolute(headers, &format!("{path}?{}", query.finish()))
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,7 +18,6 @@ use super::pagination::{Pagination, PaymentList, page_request};
 use super::schemas::{FieldErrorsBody, ID_UUID, PaymentStatus, datetime, money, optional_datetime};
 use crate::db::entities::payment;
 use crate::domain::FieldErrors;
-use crate::domain::idempotency::Remembered;
 use crate::domain::payments::{
     self as domain, Created, MAX_METHOD, NewPayment, PaymentChanges, PaymentFilter, STATUSES,
 };
@@ -165,14 +163,6 @@ async fn list(
     )))
 }
 
-/// The first answer given for an idempotency key.
-fn replay(previous: Remembered) -> ApiResult<Response> {
-    let status = StatusCode::from_u16(previous.status).unwrap_or(StatusCode::CREATED);
-    let body: Value = serde_json::from_str(&previous.body)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored idempotent response: {e}")))?;
-    Ok((status, Json(body)).into_response())
-}
-
 /// Create a payment
 ///
 /// The registration's user, superuser and admin; only superuser and admin
@@ -207,7 +197,7 @@ async fn create(
             "Payment request replayed for idempotency key of {}",
             caller.username
         );
-        return replay(previous);
+        return super::replay(previous);
     }
     let mut input = body.input(false)?;
     let registration_id = input.uuid("registration_id", true);
@@ -243,7 +233,7 @@ async fn create(
     .await?;
     match created {
         Created::New(p) => Ok((StatusCode::CREATED, Json(PaymentOut::from(p))).into_response()),
-        Created::Replayed(previous) => replay(previous),
+        Created::Replayed(previous) => super::replay(previous),
     }
 }
 

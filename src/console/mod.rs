@@ -745,11 +745,11 @@ fn refused(headline: &str, detail: &str) -> ScanResult {
     }
 }
 
+/// The person's name and username, for door staff.
 fn full_name(user: &crate::db::entities::user::Model) -> String {
-    let name = format!("{} {}", user.first_name, user.last_name);
-    let name = name.trim();
-    if name.is_empty() {
-        user.username.clone()
+    let name = person(user);
+    if name == user.username {
+        name
     } else {
         format!("{name} ({})", user.username)
     }

@@ -418,7 +418,7 @@ pub async fn list(
         .order_by_desc(checkin::Column::RecordedAt)
         .order_by_desc(checkin::Column::Id);
     let db = state.db.conn();
-    let page = super::fetch_page(db, select, page).await?;
+    let mut page = super::fetch_page(db, select, page).await?;
     let user_ids: Vec<Uuid> = page.items.iter().map(|c| c.user_id).collect();
     let users: std::collections::HashMap<Uuid, user::Model> = user::Entity::find()
         .filter(user::Column::Id.is_in(user_ids))
@@ -427,8 +427,7 @@ pub async fn list(
         .into_iter()
         .map(|u| (u.id, u))
         .collect();
-    let items = page
-        .items
+    let items = std::mem::take(&mut page.items)
         .into_iter()
         .filter_map(|c| {
             users.get(&c.user_id).map(|u| Admission {
@@ -437,13 +436,7 @@ pub async fn list(
             })
         })
         .collect();
-    Ok(Page {
-        items,
-        number: page.number,
-        size: page.size,
-        count: page.count,
-        total_pages: page.total_pages,
-    })
+    Ok(page.with_items(items))
 }
 
 /// Undoes a check-in (those who manage its event).

@@ -43,6 +43,17 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// The same page holding other items (rows enriched after the query).
+    pub fn with_items<U>(&self, items: Vec<U>) -> Page<U> {
+        Page {
+            items,
+            number: self.number,
+            size: self.size,
+            count: self.count,
+            total_pages: self.total_pages,
+        }
+    }
+
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page {
             items: self.items.into_iter().map(f).collect(),

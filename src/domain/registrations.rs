@@ -506,7 +506,7 @@ pub async fn roster(
     let select = select
         .order_by_asc(registration::Column::RegisteredAt)
         .order_by_asc(registration::Column::Id);
-    let page = super::fetch_page(db, select, page).await?;
+    let mut page = super::fetch_page(db, select, page).await?;
     let ids: Vec<Uuid> = page.items.iter().map(|r| r.id).collect();
     let user_ids: Vec<Uuid> = page.items.iter().map(|r| r.user_id).collect();
     let users: std::collections::HashMap<Uuid, user::Model> = user::Entity::find()
@@ -533,8 +533,7 @@ pub async fn roster(
             .into_iter()
             .map(|c| (c.registration_id, c.checked_in_at))
             .collect();
-    let items = page
-        .items
+    let items = std::mem::take(&mut page.items)
         .into_iter()
         .filter_map(|r| {
             let user = users.get(&r.user_id)?.clone();
@@ -547,11 +546,5 @@ pub async fn roster(
             })
         })
         .collect();
-    Ok(Page {
-        items,
-        number: page.number,
-        size: page.size,
-        count: page.count,
-        total_pages: page.total_pages,
-    })
+    Ok(page.with_items(items))
 }

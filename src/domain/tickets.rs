@@ -128,15 +128,9 @@ pub async fn list(
             || counted.count(db),
         )
         .await?;
-    let page = super::fetch_page_counted(db, select, page, count).await?;
-    let items = with_room(db, page.items).await?;
-    Ok(Page {
-        items,
-        number: page.number,
-        size: page.size,
-        count: page.count,
-        total_pages: page.total_pages,
-    })
+    let mut page = super::fetch_page_counted(db, select, page, count).await?;
+    let items = with_room(db, std::mem::take(&mut page.items)).await?;
+    Ok(page.with_items(items))
 }
 
 async fn find(state: &AppState, id: Uuid) -> DomainResult<ticket::Model> {

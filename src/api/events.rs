@@ -119,7 +119,7 @@ pub struct EventPatch {
 impl EventPatch {
     /// Reads the fields sent; on PUT and POST (`input` not partial) the
     /// missing required ones are errors.
-    fn read(input: &mut Input, tz: chrono_tz::Tz) -> Self {
+    pub(crate) fn read(input: &mut Input, tz: chrono_tz::Tz) -> Self {
         EventPatch {
             name: input.text("name", Text::required(255)),
             description: input.text(
@@ -141,7 +141,7 @@ impl EventPatch {
     }
 
     /// Every required field, or `None` (their errors are recorded).
-    fn complete(self) -> Option<EventWrite> {
+    pub(crate) fn complete(self) -> Option<EventWrite> {
         Some(EventWrite {
             name: self.name?,
             description: self.description?,

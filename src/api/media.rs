@@ -95,41 +95,60 @@ fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
 
 /// Reads the form: never more than the size limit of the image is kept in
 /// memory; the rest is read and discarded.
-async fn read_upload(mut form: Multipart) -> ApiResult<PosterUpload> {
-    let mut upload = PosterUpload {
-        event: None,
-        image: None,
-    };
-    while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
-        match field.name() {
-            Some("image") if upload.image.is_none() => {
-                let file_name = field.file_name().map(str::to_owned);
-                let mut kept = BytesMut::new();
-                let mut size = 0usize;
-                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-                    size += chunk.len();
-                    let room = (MAX_POSTER_BYTES + 1).saturating_sub(kept.len());
-                    kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                }
-                upload.image = Some(PosterImage {
-                    bytes: kept.freeze(),
-                    size,
-                    file_name,
-                });
+async fn read_upload(form: Multipart) -> ApiResult<PosterUpload> {
+    let (mut texts, image) = read_poster_form(form, &["event"])
+        .await
+        .map_err(multipart_error)?;
+    Ok(PosterUpload {
+        event: texts.remove("event"),
+        image,
+    })
+}
+
+/// A poster form (the API's and the console's): the file field `image`,
+/// kept up to the size limit (the rest read and discarded), and the text
+/// fields named in `texts` (the first 1 KiB of each, trimmed).
+pub(crate) async fn read_poster_form(
+    mut form: Multipart,
+    texts: &[&str],
+) -> Result<
+    (
+        std::collections::HashMap<String, String>,
+        Option<PosterImage>,
+    ),
+    axum::extract::multipart::MultipartError,
+> {
+    let mut fields = std::collections::HashMap::new();
+    let mut image = None;
+    while let Some(mut field) = form.next_field().await? {
+        let name = field.name().unwrap_or("").to_string();
+        if name == "image" && image.is_none() {
+            let file_name = field.file_name().map(str::to_owned);
+            let mut kept = BytesMut::new();
+            let mut size = 0usize;
+            while let Some(chunk) = field.chunk().await? {
+                size += chunk.len();
+                let room = (MAX_POSTER_BYTES + 1).saturating_sub(kept.len());
+                kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
             }
-            Some("event") if upload.event.is_none() => {
-                let mut text = Vec::new();
-                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-                    if text.len() < 1024 {
-                        text.extend_from_slice(&chunk);
-                    }
+            image = Some(PosterImage {
+                bytes: kept.freeze(),
+                size,
+                file_name,
+            });
+        } else if texts.contains(&name.as_str()) && !fields.contains_key(&name) {
+            let mut text = Vec::new();
+            while let Some(chunk) = field.chunk().await? {
+                if text.len() < 1024 {
+                    text.extend_from_slice(&chunk);
                 }
-                upload.event = Some(String::from_utf8_lossy(&text).trim().to_string());
             }
-            _ => while field.chunk().await.map_err(multipart_error)?.is_some() {},
+            fields.insert(name, String::from_utf8_lossy(&text).trim().to_string());
+        } else {
+            while field.chunk().await?.is_some() {}
         }
     }
-    Ok(upload)
+    Ok((fields, image))
 }
 
 /// Upload a poster (those who manage the event)

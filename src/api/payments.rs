@@ -153,6 +153,7 @@ async fn list(
     let filter = PaymentFilter {
         registration: filters.registration,
         status: filters.payment_status,
+        event: None,
     };
     let page = domain::list(&state, &caller, &filter, page_request(&query)).await?;
     Ok(Json(PaymentList::new(

@@ -104,7 +104,7 @@ pub struct TicketPatch {
 impl TicketPatch {
     /// Reads the fields sent; missing required ones are errors unless
     /// `input` is partial. Money is read into minor units.
-    fn read(input: &mut Input, tz: chrono_tz::Tz) -> Self {
+    pub(crate) fn read(input: &mut Input, tz: chrono_tz::Tz) -> Self {
         TicketPatch {
             event_id: input.uuid("event_id", true),
             name: input.text("name", Text::required(domain::MAX_NAME)),
@@ -116,7 +116,7 @@ impl TicketPatch {
     }
 
     /// Every field, or `None` (their errors are recorded).
-    fn complete(self) -> Option<TicketWrite> {
+    pub(crate) fn complete(self) -> Option<TicketWrite> {
         Some(TicketWrite {
             event_id: self.event_id?,
             name: self.name?,

@@ -381,3 +381,38 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult
     );
     Ok(())
 }
+
+/// What deleting an event takes with it, to say so before it is done.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Dependents {
+    pub tickets: u64,
+    pub registrations: u64,
+    pub payments: u64,
+    pub posters: u64,
+}
+
+/// Counts what goes with an event the caller manages.
+pub async fn dependents(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult<Dependents> {
+    use crate::db::entities::{media, payment, registration};
+    use sea_orm::PaginatorTrait;
+    let found = get_managed(state, caller, id).await?;
+    let db = state.db.conn();
+    Ok(Dependents {
+        tickets: ticket::Entity::find()
+            .filter(ticket::Column::EventId.eq(found.id))
+            .count(db)
+            .await?,
+        registrations: registration::Entity::find()
+            .filter(registration::Column::EventId.eq(found.id))
+            .count(db)
+            .await?,
+        payments: payment::Entity::find()
+            .filter(payment::Column::EventId.eq(found.id))
+            .count(db)
+            .await?,
+        posters: media::Entity::find()
+            .filter(media::Column::EventId.eq(found.id))
+            .count(db)
+            .await?,
+    })
+}

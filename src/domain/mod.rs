@@ -13,6 +13,7 @@ pub mod checkins;
 mod error;
 pub mod events;
 pub mod idempotency;
+pub mod jobs;
 pub mod payments;
 pub mod posters;
 pub mod registrations;

@@ -52,6 +52,7 @@ pub struct PaymentChanges {
 #[derive(Debug, Clone, Default)]
 pub struct PaymentFilter {
     pub registration: Option<Uuid>,
+    pub event: Option<Uuid>,
     pub status: Option<String>,
 }
 
@@ -70,6 +71,9 @@ pub async fn list(
     );
     if let Some(id) = filter.registration {
         select = select.filter(payment::Column::RegistrationId.eq(id));
+    }
+    if let Some(id) = filter.event {
+        select = select.filter(payment::Column::EventId.eq(id));
     }
     if let Some(status) = &filter.status {
         select = select.filter(payment::Column::PaymentStatus.eq(status.as_str()));

@@ -548,3 +548,78 @@ pub async fn roster(
         .collect();
     Ok(page.with_items(items))
 }
+
+/// Registrations per day of an event over the last `days` days (today
+/// included), oldest first, for those who manage it. Days are counted in
+/// the configured time zone at its offset of today (a DST change inside the
+/// window shifts the hour of older days by one).
+pub async fn per_day(
+    state: &AppState,
+    caller: &Caller,
+    event_id: Uuid,
+    days: u32,
+) -> DomainResult<Vec<(chrono::NaiveDate, u64)>> {
+    use chrono::Offset;
+    use sea_orm::{DbBackend, FromQueryResult, Statement};
+
+    #[derive(FromQueryResult)]
+    struct Day {
+        day: i64,
+        n: i64,
+    }
+
+    super::events::get_managed(state, caller, event_id).await?;
+    let now = crate::db::now();
+    let tz = state.config.time_zone;
+    let offset = i64::from(now.with_timezone(&tz).offset().fix().local_minus_utc());
+    let today = now.with_timezone(&tz).date_naive();
+    let first = today - chrono::Duration::days(i64::from(std::cmp::max(days, 1)) - 1);
+    let since = first
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc() - chrono::Duration::seconds(offset))
+        .unwrap_or(now);
+    let backend = state.db.backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT CAST(floor((extract(epoch FROM registered_at) + $1) / 86400) AS BIGINT) AS day, \
+             COUNT(*) AS n FROM registrations WHERE event_id = $2 AND registered_at >= $3 \
+             GROUP BY 1"
+        }
+        _ => {
+            "SELECT CAST((unixepoch(registered_at) + ?) / 86400 AS INTEGER) AS day, \
+             COUNT(*) AS n FROM registrations WHERE event_id = ? AND registered_at >= ? \
+             GROUP BY 1"
+        }
+    };
+    let rows = Day::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [offset.into(), event_id.into(), since.into()],
+    ))
+    .all(state.db.conn())
+    .await?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    let counts: std::collections::HashMap<i64, u64> = rows
+        .into_iter()
+        .map(|d| (d.day, std::cmp::max(d.n, 0) as u64))
+        .collect();
+    Ok((0..i64::from(std::cmp::max(days, 1)))
+        .map(|i| {
+            let date = first + chrono::Duration::days(i);
+            let key = (date - epoch).num_days();
+            (date, counts.get(&key).copied().unwrap_or(0))
+        })
+        .collect())
+}
+
+/// Registrations made since `since`, on every event (for superuser and
+/// admin's dashboard; the caller is checked by the page).
+pub async fn count_since(
+    state: &AppState,
+    since: chrono::DateTime<chrono::Utc>,
+) -> DomainResult<u64> {
+    Ok(registration::Entity::find()
+        .filter(registration::Column::RegisteredAt.gte(since))
+        .count(state.db.conn())
+        .await?)
+}

@@ -19,26 +19,26 @@ crate::backend_tests!(
 
 /// A browser: a client that does not follow redirects, with its cookies
 /// kept by hand (as a browser would).
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
-    cookies: Vec<(String, String)>,
+    pub(crate) cookies: Vec<(String, String)>,
 }
 
-struct Page {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: String,
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         Browser {
             app,
             cookies: Vec::new(),
         }
     }
 
-    fn cookie(&self, name: &str) -> Option<&str> {
+    pub(crate) fn cookie(&self, name: &str) -> Option<&str> {
         self.cookies
             .iter()
             .find(|(k, _)| k == name)
@@ -65,7 +65,7 @@ impl<'a> Browser<'a> {
             .join("; ")
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let res = self
             .app
             .client
@@ -77,7 +77,7 @@ impl<'a> Browser<'a> {
         self.page(res).await
     }
 
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let body: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
@@ -88,6 +88,34 @@ impl<'a> Browser<'a> {
             .header("cookie", self.cookie_header())
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body)
+            .send()
+            .await
+            .expect("sent");
+        self.page(res).await
+    }
+
+    /// A `multipart/form-data` form: text fields and one file field.
+    pub(crate) async fn post_file(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &str, Vec<u8>),
+    ) -> Page {
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in fields {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        let (name, file_name, bytes) = file;
+        form = form.part(
+            name.to_string(),
+            reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string()),
+        );
+        let res = self
+            .app
+            .client
+            .post(self.app.url(path))
+            .header("cookie", self.cookie_header())
+            .multipart(form)
             .send()
             .await
             .expect("sent");
@@ -112,7 +140,7 @@ impl<'a> Browser<'a> {
         hidden(&form.body, "csrf_token")
     }
 
-    async fn sign_in(&mut self, username: &str, password: &str) -> Page {
+    pub(crate) async fn sign_in(&mut self, username: &str, password: &str) -> Page {
         let token = self.login_token().await;
         self.post(
             "/console/login",
@@ -127,7 +155,7 @@ impl<'a> Browser<'a> {
     }
 }
 
-fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&marker)
@@ -136,12 +164,12 @@ fn hidden(html: &str, name: &str) -> String {
     html[start..].split('"').next().expect("value").to_string()
 }
 
-fn location(page: &Page) -> &str {
+pub(crate) fn location(page: &Page) -> &str {
     page.headers["location"].to_str().expect("location")
 }
 
 #[track_caller]
-fn html(page: &Page, status: u16) {
+pub(crate) fn html(page: &Page, status: u16) {
     assert_eq!(page.status.as_u16(), status, "{}", page.body);
     assert!(
         page.headers["content-type"]

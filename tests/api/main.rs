@@ -10,6 +10,7 @@ mod capacity;
 mod checkins;
 mod cli;
 mod console;
+mod console_manage;
 mod conventions;
 mod events;
 mod fixes;

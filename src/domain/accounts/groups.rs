@@ -2,7 +2,8 @@
 //! the groups named `admin` and `organizer`.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use tracing::instrument;
 use uuid::Uuid;
@@ -238,4 +239,28 @@ pub async fn unassign(
         caller.username
     );
     Ok(())
+}
+
+/// How many members each group has (superusers only, as the groups).
+pub async fn member_counts(
+    state: &AppState,
+    caller: &Caller,
+) -> DomainResult<std::collections::HashMap<i32, u64>> {
+    #[derive(sea_orm::FromQueryResult)]
+    struct Members {
+        group_id: i32,
+        n: i64,
+    }
+    authorize(caller)?;
+    Ok(user_group::Entity::find()
+        .select_only()
+        .column(user_group::Column::GroupId)
+        .column_as(user_group::Column::UserId.count(), "n")
+        .group_by(user_group::Column::GroupId)
+        .into_model::<Members>()
+        .all(state.db.conn())
+        .await?
+        .into_iter()
+        .map(|m| (m.group_id, m.n.max(0) as u64))
+        .collect())
 }

@@ -570,6 +570,63 @@ pub async fn delete_user(state: &AppState, caller: &Caller, id: Uuid) -> DomainR
     Ok(())
 }
 
+/// Accounts by id, for lists that show who did something.
+pub async fn users_by_id(
+    state: &AppState,
+    ids: &[Uuid],
+) -> DomainResult<HashMap<Uuid, user::Model>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(user::Entity::find()
+        .filter(user::Column::Id.is_in(ids.iter().copied()))
+        .all(state.db.conn())
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u))
+        .collect())
+}
+
+/// Activates or deactivates an account (superusers only; admins read
+/// accounts but do not change them). A deactivated account can neither sign
+/// in nor use its tokens, and every console session it had ends in the same
+/// transaction. Nobody deactivates their own account (they would lock
+/// themselves out): an error on `is_active`.
+#[instrument(name = "set_user_active", skip_all, fields(user = %caller.username))]
+pub async fn set_active(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    active: bool,
+) -> DomainResult<user::Model> {
+    let found = find_user(state, id).await?;
+    if !caller.is_superuser {
+        return Err(DomainError::Forbidden);
+    }
+    if !active && found.id == caller.id {
+        return Err(DomainError::Invalid(FieldErrors::single(
+            "is_active",
+            "You cannot deactivate your own account.",
+        )));
+    }
+    let txn = state.db.begin_write().await?;
+    if !active {
+        sessions::end_all_for(&*txn, found.id).await?;
+    }
+    let mut model: user::ActiveModel = found.into();
+    model.is_active = Set(active);
+    let updated = model.update(&*txn).await?;
+    txn.commit().await?;
+    tracing::info!(
+        "User {} ({}) {} by {}",
+        updated.id,
+        updated.username,
+        if active { "activated" } else { "deactivated" },
+        caller.username
+    );
+    Ok(updated)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

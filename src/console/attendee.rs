@@ -1,0 +1,599 @@
+//! For everyone signed in: the dashboard, "My tickets" (with QR codes),
+//! browsing scheduled events, registering for a ticket and cancelling.
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::format::{Pager, count, money, page_number, pager, when};
+use super::{
+    Frame, Visit, path_uuid, posted, query_text, redirect_with, refusal, refusal_words, render,
+    visit,
+};
+use crate::domain::events::EventFilter;
+use crate::domain::registrations::NewRegistration;
+use crate::domain::{
+    DomainError, FieldErrors, PageRequest, checkins, events, payments, posters, registrations,
+    tickets,
+};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(dashboard))
+        .route("/console/my", get(my_tickets))
+        .route(
+            "/console/my/registrations/{id}/cancel",
+            get(cancel_confirm).post(cancel),
+        )
+        .route("/console/browse", get(browse))
+        .route("/console/browse/{id}", get(browse_event).post(register))
+}
+
+/// An event row of the dashboard.
+struct EventRow {
+    id: Uuid,
+    name: String,
+    status: String,
+    starts: String,
+    registered: i64,
+    quota: i64,
+    checked_in: u64,
+}
+
+/// A ticket card of the dashboard.
+struct TicketCard {
+    event: String,
+    ticket: String,
+    starts: String,
+    location: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct Dashboard<'a> {
+    frame: &'a Frame,
+    organised: Vec<EventRow>,
+    tickets: Vec<TicketCard>,
+    /// Superuser and admin: payments waiting for a decision.
+    pending_payments: Option<String>,
+    registrations_today: Option<String>,
+}
+
+async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Visit { caller, frame } = match visit(&state, &headers, "/console/", "home").await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let loaded = async {
+        let organised = if frame.may_manage {
+            events::list(
+                &state,
+                &EventFilter {
+                    organizer: Some(caller.id),
+                    start_after: Some(Utc::now()),
+                    ..EventFilter::default()
+                },
+                &[("start_time", false)],
+                PageRequest { page: 1, size: 5 },
+                None,
+            )
+            .await?
+            .items
+        } else {
+            Vec::new()
+        };
+        let held = registrations::holdings(&state, &caller).await?;
+        let ids: Vec<Uuid> = organised.iter().map(|e| e.id).collect();
+        let admitted = checkins::admitted_per_event(&state, &ids).await?;
+        let (pending, today) = if caller.is_admin() {
+            let pending = payments::list(
+                &state,
+                &caller,
+                &payments::PaymentFilter {
+                    status: Some("pending".into()),
+                    ..Default::default()
+                },
+                PageRequest { page: 1, size: 1 },
+            )
+            .await?
+            .count;
+            let since = Utc::now() - chrono::Duration::hours(24);
+            (
+                Some(count(pending)),
+                Some(count(registrations::count_since(&state, since).await?)),
+            )
+        } else {
+            (None, None)
+        };
+        Ok::<_, DomainError>((organised, held, admitted, pending, today))
+    }
+    .await;
+    let (organised, held, admitted, pending_payments, registrations_today) = match loaded {
+        Ok(found) => found,
+        Err(e) => return refusal(e),
+    };
+    let html = Dashboard {
+        frame: &frame,
+        organised: organised
+            .into_iter()
+            .map(|e| EventRow {
+                checked_in: admitted.get(&e.id).copied().unwrap_or(0),
+                starts: when(&state, &e.start_time),
+                id: e.id,
+                name: e.name,
+                status: e.status,
+                registered: e.registered,
+                quota: e.quota,
+            })
+            .collect(),
+        tickets: held
+            .into_iter()
+            .map(|h| TicketCard {
+                starts: when(&state, &h.event.start_time),
+                event: h.event.name,
+                ticket: h.ticket.name,
+                location: h.event.location,
+            })
+            .collect(),
+        pending_payments,
+        registrations_today,
+    }
+    .render();
+    render(&frame, StatusCode::OK, html)
+}
+
+/// A ticket card of "My tickets".
+struct HeldTicket {
+    registration: Uuid,
+    event: String,
+    ticket: String,
+    starts: String,
+    location: String,
+    payment: String,
+    code: String,
+    qr_svg: String,
+    cancellable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "my.html")]
+struct MyTickets<'a> {
+    frame: &'a Frame,
+    tickets: Vec<HeldTicket>,
+}
+
+/// The QR code as markup to put in the page (without its XML prologue).
+fn inline_svg(code: &str) -> Result<String, DomainError> {
+    let svg = crate::ticket_codes::qr_svg(code)?;
+    Ok(match svg.find("<svg") {
+        Some(start) => svg[start..].to_string(),
+        None => svg,
+    })
+}
+
+async fn my_tickets(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Visit { caller, frame } = match visit(&state, &headers, "/console/my/", "my").await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let result = async {
+        let held = registrations::holdings(&state, &caller).await?;
+        let ids: Vec<Uuid> = held.iter().map(|h| h.registration.id).collect();
+        let payments = payments::status_by_registration(&state, &ids).await?;
+        let mut tickets = Vec::with_capacity(held.len());
+        for h in held {
+            let code = checkins::ticket_code(&state, &caller, h.registration.id)
+                .await?
+                .code;
+            let paid = payments.get(&h.registration.id).cloned();
+            let payment = if h.ticket.price_minor == 0 {
+                "free".to_string()
+            } else {
+                paid.clone().unwrap_or_else(|| "not paid".to_string())
+            };
+            tickets.push(HeldTicket {
+                registration: h.registration.id,
+                qr_svg: inline_svg(&code)?,
+                code,
+                starts: when(&state, &h.event.start_time),
+                event: h.event.name,
+                ticket: h.ticket.name,
+                location: h.event.location,
+                payment,
+                // The API lets its user cancel while nothing is paid.
+                cancellable: caller.is_admin() || paid.as_deref() != Some("completed"),
+            });
+        }
+        Ok::<_, DomainError>(tickets)
+    }
+    .await;
+    let tickets = match result {
+        Ok(found) => found,
+        Err(e) => return refusal(e),
+    };
+    let html = MyTickets {
+        frame: &frame,
+        tickets,
+    }
+    .render();
+    render(&frame, StatusCode::OK, html)
+}
+
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub(super) struct Confirm<'a> {
+    pub frame: &'a Frame,
+    pub title: String,
+    pub question: String,
+    pub consequences: Vec<String>,
+    pub action: String,
+    pub button: &'a str,
+    pub back: String,
+}
+
+/// The registration the caller may cancel, with its ticket and event.
+async fn cancellable(
+    state: &AppState,
+    caller: &crate::domain::Caller,
+    id: Uuid,
+) -> Result<registrations::Holding, DomainError> {
+    let found = registrations::get(state, caller, id).await?;
+    if found.user_id != caller.id && !caller.is_admin() {
+        return Err(DomainError::NotFound);
+    }
+    let ticket = tickets::get(state, found.ticket_id).await?.ticket;
+    let event = events::get(state, found.event_id).await?;
+    Ok(registrations::Holding {
+        registration: found,
+        ticket,
+        event,
+    })
+}
+
+async fn cancel_confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let here = format!("/console/my/registrations/{id}/cancel");
+    let Visit { caller, frame } = match visit(&state, &headers, &here, "my").await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let id = match path_uuid(&id) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let held = match cancellable(&state, &caller, id).await {
+        Ok(held) => held,
+        Err(DomainError::Forbidden) => return super::not_found_page(),
+        Err(e) => return refusal(e),
+    };
+    let html = Confirm {
+        frame: &frame,
+        title: "Cancel this registration?".into(),
+        question: format!(
+            "Cancel your {} ticket for {} ({})?",
+            held.ticket.name,
+            held.event.name,
+            when(&state, &held.event.start_time)
+        ),
+        consequences: vec![
+            "Your place goes back on sale and your ticket's QR code stops working.".into(),
+            "Any payment not completed is removed with it.".into(),
+        ],
+        action: here,
+        button: "Cancel registration",
+        back: "/console/my/".into(),
+    }
+    .render();
+    render(&frame, StatusCode::OK, html)
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (Visit { caller, .. }, _) = match posted(&state, &headers, &body, "/console/my/").await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let id = match path_uuid(&id) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let held = match cancellable(&state, &caller, id).await {
+        Ok(held) => held,
+        Err(DomainError::Forbidden) => return super::not_found_page(),
+        Err(e) => return refusal(e),
+    };
+    match registrations::cancel(&state, &caller, id).await {
+        Ok(()) => redirect_with(
+            &state,
+            "/console/my/",
+            "ok",
+            &format!("Your registration for {} is cancelled.", held.event.name),
+        ),
+        Err(DomainError::Forbidden) => redirect_with(
+            &state,
+            "/console/my/",
+            "error",
+            "A paid registration cannot be cancelled here. Ask the organiser for a refund.",
+        ),
+        Err(e) => redirect_with(&state, "/console/my/", "error", &refusal_words(&e)),
+    }
+}
+
+struct BrowseRow {
+    id: Uuid,
+    name: String,
+    starts: String,
+    location: String,
+    category: String,
+    room: i64,
+}
+
+#[derive(Template)]
+#[template(path = "browse.html")]
+struct BrowsePage<'a> {
+    frame: &'a Frame,
+    q: String,
+    rows: Vec<BrowseRow>,
+    pager: Pager,
+}
+
+/// Scheduled events not yet started, soonest first.
+async fn browse(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Visit { frame, .. } = match visit(&state, &headers, "/console/browse/", "browse").await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let q = query_text(query.as_deref(), "q");
+    let filter = EventFilter {
+        status: Some("scheduled".into()),
+        start_after: Some(Utc::now()),
+        search: (!q.is_empty()).then(|| q.clone()),
+        ..EventFilter::default()
+    };
+    let request = PageRequest {
+        page: page_number(query.as_deref()),
+        size: 20,
+    };
+    let listing = match events::list(&state, &filter, &[("start_time", false)], request, None).await
+    {
+        Ok(listing) => listing,
+        Err(e) => return refusal(e),
+    };
+    let pager = pager(&listing, "/console/browse/", &[("q", &q)]);
+    let rows = listing
+        .items
+        .into_iter()
+        .map(|e| BrowseRow {
+            starts: when(&state, &e.start_time),
+            room: (e.quota - e.registered).max(0),
+            id: e.id,
+            name: e.name,
+            location: e.location,
+            category: e.category,
+        })
+        .collect();
+    let html = BrowsePage {
+        frame: &frame,
+        q,
+        rows,
+        pager,
+    }
+    .render();
+    render(&frame, StatusCode::OK, html)
+}
+
+struct OfferRow {
+    id: Uuid,
+    name: String,
+    price: String,
+    available: i64,
+    sales: String,
+    on_sale: bool,
+}
+
+#[derive(Template)]
+#[template(path = "browse_event.html")]
+struct BrowseEvent<'a> {
+    frame: &'a Frame,
+    id: Uuid,
+    name: String,
+    status: String,
+    starts: String,
+    location: String,
+    description: String,
+    posters: Vec<Uuid>,
+    offers: Vec<OfferRow>,
+    /// Tickets the caller already holds here.
+    held: Vec<String>,
+    message: Option<String>,
+}
+
+/// One event as an attendee sees it: what it is, its tickets, a register
+/// button per ticket on sale.
+async fn render_browse_event(
+    state: &AppState,
+    visit: Visit,
+    id: &str,
+    status: StatusCode,
+    message: Option<String>,
+) -> Response {
+    let Visit { caller, mut frame } = visit;
+    frame.section = "browse";
+    let id = match path_uuid(id) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let loaded = async {
+        let event = events::get(state, id).await?;
+        let offers = tickets::list(
+            state,
+            Some(id),
+            &[],
+            PageRequest { page: 1, size: 100 },
+            None,
+        )
+        .await?;
+        let posters = posters::list_for_event(state, id).await?;
+        let held = registrations::holdings(state, &caller).await?;
+        Ok::<_, DomainError>((event, offers, posters, held))
+    }
+    .await;
+    let (event, offers, posters, held) = match loaded {
+        Ok(found) => found,
+        Err(e) => return refusal(e),
+    };
+    // Drafts are not public: only those who manage them see them here.
+    if event.status == "draft" && !caller.manages_event(event.organizer_id) {
+        return super::not_found_page();
+    }
+    let now = Utc::now();
+    let open = event.status == "scheduled" && event.start_time > now;
+    let html = BrowseEvent {
+        frame: &frame,
+        id: event.id,
+        starts: when(state, &event.start_time),
+        offers: offers
+            .items
+            .into_iter()
+            .map(|t| {
+                let available = t.available();
+                let on_sale = open
+                    && t.ticket.sales_start <= now
+                    && now < t.ticket.sales_end
+                    && available > 0;
+                let sales = if !open {
+                    "Not on sale".to_string()
+                } else if now < t.ticket.sales_start {
+                    format!("On sale from {}", when(state, &t.ticket.sales_start))
+                } else if now >= t.ticket.sales_end {
+                    "Sales have ended".to_string()
+                } else if available == 0 {
+                    "Sold out".to_string()
+                } else {
+                    format!("On sale until {}", when(state, &t.ticket.sales_end))
+                };
+                OfferRow {
+                    id: t.ticket.id,
+                    price: if t.ticket.price_minor == 0 {
+                        "Free".into()
+                    } else {
+                        money(t.ticket.price_minor)
+                    },
+                    name: t.ticket.name,
+                    available,
+                    sales,
+                    on_sale,
+                }
+            })
+            .collect(),
+        held: held
+            .into_iter()
+            .filter(|h| h.event.id == event.id)
+            .map(|h| h.ticket.name)
+            .collect(),
+        posters: posters.into_iter().map(|p| p.media.id).collect(),
+        name: event.name,
+        status: event.status,
+        location: event.location,
+        description: event.description,
+        message,
+    }
+    .render();
+    render(&frame, status, html)
+}
+
+async fn browse_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let here = format!("/console/browse/{id}/");
+    match visit(&state, &headers, &here, "browse").await {
+        Ok(visit) => render_browse_event(&state, visit, &id, StatusCode::OK, None).await,
+        Err(response) => response,
+    }
+}
+
+/// Registers the caller for the ticket chosen, under the API's rules.
+async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let here = format!("/console/browse/{id}/");
+    let (visit, fields) = match posted(&state, &headers, &body, &here).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let mut errors = FieldErrors::default();
+    let ticket_id = match Uuid::parse_str(fields.get("ticket_id").trim()) {
+        Ok(ticket_id) => ticket_id,
+        Err(_) => {
+            errors.add("ticket_id", "Choose a ticket.");
+            Uuid::nil()
+        }
+    };
+    // The ticket must be one of this event's.
+    if let Ok(event_id) = Uuid::parse_str(&id)
+        && errors.is_empty()
+        && let Ok(t) = tickets::get(&state, ticket_id).await
+        && t.ticket.event_id != event_id
+    {
+        errors.add("ticket_id", "This ticket is not for this event.");
+    }
+    let outcome = if errors.is_empty() {
+        registrations::register(
+            &state,
+            &visit.caller,
+            NewRegistration {
+                ticket_id,
+                user_id: None,
+            },
+            errors,
+        )
+        .await
+    } else {
+        Err(DomainError::Invalid(errors))
+    };
+    match outcome {
+        Ok(_) => redirect_with(
+            &state,
+            "/console/my/",
+            "ok",
+            "You are registered. Your ticket and its QR code are below.",
+        ),
+        Err(e @ DomainError::Invalid(_)) => {
+            let words = refusal_words(&e);
+            render_browse_event(&state, visit, &id, StatusCode::BAD_REQUEST, Some(words)).await
+        }
+        Err(
+            e @ (DomainError::SoldOut
+            | DomainError::AlreadyRegistered { .. }
+            | DomainError::SalesClosed(_)
+            | DomainError::Conflict(_)),
+        ) => {
+            let words = e.to_string();
+            render_browse_event(&state, visit, &id, StatusCode::CONFLICT, Some(words)).await
+        }
+        Err(e) => refusal(e),
+    }
+}

@@ -1,0 +1,192 @@
+//! How numbers, dates, names and pages read on the console's pages.
+
+use chrono::{DateTime, Utc};
+
+use crate::db::entities::user;
+use crate::domain::Page;
+use crate::state::AppState;
+
+/// "Sat 10 Jan 2027, 19:00 (in 40 days)" in the configured time zone.
+pub fn when(state: &AppState, at: &DateTime<Utc>) -> String {
+    let tz = state.config.time_zone;
+    let local = at.with_timezone(&tz);
+    let days = (local.date_naive() - Utc::now().with_timezone(&tz).date_naive()).num_days();
+    let relative = match days {
+        0 => "today".to_string(),
+        1 => "tomorrow".to_string(),
+        d if d > 1 => format!("in {d} days"),
+        -1 => "yesterday".to_string(),
+        d => format!("{} days ago", -d),
+    };
+    format!("{} ({relative})", local.format("%a %-d %b %Y, %H:%M"))
+}
+
+/// "10 Jan 2027, 19:00" in the configured time zone.
+pub fn short(state: &AppState, at: &DateTime<Utc>) -> String {
+    at.with_timezone(&state.config.time_zone)
+        .format("%-d %b %Y, %H:%M")
+        .to_string()
+}
+
+/// The value of a `datetime-local` field in the configured time zone.
+pub fn field_datetime(state: &AppState, at: &DateTime<Utc>) -> String {
+    at.with_timezone(&state.config.time_zone)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string()
+}
+
+/// A count with thousands separators: 10,000.
+pub fn count(n: u64) -> String {
+    group_digits(&n.to_string())
+}
+
+fn group_digits(digits: &str) -> String {
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    grouped
+}
+
+/// Money in minor units as people read it: thousands separators, two
+/// decimals only when there are cents (`150,000`, `12.50`).
+pub fn money(minor: i64) -> String {
+    let units = (minor / 100).unsigned_abs();
+    let cents = (minor % 100).abs();
+    let sign = if minor < 0 { "-" } else { "" };
+    let grouped = group_digits(&units.to_string());
+    if cents == 0 {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{cents:02}")
+    }
+}
+
+/// A person's name, or their username when they gave none.
+pub fn person(user: &user::Model) -> String {
+    let name = format!("{} {}", user.first_name, user.last_name);
+    let name = name.trim();
+    if name.is_empty() {
+        user.username.clone()
+    } else {
+        name.to_string()
+    }
+}
+
+/// The person's name and username, for door staff.
+pub fn full_name(user: &user::Model) -> String {
+    let name = person(user);
+    if name == user.username {
+        name
+    } else {
+        format!("{name} ({})", user.username)
+    }
+}
+
+/// A CSV field: quoted when it holds a separator, a quote or a line break;
+/// a leading `=`, `+`, `-` or `@` is neutralised so spreadsheets do not run
+/// it as a formula.
+pub fn csv_field(value: &str, out: &mut String) {
+    let guarded;
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        guarded = format!("'{value}");
+        guarded.as_str()
+    } else {
+        value
+    };
+    if value.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&value.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(value);
+    }
+}
+
+/// RFC 3339 in UTC with `Z`, as the API writes datetimes.
+pub fn rfc3339(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// "1–50 of 10,000" and the previous/next links of a page.
+pub struct Pager {
+    pub first: String,
+    pub last: String,
+    pub count: String,
+    pub previous: Option<String>,
+    pub next: Option<String>,
+}
+
+/// The pager of `page`; `params` are the list's other query parameters,
+/// kept in the links.
+pub fn pager<T>(page: &Page<T>, path: &str, params: &[(&str, &str)]) -> Pager {
+    pager_with(page, path, params, "page")
+}
+
+/// A pager whose page number travels in `page_param` (for a second list on
+/// one page).
+pub fn pager_with<T>(
+    page: &Page<T>,
+    path: &str,
+    params: &[(&str, &str)],
+    page_param: &str,
+) -> Pager {
+    let first = if page.count == 0 {
+        0
+    } else {
+        (page.number - 1) * page.size + 1
+    };
+    let last = first + page.items.len() as u64 - u64::from(first > 0);
+    let link = |number: u64| {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in params.iter().filter(|(_, v)| !v.is_empty()) {
+            query.append_pair(k, v);
+        }
+        query.append_pair(page_param, &number.to_string());
+        format!("{path}?{}", query.finish())
+    };
+    Pager {
+        first: count(first),
+        last: count(last),
+        count: count(page.count),
+        previous: (page.number > 1).then(|| link(page.number - 1)),
+        next: (page.number < page.total_pages).then(|| link(page.number + 1)),
+    }
+}
+
+/// `?page=` (1 when absent or not a number).
+pub fn page_number(query: Option<&str>) -> u64 {
+    super::query_value(query, "page")
+        .and_then(|p| p.parse::<u64>().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_and_counts_read_with_separators() {
+        assert_eq!(money(15_000_000), "150,000");
+        assert_eq!(money(1250), "12.50");
+        assert_eq!(money(-1250), "-12.50");
+        assert_eq!(money(0), "0");
+        assert_eq!(count(10_000), "10,000");
+        assert_eq!(count(999), "999");
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_neutralised() {
+        let mut out = String::new();
+        csv_field("a,b", &mut out);
+        out.push('|');
+        csv_field("say \"hi\"", &mut out);
+        out.push('|');
+        csv_field("=SUM(A1)", &mut out);
+        assert_eq!(out, "\"a,b\"|\"say \"\"hi\"\"\"|'=SUM(A1)");
+    }
+}

@@ -37,6 +37,7 @@ const KNOWN_VARIABLES: &[&str] = &[
     "CACHE_PREFIX",
     "CACHE_TTL",
     "CORS_ALLOWED_ORIGINS",
+    "CURRENCY",
     "DATABASE_ACQUIRE_TIMEOUT",
     "DATABASE_HOST",
     "DATABASE_NAME",
@@ -170,6 +171,8 @@ pub struct Config {
     /// base64 of 32 bytes); `None`: use (or create) `data/ticket_key`.
     pub ticket_signing_key: Option<[u8; 32]>,
     pub time_zone: Tz,
+    /// How amounts are labelled on the console's pages (`IDR`, `Rp`, `€`…).
+    pub currency: String,
     pub cache_ttl: Duration,
     pub jwt_access_ttl: Duration,
     pub jwt_refresh_ttl: Duration,
@@ -214,6 +217,7 @@ impl fmt::Debug for Config {
                 &self.ticket_signing_key.as_ref().map(|_| "********"),
             )
             .field("time_zone", &self.time_zone)
+            .field("currency", &self.currency)
             .finish_non_exhaustive()
     }
 }
@@ -270,6 +274,18 @@ impl Config {
                     ),
                 )
             })?,
+        };
+        let currency = match get("CURRENCY") {
+            None => "IDR".to_string(),
+            Some(c) if c.chars().count() <= 8 && !c.chars().any(char::is_control) => c,
+            Some(c) => {
+                return Err(ConfigError::new(
+                    "CURRENCY",
+                    format!(
+                        "{c:?} is not a currency label (at most 8 characters, e.g. IDR, Rp, EUR)"
+                    ),
+                ));
+            }
         };
         let port = match get("PORT") {
             None => 8000,
@@ -398,6 +414,7 @@ impl Config {
             secret_key,
             ticket_signing_key,
             time_zone,
+            currency,
             // 0 turns the cache off (every read from the database).
             cache_ttl: match get("CACHE_TTL").as_deref() {
                 Some("0") => Duration::ZERO,
@@ -451,6 +468,7 @@ impl Config {
                 },
             ),
             ("TIME_ZONE".into(), self.time_zone.to_string()),
+            ("CURRENCY".into(), self.currency.clone()),
             (
                 "posters".into(),
                 match &self.s3 {

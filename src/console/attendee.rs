@@ -11,7 +11,7 @@ use axum::routing::get;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::format::{Pager, count, money, page_number, pager, when};
+use super::format::{Pager, amount, count, page_number, pager, when};
 use super::{
     Frame, Visit, path_uuid, posted, query_text, redirect_with, refusal, refusal_words, render,
     visit,
@@ -76,7 +76,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
             events::list(
                 &state,
                 &EventFilter {
-                    organizer: Some(caller.id),
+                    organizer: (!caller.is_admin()).then_some(caller.id),
                     start_after: Some(Utc::now()),
                     ..EventFilter::default()
                 },
@@ -236,6 +236,8 @@ pub(super) struct Confirm<'a> {
     pub action: String,
     pub button: &'a str,
     pub back: String,
+    /// Hidden fields the confirmed form sends along.
+    pub fields: Vec<(&'static str, String)>,
 }
 
 /// The registration the caller may cancel, with its ticket and event.
@@ -292,6 +294,7 @@ async fn cancel_confirm(
         action: here,
         button: "Cancel registration",
         back: "/console/my/".into(),
+        fields: Vec::new(),
     }
     .render();
     render(&frame, StatusCode::OK, html)
@@ -495,7 +498,7 @@ async fn render_browse_event(
                     price: if t.ticket.price_minor == 0 {
                         "Free".into()
                     } else {
-                        money(t.ticket.price_minor)
+                        amount(state, t.ticket.price_minor)
                     },
                     name: t.ticket.name,
                     available,

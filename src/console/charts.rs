@@ -36,7 +36,7 @@ fn axis_top(max: u64) -> u64 {
 }
 
 /// Registrations per day: one bar per day, the day's number above bars
-/// that have one, dates under every seventh bar and the last.
+/// that have one, dates under the last bar and every seventh before it.
 pub fn per_day(title: &str, days: &[(NaiveDate, u64)]) -> String {
     const W: f64 = 640.0;
     const H: f64 = 180.0;
@@ -58,7 +58,7 @@ pub fn per_day(title: &str, days: &[(NaiveDate, u64)]) -> String {
     for (value, y) in [(0, TOP + plot_h), (top, TOP)] {
         let _ = write!(
             svg,
-            "<line class=\"grid\" x1=\"{LEFT}\" x2=\"{W}\" y1=\"{y}\" y2=\"{y}\"/>\
+            "<line class=\"gridline\" x1=\"{LEFT}\" x2=\"{W}\" y1=\"{y}\" y2=\"{y}\"/>\
              <text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{value}</text>",
             LEFT - 6.0,
             y + 4.0
@@ -82,11 +82,16 @@ pub fn per_day(title: &str, days: &[(NaiveDate, u64)]) -> String {
                 y - 3.0
             );
         }
-        if i % 7 == 0 || i + 1 == days.len() {
+        if (days.len() - 1 - i).is_multiple_of(7) {
+            // The last date ends at the bar's right edge, inside the chart.
+            let (anchor, at) = if i + 1 == days.len() {
+                ("end", x + bar)
+            } else {
+                ("middle", x + bar / 2.0)
+            };
             let _ = write!(
                 svg,
-                "<text class=\"axis\" x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-                x + bar / 2.0,
+                "<text class=\"axis\" x=\"{at:.1}\" y=\"{}\" text-anchor=\"{anchor}\">{}</text>",
                 H - 6.0,
                 date.format("%-d %b")
             );

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::attendee::Confirm;
 use super::format::{
-    Pager, count, csv_field, field_datetime, money, page_number, pager, pager_with, person,
+    Pager, amount, count, csv_field, field_datetime, page_number, pager, pager_with, person,
     rfc3339, short, when,
 };
 use super::{
@@ -64,6 +64,7 @@ pub fn router() -> Router<AppState> {
             get(poster_delete_confirm).post(poster_delete),
         )
         .route("/console/payments/{id}", post(move_payment))
+        .route("/console/payments/{id}/refund", get(refund_confirm))
 }
 
 /// Those who may not create events have no events section.
@@ -481,7 +482,7 @@ async fn render_event(
                 .map_or(0, |(_, n)| *n),
         ),
         checked_in: count(stats.checked_in),
-        revenue: money(stats.revenue_minor),
+        revenue: amount(state, stats.revenue_minor),
         per_day_svg: charts::per_day("Registrations per day, last 30 days", &per_day),
         per_day: per_day
             .iter()
@@ -504,7 +505,7 @@ async fn render_event(
                 price: if t.ticket.price_minor == 0 {
                     "Free".into()
                 } else {
-                    money(t.ticket.price_minor)
+                    amount(state, t.ticket.price_minor)
                 },
                 sold: t.ticket.sold,
                 quota: t.ticket.quota,
@@ -533,7 +534,7 @@ async fn render_event(
                 checked_in: r
                     .checked_in_at
                     .map(|t| short(state, &t))
-                    .unwrap_or_default(),
+                    .unwrap_or_else(|| "—".into()),
             })
             .collect(),
         roster_pager,
@@ -545,8 +546,11 @@ async fn render_event(
                 id: p.id,
                 person: name_of(p.user_id),
                 method: p.payment_method,
-                amount: money(p.amount_paid_minor),
-                when: short(state, p.paid_at.as_ref().unwrap_or(&p.created_at)),
+                amount: amount(state, p.amount_paid_minor),
+                when: match &p.paid_at {
+                    Some(paid) => format!("paid {}", short(state, paid)),
+                    None => format!("recorded {}", short(state, &p.created_at)),
+                },
                 moves: MOVES
                     .iter()
                     .filter(|(from, _, _)| *from == p.payment_status)
@@ -731,6 +735,7 @@ async fn delete_confirm(
         action: here,
         button: "Delete event",
         back: format!("/console/events/{id}/"),
+        fields: Vec::new(),
     }
     .render();
     render(&frame, StatusCode::OK, html)
@@ -854,6 +859,7 @@ async fn ticket_delete_confirm(
         action: here,
         button: "Delete ticket type",
         back: format!("/console/events/{}/#tickets", t.event_id),
+        fields: Vec::new(),
     }
     .render();
     render(&frame, StatusCode::OK, html)
@@ -980,6 +986,7 @@ async fn poster_delete_confirm(
         action: here,
         button: "Delete poster",
         back: format!("/console/events/{}/#posters", poster.event_id),
+        fields: Vec::new(),
     }
     .render();
     render(&frame, StatusCode::OK, html)
@@ -1004,6 +1011,50 @@ async fn poster_delete(
         Ok(()) => redirect_with(&state, &back, "ok", "Poster deleted."),
         Err(e) => redirect_with(&state, &back, "error", &refusal_words(&e)),
     }
+}
+
+/// A refund gives money back: it is confirmed on its own page first.
+async fn refund_confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let here = format!("/console/payments/{id}/refund");
+    let Visit { caller, frame } = match visit(&state, &headers, &here, "events").await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let id = match path_uuid(&id) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let found = match payments::get_changeable(&state, &caller, id).await {
+        Ok(found) => found,
+        Err(e) => return refusal(e),
+    };
+    let who = match accounts::users_by_id(&state, &[found.user_id]).await {
+        Ok(people) => people.get(&found.user_id).map(person).unwrap_or_default(),
+        Err(e) => return refusal(e),
+    };
+    let html = Confirm {
+        frame: &frame,
+        title: "Mark this payment refunded?".into(),
+        question: format!(
+            "Mark the payment of {} by {who} ({}) as refunded?",
+            amount(&state, found.amount_paid_minor),
+            found.payment_method
+        ),
+        consequences: vec![
+            "Do this once the money is back with them: a refund cannot be undone.".into(),
+            "Their registration stays; it counts as unpaid again.".into(),
+        ],
+        action: format!("/console/payments/{id}"),
+        button: "Mark refunded",
+        back: format!("/console/events/{}/#payments", found.event_id),
+        fields: vec![("status", "refunded".into())],
+    }
+    .render();
+    render(&frame, StatusCode::OK, html)
 }
 
 /// A payment's status moved by staff (superuser and admin), only along the

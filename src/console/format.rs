@@ -65,6 +65,11 @@ pub fn money(minor: i64) -> String {
     }
 }
 
+/// An amount with the configured currency label: `IDR 150,000`.
+pub fn amount(state: &AppState, minor: i64) -> String {
+    format!("{} {}", state.config.currency, money(minor))
+}
+
 /// A person's name, or their username when they gave none.
 pub fn person(user: &user::Model) -> String {
     let name = format!("{} {}", user.first_name, user.last_name);

@@ -5,6 +5,7 @@ mod hardening;
 mod helpers;
 
 mod auth;
+mod browser;
 mod cache;
 mod capacity;
 mod checkins;

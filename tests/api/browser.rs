@@ -1,0 +1,740 @@
+//! The web console in a real browser: headless Chromium driven through
+//! chromedriver (WebDriver), as an organiser, an attendee and an admin
+//! would use it — forms, flashes, uploads, the QR code, the CSV export,
+//! charts and payments. Screenshots of the main pages (1280 px and 375 px
+//! wide) go to a temporary directory the test prints.
+//!
+//! Needs `TEST_CHROMEDRIVER` (chromedriver) and `TEST_CHROMIUM` (the
+//! browser): skipped with a note when either is unset, a failure when set
+//! and not working (CI sets both, see `.ci/run`).
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures::FutureExt;
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp};
+
+crate::backend_tests!(the_console_works_in_a_browser);
+
+const WIDTH: u32 = 1280;
+const HEIGHT: u32 = 900;
+const PHONE: u32 = 375;
+/// How many times a wait looks again (every 100 ms) before failing.
+const TRIES: u32 = 600;
+
+fn tool(variable: &str) -> Option<String> {
+    std::env::var(variable)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// chromedriver on a free port, in its own process group so that the
+/// browsers it starts go with it when dropped (also on a failed test).
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    async fn start(binary: &str, log: &Path) -> Driver {
+        use std::os::unix::process::CommandExt;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let log_file = std::fs::File::create(log).expect("chromedriver log file");
+        let child = Command::new(binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start chromedriver {binary} (TEST_CHROMEDRIVER): {e}")
+            });
+        let driver = Driver { child, port };
+        let status = format!("{}/status", driver.url());
+        let client = reqwest::Client::new();
+        for _ in 0..TRIES {
+            if let Ok(res) = client.get(&status).send().await
+                && let Ok(body) = res.json::<Value>().await
+                && body["value"]["ready"] == true
+            {
+                return driver;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "chromedriver {binary} did not become ready on port {port}: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // The whole group: chromedriver and any browser left behind.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One browser session against one `TestApp`.
+struct Session<'a> {
+    client: Client,
+    app: &'a TestApp,
+    shots: PathBuf,
+    width: u32,
+}
+
+impl Session<'_> {
+    async fn goto(&self, path: &str) {
+        self.client
+            .goto(&self.app.url(path))
+            .await
+            .unwrap_or_else(|e| panic!("open {path}: {e}"));
+    }
+
+    async fn path(&self) -> String {
+        let url = self.client.current_url().await.expect("current URL");
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        }
+    }
+
+    /// Waits until the page's path (with its query) satisfies `ok`.
+    async fn wait_path(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let mut last = String::new();
+        for _ in 0..TRIES {
+            last = self.path().await;
+            if ok(&last) {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "never reached {what}; still on {last}:\n{}",
+            self.body_text().await
+        );
+    }
+
+    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        for _ in 0..TRIES {
+            if let Ok(found) = self.client.find(Locator::Css(css)).await {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "no {css} on {}:\n{}",
+            self.path().await,
+            self.body_text().await
+        );
+    }
+
+    /// Waits until `script` (a JS expression) is true.
+    async fn wait_true(&self, what: &str, script: &str) {
+        let code = format!("return !!({script});");
+        for _ in 0..TRIES {
+            if self.client.execute(&code, vec![]).await.ok() == Some(Value::Bool(true)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{what}: never true on {}: {script}", self.path().await);
+    }
+
+    async fn body_text(&self) -> String {
+        match self.client.find(Locator::Css("body")).await {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(e) => format!("(no body: {e})"),
+        }
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.wait_for(css).await.text().await.expect("text")
+    }
+
+    async fn value(&self, css: &str) -> String {
+        self.wait_for(css)
+            .await
+            .prop("value")
+            .await
+            .expect("value")
+            .unwrap_or_default()
+    }
+
+    /// Types into a field (after clearing it).
+    async fn fill(&self, css: &str, text: &str) {
+        let field = self.wait_for(css).await;
+        field.clear().await.expect("clear");
+        field
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+    }
+
+    /// Sets a field's value by script (datetime-local fields, whose typing
+    /// depends on the browser's locale).
+    async fn set(&self, id: &str, value: &str) {
+        self.wait_for(&format!("#{id}")).await;
+        self.client
+            .execute(
+                "const f = document.getElementById(arguments[0]); f.value = arguments[1];\
+                 f.dispatchEvent(new Event('input', {bubbles: true}));\
+                 f.dispatchEvent(new Event('change', {bubbles: true}));\
+                 return f.value;",
+                vec![json!(id), json!(value)],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("set #{id}: {e}"));
+        assert_eq!(self.value(&format!("#{id}")).await, value, "#{id}");
+    }
+
+    /// Clicks the button (inside `scope`, a CSS selector) labelled `label`.
+    async fn press(&self, scope: &str, label: &str) {
+        let scope = self.wait_for(scope).await;
+        let xpath = format!(".//button[normalize-space(.)='{label}']");
+        let button = scope
+            .find(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no button {label:?}: {e}"));
+        button
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {label:?}: {e}"));
+    }
+
+    async fn flash(&self) -> String {
+        self.text("p.flash").await
+    }
+
+    /// The whole page as a PNG (the window made as tall as the page, then
+    /// set back), named `name`.
+    async fn shot(&self, name: &str) {
+        let tall = self
+            .client
+            .execute(
+                "return Math.ceil(Math.max(document.documentElement.scrollHeight,\
+                 document.body.scrollHeight) + (window.outerHeight - window.innerHeight));",
+                vec![],
+            )
+            .await
+            .expect("page height")
+            .as_f64()
+            .unwrap_or(f64::from(HEIGHT));
+        let tall = (tall as u32).clamp(600, 8000);
+        self.client
+            .set_window_rect(0, 0, self.width, tall)
+            .await
+            .expect("resize for the screenshot");
+        // Two frames so the new size is laid out and painted.
+        let _ = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];\
+                 requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                vec![],
+            )
+            .await;
+        let png = self.client.screenshot().await.expect("screenshot");
+        let file = self.shots.join(format!("{name}.png"));
+        std::fs::write(&file, png).expect("write the screenshot");
+        self.client
+            .set_window_rect(0, 0, self.width, HEIGHT)
+            .await
+            .expect("resize back");
+    }
+
+    async fn resize(&mut self, width: u32) {
+        self.width = width;
+        self.client
+            .set_window_rect(0, 0, width, HEIGHT)
+            .await
+            .expect("resize");
+        let inner = self
+            .client
+            .execute("return window.innerWidth;", vec![])
+            .await
+            .expect("innerWidth");
+        assert_eq!(inner, json!(width), "the page is {width} px wide");
+    }
+
+    /// What sticks out: the page's scroll width when wider than the window,
+    /// boxes reaching past the window's edge, and text wider than its box
+    /// (`tag.class "text"`). Printed as a layout note, not a failure.
+    async fn overflowing(&self) -> Vec<String> {
+        let found = self
+            .client
+            .execute(
+                "const w = document.documentElement.clientWidth; const out = [];\
+                 const sw = document.documentElement.scrollWidth;\
+                 if (sw > w) out.push('page scrollWidth ' + sw + ' > ' + w);\
+                 const name = e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '') +\
+                   ' \"' + e.textContent.trim().slice(0, 40) + '\"';\
+                 for (const e of document.querySelectorAll('main *')) {\
+                   if (e instanceof SVGElement || e.closest('thead, .visually-hidden')) continue;\
+                   const r = e.getBoundingClientRect();\
+                   const p = e.parentElement.getBoundingClientRect();\
+                   if (r.width > 0 && r.right > w + 1 && p.right <= w + 1) {\
+                     out.push(name(e) + ' reaches ' + Math.round(r.right));\
+                   } else if (e.children.length === 0 && e.scrollWidth > e.clientWidth + 1 &&\
+                       e.clientWidth > 0 && getComputedStyle(e).overflowX === 'visible') {\
+                     out.push(name(e) + ' text ' + e.scrollWidth + ' px in ' + e.clientWidth);\
+                   }\
+                 }\
+                 return out;",
+                vec![],
+            )
+            .await
+            .expect("look for overflow");
+        serde_json::from_value(found).unwrap_or_default()
+    }
+
+    async fn note_overflow(&self, page: &str) {
+        let found = self.overflowing().await;
+        if !found.is_empty() {
+            eprintln!(
+                "layout: {page} at {} px, sticking out: {found:?}",
+                self.width
+            );
+        }
+    }
+
+    async fn sign_in(&self, username: &str) {
+        self.goto("/console/login").await;
+        self.fill("#username", username).await;
+        self.fill("#password", PASSWORD).await;
+        self.press("main.signin form", "Sign in").await;
+        self.wait_path("the dashboard", |p| p == "/console/").await;
+        let account = self.text("header .account").await;
+        assert!(account.contains(username), "signed in as {account}");
+    }
+
+    async fn sign_out(&self) {
+        self.press("header form.account", "Sign out").await;
+        self.wait_path("the sign-in page", |p| p.starts_with("/console/login"))
+            .await;
+        self.wait_for("#username").await;
+    }
+}
+
+/// A poster-like PNG: a 240×336 gradient with a band across.
+fn poster_png(dir: &Path) -> PathBuf {
+    let image = image::RgbImage::from_fn(240, 336, |x, y| {
+        if (150..190).contains(&y) {
+            image::Rgb([250, 250, 245])
+        } else {
+            image::Rgb([(x * 255 / 240) as u8, 80, (y * 255 / 336) as u8])
+        }
+    });
+    let path = dir.join("poster.png");
+    image.save(&path).expect("write the poster PNG");
+    path
+}
+
+/// `YYYY-MM-DDTHH:MM` in the server's time zone, `days` from now (a
+/// datetime-local field's value).
+fn local(app: &TestApp, days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days))
+        .with_timezone(&app.state.config.time_zone)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string()
+}
+
+async fn named_user(app: &TestApp, username: &str, group: Option<&str>, first: &str, last: &str) {
+    let (id, token) = match group {
+        Some(group) => app.user_in(username, group).await,
+        None => app.user(username).await,
+    };
+    app.patch(
+        &format!("/api/users/{id}/"),
+        Some(&token),
+        json!({ "first_name": first, "last_name": last }),
+    )
+    .await
+    .assert(200);
+}
+
+async fn the_console_works_in_a_browser(app: &TestApp) {
+    let (Some(driver), Some(chromium)) = (tool("TEST_CHROMEDRIVER"), tool("TEST_CHROMIUM")) else {
+        eprintln!("skipped: TEST_CHROMEDRIVER and TEST_CHROMIUM are not both set");
+        return;
+    };
+    let started = Instant::now();
+    let backend = if app.var("DATABASE_URL").is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let shots = std::env::temp_dir()
+        .join("dicoevent-console-shots")
+        .join(backend);
+    std::fs::create_dir_all(&shots).expect("screenshot directory");
+    let files = tempfile::tempdir().expect("temporary directory");
+    let driver = Driver::start(&driver, &shots.join("chromedriver.log")).await;
+
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                format!("--window-size={WIDTH},{HEIGHT}"),
+            ],
+        }),
+    );
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url())
+        .await
+        .unwrap_or_else(|e| panic!("a session from chromedriver with {chromium}: {e}"));
+    let session = Session {
+        client: client.clone(),
+        app,
+        shots: shots.clone(),
+        width: WIDTH,
+    };
+    // Whatever happens in the flow, the browser is closed before the
+    // failure (if any) is reported; the driver goes when dropped.
+    let outcome = AssertUnwindSafe(flow(session, files.path()))
+        .catch_unwind()
+        .await;
+    let _ = client.close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        eprintln!("screenshots so far: {}", shots.display());
+        std::panic::resume_unwind(panic);
+    }
+    println!(
+        "{backend}: the console flow passed in {:.1} s; screenshots in {}",
+        started.elapsed().as_secs_f64(),
+        shots.display()
+    );
+}
+
+async fn flow(mut s: Session<'_>, files: &Path) {
+    let app = s.app;
+    named_user(app, "rina", Some("organizer"), "Rina", "Wulandari").await;
+    named_user(app, "siti", None, "Siti", "Rahma").await;
+    named_user(app, "budi", Some("admin"), "Budi", "Santoso").await;
+    let event_name = "Rust Night Jakarta: async, axum and a lot of coffee";
+
+    // 1. The organiser signs in and lands on the dashboard.
+    s.goto("/console/").await;
+    s.wait_path("the sign-in page", |p| p.starts_with("/console/login"))
+        .await;
+    s.shot("01-login").await;
+    s.sign_in("rina").await;
+    s.shot("02-dashboard-organiser-empty").await;
+
+    // 2. A new event: without a name, the error under the field and
+    // the other values kept; then with it.
+    s.goto("/console/events/new").await;
+    s.fill("#event-category", "Meetup").await;
+    s.fill("#event-location", "GoWork Plaza Indonesia, Jakarta")
+        .await;
+    let starts = local(app, 30);
+    s.set("event-start_time", &starts).await;
+    let end_time = (chrono::Utc::now() + chrono::Duration::days(30) + chrono::Duration::hours(3))
+        .with_timezone(&app.state.config.time_zone)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    s.set("event-end_time", &end_time).await;
+    s.fill("#event-quota", "120").await;
+    s.wait_for("#event-status")
+        .await
+        .select_by_value("scheduled")
+        .await
+        .expect("choose scheduled");
+    s.fill(
+        "#event-description",
+        "An evening of talks about async Rust, axum and SeaORM, with time to talk after.",
+    )
+    .await;
+    s.press("form.form", "Create event").await;
+    let invalid = s.wait_for(".field.invalid").await;
+    invalid
+        .find(Locator::Css("#event-name"))
+        .await
+        .expect("the invalid field is the name");
+    let error = invalid
+        .find(Locator::Css("p.error"))
+        .await
+        .expect("an error under the name")
+        .text()
+        .await
+        .expect("error text");
+    assert!(!error.trim().is_empty(), "the name's error says something");
+    assert_eq!(s.path().await, "/console/events/new");
+    assert_eq!(
+        s.value("#event-location").await,
+        "GoWork Plaza Indonesia, Jakarta"
+    );
+    assert_eq!(s.value("#event-category").await, "Meetup");
+    assert_eq!(s.value("#event-start_time").await, starts);
+    assert_eq!(s.value("#event-end_time").await, end_time);
+    assert_eq!(s.value("#event-quota").await, "120");
+    assert_eq!(s.value("#event-status").await, "scheduled");
+    assert!(
+        s.value("#event-description")
+            .await
+            .starts_with("An evening")
+    );
+    let invalid_count = s
+        .client
+        .execute(
+            "return document.querySelectorAll('.field.invalid').length;",
+            vec![],
+        )
+        .await
+        .expect("count");
+    assert_eq!(invalid_count, json!(1), "only the name is wrong");
+    s.shot("03-new-event-with-error").await;
+    s.fill("#event-name", event_name).await;
+    s.press("form.form", "Create event").await;
+    let event_path = s
+        .wait_path("the new event's page", |p| {
+            p.strip_prefix("/console/events/")
+                .and_then(|rest| rest.strip_suffix('/'))
+                .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok())
+        })
+        .await;
+    let event_id = event_path
+        .trim_start_matches("/console/events/")
+        .trim_end_matches('/')
+        .to_owned();
+    let flash = s.flash().await;
+    assert!(flash.contains("created"), "flash: {flash}");
+    assert!(s.text("h1").await.contains(event_name));
+
+    // 3. A ticket type.
+    s.fill("#ticket-name", "Regular").await;
+    s.fill("#ticket-price", "150000").await;
+    s.fill("#ticket-quota", "100").await;
+    s.set("ticket-sales_start", &local(app, -1)).await;
+    s.set("ticket-sales_end", &local(app, 7)).await;
+    s.press("#tickets form", "Add ticket type").await;
+    s.wait_true(
+        "the ticket is listed",
+        "[...document.querySelectorAll('#tickets table tbody td')]\
+             .some(td => td.textContent.trim() === 'Regular')",
+    )
+    .await;
+    let flash = s.flash().await;
+    assert!(flash.contains("Regular"), "flash: {flash}");
+
+    // 4. A poster, shown from the media endpoint once uploaded.
+    let poster = poster_png(files);
+    s.wait_for("#poster-image")
+        .await
+        .send_keys(&poster.display().to_string())
+        .await
+        .expect("choose the poster file");
+    s.press("#posters form", "Upload").await;
+    let img = s.wait_for("#posters ul.posters img").await;
+    let src = img.attr("src").await.expect("src").unwrap_or_default();
+    assert!(src.starts_with("/api/media/"), "poster src {src}");
+    s.client
+        .execute(
+            "document.querySelector('#posters ul.posters img').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .expect("scroll to the poster");
+    s.wait_true(
+        "the poster loaded",
+        "(i => i.complete && i.naturalWidth > 0)\
+             (document.querySelector('#posters ul.posters img'))",
+    )
+    .await;
+    let flash = s.flash().await;
+    assert!(flash.contains("Poster uploaded"), "flash: {flash}");
+
+    // 5. The attendee registers from Browse.
+    s.sign_out().await;
+    s.sign_in("siti").await;
+    s.goto("/console/browse/").await;
+    s.wait_for(".cards.events").await;
+    s.note_overflow("browse").await;
+    s.shot("05-browse").await;
+    s.client
+        .find(Locator::LinkText(event_name))
+        .await
+        .expect("the event in Browse")
+        .click()
+        .await
+        .expect("open the event");
+    let browse_event = format!("/console/browse/{event_id}/");
+    s.wait_path("the event in Browse", |p| p == browse_event)
+        .await;
+    s.wait_true(
+        "the poster on the public page loaded",
+        "[...document.querySelectorAll('img.poster')].every(i => i.complete && i.naturalWidth > 0)",
+    )
+    .await;
+    s.shot("06-browse-event").await;
+    s.press(".offer", "Register").await;
+    s.wait_path("My tickets", |p| p == "/console/my/").await;
+    s.wait_for(".ticket .qr svg").await;
+    let flash = s.flash().await;
+    assert!(flash.contains("registered"), "flash: {flash}");
+    assert!(s.text(".ticket h2").await.contains(event_name));
+    s.shot("07-my-tickets").await;
+    s.resize(PHONE).await;
+    s.note_overflow("my tickets").await;
+    s.shot("07-my-tickets-375").await;
+    s.resize(WIDTH).await;
+
+    // The attendee pays (a pending payment, through the API).
+    let (attendee, _) = app.login_ok("siti", PASSWORD).await;
+    let mine = app.get("/api/registrations/", Some(&attendee)).await;
+    mine.assert(200);
+    let registration = mine.body["registrations"][0]["id"]
+        .as_str()
+        .expect("the registration's id")
+        .to_owned();
+    app.post(
+        "/api/payments/",
+        Some(&attendee),
+        json!({
+            "registration_id": registration,
+            "payment_method": "QRIS",
+            "amount_paid": 150000,
+        }),
+    )
+    .await
+    .assert(201);
+    s.sign_out().await;
+
+    // 6. The organiser finds her, exports the list, sees the chart.
+    s.sign_in("rina").await;
+    s.shot("02-dashboard-organiser").await;
+    s.goto("/console/events/").await;
+    s.wait_for("table").await;
+    s.shot("04-events").await;
+    s.goto(&event_path).await;
+    s.fill("#q", "Rahma").await;
+    s.press("#registrations form.search", "Search").await;
+    s.wait_path("the search", |p| p.contains("q=Rahma")).await;
+    let rows = s.text("#registrations table tbody").await;
+    assert!(
+        rows.contains("Siti Rahma") || (rows.contains("Siti") && rows.contains("Rahma")),
+        "{rows}"
+    );
+    assert!(rows.contains("siti@example.com"), "{rows}");
+    let csv = s
+        .client
+        .execute_async(
+            "const [url, done] = arguments;\
+                 fetch(url, {credentials: 'same-origin'})\
+                 .then(r => r.text().then(t => done(r.status + '\\n' + t)))\
+                 .catch(e => done('error ' + e));",
+            vec![json!(format!("{event_path}registrations.csv"))],
+        )
+        .await
+        .expect("fetch the CSV");
+    let csv = csv.as_str().expect("CSV text");
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("200"), "{csv}");
+    assert_eq!(
+        lines.next(),
+        Some(
+            "registration_id,username,email,first_name,last_name,ticket,registered_at,payment_status,checked_in_at"
+        ),
+        "{csv}"
+    );
+    let row = lines.next().expect("the attendee's row");
+    assert!(
+        row.starts_with(&format!(
+            "{registration},siti,siti@example.com,Siti,Rahma,Regular,"
+        )),
+        "{row}"
+    );
+    assert!(row.contains(",pending,"), "{row}");
+    assert!(lines.next().is_none(), "{csv}");
+    // Today's bar says 1.
+    s.goto(&event_path).await;
+    let chart = s
+        .client
+        .execute(
+            "const svg = document.querySelector('#chart svg');\
+                 const bars = [...svg.querySelectorAll('rect.bar')];\
+                 const last = bars[bars.length - 1];\
+                 return {\
+                   last: last.querySelector('title').textContent,\
+                   values: [...svg.querySelectorAll('text.value')].map(t => t.textContent),\
+                   height: last.getBBox().height,\
+                   row: [...document.querySelectorAll('#chart details tbody tr')].pop().textContent\
+                 };",
+            vec![],
+        )
+        .await
+        .expect("read the chart");
+    let today = |at: chrono::DateTime<chrono::Utc>| {
+        at.with_timezone(&app.state.config.time_zone)
+            .format("%a %-d %b")
+            .to_string()
+    };
+    let now = chrono::Utc::now();
+    let days = [today(now), today(now - chrono::Duration::minutes(5))];
+    assert!(
+        days.iter().any(|d| chart["last"] == format!("{d}: 1")),
+        "today's bar {chart}"
+    );
+    assert_eq!(chart["values"], json!(["1"]), "{chart}");
+    assert!(chart["height"].as_f64().is_some_and(|h| h > 0.0), "{chart}");
+    assert!(
+        chart["row"].as_str().is_some_and(|r| r.ends_with('1')),
+        "{chart}"
+    );
+    s.shot("08-event").await;
+    s.resize(PHONE).await;
+    s.note_overflow("the event page").await;
+    s.shot("08-event-375").await;
+    s.resize(WIDTH).await;
+    s.sign_out().await;
+
+    // 7. The admin marks the payment completed.
+    s.sign_in("budi").await;
+    s.shot("09-dashboard-admin").await;
+    s.goto(&event_path).await;
+    s.press("#payments", "Mark completed").await;
+    s.wait_path("the event page", |p| p == event_path).await;
+    s.wait_true(
+        "the payment is completed",
+        "(b => b && b.textContent.trim() === 'completed')\
+             (document.querySelector('#payments .badge'))",
+    )
+    .await;
+    let flash = s.flash().await;
+    assert!(flash.contains("completed"), "flash: {flash}");
+    s.shot("10-event-admin").await;
+    s.goto("/console/users/").await;
+    s.wait_for("table").await;
+    s.shot("11-users").await;
+    s.goto("/console/jobs/").await;
+    s.wait_for("h1").await;
+    s.shot("12-jobs").await;
+
+    // 8. Signed out: the sign-in page.
+    s.sign_out().await;
+    assert_eq!(s.path().await, "/console/login");
+}

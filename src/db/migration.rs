@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(CheckinSchema),
             Box::new(CacheStamp),
             Box::new(ConsoleSessions),
+            Box::new(ConsoleIndexes),
         ]
     }
 }
@@ -548,6 +549,30 @@ impl MigrationTrait for ConsoleSessions {
         )
         .await?;
         m.create_index(index("console_sessions", &["user_id"]))
+            .await?;
+        Ok(())
+    }
+}
+
+/// What the console's pages read often: an event's registrations in
+/// registration order (its roster, the registrations-per-day chart), the
+/// registrations of the last day (the staff dashboard), payments by status.
+struct ConsoleIndexes;
+
+impl MigrationName for ConsoleIndexes {
+    fn name(&self) -> &str {
+        "m20261201_000008_console_indexes"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ConsoleIndexes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_index(index("registrations", &["event_id", "registered_at"]))
+            .await?;
+        m.create_index(index("registrations", &["registered_at"]))
+            .await?;
+        m.create_index(index("payments", &["payment_status"]))
             .await?;
         Ok(())
     }

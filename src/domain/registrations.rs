@@ -578,10 +578,21 @@ pub async fn per_day(
         .and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc() - chrono::Duration::seconds(offset))
         .unwrap_or(now);
+    // Cached with the ticket reads: every registration write makes those
+    // stale (a new generation), so the chart is never older than a write.
+    let key = format!("per_day:{event_id}:{first}:{offset}");
+    let cached = state.cache.lookup(Family::Tickets, &key).await;
+    if let Some(days) = cached
+        .hit
+        .as_deref()
+        .and_then(|body| serde_json::from_slice::<Vec<(chrono::NaiveDate, u64)>>(body).ok())
+    {
+        return Ok(days);
+    }
     let backend = state.db.backend();
     let sql = match backend {
         DbBackend::Postgres => {
-            "SELECT CAST(floor((extract(epoch FROM registered_at) + $1) / 86400) AS BIGINT) AS day, \
+            "SELECT CAST(floor((date_part('epoch', registered_at) + $1) / 86400) AS BIGINT) AS day, \
              COUNT(*) AS n FROM registrations WHERE event_id = $2 AND registered_at >= $3 \
              GROUP BY 1"
         }
@@ -603,13 +614,20 @@ pub async fn per_day(
         .into_iter()
         .map(|d| (d.day, std::cmp::max(d.n, 0) as u64))
         .collect();
-    Ok((0..i64::from(std::cmp::max(days, 1)))
+    let per_day: Vec<(chrono::NaiveDate, u64)> = (0..i64::from(std::cmp::max(days, 1)))
         .map(|i| {
             let date = first + chrono::Duration::days(i);
-            let key = (date - epoch).num_days();
-            (date, counts.get(&key).copied().unwrap_or(0))
+            let day = (date - epoch).num_days();
+            (date, counts.get(&day).copied().unwrap_or(0))
         })
-        .collect())
+        .collect();
+    if let (Some(generation), Ok(body)) = (cached.generation, serde_json::to_vec(&per_day)) {
+        state
+            .cache
+            .store(Family::Tickets, generation, &key, body.into())
+            .await;
+    }
+    Ok(per_day)
 }
 
 /// Registrations made since `since`, on every event (for superuser and

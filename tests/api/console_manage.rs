@@ -18,6 +18,7 @@ crate::backend_tests!(
     attendees_browse_register_and_cancel,
     superusers_manage_accounts_and_admins_only_read_them,
     staff_see_jobs_retry_dead_ones_and_the_service_status,
+    every_page_sends_strangers_to_sign_in_and_refuses_the_wrong_role,
 );
 
 /// The flash message a redirect leaves for the next page.
@@ -816,4 +817,86 @@ async fn staff_see_jobs_retry_dead_ones_and_the_service_status(app: &TestApp) {
     let status = admin.get("/console/status/").await;
     html(&status, 200);
     assert!(status.body.contains("Database") && status.body.contains("ready"));
+}
+
+async fn every_page_sends_strangers_to_sign_in_and_refuses_the_wrong_role(app: &TestApp) {
+    let (_, orga) = app.user_in("orga", "organizer").await;
+    app.user_in("boss", "admin").await;
+    app.user("plain").await;
+    let event = app.create_event(&orga, "Roles night", 10).await;
+    let pages = [
+        "/console/".to_string(),
+        "/console/my/".into(),
+        "/console/browse/".into(),
+        format!("/console/browse/{event}/"),
+        "/console/events/".into(),
+        "/console/events/new".into(),
+        format!("/console/events/{event}/"),
+        format!("/console/events/{event}/delete"),
+        format!("/console/events/{event}/registrations.csv"),
+        "/console/scan/".into(),
+        "/console/users/".into(),
+        "/console/groups/".into(),
+        "/console/jobs/".into(),
+        "/console/status/".into(),
+    ];
+    let mut stranger = Browser::new(app);
+    for path in &pages {
+        let page = stranger.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(
+            location(&page).starts_with("/console/login?next="),
+            "{path}: {}",
+            location(&page)
+        );
+    }
+    // Who may open what: (user, pages allowed). Every other page: 403 (or
+    // 404 for an event that is not theirs).
+    let everyone = ["/console/", "/console/my/", "/console/browse/"];
+    let mut plain = Browser::new(app);
+    plain.sign_in("plain", PASSWORD).await;
+    let mut organiser = Browser::new(app);
+    organiser.sign_in("orga", PASSWORD).await;
+    let mut admin = Browser::new(app);
+    admin.sign_in("boss", PASSWORD).await;
+    let mut root = Browser::new(app);
+    root.sign_in(SUPERUSER, PASSWORD).await;
+    for path in &pages {
+        let staff_only = ["/console/users/", "/console/jobs/", "/console/status/"];
+        let expected_plain =
+            if everyone.contains(&path.as_str()) || path.starts_with("/console/browse/") {
+                200
+            } else if path.contains(&event) {
+                404
+            } else {
+                403
+            };
+        assert_eq!(
+            plain.get(path).await.status.as_u16(),
+            expected_plain,
+            "plain {path}"
+        );
+        let expected_organiser =
+            if staff_only.contains(&path.as_str()) || path == "/console/groups/" {
+                403
+            } else {
+                200
+            };
+        assert_eq!(
+            organiser.get(path).await.status.as_u16(),
+            expected_organiser,
+            "organiser {path}"
+        );
+        let expected_admin = if path == "/console/groups/" { 403 } else { 200 };
+        assert_eq!(
+            admin.get(path).await.status.as_u16(),
+            expected_admin,
+            "admin {path}"
+        );
+        assert_eq!(
+            root.get(path).await.status.as_u16(),
+            200,
+            "superuser {path}"
+        );
+    }
 }

@@ -10,6 +10,13 @@
 #                                 scenarios whose name contains that text
 #   BENCH_ONLY=registrations bench/run.sh      only those scenarios
 #
+# The ceilings (bench/ceiling: a minimal axum server on the same stack) are
+# measured in the same run, with the same wrk settings, just before the
+# first scenario compared with them: GET /plain (a constant body) for
+# /healthz and, on --embedded, the cached reads; GET /redis (one Redis GET
+# per request) for the cached reads on Redis. The table gives each such
+# scenario's req/s as a share of its ceiling.
+#
 # Needs: PostgreSQL on 127.0.0.1:5432 (user postgres), Redis on 6379 (not with
 # --embedded), wrk (installed from Debian if missing), python3.
 # Stops only what it started.
@@ -33,9 +40,11 @@ if ! command -v wrk >/dev/null; then
     echo "== installing wrk"
     apt-get install -y wrk >/dev/null
 fi
-echo "== building the release binary"
+echo "== building the release binaries (DicoEvent, the ceiling)"
 cargo build --release --quiet
+cargo build --release --quiet --manifest-path bench/ceiling/Cargo.toml
 BIN="$CARGO_TARGET_DIR/release/dicoevent"
+CEILING_BIN="$CARGO_TARGET_DIR/release/dicoevent-ceiling"
 
 WORK=$(mktemp -d /tmp/dicoevent-bench.XXXXXX)
 PIDS=()
@@ -212,16 +221,62 @@ pg_quiet() {
         sleep 0.1
     done
 }
-# $1 name, $2 server pid, $3 base url, $4 path ("-": the script builds it), $5 Lua script.
+# The ceilings: started and measured once, at the first scenario that
+# needs one. CEILING_RPS[plain|redis] = its req/s.
+declare -A CEILING_RPS=()
+CEILING_PID=""
+CEILING_BASE=""
+start_ceiling() {
+    [ -n "$CEILING_PID" ] && return 0
+    local port
+    port=$(free_port)
+    REDIS_URL="${CEILING_REDIS_URL:-redis://127.0.0.1:6379/0}" "$CEILING_BIN" "$port" \
+        >"$WORK/ceiling.log" 2>&1 &
+    CEILING_PID=$!
+    PIDS+=("$CEILING_PID")
+    CEILING_BASE="http://127.0.0.1:$port"
+    for _ in $(seq 1 200); do
+        curl -fs "$CEILING_BASE/plain" >/dev/null 2>&1 && break
+        sleep 0.05
+    done
+}
+# $1: plain or redis. Leaves CEILING_RPS[$1] empty if that ceiling cannot
+# serve (no Redis).
+ensure_ceiling() {
+    local kind=$1
+    [ -n "${CEILING_RPS[$kind]+set}" ] && return 0
+    start_ceiling
+    CEILING_RPS[$kind]=""
+    if ! curl -fs "$CEILING_BASE/$kind" >/dev/null 2>&1; then
+        echo "   (ceiling /$kind does not answer: see $WORK/ceiling.log)"
+        return 0
+    fi
+    local label
+    case "$kind" in
+        plain) label="ceiling: GET /plain (constant body)" ;;
+        redis) label="ceiling: GET /redis (one Redis GET)" ;;
+    esac
+    measure "$label" "$CEILING_PID" "$CEILING_BASE" "/$kind" "$EMPTY" ""
+    CEILING_RPS[$kind]=$LAST_RPS
+}
+# $1 name, $2 server pid, $3 base url, $4 path ("-": the script builds it),
+# $5 Lua script, $6 the ceiling it is compared with (plain, redis; none:
+# not compared).
 run() {
-    local name=$1 pid=$2 base=$3 path=$4 lua=$5
+    local name=$1 ceiling=${6:-}
+    if [ -n "${BENCH_ONLY:-}" ] && [[ "$name" != *"$BENCH_ONLY"* ]]; then
+        return 0
+    fi
+    [ -n "$ceiling" ] && ensure_ceiling "$ceiling"
+    measure "$@"
+}
+# Same arguments as run; always runs. Sets LAST_RPS.
+measure() {
+    local name=$1 pid=$2 base=$3 path=$4 lua=$5 ceiling=${6:-}
     local script="$WORK/scenario.lua"
     cat "$lua" bench/report.lua > "$script"
     [ "$path" = "-" ] && path=""
     local out perf_pid=""
-    if [ -n "${BENCH_ONLY:-}" ] && [[ "$name" != *"$BENCH_ONLY"* ]]; then
-        return 0
-    fi
     pg_quiet
     if [ -n "${BENCH_PROFILE:-}" ] && [[ "$name" == *"$BENCH_PROFILE"* ]]; then
         # CPU samples of the whole machine while wrk runs: which process
@@ -241,11 +296,15 @@ run() {
     p50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$out")
     p99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$out")
     non2xx=$(sed -E 's/.*non2xx=([0-9]+).*/\1/' <<<"$out")
-    local rps
+    local rps ratio="-"
     rps=$(python3 -c "print(f'{$requests / ($duration / 1e6):.0f}')")
-    ROWS+=("$(printf '%-46s %4s %9s %9s %9s %8s %9s' "$name" "$CONNECTIONS" "$rps" \
+    LAST_RPS=$rps
+    if [ -n "$ceiling" ] && [ -n "${CEILING_RPS[$ceiling]:-}" ]; then
+        ratio=$(python3 -c "print(f'{100 * $rps / ${CEILING_RPS[$ceiling]}:.0f}% {\"$ceiling\"}')")
+    fi
+    ROWS+=("$(printf '%-46s %4s %9s %9s %9s %8s %9s %11s' "$name" "$CONNECTIONS" "$rps" \
         "$(python3 -c "print(f'{$p50/1000:.2f}ms')")" "$(python3 -c "print(f'{$p99/1000:.2f}ms')")" \
-        "$non2xx" "$(rss_mib "$pid")MiB")")
+        "$non2xx" "$(rss_mib "$pid")MiB" "$ratio")")
     echo "   ${ROWS[-1]}"
 }
 EMPTY="$WORK/empty.lua"; : > "$EMPTY"
@@ -279,12 +338,15 @@ for _ in 1 2; do
     curl -fs "$BASE/api/tickets/" >/dev/null
     curl -fs "$BASE/api/events/?page_size=20&category=tech&ordering=-start_time" >/dev/null
 done
-run "GET /healthz" "$SERVER" "$BASE" /healthz "$EMPTY"
-run "GET /api/events/{id}/ (cached)" "$SERVER" "$BASE" "/api/events/$EVENT/" "$EMPTY"
+# Cached reads are compared with the ceiling of their cache: one Redis GET,
+# or none (in-process).
+if [ "$EMBEDDED" = 1 ]; then CACHED=plain; else CACHED=redis; fi
+run "GET /healthz" "$SERVER" "$BASE" /healthz "$EMPTY" plain
+run "GET /api/events/{id}/ (cached)" "$SERVER" "$BASE" "/api/events/$EVENT/" "$EMPTY" "$CACHED"
 export IDS_FILE="$WORK/event_ids"
 run "GET /api/events/{id}/ (uncached, 100 ids)" "$UNCACHED" "$UNCACHED_BASE" - bench/get_random_event.lua
-run "GET /api/tickets/ (cached)" "$SERVER" "$BASE" /api/tickets/ "$EMPTY"
-run "GET /api/events/?page_size=20&category&ordering (cached, 1k)" "$SERVER" "$BASE" "/api/events/?page_size=20&category=tech&ordering=-start_time" "$EMPTY"
+run "GET /api/tickets/ (cached)" "$SERVER" "$BASE" /api/tickets/ "$EMPTY" "$CACHED"
+run "GET /api/events/?page_size=20&category&ordering (cached, 1k)" "$SERVER" "$BASE" "/api/events/?page_size=20&category=tech&ordering=-start_time" "$EMPTY" "$CACHED"
 export LIST_PATH="/api/events/?page_size=20&category=tech&ordering=-start_time" PAGES=12
 run "GET /api/events/ filtered+ordered (uncached, 1k)" "$UNCACHED" "$UNCACHED_BASE" - bench/get_random_page.lua
 # Random pages on the normal server: each page a response-cache miss at
@@ -329,7 +391,7 @@ wait "$LOGIN_LOAD" || true
 
 echo
 echo "DicoEvent benchmark — $BACKEND — $(nproc) cores — $(date -u +%Y-%m-%dT%H:%MZ)"
-printf '%-46s %4s %9s %9s %9s %8s %9s\n' scenario conn "req/s" p50 p99 non-2xx "peak RSS"
+printf '%-46s %4s %9s %9s %9s %8s %9s %11s\n' scenario conn "req/s" p50 p99 non-2xx "peak RSS" "of ceiling"
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "start-up to ready (migrated database): ${STARTUP_MS} ms"

@@ -10,22 +10,32 @@
 //! Files rotate daily: the current day's file is the plain name
 //! (`application.log`); at the first write of a new day (in `TIME_ZONE`) it is
 //! renamed `application.YYYY-MM-DD.log` and a new plain file starts. Dated
-//! files older than `LOG_RETENTION_DAYS` are deleted. File writes go through
-//! a non-blocking channel, flushed when the guards returned by `init` drop.
+//! files older than `LOG_RETENTION_DAYS` are deleted.
+//!
+//! Each event is formatted once (one `fmt` layer) and appended to an
+//! in-memory batch; a background thread writes the batch to stdout and
+//! `application.log` (and its ERROR lines to `error.log`) when it reaches
+//! `FLUSH_BYTES`, at the latest `FLUSH_INTERVAL` after its first line, at
+//! once for an ERROR line, and when the guard returned by `init` drops (at
+//! the end of `dicoevent`'s run, after the graceful shutdown): a few write
+//! calls per batch instead of one per line per sink on the request path.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::rc::Rc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
@@ -58,9 +68,21 @@ impl LogSettings {
     }
 }
 
-/// Keeps the background writers alive; dropping it flushes the files.
+/// Keeps the background writer alive; dropping it writes what is pending
+/// and stops the writer.
 pub struct LogGuards {
-    _guards: Vec<WorkerGuard>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    batch: Arc<Batch>,
+}
+
+impl Drop for LogGuards {
+    fn drop(&mut self) {
+        self.batch.lock().closed = true;
+        self.batch.wake.notify_all();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 /// Installs the global subscriber: stdout plus the two files. If the log
@@ -74,34 +96,8 @@ pub fn init(settings: &LogSettings) -> LogGuards {
         );
         EnvFilter::new(DEFAULT_FILTER)
     });
-    let format = || LineFormat {
-        time_zone: settings.time_zone,
-        json: settings.json,
-    };
-    let stdout = tracing_subscriber::fmt::layer()
-        .event_format(format())
-        .with_writer(io::stdout)
-        .with_filter(LevelFilter::INFO);
-    let mut guards = Vec::new();
     let files = match open_files(settings) {
-        Ok((application, error)) => {
-            let (application, g1) = tracing_appender::non_blocking(application);
-            let (error, g2) = tracing_appender::non_blocking(error);
-            guards.push(g1);
-            guards.push(g2);
-            Some(
-                tracing_subscriber::fmt::layer()
-                    .event_format(format())
-                    .with_writer(application)
-                    .with_filter(LevelFilter::INFO)
-                    .and_then(
-                        tracing_subscriber::fmt::layer()
-                            .event_format(format())
-                            .with_writer(error)
-                            .with_filter(LevelFilter::ERROR),
-                    ),
-            )
-        }
+        Ok(files) => Some(files),
         Err(e) => {
             eprintln!(
                 "LOG_DIR: cannot write log files in {}: {e}; logging to stdout only",
@@ -110,12 +106,210 @@ pub fn init(settings: &LogSettings) -> LogGuards {
             None
         }
     };
-    let _ = Registry::default()
-        .with(filter)
-        .with(stdout)
-        .with(files)
-        .try_init();
-    LogGuards { _guards: guards }
+    let batch = Arc::new(Batch::default());
+    let writer = {
+        let batch = batch.clone();
+        std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn(move || {
+                write_batches(
+                    &batch,
+                    Sinks {
+                        stdout: true,
+                        files,
+                    },
+                )
+            })
+    };
+    let writer = match writer {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            // No thread: each line is written at once, on stdout only.
+            eprintln!("cannot start the log writer thread: {e}; logging to stdout only");
+            batch.lock().closed = true;
+            None
+        }
+    };
+    let lines = tracing_subscriber::fmt::layer()
+        .event_format(LineFormat {
+            time_zone: settings.time_zone,
+            json: settings.json,
+        })
+        .with_writer(BatchWriter(batch.clone()))
+        .with_filter(LevelFilter::INFO);
+    let _ = Registry::default().with(filter).with(lines).try_init();
+    LogGuards { writer, batch }
+}
+
+/// A batch this large is written at once.
+const FLUSH_BYTES: usize = 64 * 1024;
+/// A line waits at most this long to be written.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// Past this much pending output (the sinks are slower than the lines come),
+/// a logging thread waits for the writer: memory stays bounded and no line
+/// is dropped.
+const MAX_PENDING: usize = 8 * 1024 * 1024;
+
+/// The formatted lines not yet written.
+#[derive(Default)]
+struct Batch {
+    pending: Mutex<Pending>,
+    /// Signalled when there is something to write (or to stop).
+    wake: Condvar,
+    /// Signalled when the writer took the pending lines.
+    taken: Condvar,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// Every line: stdout and `application.log`.
+    lines: Vec<u8>,
+    /// ERROR lines: `error.log`.
+    errors: Vec<u8>,
+    /// An ERROR line is waiting: write now.
+    urgent: bool,
+    /// The guard dropped: write what is left and stop.
+    closed: bool,
+}
+
+impl Batch {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        // A panic while holding the lock leaves only bytes behind: carry on.
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The `MakeWriter` of the one formatting layer: hands each formatted event
+/// to the batch, marked as an error line or not.
+struct BatchWriter(Arc<Batch>);
+
+struct EventWriter<'a> {
+    batch: &'a Batch,
+    error: bool,
+}
+
+impl<'a> MakeWriter<'a> for BatchWriter {
+    type Writer = EventWriter<'a>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        EventWriter {
+            batch: &self.0,
+            error: false,
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        EventWriter {
+            batch: &self.0,
+            error: *meta.level() == Level::ERROR,
+        }
+    }
+}
+
+impl Write for EventWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut pending = self.batch.lock();
+        if pending.closed {
+            // After the guard dropped (or without a writer thread): straight
+            // to stdout, as it would have been.
+            drop(pending);
+            io::stdout().lock().write_all(buf)?;
+            return Ok(buf.len());
+        }
+        while pending.lines.len() >= MAX_PENDING && !pending.closed {
+            pending = self
+                .batch
+                .taken
+                .wait(pending)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        let first = pending.lines.is_empty() && pending.errors.is_empty();
+        pending.lines.extend_from_slice(buf);
+        if self.error {
+            pending.errors.extend_from_slice(buf);
+            pending.urgent = true;
+        }
+        let wake = first || pending.urgent || pending.lines.len() >= FLUSH_BYTES;
+        drop(pending);
+        if wake {
+            self.batch.wake.notify_one();
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where batches go: stdout, and the files when they could be opened.
+struct Sinks {
+    stdout: bool,
+    /// `application.log`, `error.log`.
+    files: Option<(DailyFile, DailyFile)>,
+}
+
+impl Sinks {
+    fn write(&mut self, lines: &[u8], errors: &[u8]) {
+        // A sink that fails (stdout closed, disk full) must not stop the
+        // others, nor the service: its bytes are dropped, as a failed
+        // synchronous write would have dropped them.
+        if self.stdout && !lines.is_empty() {
+            let mut stdout = io::stdout().lock();
+            let _ = stdout.write_all(lines).and_then(|()| stdout.flush());
+        }
+        if let Some((application, error)) = &mut self.files {
+            if !lines.is_empty() {
+                let _ = application.write_all(lines);
+            }
+            if !errors.is_empty() {
+                let _ = error.write_all(errors);
+            }
+        }
+    }
+}
+
+/// The writer thread: waits for lines, lets a batch gather for up to
+/// `FLUSH_INTERVAL` (less if it fills or holds an error), writes it; on
+/// close, writes what is left and returns.
+fn write_batches(batch: &Batch, mut sinks: Sinks) {
+    let mut lines = Vec::new();
+    let mut errors = Vec::new();
+    loop {
+        let mut pending = batch.lock();
+        while pending.lines.is_empty() && pending.errors.is_empty() && !pending.closed {
+            pending = batch
+                .wake
+                .wait(pending)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        if !pending.closed && !pending.urgent && pending.lines.len() < FLUSH_BYTES {
+            pending = batch
+                .wake
+                .wait_timeout_while(pending, FLUSH_INTERVAL, |p| {
+                    !p.closed && !p.urgent && p.lines.len() < FLUSH_BYTES
+                })
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        std::mem::swap(&mut pending.lines, &mut lines);
+        std::mem::swap(&mut pending.errors, &mut errors);
+        pending.urgent = false;
+        let closed = pending.closed;
+        drop(pending);
+        batch.taken.notify_all();
+        if closed && lines.is_empty() && errors.is_empty() {
+            return;
+        }
+        sinks.write(&lines, &errors);
+        lines.clear();
+        errors.clear();
+        // After a burst, don't keep megabytes of spare capacity.
+        lines.shrink_to(4 * FLUSH_BYTES);
+        errors.shrink_to(FLUSH_BYTES);
+    }
 }
 
 fn open_files(settings: &LogSettings) -> io::Result<(DailyFile, DailyFile)> {
@@ -265,6 +459,48 @@ struct LineFormat {
     json: bool,
 }
 
+/// `2025-06-08 14:41:43.260` in a time zone. The part up to the seconds is
+/// formatted once per second per thread, not once per line.
+struct Timestamp {
+    seconds: Rc<str>,
+    millis: u32,
+}
+
+thread_local! {
+    /// The last second formatted on this thread: (zone, unix second, text).
+    static LAST_SECOND: RefCell<Option<(Tz, i64, Rc<str>)>> = const { RefCell::new(None) };
+}
+
+impl Timestamp {
+    fn now(time_zone: Tz) -> Self {
+        let now = Utc::now();
+        let second = now.timestamp();
+        let millis = now.timestamp_subsec_millis().min(999);
+        let seconds = LAST_SECOND.with(|last| {
+            let mut last = last.borrow_mut();
+            match &*last {
+                Some((zone, at, text)) if *zone == time_zone && *at == second => text.clone(),
+                _ => {
+                    let text: Rc<str> = now
+                        .with_timezone(&time_zone)
+                        .format("%Y-%m-%d %H:%M:%S")
+                        .to_string()
+                        .into();
+                    *last = Some((time_zone, second, text.clone()));
+                    text
+                }
+            }
+        });
+        Timestamp { seconds, millis }
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{:03}", self.seconds, self.millis)
+    }
+}
+
 /// Collects an event's message and fields.
 #[derive(Default)]
 struct Fields {
@@ -304,9 +540,7 @@ where
         event: &Event<'_>,
     ) -> std::fmt::Result {
         let meta = event.metadata();
-        let time = Utc::now()
-            .with_timezone(&self.time_zone)
-            .format("%Y-%m-%d %H:%M:%S%.3f");
+        let time = Timestamp::now(self.time_zone);
         let module = meta.module_path().unwrap_or_else(|| meta.target());
         let function = ctx
             .event_scope()
@@ -333,7 +567,9 @@ where
             let _ = write!(message, " {k}={v}");
         }
         // One event, one line: continuation lines are indented into it.
-        let message = message.replace('\n', "\n    ");
+        if message.contains('\n') {
+            message = message.replace('\n', "\n    ");
+        }
         writeln!(
             writer,
             "{time} | {:<8} | {module}:{function}:{line} - {message}",
@@ -404,6 +640,89 @@ mod tests {
         assert!(!dir.path().join("application.2025-06-05.log").exists());
         assert!(dir.path().join("application.2025-06-08.log").exists());
         assert!(dir.path().join("application.2025-06-09.log").exists());
+    }
+
+    #[test]
+    fn batched_lines_reach_the_files_by_the_time_the_writer_stops() {
+        let dir = tempfile::tempdir().expect("dir");
+        let now = Arc::new(Mutex::new(at("2025-06-08T10:00:00Z")));
+        let open = |stem| {
+            DailyFile::open(dir.path(), stem, Tz::UTC, 14, clock_at(now.clone())).expect("open")
+        };
+        let files = (open("application"), open("error"));
+        let batch = Arc::new(Batch::default());
+        let writer = {
+            let batch = batch.clone();
+            std::thread::spawn(move || {
+                write_batches(
+                    &batch,
+                    Sinks {
+                        stdout: false,
+                        files: Some(files),
+                    },
+                )
+            })
+        };
+        let make = BatchWriter(batch.clone());
+        let mut expected = String::new();
+        let mut expected_errors = String::new();
+        // Enough to fill several batches, from several threads.
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let make = &make;
+                scope.spawn(move || {
+                    for i in 0..5000 {
+                        let line = format!("thread {t} line {i} {}\n", "x".repeat(40));
+                        let mut w = make.make_writer();
+                        w.write_all(line.as_bytes()).expect("write");
+                    }
+                });
+            }
+        });
+        for t in 0..4 {
+            for i in 0..5000 {
+                expected.push_str(&format!("thread {t} line {i} {}\n", "x".repeat(40)));
+            }
+        }
+        for i in 0..3 {
+            let line = format!("error {i}\n");
+            let mut w = EventWriter {
+                batch: &batch,
+                error: true,
+            };
+            w.write_all(line.as_bytes()).expect("write");
+            expected.push_str(&line);
+            expected_errors.push_str(&line);
+        }
+        drop(LogGuards {
+            writer: Some(writer),
+            batch,
+        });
+        let application =
+            std::fs::read_to_string(dir.path().join("application.log")).expect("application");
+        let mut got: Vec<&str> = application.lines().collect();
+        let mut want: Vec<&str> = expected.lines().collect();
+        // Threads interleave; each line is whole and none is lost.
+        got.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(got, want);
+        let errors = std::fs::read_to_string(dir.path().join("error.log")).expect("error");
+        assert_eq!(errors, expected_errors);
+    }
+
+    #[test]
+    fn timestamps_are_in_the_time_zone_with_milliseconds() {
+        let jakarta: Tz = "Asia/Jakarta".parse().expect("tz");
+        for zone in [Tz::UTC, jakarta, Tz::UTC] {
+            let before = Utc::now().with_timezone(&zone);
+            let stamp = Timestamp::now(zone).to_string();
+            let after = Utc::now().with_timezone(&zone);
+            let parsed = chrono::NaiveDateTime::parse_from_str(&stamp, "%Y-%m-%d %H:%M:%S%.3f")
+                .expect("the format");
+            assert_eq!(stamp.len(), 23, "{stamp}");
+            let low = before.naive_local() - chrono::Duration::milliseconds(1);
+            assert!(parsed >= low && parsed <= after.naive_local(), "{stamp}");
+        }
     }
 
     #[test]

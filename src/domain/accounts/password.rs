@@ -2,9 +2,10 @@
 //! and Django's four default password validators.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use sha2::Sha256;
 
@@ -19,41 +20,136 @@ pub enum Verified {
 
 /// Concurrent Argon2 computations allowed: one core is always left to the
 /// async runtime, so a login storm cannot starve other requests, and memory
-/// stays bounded (each computation takes 19 MiB).
-static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+/// stays bounded (each computation takes 19 MiB, from `MEMORY`).
+static HASHING_PERMITS: LazyLock<usize> = LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
+    cores.saturating_sub(1).max(1)
 });
+static HASHING: LazyLock<tokio::sync::Semaphore> =
+    LazyLock::new(|| tokio::sync::Semaphore::new(*HASHING_PERMITS));
+
+/// Argon2's working memory, reused: at most `HASHING_PERMITS` buffers of
+/// the default parameters' size (19 MiB), each allocated at its first use
+/// and kept, instead of 19 MiB allocated and freed per hash — which the
+/// allocator kept anyway, once per malloc arena the blocking threads landed
+/// in (hundreds of MiB after a login storm).
+static MEMORY: BlockPool = BlockPool {
+    idle: Mutex::new(Vec::new()),
+};
+
+struct BlockPool {
+    idle: Mutex<Vec<Box<[Block]>>>,
+}
+
+impl BlockPool {
+    /// The blocks of the default parameters (`Params::DEFAULT`).
+    const BLOCKS: usize = Params::DEFAULT.block_count();
+
+    /// A buffer of `BLOCKS` blocks: an idle one, or a new one.
+    fn take(&self) -> anyhow::Result<Box<[Block]>> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match idle {
+            Some(blocks) => Ok(blocks),
+            None => allocate_blocks(Self::BLOCKS),
+        }
+    }
+
+    /// Keeps `blocks` for the next hash, unless as many are idle as hashes
+    /// may run at once (a caller outside `HASHING`, e.g. a test, may
+    /// have made one more).
+    fn give_back(&self, blocks: Box<[Block]>) {
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < *HASHING_PERMITS
+        {
+            idle.push(blocks);
+        }
+    }
+
+    /// Runs `f` with memory for `params`: a pooled buffer for the default
+    /// size or less, a one-off allocation for larger (imported) parameters.
+    fn with<T>(&self, params: &Params, f: impl FnOnce(&mut [Block]) -> T) -> anyhow::Result<T> {
+        let needed = params.block_count();
+        if needed > Self::BLOCKS {
+            let mut blocks = allocate_blocks(needed)?;
+            return Ok(f(&mut blocks[..]));
+        }
+        let mut blocks = self.take()?;
+        let result = f(&mut blocks[..needed]);
+        self.give_back(blocks);
+        Ok(result)
+    }
+}
+
+/// `count` zeroed blocks, or an error (never an abort) if the memory is not
+/// there.
+fn allocate_blocks(count: usize) -> anyhow::Result<Box<[Block]>> {
+    let mut blocks = Vec::new();
+    blocks
+        .try_reserve_exact(count)
+        .map_err(|e| anyhow::anyhow!("argon2: cannot allocate {count} KiB: {e}"))?;
+    blocks.resize(count, Block::new());
+    Ok(blocks.into_boxed_slice())
+}
 
 /// `hash` on the blocking pool, within the hashing limit.
 pub async fn hash_async(password: String) -> anyhow::Result<String> {
-    let _permit = HASHING
+    let permit = HASHING
         .acquire()
         .await
         .map_err(|e| anyhow::anyhow!("hashing limiter closed: {e}"))?;
-    tokio::task::spawn_blocking(move || hash(&password))
-        .await
-        .map_err(|e| anyhow::anyhow!("password hashing task failed: {e}"))?
+    // The permit goes with the computation: if this request is dropped
+    // (client gone, timeout), the computation still runs to its end and
+    // holds its memory until then, so the next one must still wait.
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        hash(&password)
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("password hashing task failed: {e}"))?
 }
 
 /// `verify` on the blocking pool, within the hashing limit.
 pub async fn verify_async(password: String, stored: String) -> anyhow::Result<Verified> {
-    let _permit = HASHING
+    let permit = HASHING
         .acquire()
         .await
         .map_err(|e| anyhow::anyhow!("hashing limiter closed: {e}"))?;
-    tokio::task::spawn_blocking(move || verify(&password, &stored))
-        .await
-        .map_err(|e| anyhow::anyhow!("password check task failed: {e}"))
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        verify(&password, &stored)
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("password check task failed: {e}"))
 }
 
-/// Hashes with Argon2id and a random salt (PHC string format). CPU-heavy:
-/// call from the blocking pool.
+/// Hashes with Argon2id (default parameters: m=19456, t=2, p=1) and a
+/// random 16-byte salt, in the PHC string format — the string
+/// `Argon2::default().hash_password` gives. CPU-heavy: call from the
+/// blocking pool.
 pub fn hash(password: &str) -> anyhow::Result<String> {
-    let hashed: Result<PasswordHash, _> = Argon2::default().hash_password(password.as_bytes());
-    hashed
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))
+    let salt = argon2::password_hash::try_generate_salt()
+        .map_err(|e| anyhow::anyhow!("no random salt: {e}"))?;
+    hash_with_salt(password, &salt)
+}
+
+fn hash_with_salt(password: &str, salt: &[u8]) -> anyhow::Result<String> {
+    let params = Params::DEFAULT;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    MEMORY
+        .with(&params, |blocks| {
+            argon2.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, blocks)
+        })?
+        .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params)
+            .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?,
+        salt: Some(Salt::new(salt).map_err(|e| anyhow::anyhow!("argon2 salt: {e}"))?),
+        hash: Some(Output::new(&out).map_err(|e| anyhow::anyhow!("argon2 output: {e}"))?),
+    };
+    Ok(phc.to_string())
 }
 
 /// Checks a password against a stored hash: our Argon2id PHC strings,
@@ -74,11 +170,36 @@ pub fn verify(password: &str, stored: &str) -> Verified {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return Verified::No;
     };
-    match Argon2::default().verify_password(password.as_bytes(), &parsed) {
-        Ok(()) if imported => Verified::YesRehash,
-        Ok(()) => Verified::Yes,
-        Err(_) => Verified::No,
+    match verify_argon2(password.as_bytes(), &parsed) {
+        true if imported => Verified::YesRehash,
+        true => Verified::Yes,
+        false => Verified::No,
     }
+}
+
+/// What `Argon2::default().verify_password` does — the algorithm, version
+/// and parameters the PHC string names, its output compared in constant
+/// time — with the working memory from `MEMORY`.
+fn verify_argon2(password: &[u8], parsed: &PasswordHash) -> bool {
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from).transpose() {
+        Ok(version) => version.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Ok(params) = Params::try_from(parsed) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let computed = MEMORY.with(&params, |blocks| {
+        argon2.hash_password_into_with_memory(password, salt.as_ref(), &mut out, blocks)
+    });
+    matches!(computed, Ok(Ok(()))) && constant_time_eq(&out, expected.as_ref())
 }
 
 fn verify_django_pbkdf2(password: &str, rest: &str) -> bool {
@@ -230,6 +351,100 @@ mod tests {
         assert!(h.starts_with("$argon2id$"));
         assert_eq!(verify("Correct-Horse-9", &h), Verified::Yes);
         assert_eq!(verify("wrong", &h), Verified::No);
+    }
+
+    #[test]
+    fn pooled_memory_gives_the_strings_argon2_gives() {
+        use argon2::{PasswordHasher, PasswordVerifier};
+        let salt = b"0123456789abcdef";
+        let ours = hash_with_salt("Correct-Horse-9", salt).expect("hash");
+        let theirs = Argon2::default()
+            .hash_password_with_salt(b"Correct-Horse-9", salt)
+            .expect("argon2")
+            .to_string();
+        assert_eq!(ours, theirs);
+        let parsed = PasswordHash::new(&ours).expect("phc");
+        assert!(
+            Argon2::default()
+                .verify_password(b"Correct-Horse-9", &parsed)
+                .is_ok()
+        );
+        // Twice more: reused memory gives the same answer.
+        for _ in 0..2 {
+            assert_eq!(
+                hash_with_salt("Correct-Horse-9", salt).expect("hash"),
+                theirs
+            );
+        }
+    }
+
+    #[test]
+    fn other_parameters_verify_too() {
+        use argon2::PasswordHasher;
+        // Smaller than the pooled buffers, larger (a one-off allocation),
+        // another variant and version, a 16-byte output.
+        for (algorithm, version, params) in [
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(64, 3, 1, None),
+            ),
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(20 * 1024, 1, 2, None),
+            ),
+            (
+                Algorithm::Argon2i,
+                Version::V0x10,
+                Params::new(256, 2, 1, Some(16)),
+            ),
+            (
+                Algorithm::Argon2d,
+                Version::V0x13,
+                Params::new(128, 1, 4, None),
+            ),
+        ] {
+            let params = params.expect("params");
+            let stored = Argon2::new(algorithm, version, params)
+                .hash_password_with_salt(b"Other-Params-1", b"saltsaltsalt")
+                .expect("argon2")
+                .to_string();
+            assert_eq!(verify("Other-Params-1", &stored), Verified::Yes, "{stored}");
+            assert_eq!(verify("Other-Params-2", &stored), Verified::No, "{stored}");
+            let django = format!("argon2{stored}");
+            assert_eq!(verify("Other-Params-1", &django), Verified::YesRehash);
+        }
+        assert_eq!(
+            verify("x", "$argon2id$v=19$m=19456,t=2,p=1$garbage"),
+            Verified::No
+        );
+        assert_eq!(
+            verify(
+                "x",
+                "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E"
+            ),
+            Verified::No
+        );
+    }
+
+    #[test]
+    fn hashes_at_once_each_verify() {
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                std::thread::spawn(move || {
+                    let password = format!("Concurrent-{i}");
+                    let h = hash(&password).expect("hash");
+                    (password, h)
+                })
+            })
+            .collect();
+        for thread in threads {
+            let (password, h) = thread.join().expect("thread");
+            assert_eq!(verify(&password, &h), Verified::Yes);
+        }
+        let idle = MEMORY.idle.lock().expect("pool").len();
+        assert!(idle <= *HASHING_PERMITS, "{idle} idle buffers");
     }
 
     #[test]

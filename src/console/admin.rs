@@ -62,10 +62,8 @@ async fn users(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let Visit { caller, frame } = match visit(&state, &headers, "/console/users/", "users").await {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
+    let Visit { caller, frame } =
+        page_or_return!(visit(&state, &headers, "/console/users/", "users").await);
     let q = query_text(query.as_deref(), "q");
     let request = PageRequest {
         page: page_number(query.as_deref()),
@@ -131,14 +129,8 @@ async fn user_page(
     Path(id): Path<String>,
 ) -> Response {
     let here = format!("/console/users/{id}/");
-    let Visit { caller, frame } = match visit(&state, &headers, &here, "users").await {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
-    let id = match path_uuid(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let Visit { caller, frame } = page_or_return!(visit(&state, &headers, &here, "users").await);
+    let id = page_or_return!(path_uuid(&id));
     let loaded = async {
         accounts::authorize_list(&caller)?;
         let found = accounts::get_user(&state, &caller, id).await?;
@@ -197,14 +189,8 @@ async fn set_active(
     body: Bytes,
 ) -> Response {
     let back = format!("/console/users/{id}/");
-    let (visit, fields) = match posted(&state, &headers, &body, &back).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let id = match path_uuid(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let (visit, fields) = page_or_return!(posted(&state, &headers, &body, &back).await);
+    let id = page_or_return!(path_uuid(&id));
     let active = fields.get("active") == "true";
     match accounts::set_active(&state, &visit.caller, id, active).await {
         Ok(user) => redirect_with(
@@ -232,14 +218,8 @@ async fn add_group(
     body: Bytes,
 ) -> Response {
     let back = format!("/console/users/{id}/");
-    let (visit, fields) = match posted(&state, &headers, &body, &back).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let id = match path_uuid(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let (visit, fields) = page_or_return!(posted(&state, &headers, &body, &back).await);
+    let id = page_or_return!(path_uuid(&id));
     let Ok(group_id) = fields.get("group").trim().parse::<i32>() else {
         return redirect_with(&state, &back, "error", "Choose a group.");
     };
@@ -266,14 +246,8 @@ async fn remove_group(
     body: Bytes,
 ) -> Response {
     let back = format!("/console/users/{id}/");
-    let (visit, _) = match posted(&state, &headers, &body, &back).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let id = match path_uuid(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let (visit, _) = page_or_return!(posted(&state, &headers, &body, &back).await);
+    let id = page_or_return!(path_uuid(&id));
     let Ok(group_id) = group.parse::<i32>() else {
         return super::not_found_page();
     };
@@ -351,10 +325,8 @@ async fn groups_page(State(state): State<AppState>, headers: HeaderMap) -> Respo
 }
 
 async fn create_group(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (visit, fields) = match posted(&state, &headers, &body, "/console/groups/").await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visit, fields) =
+        page_or_return!(posted(&state, &headers, &body, "/console/groups/").await);
     if let Err(e) = groups::authorize(&visit.caller) {
         return refusal(e);
     }
@@ -403,10 +375,8 @@ async fn jobs_page(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let Visit { caller, frame } = match visit(&state, &headers, "/console/jobs/", "jobs").await {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
+    let Visit { caller, frame } =
+        page_or_return!(visit(&state, &headers, "/console/jobs/", "jobs").await);
     let request = PageRequest {
         page: page_number(query.as_deref()),
         size: 50,
@@ -445,14 +415,8 @@ async fn retry_job(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (visit, _) = match posted(&state, &headers, &body, "/console/jobs/").await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let id = match path_uuid(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let (visit, _) = page_or_return!(posted(&state, &headers, &body, "/console/jobs/").await);
+    let id = page_or_return!(path_uuid(&id));
     match jobs::retry(&state, &visit.caller, id).await {
         Ok(job) => redirect_with(
             &state,
@@ -493,11 +457,8 @@ struct StatusPage<'a> {
 
 /// What `/readyz` reports, for people.
 async fn status_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Visit { caller, frame } = match visit(&state, &headers, "/console/status/", "status").await
-    {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
+    let Visit { caller, frame } =
+        page_or_return!(visit(&state, &headers, "/console/status/", "status").await);
     if let Err(e) = jobs::authorize(&caller) {
         return refusal(e);
     }

@@ -67,10 +67,8 @@ struct Dashboard<'a> {
 }
 
 async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Visit { caller, frame } = match visit(&state, &headers, "/console/", "home").await {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
+    let Visit { caller, frame } =
+        page_or_return!(visit(&state, &headers, "/console/", "home").await);
     let loaded = async {
         let organised = if frame.may_manage {
             events::list(
@@ -179,10 +177,8 @@ fn inline_svg(code: &str) -> Result<String, DomainError> {
 }
 
 async fn my_tickets(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Visit { caller, frame } = match visit(&state, &headers, "/console/my/", "my").await {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
+    let Visit { caller, frame } =
+        page_or_return!(visit(&state, &headers, "/console/my/", "my").await);
     let result = async {
         let held = registrations::holdings(&state, &caller).await?;
         let ids: Vec<Uuid> = held.iter().map(|h| h.registration.id).collect();
@@ -265,14 +261,8 @@ async fn cancel_confirm(
     Path(id): Path<String>,
 ) -> Response {
     let here = format!("/console/my/registrations/{id}/cancel");
-    let Visit { caller, frame } = match visit(&state, &headers, &here, "my").await {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
-    let id = match path_uuid(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let Visit { caller, frame } = page_or_return!(visit(&state, &headers, &here, "my").await);
+    let id = page_or_return!(path_uuid(&id));
     let held = match cancellable(&state, &caller, id).await {
         Ok(held) => held,
         Err(DomainError::Forbidden) => return super::not_found_page(),
@@ -306,14 +296,9 @@ async fn cancel(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (Visit { caller, .. }, _) = match posted(&state, &headers, &body, "/console/my/").await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let id = match path_uuid(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let (Visit { caller, .. }, _) =
+        page_or_return!(posted(&state, &headers, &body, "/console/my/").await);
+    let id = page_or_return!(path_uuid(&id));
     let held = match cancellable(&state, &caller, id).await {
         Ok(held) => held,
         Err(DomainError::Forbidden) => return super::not_found_page(),
@@ -360,10 +345,8 @@ async fn browse(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let Visit { frame, .. } = match visit(&state, &headers, "/console/browse/", "browse").await {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
+    let Visit { frame, .. } =
+        page_or_return!(visit(&state, &headers, "/console/browse/", "browse").await);
     let q = query_text(query.as_deref(), "q");
     let filter = EventFilter {
         status: Some("scheduled".into()),
@@ -440,10 +423,7 @@ async fn render_browse_event(
 ) -> Response {
     let Visit { caller, mut frame } = visit;
     frame.section = "browse";
-    let id = match path_uuid(id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let id = page_or_return!(path_uuid(id));
     let loaded = async {
         let event = events::get(state, id).await?;
         let offers = tickets::list(
@@ -543,10 +523,7 @@ async fn register(
     body: Bytes,
 ) -> Response {
     let here = format!("/console/browse/{id}/");
-    let (visit, fields) = match posted(&state, &headers, &body, &here).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visit, fields) = page_or_return!(posted(&state, &headers, &body, &here).await);
     let mut errors = FieldErrors::default();
     let ticket_id = match Uuid::parse_str(fields.get("ticket_id").trim()) {
         Ok(ticket_id) => ticket_id,

@@ -105,11 +105,8 @@ async fn list(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let Visit { caller, frame } = match visit(&state, &headers, "/console/events/", "events").await
-    {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
+    let Visit { caller, frame } =
+        page_or_return!(visit(&state, &headers, "/console/events/", "events").await);
     if let Err(response) = refuse_unless_manager(&frame) {
         return response;
     }
@@ -198,10 +195,8 @@ struct NewEventPage<'a> {
 }
 
 async fn new_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Visit { frame, .. } = match visit(&state, &headers, "/console/events/new", "events").await {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
+    let Visit { frame, .. } =
+        page_or_return!(visit(&state, &headers, "/console/events/new", "events").await);
     if let Err(response) = refuse_unless_manager(&frame) {
         return response;
     }
@@ -227,10 +222,7 @@ fn read_event_form(state: &AppState, fields: &Fields) -> (EventPatch, FieldError
 
 async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let (Visit { caller, frame }, fields) =
-        match posted(&state, &headers, &body, "/console/events/new").await {
-            Ok(found) => found,
-            Err(response) => return response,
-        };
+        page_or_return!(posted(&state, &headers, &body, "/console/events/new").await);
     if let Err(response) = refuse_unless_manager(&frame) {
         return response;
     }
@@ -599,14 +591,8 @@ async fn event_page(
     RawQuery(query): RawQuery,
 ) -> Response {
     let here = format!("/console/events/{id}/");
-    let visit = match visit(&state, &headers, &here, "events").await {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
-    let id = match path_uuid(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let visit = page_or_return!(visit(&state, &headers, &here, "events").await);
+    let id = page_or_return!(path_uuid(&id));
     render_event(
         &state,
         visit,
@@ -626,14 +612,8 @@ async fn update(
     body: Bytes,
 ) -> Response {
     let here = format!("/console/events/{id}/");
-    let (visit, fields) = match posted(&state, &headers, &body, &here).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let id = match path_uuid(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let (visit, fields) = page_or_return!(posted(&state, &headers, &body, &here).await);
+    let id = page_or_return!(path_uuid(&id));
     let (patch, errors) = read_event_form(&state, &fields);
     let outcome = if errors.is_empty() {
         let changes = EventChanges::from(patch);
@@ -698,18 +678,9 @@ async fn delete_confirm(
     Path(id): Path<String>,
 ) -> Response {
     let here = format!("/console/events/{id}/delete");
-    let Visit { caller, frame } = match visit(&state, &headers, &here, "events").await {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
-    let id = match path_uuid(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
-    let event = match managed(&state, &caller, id).await {
-        Ok(event) => event,
-        Err(response) => return response,
-    };
+    let Visit { caller, frame } = page_or_return!(visit(&state, &headers, &here, "events").await);
+    let id = page_or_return!(path_uuid(&id));
+    let event = page_or_return!(managed(&state, &caller, id).await);
     let goes = match events::dependents(&state, &caller, id).await {
         Ok(goes) => goes,
         Err(e) => return refusal(e),
@@ -748,18 +719,9 @@ async fn delete(
     body: Bytes,
 ) -> Response {
     let back = format!("/console/events/{id}/");
-    let (visit, _) = match posted(&state, &headers, &body, &back).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let id = match path_uuid(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
-    let event = match managed(&state, &visit.caller, id).await {
-        Ok(event) => event,
-        Err(response) => return response,
-    };
+    let (visit, _) = page_or_return!(posted(&state, &headers, &body, &back).await);
+    let id = page_or_return!(path_uuid(&id));
+    let event = page_or_return!(managed(&state, &visit.caller, id).await);
     match events::delete(&state, &visit.caller, id).await {
         Ok(()) => redirect_with(
             &state,
@@ -778,14 +740,8 @@ async fn add_ticket(
     body: Bytes,
 ) -> Response {
     let back = format!("/console/events/{id}/");
-    let (visit, fields) = match posted(&state, &headers, &body, &back).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let id = match path_uuid(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let (visit, fields) = page_or_return!(posted(&state, &headers, &body, &back).await);
+    let id = page_or_return!(path_uuid(&id));
     if let Err(response) = managed(&state, &visit.caller, id).await {
         return response;
     }
@@ -839,14 +795,8 @@ async fn ticket_delete_confirm(
     Path(id): Path<String>,
 ) -> Response {
     let here = format!("/console/tickets/{id}/delete");
-    let Visit { caller, frame } = match visit(&state, &headers, &here, "events").await {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
-    let t = match managed_ticket(&state, &caller, &id).await {
-        Ok(t) => t,
-        Err(response) => return response,
-    };
+    let Visit { caller, frame } = page_or_return!(visit(&state, &headers, &here, "events").await);
+    let t = page_or_return!(managed_ticket(&state, &caller, &id).await);
     let sold = u64::try_from(t.sold).unwrap_or(0);
     let html = Confirm {
         frame: &frame,
@@ -871,14 +821,8 @@ async fn ticket_delete(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (visit, _) = match posted(&state, &headers, &body, "/console/events/").await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let t = match managed_ticket(&state, &visit.caller, &id).await {
-        Ok(t) => t,
-        Err(response) => return response,
-    };
+    let (visit, _) = page_or_return!(posted(&state, &headers, &body, "/console/events/").await);
+    let t = page_or_return!(managed_ticket(&state, &visit.caller, &id).await);
     let back = format!("/console/events/{}/#tickets", t.event_id);
     match tickets::delete(&state, &visit.caller, t.id).await {
         Ok(()) => redirect_with(
@@ -898,14 +842,8 @@ async fn upload_poster(
     request: Request,
 ) -> Response {
     let back = format!("/console/events/{id}/");
-    let visit = match visit(&state, &headers, &back, "events").await {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
-    let id = match path_uuid(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let visit = page_or_return!(visit(&state, &headers, &back, "events").await);
+    let id = page_or_return!(path_uuid(&id));
     let read = match Multipart::from_request(request, &state).await {
         Ok(form) => crate::api::media::read_poster_form(form, &["csrf_token"])
             .await
@@ -970,14 +908,8 @@ async fn poster_delete_confirm(
     Path(id): Path<String>,
 ) -> Response {
     let here = format!("/console/posters/{id}/delete");
-    let Visit { caller, frame } = match visit(&state, &headers, &here, "events").await {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
-    let poster = match managed_poster(&state, &caller, &id).await {
-        Ok(p) => p,
-        Err(response) => return response,
-    };
+    let Visit { caller, frame } = page_or_return!(visit(&state, &headers, &here, "events").await);
+    let poster = page_or_return!(managed_poster(&state, &caller, &id).await);
     let html = Confirm {
         frame: &frame,
         title: "Delete this poster?".into(),
@@ -998,14 +930,8 @@ async fn poster_delete(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (visit, _) = match posted(&state, &headers, &body, "/console/events/").await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let poster = match managed_poster(&state, &visit.caller, &id).await {
-        Ok(p) => p,
-        Err(response) => return response,
-    };
+    let (visit, _) = page_or_return!(posted(&state, &headers, &body, "/console/events/").await);
+    let poster = page_or_return!(managed_poster(&state, &visit.caller, &id).await);
     let back = format!("/console/events/{}/#posters", poster.event_id);
     match posters::delete(&state, &visit.caller, poster.id).await {
         Ok(()) => redirect_with(&state, &back, "ok", "Poster deleted."),
@@ -1020,14 +946,8 @@ async fn refund_confirm(
     Path(id): Path<String>,
 ) -> Response {
     let here = format!("/console/payments/{id}/refund");
-    let Visit { caller, frame } = match visit(&state, &headers, &here, "events").await {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
-    let id = match path_uuid(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let Visit { caller, frame } = page_or_return!(visit(&state, &headers, &here, "events").await);
+    let id = page_or_return!(path_uuid(&id));
     let found = match payments::get_changeable(&state, &caller, id).await {
         Ok(found) => found,
         Err(e) => return refusal(e),
@@ -1065,14 +985,9 @@ async fn move_payment(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (visit, fields) = match posted(&state, &headers, &body, "/console/events/").await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let id = match path_uuid(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let (visit, fields) =
+        page_or_return!(posted(&state, &headers, &body, "/console/events/").await);
+    let id = page_or_return!(path_uuid(&id));
     let found = match payments::get_changeable(&state, &visit.caller, id).await {
         Ok(found) => found,
         Err(e) => return refusal(e),
@@ -1105,21 +1020,9 @@ async fn registrations_csv(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let Visit { caller, .. } = match visit(
-        &state,
-        &headers,
-        &format!("/console/events/{id}/"),
-        "events",
-    )
-    .await
-    {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
-    let event_id = match path_uuid(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let here = format!("/console/events/{id}/");
+    let Visit { caller, .. } = page_or_return!(visit(&state, &headers, &here, "events").await);
+    let event_id = page_or_return!(path_uuid(&id));
     // The first page now: a refusal is still a page, not a broken download.
     let first = match registrations::roster(
         &state,

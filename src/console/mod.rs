@@ -18,6 +18,17 @@
 // a 404) as `Err(Response)`, axum's way; its size does not matter here.
 #![allow(clippy::result_large_err)]
 
+/// The value of a step that may end the request with a page instead (a
+/// sign-in redirect, a 403, a 404): that page is returned as it is.
+macro_rules! page_or_return {
+    ($step:expr) => {
+        match $step {
+            Ok(value) => value,
+            Err(response) => return response,
+        }
+    };
+}
+
 mod admin;
 mod attendee;
 mod auth;

@@ -80,10 +80,7 @@ async fn scan_form(State(state): State<AppState>, headers: HeaderMap) -> Respons
 }
 
 async fn scan_submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (visit, fields) = match posted(&state, &headers, &body, "/console/scan/").await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visit, fields) = page_or_return!(posted(&state, &headers, &body, "/console/scan/").await);
     let code = fields.get("code").trim().to_string();
     let force = fields.get("force") == "true";
     let outcome = checkins::scan(

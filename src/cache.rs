@@ -40,15 +40,25 @@ pub enum Family {
     Events,
     /// Ticket detail and ticket lists (`sold`/`available` move with registrations).
     Tickets,
+    /// The console's summary pages (an event's page, the dashboard): they
+    /// show events, tickets, registrations, payments, check-ins, posters and
+    /// people's names at once, so every invalidation bumps this family too,
+    /// and the writes that touch nothing else cached (payments, check-ins,
+    /// posters, users) invalidate it alone.
+    Console,
 }
 
+/// How many families there are.
+const FAMILIES: usize = 3;
+
 impl Family {
-    const ALL: [Family; 2] = [Family::Events, Family::Tickets];
+    const ALL: [Family; FAMILIES] = [Family::Events, Family::Tickets, Family::Console];
 
     fn name(self) -> &'static str {
         match self {
             Family::Events => "events",
             Family::Tickets => "tickets",
+            Family::Console => "console",
         }
     }
 
@@ -56,6 +66,7 @@ impl Family {
         match self {
             Family::Events => 0,
             Family::Tickets => 1,
+            Family::Console => 2,
         }
     }
 }
@@ -87,7 +98,7 @@ enum Backend {
     Disabled,
     Memory {
         entries: moka::future::Cache<String, Bytes>,
-        generations: [AtomicU64; 2],
+        generations: [AtomicU64; FAMILIES],
     },
     Redis(RedisBackend),
 }
@@ -100,7 +111,7 @@ struct RedisBackend {
     /// Whether the outage has been logged (one ERROR per outage).
     down: AtomicBool,
     /// Families whose bump failed during an outage.
-    pending: [AtomicBool; 2],
+    pending: [AtomicBool; FAMILIES],
 }
 
 /// The generation a family starts from in a Redis that has none: the clock in
@@ -165,7 +176,7 @@ impl Cache {
                     description: crate::config::mask_url_password(url),
                     down_until: Mutex::new(None),
                     down: AtomicBool::new(false),
-                    pending: [AtomicBool::new(false), AtomicBool::new(false)],
+                    pending: std::array::from_fn(|_| AtomicBool::new(false)),
                 })
             }
             None => Backend::Memory {
@@ -176,7 +187,7 @@ impl Cache {
                     })
                     .time_to_live(config.cache_ttl)
                     .build(),
-                generations: [AtomicU64::new(0), AtomicU64::new(0)],
+                generations: std::array::from_fn(|_| AtomicU64::new(0)),
             },
         };
         Ok(Cache {
@@ -318,9 +329,15 @@ impl Cache {
         }
     }
 
-    /// Makes every cached response of these families unreachable. Call after
-    /// the write's transaction has committed, before answering.
+    /// Makes every cached response of these families, and the console's
+    /// summaries, unreachable. Call after the write's transaction has
+    /// committed, before answering.
     pub async fn invalidate(&self, families: &[Family]) {
+        let mut families = families.to_vec();
+        if !families.contains(&Family::Console) {
+            families.push(Family::Console);
+        }
+        let families = families.as_slice();
         match &self.inner.backend {
             Backend::Disabled => {}
             Backend::Memory { generations, .. } => {
@@ -350,6 +367,32 @@ impl Cache {
                 }
             }
         }
+    }
+
+    /// A value kept as JSON under `family`: the cached one while the family
+    /// has not moved, else `load`'s, stored under the generation seen before
+    /// loading (so a value loaded while a write committed is never served).
+    pub async fn json<T, E, F, Fut>(&self, family: Family, key: &str, load: F) -> Result<T, E>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let found = self.lookup(family, key).await;
+        if let Some(value) = found
+            .hit
+            .and_then(|body| serde_json::from_slice::<T>(&body).ok())
+        {
+            return Ok(value);
+        }
+        let value = load().await?;
+        if let Some(generation) = found.generation {
+            match serde_json::to_vec(&value) {
+                Ok(body) => self.store(family, generation, key, body.into()).await,
+                Err(e) => tracing::warn!("cannot cache {key}: {e}"),
+            }
+        }
+        Ok(value)
     }
 
     /// Every family: for writes made outside the API (the CLI), which may

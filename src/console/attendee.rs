@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use chrono::Utc;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::format::{Pager, amount, count, page_number, pager, when};
@@ -16,11 +17,12 @@ use super::{
     Frame, Visit, path_uuid, posted, query_text, redirect_with, refusal, refusal_words, render,
     visit,
 };
+use crate::cache::Family;
 use crate::domain::events::EventFilter;
 use crate::domain::registrations::NewRegistration;
 use crate::domain::{
-    DomainError, FieldErrors, PageRequest, checkins, events, payments, posters, registrations,
-    tickets,
+    Caller, DomainError, FieldErrors, PageRequest, checkins, events, payments, posters,
+    registrations, tickets,
 };
 use crate::state::AppState;
 
@@ -37,6 +39,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// An event row of the dashboard.
+#[derive(Serialize, Deserialize)]
 struct EventRow {
     id: Uuid,
     name: String,
@@ -48,6 +51,7 @@ struct EventRow {
 }
 
 /// A ticket card of the dashboard.
+#[derive(Serialize, Deserialize)]
 struct TicketCard {
     event: String,
     ticket: String,
@@ -55,10 +59,11 @@ struct TicketCard {
     location: String,
 }
 
-#[derive(Template)]
-#[template(path = "dashboard.html")]
-struct Dashboard<'a> {
-    frame: &'a Frame,
+/// What a user's dashboard shows, kept in the cache (family `Console`,
+/// which every write moves) for at most the minute it was read in: it also
+/// depends on the clock (upcoming events, the last 24 hours).
+#[derive(Serialize, Deserialize)]
+struct DashboardView {
     organised: Vec<EventRow>,
     tickets: Vec<TicketCard>,
     /// Superuser and admin: payments waiting for a decision.
@@ -66,64 +71,103 @@ struct Dashboard<'a> {
     registrations_today: Option<String>,
 }
 
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct Dashboard<'a> {
+    frame: &'a Frame,
+    view: DashboardView,
+}
+
+/// The template reads the view's fields as the page's own.
+impl std::ops::Deref for Dashboard<'_> {
+    type Target = DashboardView;
+    fn deref(&self) -> &DashboardView {
+        &self.view
+    }
+}
+
 async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Visit { caller, frame } =
         page_or_return!(visit(&state, &headers, "/console/", "home").await);
-    let loaded = async {
-        let organised = if frame.may_manage {
-            events::list(
-                &state,
-                &EventFilter {
-                    organizer: (!caller.is_admin()).then_some(caller.id),
-                    start_after: Some(Utc::now()),
-                    ..EventFilter::default()
-                },
-                &[("start_time", false)],
-                PageRequest { page: 1, size: 5 },
-                None,
-            )
-            .await?
-            .items
-        } else {
-            Vec::new()
-        };
-        let held = registrations::holdings(&state, &caller).await?;
-        let ids: Vec<Uuid> = organised.iter().map(|e| e.id).collect();
-        let admitted = checkins::admitted_per_event(&state, &ids).await?;
-        let (pending, today) = if caller.is_admin() {
-            let pending = payments::list(
-                &state,
-                &caller,
-                &payments::PaymentFilter {
-                    status: Some("pending".into()),
-                    ..Default::default()
-                },
-                PageRequest { page: 1, size: 1 },
-            )
-            .await?
-            .count;
-            let since = Utc::now() - chrono::Duration::hours(24);
-            (
-                Some(count(pending)),
-                Some(count(registrations::count_since(&state, since).await?)),
-            )
-        } else {
-            (None, None)
-        };
-        Ok::<_, DomainError>((organised, held, admitted, pending, today))
-    }
-    .await;
-    let (organised, held, admitted, pending_payments, registrations_today) = match loaded {
-        Ok(found) => found,
+    let key = format!(
+        "dashboard:{}:{}:{}:{}",
+        caller.id,
+        frame.may_manage,
+        caller.is_admin(),
+        Utc::now().timestamp() / 60
+    );
+    let loaded = state
+        .cache
+        .json(Family::Console, &key, || {
+            load_dashboard(&state, &caller, frame.may_manage)
+        })
+        .await;
+    let view = match loaded {
+        Ok(view) => view,
         Err(e) => return refusal(e),
     };
     let html = Dashboard {
         frame: &frame,
+        view,
+    }
+    .render();
+    render(&frame, StatusCode::OK, html)
+}
+
+/// Reads and formats a user's dashboard: their upcoming events (those who
+/// organise), their tickets, and for superuser and admin the payments
+/// waiting and the registrations of the last 24 hours.
+async fn load_dashboard(
+    state: &AppState,
+    caller: &Caller,
+    may_manage: bool,
+) -> Result<DashboardView, DomainError> {
+    let organised = if may_manage {
+        events::list(
+            state,
+            &EventFilter {
+                organizer: (!caller.is_admin()).then_some(caller.id),
+                start_after: Some(Utc::now()),
+                ..EventFilter::default()
+            },
+            &[("start_time", false)],
+            PageRequest { page: 1, size: 5 },
+            None,
+        )
+        .await?
+        .items
+    } else {
+        Vec::new()
+    };
+    let held = registrations::holdings(state, caller).await?;
+    let ids: Vec<Uuid> = organised.iter().map(|e| e.id).collect();
+    let admitted = checkins::admitted_per_event(state, &ids).await?;
+    let (pending_payments, registrations_today) = if caller.is_admin() {
+        let pending = payments::list(
+            state,
+            caller,
+            &payments::PaymentFilter {
+                status: Some("pending".into()),
+                ..Default::default()
+            },
+            PageRequest { page: 1, size: 1 },
+        )
+        .await?
+        .count;
+        let since = Utc::now() - chrono::Duration::hours(24);
+        (
+            Some(count(pending)),
+            Some(count(registrations::count_since(state, since).await?)),
+        )
+    } else {
+        (None, None)
+    };
+    Ok(DashboardView {
         organised: organised
             .into_iter()
             .map(|e| EventRow {
                 checked_in: admitted.get(&e.id).copied().unwrap_or(0),
-                starts: when(&state, &e.start_time),
+                starts: when(state, &e.start_time),
                 id: e.id,
                 name: e.name,
                 status: e.status,
@@ -134,7 +178,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
         tickets: held
             .into_iter()
             .map(|h| TicketCard {
-                starts: when(&state, &h.event.start_time),
+                starts: when(state, &h.event.start_time),
                 event: h.event.name,
                 ticket: h.ticket.name,
                 location: h.event.location,
@@ -142,9 +186,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
             .collect(),
         pending_payments,
         registrations_today,
-    }
-    .render();
-    render(&frame, StatusCode::OK, html)
+    })
 }
 
 /// A ticket card of "My tickets".

@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::attendee::Confirm;
@@ -27,6 +28,7 @@ use super::{
 use crate::api::events::EventPatch;
 use crate::api::input::Input;
 use crate::api::tickets::TicketPatch;
+use crate::cache::Family;
 use crate::domain::events::{EventChanges, EventFilter, STATUSES};
 use crate::domain::payments::{self, PaymentChanges, PaymentFilter};
 use crate::domain::{
@@ -254,6 +256,7 @@ async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     }
 }
 
+#[derive(Serialize, Deserialize)]
 struct TicketRow {
     id: Uuid,
     name: String,
@@ -265,6 +268,7 @@ struct TicketRow {
     sales: String,
 }
 
+#[derive(Serialize, Deserialize)]
 struct RosterLine {
     name: String,
     email: String,
@@ -274,12 +278,14 @@ struct RosterLine {
     checked_in: String,
 }
 
+#[derive(Serialize, Deserialize)]
 struct PosterCard {
     id: Uuid,
     name: String,
     size: String,
 }
 
+#[derive(Serialize, Deserialize)]
 struct PaymentRow {
     id: Uuid,
     person: String,
@@ -288,9 +294,10 @@ struct PaymentRow {
     status: String,
     when: String,
     /// (target status, button words) the state machine allows.
-    moves: Vec<(&'static str, &'static str)>,
+    moves: Vec<(String, String)>,
 }
 
+#[derive(Serialize, Deserialize)]
 struct CheckinRow {
     person: String,
     at: String,
@@ -298,10 +305,12 @@ struct CheckinRow {
     notes: String,
 }
 
-#[derive(Template)]
-#[template(path = "event.html")]
-struct EventPage<'a> {
-    frame: &'a Frame,
+/// What the event page shows that is the same for everyone who manages the
+/// event, ready to print: loaded in ~30 reads, so it is kept in the cache
+/// (family `Console`, which every write moves) under the event, the search,
+/// the page numbers and the minute.
+#[derive(Serialize, Deserialize)]
+struct EventView {
     id: Uuid,
     name: String,
     status: String,
@@ -316,19 +325,38 @@ struct EventPage<'a> {
     per_day: Vec<(String, u64)>,
     sales_svg: String,
     tickets: Vec<TicketRow>,
-    ticket_form: FormState,
     posters: Vec<PosterCard>,
-    poster_error: Option<String>,
-    q: String,
     registrations: Vec<RosterLine>,
     roster_pager: Pager,
     payments: Vec<PaymentRow>,
     payments_pager: Pager,
-    may_move_payments: bool,
     checkins: Vec<CheckinRow>,
     checkins_count: String,
+    /// The details form's fields as the event has them.
+    event_values: Vec<(String, String)>,
+    /// The new-ticket form's default end of sales: the event's start.
+    sales_end: String,
+}
+
+#[derive(Template)]
+#[template(path = "event.html")]
+struct EventPage<'a> {
+    frame: &'a Frame,
+    view: EventView,
+    q: String,
+    ticket_form: FormState,
+    poster_error: Option<String>,
+    may_move_payments: bool,
     details: FormState,
     statuses: &'static [&'static str],
+}
+
+/// The template reads the view's fields as the page's own.
+impl std::ops::Deref for EventPage<'_> {
+    type Target = EventView;
+    fn deref(&self) -> &EventView {
+        &self.view
+    }
 }
 
 /// The forms of the event page as they should show (after a refused
@@ -358,109 +386,141 @@ async fn render_event(
 ) -> Response {
     let Visit { caller, mut frame } = visit;
     frame.section = "events";
-    let path = format!("/console/events/{id}/");
     let q = query_text(query, "q");
-    let roster_request = PageRequest {
-        page: page_number(query),
-        size: 50,
+    let roster_page = page_number(query);
+    let payments_page = super::query_value(query, "payments_page")
+        .and_then(|p| p.parse::<u64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    // Who may see it is decided on every request; what they see may come
+    // from the cache.
+    // Kept at most for the minute it was read in (the chart's days move
+    // with the clock).
+    let key = format!(
+        "event:{id}:{}:{roster_page}:{payments_page}:{q}",
+        Utc::now().timestamp() / 60
+    );
+    let loaded = match events::get_managed(state, &caller, id).await {
+        Ok(_) => {
+            state
+                .cache
+                .json(Family::Console, &key, || {
+                    load_event_view(state, &caller, id, &q, roster_page, payments_page)
+                })
+                .await
+        }
+        Err(e) => Err(e),
     };
-    let payments_request = PageRequest {
-        page: super::query_value(query, "payments_page")
-            .and_then(|p| p.parse::<u64>().ok())
-            .unwrap_or(1)
-            .max(1),
-        size: 20,
+    let view = match loaded {
+        Ok(view) => view,
+        // Not theirs: as if it did not exist.
+        Err(DomainError::Forbidden) => return not_found_page(),
+        Err(e) => return refusal(e),
     };
-    let loaded = async {
-        let event = events::get_managed(state, &caller, id).await?;
-        let stats = checkins::stats(state, &caller, id).await?;
-        let tickets = tickets::list(
-            state,
-            Some(id),
-            &[],
-            PageRequest { page: 1, size: 100 },
-            None,
+    let details = submitted.details.unwrap_or_else(|| {
+        let values: Vec<(&str, String)> = view
+            .event_values
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        FormState::new(EVENT_FIELDS, &values)
+    });
+    let ticket_form = submitted.ticket.unwrap_or_else(|| {
+        FormState::new(
+            TICKET_FIELDS,
+            &[
+                ("sales_start", field_datetime(state, &Utc::now())),
+                ("sales_end", view.sales_end.clone()),
+            ],
         )
-        .await?;
-        let roster = registrations::roster(state, &caller, id, Some(&q), roster_request).await?;
-        let per_day = registrations::per_day(state, &caller, id, 30).await?;
-        let posters = posters::list_for_event(state, id).await?;
-        let payments = payments::list(
-            state,
-            &caller,
-            &PaymentFilter {
-                event: Some(id),
-                ..PaymentFilter::default()
-            },
-            payments_request,
-        )
-        .await?;
-        let admissions = checkins::list(
-            state,
-            &caller,
-            &checkins::CheckinFilter {
-                event: Some(id),
-                ticket: None,
-            },
-            PageRequest { page: 1, size: 20 },
-        )
-        .await?;
-        let mut people: Vec<Uuid> = payments.items.iter().map(|p| p.user_id).collect();
-        people.extend(
-            admissions
-                .items
-                .iter()
-                .filter_map(|a| a.checkin.checked_in_by),
-        );
-        let people = accounts::users_by_id(state, &people).await?;
-        Ok::<_, DomainError>((
-            event, stats, tickets, roster, per_day, posters, payments, admissions, people,
-        ))
+    });
+    let html = EventPage {
+        frame: &frame,
+        view,
+        q,
+        ticket_form,
+        poster_error: submitted.poster_error,
+        may_move_payments: caller.is_admin(),
+        details,
+        statuses: STATUSES,
     }
-    .await;
-    let (event, stats, tickets, roster, per_day, posters, payments, admissions, people) =
-        match loaded {
-            Ok(found) => found,
-            // Not theirs: as if it did not exist.
-            Err(DomainError::Forbidden) => return not_found_page(),
-            Err(e) => return refusal(e),
-        };
+    .render();
+    render(&frame, status, html)
+}
+
+/// Reads and formats everything the event page shows (for one who manages
+/// the event).
+async fn load_event_view(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    q: &str,
+    roster_page: u64,
+    payments_page: u64,
+) -> Result<EventView, DomainError> {
+    let path = format!("/console/events/{id}/");
+    let event = events::get_managed(state, caller, id).await?;
+    let stats = checkins::stats(state, caller, id).await?;
+    let tickets = tickets::list(
+        state,
+        Some(id),
+        &[],
+        PageRequest { page: 1, size: 100 },
+        None,
+    )
+    .await?;
+    let roster = registrations::roster(
+        state,
+        caller,
+        id,
+        Some(q),
+        PageRequest {
+            page: roster_page,
+            size: 50,
+        },
+    )
+    .await?;
+    let per_day = registrations::per_day(state, caller, id, 30).await?;
+    let posters = posters::list_for_event(state, id).await?;
+    let payments = payments::list(
+        state,
+        caller,
+        &PaymentFilter {
+            event: Some(id),
+            ..PaymentFilter::default()
+        },
+        PageRequest {
+            page: payments_page,
+            size: 20,
+        },
+    )
+    .await?;
+    let admissions = checkins::list(
+        state,
+        caller,
+        &checkins::CheckinFilter {
+            event: Some(id),
+            ticket: None,
+        },
+        PageRequest { page: 1, size: 20 },
+    )
+    .await?;
+    let mut people: Vec<Uuid> = payments.items.iter().map(|p| p.user_id).collect();
+    people.extend(
+        admissions
+            .items
+            .iter()
+            .filter_map(|a| a.checkin.checked_in_by),
+    );
+    let people = accounts::users_by_id(state, &people).await?;
     let admitted: HashMap<Uuid, u64> = stats.tickets.iter().map(|t| (t.id, t.checked_in)).collect();
-    let roster_pager = pager(&roster, &path, &[("q", &q)]);
-    let payments_pager = pager_with(&payments, &path, &[("q", &q)], "payments_page");
-    let now = Utc::now();
     let name_of = |id: Uuid| people.get(&id).map(person).unwrap_or_else(|| "—".into());
     let sales: Vec<(String, i64, i64)> = tickets
         .items
         .iter()
         .map(|t| (t.ticket.name.clone(), t.ticket.sold, t.ticket.quota))
         .collect();
-    let details = submitted.details.unwrap_or_else(|| {
-        FormState::new(
-            EVENT_FIELDS,
-            &[
-                ("name", event.name.clone()),
-                ("description", event.description.clone()),
-                ("location", event.location.clone()),
-                ("start_time", field_datetime(state, &event.start_time)),
-                ("end_time", field_datetime(state, &event.end_time)),
-                ("quota", event.quota.to_string()),
-                ("category", event.category.clone()),
-                ("status", event.status.clone()),
-            ],
-        )
-    });
-    let ticket_form = submitted.ticket.unwrap_or_else(|| {
-        FormState::new(
-            TICKET_FIELDS,
-            &[
-                ("sales_start", field_datetime(state, &now)),
-                ("sales_end", field_datetime(state, &event.start_time)),
-            ],
-        )
-    });
-    let html = EventPage {
-        frame: &frame,
+    Ok(EventView {
         id: event.id,
         starts: when(state, &event.start_time),
         location: event.location.clone(),
@@ -503,7 +563,6 @@ async fn render_event(
                 quota: t.ticket.quota,
             })
             .collect(),
-        ticket_form,
         posters: posters
             .into_iter()
             .map(|p| PosterCard {
@@ -512,8 +571,7 @@ async fn render_event(
                 size: format!("{} KiB", (p.media.size + 1023) / 1024),
             })
             .collect(),
-        poster_error: submitted.poster_error,
-        q,
+        roster_pager: pager(&roster, &path, &[("q", q)]),
         registrations: roster
             .items
             .into_iter()
@@ -529,8 +587,7 @@ async fn render_event(
                     .unwrap_or_else(|| "—".into()),
             })
             .collect(),
-        roster_pager,
-        may_move_payments: caller.is_admin(),
+        payments_pager: pager_with(&payments, &path, &[("q", q)], "payments_page"),
         payments: payments
             .items
             .into_iter()
@@ -546,12 +603,11 @@ async fn render_event(
                 moves: MOVES
                     .iter()
                     .filter(|(from, _, _)| *from == p.payment_status)
-                    .map(|(_, to, words)| (*to, *words))
+                    .map(|(_, to, words)| ((*to).to_string(), (*words).to_string()))
                     .collect(),
                 status: p.payment_status,
             })
             .collect(),
-        payments_pager,
         checkins_count: count(admissions.count),
         checkins: admissions
             .items
@@ -575,13 +631,23 @@ async fn render_event(
                 }
             })
             .collect(),
-        details,
-        statuses: STATUSES,
+        event_values: vec![
+            ("name".into(), event.name.clone()),
+            ("description".into(), event.description.clone()),
+            ("location".into(), event.location.clone()),
+            (
+                "start_time".into(),
+                field_datetime(state, &event.start_time),
+            ),
+            ("end_time".into(), field_datetime(state, &event.end_time)),
+            ("quota".into(), event.quota.to_string()),
+            ("category".into(), event.category.clone()),
+            ("status".into(), event.status.clone()),
+        ],
+        sales_end: field_datetime(state, &event.start_time),
         name: event.name,
         status: event.status,
-    }
-    .render();
-    render(&frame, status, html)
+    })
 }
 
 async fn event_page(

@@ -117,6 +117,7 @@ pub fn rfc3339(at: &DateTime<Utc>) -> String {
 }
 
 /// "1–50 of 10,000" and the previous/next links of a page.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Pager {
     pub first: String,
     pub last: String,

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::idempotency::{Remembered, remembered};
 use super::{Caller, DomainError, DomainResult, Page, PageRequest};
+use crate::cache::Family;
 use crate::db::entities::{
     checkin, event, idempotency_key, payment, registration, registration_revocation, ticket,
     ticket_key, user,
@@ -329,6 +330,7 @@ async fn admit(
     {
         Ok(_) => {
             txn.commit().await?;
+            state.cache.invalidate(&[Family::Console]).await;
             Ok(admission)
         }
         Err(e) if is_unique_violation(&e) => {
@@ -355,7 +357,10 @@ async fn admit(
                 };
                 let txn = state.db.begin_write().await?;
                 match checkin::ActiveModel::from(conflicting).insert(&*txn).await {
-                    Ok(_) => txn.commit().await?,
+                    Ok(_) => {
+                        txn.commit().await?;
+                        state.cache.invalidate(&[Family::Console]).await;
+                    }
                     Err(e) if is_fk_violation(&e) => return Err(ScanRefused::Revoked),
                     Err(e) => return Err(e.into()),
                 }
@@ -453,6 +458,7 @@ pub async fn undo(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult<(
     let txn = state.db.begin_write().await?;
     checkin::Entity::delete_by_id(found.id).exec(&*txn).await?;
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Console]).await;
     tracing::info!(
         "Check-in {} of registration {} undone by {}",
         found.id,

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::idempotency::{IDEMPOTENCY_WINDOW_HOURS, Remembered, remembered};
 use super::registrations::{organizer_of, scoped_to_caller};
 use super::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest, does_not_exist};
+use crate::cache::Family;
 use crate::db::entities::{idempotency_key, payment, registration};
 use crate::db::errors::is_unique_violation;
 use crate::state::AppState;
@@ -222,6 +223,7 @@ pub async fn create(
             .await?;
     }
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Console]).await;
     tracing::info!(
         "Payment {} ({}) for registration {} created by {}",
         created.id,
@@ -352,6 +354,7 @@ pub async fn update(
         .await?
         .ok_or(DomainError::NotFound)?;
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Console]).await;
     tracing::info!(
         "Payment {} updated by {} (status {})",
         updated.id,
@@ -368,6 +371,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult
     lock_registration(&txn, found.registration_id).await?;
     payment::Entity::delete_by_id(found.id).exec(&*txn).await?;
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Console]).await;
     tracing::info!("Payment {} deleted by {}", found.id, caller.username);
     Ok(())
 }

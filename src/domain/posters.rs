@@ -16,6 +16,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::{Caller, DomainError, DomainResult, FieldErrors, does_not_exist};
+use crate::cache::Family;
 use crate::db::entities::{event, media};
 use crate::db::errors::is_fk_violation;
 use crate::state::AppState;
@@ -214,6 +215,7 @@ pub async fn upload(
         let txn = state.db.begin_write().await?;
         let created = row.insert(&*txn).await?;
         txn.commit().await?;
+        state.cache.invalidate(&[Family::Console]).await;
         Ok::<_, sea_orm::DbErr>(created)
     }
     .await;
@@ -299,6 +301,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult
     let txn = state.db.begin_write().await?;
     media::Entity::delete_by_id(found.id).exec(&*txn).await?;
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Console]).await;
     delete_objects(state, std::slice::from_ref(&found.object_key)).await;
     tracing::info!("Poster {} deleted by {}", found.id, caller.username);
     Ok(())

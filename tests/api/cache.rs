@@ -47,7 +47,10 @@ macro_rules! cache_tests {
     };
 }
 
-cache_tests!(cached_routes_say_where_they_come_from);
+cache_tests!(
+    cached_routes_say_where_they_come_from,
+    console_summaries_follow_every_write,
+);
 
 fn source(reply: &Reply) -> &str {
     reply
@@ -448,4 +451,137 @@ async fn redis_on_a_closed_port_is_not_a_failure() {
     }
     app.get("/readyz", None).await.assert(200);
     app.cleanup().await;
+}
+
+/// The console's event page and dashboard, read again after each kind of
+/// write (`server` renders, `writer` writes): a registration, a payment and
+/// its move, a user's new name, a check-in, a poster. Each must show at once.
+async fn console_summaries_follow(server: &TestApp, writer: &TestApp) {
+    let admin = writer.admin_token.clone();
+    let event = writer.create_event(&admin, "Cached Night", 100).await;
+    let ticket = writer.create_ticket(&admin, &event, 50).await;
+    let (first_id, first) = writer.user("cachedfirst").await;
+    writer.register(&first, &ticket).await.assert(201);
+
+    let mut browser = crate::console::Browser::new(server);
+    browser
+        .sign_in(crate::helpers::SUPERUSER, crate::helpers::PASSWORD)
+        .await;
+    let page_path = format!("/console/events/{event}/");
+    // Read twice: the second comes from the cache.
+    let body = page(&mut browser, &page_path).await;
+    assert!(body.contains("cachedfirst@example.com"), "{body}");
+    page(&mut browser, &page_path).await;
+
+    // A second registration.
+    let (_, second) = writer.user("cachedsecond").await;
+    let registration = writer.register(&second, &ticket).await;
+    registration.assert(201);
+    let body = page(&mut browser, &page_path).await;
+    assert!(body.contains("cachedsecond@example.com"), "{body}");
+
+    // A payment, then its move to completed; the dashboard's pending count.
+    let pending = |n: u32| format!("Payments pending</span><span class=\"value\">{n}<");
+    let dashboard = browser.get("/console/").await.body;
+    assert!(dashboard.contains(&pending(0)), "{dashboard}");
+    let payment = writer
+        .post(
+            "/api/payments/",
+            Some(&second),
+            json!({
+                "registration_id": registration.id(),
+                "payment_method": "bank transfer",
+                "amount_paid": 150000,
+            }),
+        )
+        .await;
+    payment.assert(201);
+    let body = page(&mut browser, &page_path).await;
+    assert!(body.contains("bank transfer"), "{body}");
+    assert!(body.contains("badge pending"), "{body}");
+    let dashboard = browser.get("/console/").await.body;
+    assert!(dashboard.contains(&pending(1)), "{dashboard}");
+    writer
+        .patch(
+            &format!("/api/payments/{}/", payment.id()),
+            Some(&admin),
+            json!({ "payment_status": "completed" }),
+        )
+        .await
+        .assert(200);
+    let body = page(&mut browser, &page_path).await;
+    assert!(body.contains("badge completed"), "{body}");
+    assert!(!body.contains("badge pending"), "{body}");
+
+    // The first attendee gives their name.
+    writer
+        .patch(
+            &format!("/api/users/{first_id}/"),
+            Some(&first),
+            json!({ "first_name": "Ayu", "last_name": "Lestari" }),
+        )
+        .await
+        .assert(200);
+    let body = page(&mut browser, &page_path).await;
+    assert!(body.contains("Ayu Lestari"), "{body}");
+
+    // A check-in at the door.
+    let registrations = writer
+        .get(&format!("/api/registrations/?event={event}"), Some(&first))
+        .await;
+    let mine = registrations.body["registrations"][0]["id"]
+        .as_str()
+        .expect("registration id")
+        .to_owned();
+    let code = writer
+        .get(&format!("/api/registrations/{mine}/ticket/"), Some(&first))
+        .await;
+    code.assert(200);
+    writer
+        .post(
+            "/api/checkins/",
+            Some(&admin),
+            json!({ "code": code.body["code"], "force": true }),
+        )
+        .await
+        .assert(201);
+    let body = page(&mut browser, &page_path).await;
+    assert!(body.contains("admitted unpaid"), "{body}");
+
+    // A poster, uploaded through the writer's console.
+    let mut uploader = crate::console::Browser::new(writer);
+    uploader
+        .sign_in(crate::helpers::SUPERUSER, crate::helpers::PASSWORD)
+        .await;
+    let csrf = crate::console::hidden(&uploader.get(&page_path).await.body, "csrf_token");
+    uploader
+        .post_file(
+            &format!("/console/events/{event}/posters"),
+            &[("csrf_token", &csrf)],
+            ("image", "cached-poster.png", crate::helpers::png(2048)),
+        )
+        .await;
+    let body = page(&mut browser, &page_path).await;
+    assert!(body.contains("cached-poster.png"), "{body}");
+}
+
+async fn page(browser: &mut crate::console::Browser<'_>, path: &str) -> String {
+    let page = browser.get(path).await;
+    assert_eq!(page.status, reqwest::StatusCode::OK, "{}", page.body);
+    page.body
+}
+
+async fn console_summaries_follow_every_write(app: &TestApp) {
+    console_summaries_follow(app, app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_pages_on_one_process_follow_writes_on_the_other() {
+    let Some((a, b)) = two_processes().await else {
+        eprintln!("skipped: needs TEST_REDIS_URL and TEST_DATABASE_URL");
+        return;
+    };
+    console_summaries_follow(&b, &a).await;
+    b.cleanup().await;
+    a.cleanup().await;
 }

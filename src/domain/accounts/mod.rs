@@ -511,6 +511,7 @@ pub async fn update_user(
         Err(e) => return Err(e.into()),
     };
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Console]).await;
     tracing::info!("User {} updated by {}", updated.id, caller.username);
     with_groups(state, updated).await
 }
@@ -617,6 +618,7 @@ pub async fn set_active(
     model.is_active = Set(active);
     let updated = model.update(&*txn).await?;
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Console]).await;
     tracing::info!(
         "User {} ({}) {} by {}",
         updated.id,

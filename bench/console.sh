@@ -5,6 +5,8 @@
 # connections with a signed-in session. Prints req/s, p50 and p99.
 #
 #   bench/console.sh                 (BENCH_DURATION=10s BENCH_CONNECTIONS=16)
+#   BENCH_PROFILE=dashboard bench/console.sh   also a perf profile of the
+#                                    pages whose name contains that text
 #
 # Needs PostgreSQL on 127.0.0.1:5432 (user postgres), wrk, python3, curl.
 # Stops only what it started.
@@ -86,7 +88,22 @@ run() {
     [ "$status" = 200 ] || { echo "$path answered $status" >&2; exit 1; }
     local bytes
     bytes=$(wc -c < "$WORK/page.html")
+    local perf_pid=""
+    if [ -n "${BENCH_PROFILE:-}" ] && [[ "$name" == *"$BENCH_PROFILE"* ]]; then
+        command -v perf >/dev/null || apt-get install -y linux-perf >/dev/null
+        perf record -q -e cpu-clock -F 499 -a -g -o "$WORK/perf.data" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
     wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "$COOKIE" "$BASE$path" > "$WORK/wrk.txt"
+    if [ -n "$perf_pid" ]; then
+        wait "$perf_pid" || true
+        {
+            echo "== profile of: $name (cpu-clock samples, whole machine)"
+            perf report -i "$WORK/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -6 || true
+            perf report -i "$WORK/perf.data" --no-children --comm dicoevent,tokio-rt-worker --sort sym --stdio -g none 2>/dev/null |
+                grep -E '^ +[0-9]' | head -30 || true
+        } >> "$WORK/profile.txt"
+    fi
     local rps p50 p99
     rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.txt")
     p50=$(awk '$1 == "50%" {print $2}' "$WORK/wrk.txt")
@@ -108,3 +125,5 @@ E=$(date +%s%N)
 echo
 echo "CSV export: $(( $(wc -l < "$WORK/all.csv") - 1 )) rows, $(( $(wc -c < "$WORK/all.csv") / 1024 )) KiB in $(( (E - S) / 1000000 )) ms"
 echo "peak RSS of the server: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/${PIDS[0]}/status")"
+[ -f "$WORK/profile.txt" ] && { echo; cat "$WORK/profile.txt"; }
+exit 0

@@ -40,6 +40,9 @@ pub enum Family {
     Events,
     /// Ticket detail and ticket lists (`sold`/`available` move with registrations).
     Tickets,
+    /// Who a user is when they call: active or not, superuser or not, their
+    /// groups (read on every authenticated request).
+    Accounts,
     /// The console's summary pages (an event's page, the dashboard): they
     /// show events, tickets, registrations, payments, check-ins, posters and
     /// people's names at once, so every invalidation bumps this family too,
@@ -49,15 +52,21 @@ pub enum Family {
 }
 
 /// How many families there are.
-const FAMILIES: usize = 3;
+const FAMILIES: usize = 4;
 
 impl Family {
-    const ALL: [Family; FAMILIES] = [Family::Events, Family::Tickets, Family::Console];
+    const ALL: [Family; FAMILIES] = [
+        Family::Events,
+        Family::Tickets,
+        Family::Accounts,
+        Family::Console,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Family::Events => "events",
             Family::Tickets => "tickets",
+            Family::Accounts => "accounts",
             Family::Console => "console",
         }
     }
@@ -66,7 +75,8 @@ impl Family {
         match self {
             Family::Events => 0,
             Family::Tickets => 1,
-            Family::Console => 2,
+            Family::Accounts => 2,
+            Family::Console => 3,
         }
     }
 }
@@ -89,6 +99,12 @@ struct Inner {
     /// total is recomputed only after a write to its family, not on every
     /// page of a large list.
     counts: moka::future::Cache<String, u64>,
+    /// Values kept typed in this process (`Cache::shared`) by family,
+    /// generation and key, weighed by their JSON size; with Redis, a copy of
+    /// what Redis shares, read again only when the generation moves.
+    values: moka::future::Cache<String, Local>,
+    /// One lock per value being loaded: concurrent misses wait for one load.
+    loading: moka::future::Cache<String, Arc<tokio::sync::Mutex<()>>>,
     ttl: Duration,
     prefix: String,
 }
@@ -112,6 +128,13 @@ struct RedisBackend {
     down: AtomicBool,
     /// Families whose bump failed during an outage.
     pending: [AtomicBool; FAMILIES],
+}
+
+/// A value of `Cache::shared`, and its weight (its size as JSON).
+#[derive(Clone)]
+struct Local {
+    value: Arc<dyn std::any::Any + Send + Sync>,
+    weight: u32,
 }
 
 /// The generation a family starts from in a Redis that has none: the clock in
@@ -195,6 +218,18 @@ impl Cache {
                 counts: moka::future::Cache::builder()
                     .max_capacity(10_000)
                     .time_to_live(config.cache_ttl.max(Duration::from_secs(1)))
+                    .build(),
+                values: moka::future::Cache::builder()
+                    .max_capacity(64 * 1024 * 1024)
+                    .weigher(|k: &String, v: &Local| {
+                        v.weight
+                            .saturating_add(k.len().try_into().unwrap_or(u32::MAX))
+                    })
+                    .time_to_live(config.cache_ttl.max(Duration::from_secs(1)))
+                    .build(),
+                loading: moka::future::Cache::builder()
+                    .max_capacity(10_000)
+                    .time_to_idle(Duration::from_secs(60))
                     .build(),
                 backend,
                 ttl: config.cache_ttl,
@@ -369,30 +404,103 @@ impl Cache {
         }
     }
 
-    /// A value kept as JSON under `family`: the cached one while the family
-    /// has not moved, else `load`'s, stored under the generation seen before
-    /// loading (so a value loaded while a write committed is never served).
-    pub async fn json<T, E, F, Fut>(&self, family: Family, key: &str, load: F) -> Result<T, E>
+    /// A family's current generation (None: nothing may be cached now).
+    async fn generation(&self, family: Family) -> Option<u64> {
+        match &self.inner.backend {
+            Backend::Disabled => None,
+            Backend::Memory { generations, .. } => {
+                Some(generations[family.index()].load(Ordering::Acquire))
+            }
+            Backend::Redis(redis) => {
+                if !redis.available(self).await {
+                    return None;
+                }
+                let mut conn = redis.manager.clone();
+                let mut get = redis::cmd("GET");
+                get.arg(self.generation_key(family));
+                match redis
+                    .call(REDIS_WAIT, get.query_async::<Option<u64>>(&mut conn))
+                    .await
+                {
+                    Some(Some(generation)) => Some(generation),
+                    Some(None) => redis.start_generation(self, family).await,
+                    None => None,
+                }
+            }
+        }
+    }
+
+    /// A value read by many requests and changed by writes to `family`:
+    /// this process's copy while the family's generation has not moved
+    /// (no decoding), else Redis's (shared by every process), else `load`'s,
+    /// kept under the generation seen before loading — a value loaded while
+    /// a write committed is never served. Concurrent misses of one value in
+    /// a process wait for a single load.
+    pub async fn shared<T, E, F, Fut>(
+        &self,
+        family: Family,
+        key: &str,
+        load: F,
+    ) -> Result<Arc<T>, E>
     where
-        T: serde::Serialize + serde::de::DeserializeOwned,
+        T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<T, E>>,
     {
-        let found = self.lookup(family, key).await;
-        if let Some(value) = found
-            .hit
-            .and_then(|body| serde_json::from_slice::<T>(&body).ok())
+        let Some(generation) = self.generation(family).await else {
+            return load().await.map(Arc::new);
+        };
+        let local_key = self.entry_key(family, generation, key);
+        if let Some(found) = self.local::<T>(&local_key).await {
+            return Ok(found);
+        }
+        let lock = self
+            .inner
+            .loading
+            .get_with_by_ref(&local_key, async { Arc::new(tokio::sync::Mutex::new(())) })
+            .await;
+        let _loading = lock.lock().await;
+        if let Some(found) = self.local::<T>(&local_key).await {
+            return Ok(found);
+        }
+        if let Backend::Redis(redis) = &self.inner.backend
+            && let Some(body) = redis.entry(self, family, key, generation).await
+            && let Ok(value) = serde_json::from_slice::<T>(&body)
         {
+            let value = Arc::new(value);
+            self.keep_local(local_key, value.clone(), body.len()).await;
             return Ok(value);
         }
-        let value = load().await?;
-        if let Some(generation) = found.generation {
-            match serde_json::to_vec(&value) {
-                Ok(body) => self.store(family, generation, key, body.into()).await,
-                Err(e) => tracing::warn!("cannot cache {key}: {e}"),
+        let value = Arc::new(load().await?);
+        match serde_json::to_vec(&*value) {
+            Ok(body) => {
+                let weight = body.len();
+                if let Backend::Redis(_) = &self.inner.backend {
+                    self.store(family, generation, key, body.into()).await;
+                }
+                self.keep_local(local_key, value.clone(), weight).await;
             }
+            Err(e) => tracing::warn!("cannot cache {key}: {e}"),
         }
         Ok(value)
+    }
+
+    async fn local<T: Send + Sync + 'static>(&self, local_key: &str) -> Option<Arc<T>> {
+        let found = self.inner.values.get(local_key).await?;
+        found.value.downcast::<T>().ok()
+    }
+
+    async fn keep_local<T: Send + Sync + 'static>(
+        &self,
+        local_key: String,
+        value: Arc<T>,
+        size: usize,
+    ) {
+        let local = Local {
+            value,
+            weight: size.try_into().unwrap_or(u32::MAX),
+        };
+        self.inner.values.insert(local_key, local).await;
     }
 
     /// Every family: for writes made outside the API (the CLI), which may
@@ -484,6 +592,23 @@ impl RedisBackend {
         self.call(BUMP_WAIT, pipe.query_async::<()>(&mut conn))
             .await
             .is_some()
+    }
+
+    /// The entry Redis holds for `key`, if it was stored under `generation`.
+    async fn entry(
+        &self,
+        cache: &Cache,
+        family: Family,
+        key: &str,
+        generation: u64,
+    ) -> Option<Bytes> {
+        let mut conn = self.manager.clone();
+        let mut get = redis::cmd("GET");
+        get.arg(cache.redis_entry_key(family, key));
+        let stored = self
+            .call(REDIS_WAIT, get.query_async::<Option<Vec<u8>>>(&mut conn))
+            .await??;
+        entry_body(stored, generation)
     }
 
     /// Sets a family's missing generation to `first_generation()`, and

@@ -130,9 +130,9 @@ impl Metrics {
         }
     }
 
-    pub fn record_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+    pub fn record_request(&self, route: &str, method: &str, status: &str, elapsed: Duration) {
         self.http_requests
-            .with_label_values(&[route, method, &status.to_string()])
+            .with_label_values(&[route, method, status])
             .inc();
         self.http_duration
             .with_label_values(&[route, method])

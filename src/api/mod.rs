@@ -28,7 +28,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
@@ -110,8 +112,23 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(observe))
         .layer(cors(&state.config.cors_allowed_origins))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
         .with_state(state)
+}
+
+/// Request ids: random UUIDs (v4) drawn from the thread's generator, not
+/// from a system call per request.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut text = uuid::Uuid::encode_buffer();
+        HeaderValue::from_str(id.hyphenated().encode_lower(&mut text))
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 /// Beyond `MAX_IN_FLIGHT` concurrent requests: a quick 503, not a queue.
@@ -230,19 +247,36 @@ async fn not_found() -> ApiError {
 #[derive(Clone)]
 pub struct InternalErrorCause(pub String);
 
-/// The route template that matched (`/api/events/{id}`), carried to the
+/// The route template that matched (`/api/events/:id`), carried to the
 /// request metrics.
-#[derive(Clone)]
-pub struct RouteTemplate(pub String);
+#[derive(Clone, Copy)]
+pub struct RouteTemplate(pub &'static str);
+
+/// The metrics label of a matched route, made once per route and kept for
+/// the life of the process (there are as many as routes).
+fn route_label(matched: &str) -> &'static str {
+    static LABELS: std::sync::OnceLock<
+        std::sync::RwLock<std::collections::HashMap<String, &'static str>>,
+    > = std::sync::OnceLock::new();
+    let labels = LABELS.get_or_init(Default::default);
+    if let Some(label) = labels.read().ok().and_then(|l| l.get(matched).copied()) {
+        return label;
+    }
+    // `/api/events/{id}` → `/api/events/:id`: braces in label values trip
+    // some Prometheus tooling.
+    let label: &'static str = matched.replace('{', ":").replace('}', "").leak();
+    if let Ok(mut labels) = labels.write() {
+        labels.insert(matched.to_string(), label);
+    }
+    label
+}
 
 /// Route layer: records which route template matched.
 async fn record_route(req: Request, next: Next) -> Response {
     let template = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        // `/api/events/{id}` → `/api/events/:id`: braces in label values
-        // trip some Prometheus tooling.
-        .map(|p| p.as_str().replace('{', ":").replace('}', ""));
+        .map(|p| route_label(p.as_str()));
     let mut response = next.run(req).await;
     // The innermost router's template wins (a nested router's is complete).
     if let Some(template) = template
@@ -271,12 +305,11 @@ async fn observe(req: Request, next: Next) -> Response {
         .get::<axum::extract::OriginalUri>()
         .map_or_else(|| req.uri().path(), |sent| sent.path())
         .to_owned();
-    let request_id = req
-        .headers()
-        .get("x-request-id")
+    let request_id_header = req.headers().get("x-request-id").cloned();
+    let request_id = request_id_header
+        .as_ref()
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
+        .unwrap_or("-");
     let span = tracing::info_span!("request", request_id = %request_id);
     let response = next.run(req).instrument(span.clone()).await;
     let mut response = match response.status() {
@@ -324,35 +357,34 @@ async fn observe(req: Request, next: Next) -> Response {
             });
             let body = schemas::InternalError {
                 detail: "Internal server error.".into(),
-                request_id: request_id.clone(),
+                request_id: request_id.to_owned(),
             };
             json_body(response, serde_json::to_value(body).unwrap_or_default())
         }
         _ => response,
     };
-    let user = response
-        .extensions()
-        .get::<AccessLogUser>()
-        .map(|u| u.0.to_string())
-        .unwrap_or_else(|| "-".into());
+    let user = response.extensions().get::<AccessLogUser>().map(|u| u.0);
     let elapsed = started.elapsed();
     let route = response
         .extensions()
         .get::<RouteTemplate>()
-        .map(|r| r.0.as_str())
-        .unwrap_or("unmatched");
+        .map_or("unmatched", |r| r.0);
     crate::metrics::METRICS.record_request(
         route,
         method.as_str(),
-        response.status().as_u16(),
+        response.status().as_str(),
         elapsed,
     );
     let millis = elapsed.as_secs_f64() * 1000.0;
-    span.in_scope(|| {
-        tracing::info!(
+    span.in_scope(|| match user {
+        Some(user) => tracing::info!(
             "{method} {path} {} {millis:.1}ms request_id={request_id} user={user}",
             response.status().as_u16()
-        )
+        ),
+        None => tracing::info!(
+            "{method} {path} {} {millis:.1}ms request_id={request_id} user=-",
+            response.status().as_u16()
+        ),
     });
     security_headers(&path, response.headers_mut());
     response

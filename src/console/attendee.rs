@@ -75,7 +75,7 @@ struct DashboardView {
 #[template(path = "dashboard.html")]
 struct Dashboard<'a> {
     frame: &'a Frame,
-    view: DashboardView,
+    view: std::sync::Arc<DashboardView>,
 }
 
 /// The template reads the view's fields as the page's own.
@@ -98,7 +98,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
     );
     let loaded = state
         .cache
-        .json(Family::Console, &key, || {
+        .shared(Family::Console, &key, || {
             load_dashboard(&state, &caller, frame.may_manage)
         })
         .await;

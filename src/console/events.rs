@@ -312,6 +312,7 @@ struct CheckinRow {
 #[derive(Serialize, Deserialize)]
 struct EventView {
     id: Uuid,
+    organizer_id: Uuid,
     name: String,
     status: String,
     starts: String,
@@ -342,7 +343,7 @@ struct EventView {
 #[template(path = "event.html")]
 struct EventPage<'a> {
     frame: &'a Frame,
-    view: EventView,
+    view: std::sync::Arc<EventView>,
     q: String,
     ticket_form: FormState,
     poster_error: Option<String>,
@@ -392,25 +393,25 @@ async fn render_event(
         .and_then(|p| p.parse::<u64>().ok())
         .unwrap_or(1)
         .max(1);
-    // Who may see it is decided on every request; what they see may come
-    // from the cache.
     // Kept at most for the minute it was read in (the chart's days move
-    // with the clock).
+    // with the clock). Who may see it is decided on every request.
     let key = format!(
         "event:{id}:{}:{roster_page}:{payments_page}:{q}",
         Utc::now().timestamp() / 60
     );
-    let loaded = match events::get_managed(state, &caller, id).await {
-        Ok(_) => {
-            state
-                .cache
-                .json(Family::Console, &key, || {
-                    load_event_view(state, &caller, id, &q, roster_page, payments_page)
-                })
-                .await
-        }
-        Err(e) => Err(e),
-    };
+    let loaded = state
+        .cache
+        .shared(Family::Console, &key, || {
+            load_event_view(state, &caller, id, &q, roster_page, payments_page)
+        })
+        .await
+        .and_then(|view| {
+            if caller.manages_event(view.organizer_id) {
+                Ok(view)
+            } else {
+                Err(DomainError::Forbidden)
+            }
+        });
     let view = match loaded {
         Ok(view) => view,
         // Not theirs: as if it did not exist.
@@ -522,6 +523,7 @@ async fn load_event_view(
         .collect();
     Ok(EventView {
         id: event.id,
+        organizer_id: event.organizer_id,
         starts: when(state, &event.start_time),
         location: event.location.clone(),
         quota: event.quota,

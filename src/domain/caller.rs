@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 /// An authenticated, active user and the names of their groups.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Caller {
     pub id: Uuid,
     pub username: String,

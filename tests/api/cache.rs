@@ -50,6 +50,7 @@ macro_rules! cache_tests {
 cache_tests!(
     cached_routes_say_where_they_come_from,
     console_summaries_follow_every_write,
+    role_and_activation_changes_apply_to_the_next_request,
 );
 
 fn source(reply: &Reply) -> &str {
@@ -582,6 +583,92 @@ async fn console_pages_on_one_process_follow_writes_on_the_other() {
         return;
     };
     console_summaries_follow(&b, &a).await;
+    b.cleanup().await;
+    a.cleanup().await;
+}
+
+/// Callers (who they are, their groups, whether active) are cached: each
+/// change must apply to the very next request (`server` answers, `writer`
+/// makes the changes).
+async fn roles_follow(server: &TestApp, writer: &TestApp) {
+    let (id, token) = writer.user("cachedrole").await;
+    let create = || server.post("/api/events/", Some(&token), TestApp::event_body("Mine", 5));
+    // Cached as a plain user.
+    create().await.assert(403);
+    create().await.assert(403);
+
+    let organizer = writer.group("organizer").await;
+    let membership = json!({ "user_id": id, "group_id": organizer });
+    writer
+        .post("/api/assign-roles/", writer.admin(), membership.clone())
+        .await
+        .assert(201);
+    create().await.assert(201);
+    writer
+        .request(
+            reqwest::Method::DELETE,
+            "/api/assign-roles/",
+            writer.admin(),
+            Some(membership.clone()),
+        )
+        .await
+        .assert(204);
+    create().await.assert(403);
+
+    // A group renamed away from `organizer` takes its members' rights along.
+    writer
+        .post("/api/assign-roles/", writer.admin(), membership)
+        .await
+        .assert(201);
+    create().await.assert(201);
+    writer
+        .patch(
+            &format!("/api/groups/{organizer}/"),
+            writer.admin(),
+            json!({ "name": "organisers-old" }),
+        )
+        .await
+        .assert(200);
+    create().await.assert(403);
+
+    // Deactivated: the token stops working at once; reactivated: it works.
+    let mut admin = crate::console::Browser::new(writer);
+    admin
+        .sign_in(crate::helpers::SUPERUSER, crate::helpers::PASSWORD)
+        .await;
+    let csrf = crate::console::hidden(
+        &admin.get(&format!("/console/users/{id}")).await.body,
+        "csrf_token",
+    );
+    let me = format!("/api/users/{id}/");
+    server.get(&me, Some(&token)).await.assert(200);
+    admin
+        .post(
+            &format!("/console/users/{id}/active"),
+            &[("csrf_token", &csrf), ("active", "false")],
+        )
+        .await;
+    server.get(&me, Some(&token)).await.assert(401);
+    admin
+        .post(
+            &format!("/console/users/{id}/active"),
+            &[("csrf_token", &csrf), ("active", "true")],
+        )
+        .await;
+    server.get(&me, Some(&token)).await.assert(200);
+}
+
+async fn role_and_activation_changes_apply_to_the_next_request(app: &TestApp) {
+    roles_follow(app, app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_changes_on_one_process_apply_on_the_other() {
+    let Some((a, b)) = two_processes().await else {
+        eprintln!("skipped: needs TEST_REDIS_URL and TEST_DATABASE_URL");
+        return;
+    };
+    roles_follow(&b, &a).await;
     b.cleanup().await;
     a.cleanup().await;
 }

@@ -8,6 +8,7 @@ use sea_orm::{
 use tracing::instrument;
 use uuid::Uuid;
 
+use crate::cache::Family;
 use crate::db::entities::{group, user, user_group};
 use crate::db::errors::is_unique_violation;
 use crate::domain::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest};
@@ -125,6 +126,7 @@ pub async fn rename(
         Err(e) => return Err(e.into()),
     };
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Accounts]).await;
     tracing::info!(
         "Group {} renamed to {} by {}",
         updated.id,
@@ -142,6 +144,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: i32) -> DomainResult<
     // Memberships go with the group (ON DELETE CASCADE).
     group::Entity::delete_by_id(found.id).exec(&*txn).await?;
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Accounts]).await;
     tracing::info!(
         "Group {} ({}) deleted by {}",
         found.name,
@@ -198,6 +201,7 @@ pub async fn assign(
         Err(e) => return Err(e.into()),
     };
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Accounts]).await;
     if created {
         tracing::info!(
             "Role assigned: {} added to group {} by {}",
@@ -229,6 +233,7 @@ pub async fn unassign(
         .exec(&*txn)
         .await?;
     txn.commit().await?;
+    state.cache.invalidate(&[Family::Accounts]).await;
     if removed.rows_affected == 0 {
         return Err(DomainError::NotFound);
     }

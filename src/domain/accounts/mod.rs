@@ -31,16 +31,32 @@ const USERNAME_TAKEN: &str = "A user with that username already exists.";
 const EMAIL_TAKEN: &str = "A user with that email already exists.";
 
 /// Why a verified token's user may not act.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CallerRefused {
     Unknown,
     Inactive,
 }
 
-/// The caller behind a verified token: the user and their groups in one
-/// round trip (the user left-joined to their groups), as it runs for every
-/// authenticated request.
+/// The caller behind a verified token, as it runs for every authenticated
+/// request: from the cache (family `Accounts`, moved by every change to a
+/// user's activation, superuser flag, groups or existence), else from the
+/// database.
 pub async fn load_caller(
+    state: &AppState,
+    user_id: Uuid,
+) -> DomainResult<Result<Caller, CallerRefused>> {
+    let found = state
+        .cache
+        .shared(Family::Accounts, &format!("caller:{user_id}"), || {
+            read_caller(state, user_id)
+        })
+        .await?;
+    Ok((*found).clone())
+}
+
+/// The user and their groups in one round trip (the user left-joined to
+/// their groups).
+async fn read_caller(
     state: &AppState,
     user_id: Uuid,
 ) -> DomainResult<Result<Caller, CallerRefused>> {
@@ -511,7 +527,7 @@ pub async fn update_user(
         Err(e) => return Err(e.into()),
     };
     txn.commit().await?;
-    state.cache.invalidate(&[Family::Console]).await;
+    state.cache.invalidate(&[Family::Accounts]).await;
     tracing::info!("User {} updated by {}", updated.id, caller.username);
     with_groups(state, updated).await
 }
@@ -561,7 +577,10 @@ pub async fn delete_user(state: &AppState, caller: &Caller, id: Uuid) -> DomainR
     }
     txn.commit().await?;
     // The user's registrations released their places.
-    state.cache.invalidate(&[Family::Tickets]).await;
+    state
+        .cache
+        .invalidate(&[Family::Tickets, Family::Accounts])
+        .await;
     tracing::info!(
         "User {} ({}) deleted by {}",
         found.username,
@@ -618,7 +637,7 @@ pub async fn set_active(
     model.is_active = Set(active);
     let updated = model.update(&*txn).await?;
     txn.commit().await?;
-    state.cache.invalidate(&[Family::Console]).await;
+    state.cache.invalidate(&[Family::Accounts]).await;
     tracing::info!(
         "User {} ({}) {} by {}",
         updated.id,

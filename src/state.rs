@@ -12,9 +12,22 @@ use crate::mail::Mailer;
 use crate::storage::Storage;
 use crate::ticket_codes::TicketSigner;
 
-/// What every handler can reach.
+/// What every handler can reach: a handle (one reference count) on the
+/// services, cloned for every request by the router and its middleware.
 #[derive(Clone)]
 pub struct AppState {
+    services: Arc<Services>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.services
+    }
+}
+
+/// The services themselves, reached through `AppState`.
+pub struct Services {
     pub db: Database,
     pub storage: Storage,
     pub cache: Cache,
@@ -40,15 +53,17 @@ impl AppState {
         let cache = Cache::open(&config)?;
         let mailer = Mailer::open(&config)?;
         Ok(AppState {
-            db,
-            storage,
-            cache,
-            mailer,
-            clock: Clock::default(),
-            jwt: Arc::new(jwt),
-            tickets: Arc::new(tickets),
-            config: Arc::new(config),
-            registration_queues: Arc::default(),
+            services: Arc::new(Services {
+                db,
+                storage,
+                cache,
+                mailer,
+                clock: Clock::default(),
+                jwt: Arc::new(jwt),
+                tickets: Arc::new(tickets),
+                config: Arc::new(config),
+                registration_queues: Arc::default(),
+            }),
         })
     }
 }

@@ -29,7 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/users/{id}/groups", post(add_group))
         .route(
             "/console/users/{id}/groups/{group}/remove",
-            post(remove_group),
+            get(remove_group_confirm).post(remove_group),
         )
         .route("/console/groups", get(groups_page).post(create_group))
         .route("/console/jobs", get(jobs_page))
@@ -237,6 +237,60 @@ async fn add_group(
         Err(e @ DomainError::Forbidden) => refusal(e),
         Err(e) => redirect_with(&state, &back, "error", &refusal_words(&e)),
     }
+}
+
+/// The confirmation step before a membership is removed.
+async fn remove_group_confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, group)): Path<(String, String)>,
+) -> Response {
+    let here = format!("/console/users/{id}/groups/{group}/remove");
+    let Visit { caller, frame } = page_or_return!(visit(&state, &headers, &here, "users").await);
+    let id = page_or_return!(path_uuid(&id));
+    let Ok(group_id) = group.parse::<i32>() else {
+        return super::not_found_page();
+    };
+    let loaded = async {
+        let group = groups::get(&state, &caller, group_id).await?;
+        let found = accounts::get_user(&state, &caller, id).await?;
+        if !found.groups.contains(&group.name) {
+            return Err(DomainError::NotFound);
+        }
+        Ok((found, group))
+    }
+    .await;
+    let (found, group) = match loaded {
+        Ok(found) => found,
+        Err(e) => return refusal(e),
+    };
+    let loses = match group.name.to_lowercase().as_str() {
+        "organizer" => {
+            "They can no longer create events; the events they organise stay theirs.".to_string()
+        }
+        "admin" => "They can no longer manage every event, payment and account.".to_string(),
+        _ => format!(
+            "What the group “{}” allows ends with their next request.",
+            group.name
+        ),
+    };
+    let html = super::attendee::Confirm {
+        frame: &frame,
+        title: "Remove from this group?".into(),
+        question: format!(
+            "Remove {} ({}) from the group “{}”?",
+            super::format::person(&found.user),
+            found.user.username,
+            group.name
+        ),
+        consequences: vec![loses],
+        action: here,
+        button: "Remove from group",
+        back: format!("/console/users/{id}/"),
+        fields: Vec::new(),
+    }
+    .render();
+    render(&frame, StatusCode::OK, html)
 }
 
 async fn remove_group(

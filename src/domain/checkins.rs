@@ -425,13 +425,7 @@ pub async fn list(
     let db = state.db.conn();
     let mut page = super::fetch_page(db, select, page).await?;
     let user_ids: Vec<Uuid> = page.items.iter().map(|c| c.user_id).collect();
-    let users: std::collections::HashMap<Uuid, user::Model> = user::Entity::find()
-        .filter(user::Column::Id.is_in(user_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u))
-        .collect();
+    let users = super::accounts::users_by_id(state, &user_ids).await?;
     let items = std::mem::take(&mut page.items)
         .into_iter()
         .filter_map(|c| {

@@ -509,13 +509,7 @@ pub async fn roster(
     let mut page = super::fetch_page(db, select, page).await?;
     let ids: Vec<Uuid> = page.items.iter().map(|r| r.id).collect();
     let user_ids: Vec<Uuid> = page.items.iter().map(|r| r.user_id).collect();
-    let users: std::collections::HashMap<Uuid, user::Model> = user::Entity::find()
-        .filter(user::Column::Id.is_in(user_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u))
-        .collect();
+    let users = super::accounts::users_by_id(state, &user_ids).await?;
     let tickets: std::collections::HashMap<Uuid, String> = ticket::Entity::find()
         .filter(ticket::Column::EventId.eq(event_id))
         .all(db)

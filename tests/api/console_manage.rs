@@ -647,10 +647,31 @@ async fn superusers_manage_accounts_and_admins_only_read_them(app: &TestApp) {
     );
     let api = app.get(&format!("/api/users/{dewi}/"), app.admin()).await;
     assert_eq!(api.body["groups"], json!(["organizer"]), "{:?}", api.body);
+    // Removing a membership asks first; only the superuser is asked.
+    let remove_path = format!("/console/users/{dewi}/groups/{group_id}/remove");
+    let user_page = root.get(&format!("/console/users/{dewi}/")).await;
+    assert!(user_page.body.contains(&remove_path), "{}", user_page.body);
+    let confirm = root.get(&remove_path).await;
+    html(&confirm, 200);
+    assert!(
+        confirm.body.contains("(dewi) from the group “organizer”?"),
+        "{}",
+        confirm.body
+    );
+    assert!(confirm.body.contains("can no longer create events"));
+    let mut staff = Browser::new(app);
+    staff.sign_in("boss", PASSWORD).await;
+    html(&staff.get(&remove_path).await, 403);
+    let api = app.get(&format!("/api/users/{dewi}/"), app.admin()).await;
+    assert_eq!(
+        api.body["groups"],
+        json!(["organizer"]),
+        "asking wrote nothing"
+    );
     let removed = root
         .post(
-            &format!("/console/users/{dewi}/groups/{group_id}/remove"),
-            &[("csrf_token", &csrf)],
+            &remove_path,
+            &[("csrf_token", &hidden(&confirm.body, "csrf_token"))],
         )
         .await;
     assert!(

@@ -130,6 +130,11 @@ struct RedisBackend {
     pending: [AtomicBool; FAMILIES],
 }
 
+/// What an entry of `Cache::shared` costs beyond its key and JSON size (the
+/// cache's node, the typed value's own allocations), counted in its weight
+/// so that the bound holds for many small values too.
+const ENTRY_OVERHEAD: u32 = 256;
+
 /// A value of `Cache::shared`, and its weight (its size as JSON).
 #[derive(Clone)]
 struct Local {
@@ -220,10 +225,11 @@ impl Cache {
                     .time_to_live(config.cache_ttl.max(Duration::from_secs(1)))
                     .build(),
                 values: moka::future::Cache::builder()
-                    .max_capacity(64 * 1024 * 1024)
+                    .max_capacity(16 * 1024 * 1024)
                     .weigher(|k: &String, v: &Local| {
                         v.weight
                             .saturating_add(k.len().try_into().unwrap_or(u32::MAX))
+                            .saturating_add(ENTRY_OVERHEAD)
                     })
                     .time_to_live(config.cache_ttl.max(Duration::from_secs(1)))
                     .build(),
@@ -459,8 +465,31 @@ impl Cache {
             .loading
             .get_with_by_ref(&local_key, async { Arc::new(tokio::sync::Mutex::new(())) })
             .await;
-        let _loading = lock.lock().await;
-        if let Some(found) = self.local::<T>(&local_key).await {
+        let loaded = {
+            let _loading = lock.lock().await;
+            self.load_shared(family, key, generation, &local_key, load)
+                .await
+        };
+        // The waiters hold the lock itself; later callers find the value.
+        self.inner.loading.invalidate(&local_key).await;
+        loaded
+    }
+
+    /// The miss of `shared`, under its loading lock.
+    async fn load_shared<T, E, F, Fut>(
+        &self,
+        family: Family,
+        key: &str,
+        generation: u64,
+        local_key: &str,
+        load: F,
+    ) -> Result<Arc<T>, E>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        if let Some(found) = self.local::<T>(local_key).await {
             return Ok(found);
         }
         if let Backend::Redis(redis) = &self.inner.backend
@@ -492,7 +521,7 @@ impl Cache {
 
     async fn keep_local<T: Send + Sync + 'static>(
         &self,
-        local_key: String,
+        local_key: &str,
         value: Arc<T>,
         size: usize,
     ) {
@@ -500,7 +529,7 @@ impl Cache {
             value,
             weight: size.try_into().unwrap_or(u32::MAX),
         };
-        self.inner.values.insert(local_key, local).await;
+        self.inner.values.insert(local_key.to_string(), local).await;
     }
 
     /// Every family: for writes made outside the API (the CLI), which may

@@ -101,25 +101,63 @@ pub async fn list(
     Ok(super::fetch_page(state.db.conn(), select, page).await?)
 }
 
-/// A ticket and its event; an error on `ticket_id` when unknown.
+/// What deciding a registration needs from a ticket and its event: the
+/// rules (sales window, status, start, organiser), not the counters — the
+/// write decides capacity under the rows' locks. Read on every
+/// registration, so kept in the cache (family `Events`: event changes and
+/// ticket changes and deletions move it).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TicketRules {
+    pub ticket_id: Uuid,
+    pub sales_start: chrono::DateTime<chrono::Utc>,
+    pub sales_end: chrono::DateTime<chrono::Utc>,
+    pub event_id: Uuid,
+    pub organizer_id: Uuid,
+    pub event_status: String,
+    pub event_start: chrono::DateTime<chrono::Utc>,
+}
+
+/// The rules of a ticket; an error on `ticket_id` when there is no such
+/// ticket (or its event was deleted meanwhile, with its tickets).
 pub async fn check_ticket(
     state: &AppState,
     ticket_id: Uuid,
     errors: &mut FieldErrors,
-) -> DomainResult<Option<(ticket::Model, event::Model)>> {
-    // The ticket and its event in one round trip.
-    let found = ticket::Entity::find_by_id(ticket_id)
-        .find_also_related(event::Entity)
-        .one(state.db.conn())
-        .await?;
+) -> DomainResult<Option<TicketRules>> {
+    let found = state
+        .cache
+        .shared(Family::Events, &format!("ticket-rules:{ticket_id}"), || {
+            read_rules(state, ticket_id)
+        })
+        .await;
     match found {
-        Some((t, Some(e))) => Ok(Some((t, e))),
-        // The event was deleted meanwhile (with its tickets).
-        Some((_, None)) => Err(DomainError::NotFound),
-        None => {
+        Ok(rules) => Ok(Some((*rules).clone())),
+        Err(DomainError::NotFound) => {
             errors.add("ticket_id", does_not_exist(ticket_id));
             Ok(None)
         }
+        Err(e) => Err(e),
+    }
+}
+
+/// The ticket and its event in one round trip (no such ticket: `NotFound`,
+/// which is not cached).
+async fn read_rules(state: &AppState, ticket_id: Uuid) -> DomainResult<TicketRules> {
+    match ticket::Entity::find_by_id(ticket_id)
+        .find_also_related(event::Entity)
+        .one(state.db.conn())
+        .await?
+    {
+        Some((t, Some(e))) => Ok(TicketRules {
+            ticket_id: t.id,
+            sales_start: t.sales_start,
+            sales_end: t.sales_end,
+            event_id: e.id,
+            organizer_id: e.organizer_id,
+            event_status: e.status,
+            event_start: e.start_time,
+        }),
+        _ => Err(DomainError::NotFound),
     }
 }
 
@@ -143,9 +181,9 @@ pub async fn check_user(
 pub fn check_registers_other(
     caller: &Caller,
     target_user: Uuid,
-    event: &event::Model,
+    rules: &TicketRules,
 ) -> DomainResult<()> {
-    if target_user != caller.id && !caller.manages_event(event.organizer_id) {
+    if target_user != caller.id && !caller.manages_event(rules.organizer_id) {
         Err(DomainError::Forbidden)
     } else {
         Ok(())
@@ -154,27 +192,28 @@ pub fn check_registers_other(
 
 /// Self-registration rules: the event is scheduled and not yet started, and
 /// now is within the ticket's sales window.
-fn check_self_service(t: &ticket::Model, e: &event::Model) -> DomainResult<()> {
+fn check_self_service(rules: &TicketRules) -> DomainResult<()> {
     let now = crate::db::now();
-    if e.status != "scheduled" {
+    if rules.event_status != "scheduled" {
         return Err(DomainError::SalesClosed(format!(
             "Registration is closed: the event is {}.",
-            e.status
+            rules.event_status
         )));
     }
-    if e.start_time <= now {
+    if rules.event_start <= now {
         return Err(DomainError::SalesClosed(
             "Registration is closed: the event has already started.".into(),
         ));
     }
-    if now < t.sales_start {
+    if now < rules.sales_start {
         return Err(DomainError::SalesClosed(format!(
             "Ticket sales have not started yet; they open at {}.",
-            t.sales_start
+            rules
+                .sales_start
                 .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
         )));
     }
-    if now > t.sales_end {
+    if now > rules.sales_end {
         return Err(DomainError::SalesClosed(
             "Ticket sales for this ticket have ended.".into(),
         ));
@@ -196,27 +235,27 @@ pub async fn register(
 ) -> DomainResult<registration::Model> {
     let found = check_ticket(state, new.ticket_id, &mut errors).await?;
     let target_user = new.user_id.unwrap_or(caller.id);
-    if let Some((_, e)) = &found {
-        check_registers_other(caller, target_user, e)?;
+    if let Some(rules) = &found {
+        check_registers_other(caller, target_user, rules)?;
     }
     if target_user != caller.id {
         check_user(state, target_user, &mut errors).await?;
     }
     errors.into_result()?;
-    let Some((t, e)) = found else {
+    let Some(rules) = found else {
         return Err(DomainError::NotFound);
     };
     // Box office: those who manage the event may register anyone outside the
     // sales window; everyone else follows the self-service rules.
-    if !caller.manages_event(e.organizer_id) {
-        check_self_service(&t, &e)?;
+    if !caller.manages_event(rules.organizer_id) {
+        check_self_service(&rules)?;
     }
 
     let new = registration::Model {
         id: Uuid::now_v7(),
-        ticket_id: t.id,
+        ticket_id: rules.ticket_id,
         user_id: target_user,
-        event_id: e.id,
+        event_id: rules.event_id,
         registered_at: crate::db::now(),
     };
     let created =
@@ -241,7 +280,7 @@ pub async fn register(
         created.id,
         caller.username,
         target_user,
-        t.id
+        rules.ticket_id
     );
     Ok(created)
 }
@@ -302,7 +341,7 @@ pub async fn move_to(
     errors.into_result()?;
     let new_user = user_id.unwrap_or(found.user_id);
     let (new_ticket, new_event) = match &target {
-        Some((t, e)) => (t.id, e.id),
+        Some(rules) => (rules.ticket_id, rules.event_id),
         None => (found.ticket_id, found.event_id),
     };
     if new_ticket == found.ticket_id && new_user == found.user_id {

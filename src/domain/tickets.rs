@@ -330,7 +330,12 @@ pub async fn update(
         .await?
         .ok_or(DomainError::NotFound)?;
     txn.commit().await?;
-    state.cache.invalidate(&[Family::Tickets]).await;
+    // The registration rules (`registrations::TicketRules`) are kept
+    // under `Events`.
+    state
+        .cache
+        .invalidate(&[Family::Tickets, Family::Events])
+        .await;
     tracing::info!("Ticket {} updated by {}", updated.id, caller.username);
     view(state, updated).await
 }
@@ -372,7 +377,12 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult
         .exec(&*txn)
         .await?;
     txn.commit().await?;
-    state.cache.invalidate(&[Family::Tickets]).await;
+    // The registration rules (`registrations::TicketRules`) are kept
+    // under `Events`.
+    state
+        .cache
+        .invalidate(&[Family::Tickets, Family::Events])
+        .await;
     tracing::info!(
         "Ticket {} ({}) deleted by {}, releasing {sold} registrations",
         found.id,

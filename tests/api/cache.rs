@@ -51,6 +51,7 @@ cache_tests!(
     cached_routes_say_where_they_come_from,
     console_summaries_follow_every_write,
     role_and_activation_changes_apply_to_the_next_request,
+    registration_rules_follow_ticket_and_event_changes,
 );
 
 fn source(reply: &Reply) -> &str {
@@ -669,6 +670,87 @@ async fn role_changes_on_one_process_apply_on_the_other() {
         return;
     };
     roles_follow(&b, &a).await;
+    b.cleanup().await;
+    a.cleanup().await;
+}
+
+/// A registration reads its ticket's rules (sales window, event status and
+/// start, organiser) from the cache: each change applies to the next one.
+async fn rules_follow(server: &TestApp, writer: &TestApp) {
+    let admin = writer.admin_token.clone();
+    let event = writer.create_event(&admin, "Rules", 100).await;
+    let ticket = writer.create_ticket(&admin, &event, 50).await;
+    let mut users = Vec::new();
+    for i in 0..4 {
+        users.push(writer.user(&format!("rules{i}")).await.1);
+    }
+    let register = |token: &String| {
+        let (token, body) = (token.clone(), json!({ "ticket_id": ticket }));
+        async move { server.post("/api/registrations/", Some(&token), body).await }
+    };
+    register(&users[0]).await.assert(201);
+
+    // Sales closed by moving the window: refused at once, then reopened.
+    let ticket_path = format!("/api/tickets/{ticket}/");
+    let sales = writer.get(&ticket_path, None).await.body;
+    writer
+        .patch(
+            &ticket_path,
+            Some(&admin),
+            json!({ "sales_start": "2020-01-01T00:00:00Z", "sales_end": "2021-01-01T00:00:00Z" }),
+        )
+        .await
+        .assert(200);
+    let refused = register(&users[1]).await;
+    refused.assert(409);
+    assert_eq!(
+        refused.body["detail"],
+        "Ticket sales for this ticket have ended."
+    );
+    writer
+        .patch(
+            &ticket_path,
+            Some(&admin),
+            json!({ "sales_start": sales["sales_start"], "sales_end": sales["sales_end"] }),
+        )
+        .await
+        .assert(200);
+    register(&users[1]).await.assert(201);
+
+    // The event cancelled: refused at once.
+    writer
+        .patch(
+            &format!("/api/events/{event}/"),
+            Some(&admin),
+            json!({ "status": "cancelled" }),
+        )
+        .await
+        .assert(200);
+    let refused = register(&users[2]).await;
+    refused.assert(409);
+    assert_eq!(
+        refused.body["detail"],
+        "Registration is closed: the event is cancelled."
+    );
+
+    // The ticket deleted: an unknown ticket, as if never cached.
+    writer.delete(&ticket_path, Some(&admin)).await.assert(204);
+    let refused = register(&users[3]).await;
+    refused.assert(400);
+    assert!(refused.body["ticket_id"].is_array(), "{}", refused.body);
+}
+
+async fn registration_rules_follow_ticket_and_event_changes(app: &TestApp) {
+    rules_follow(app, app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_rules_on_one_process_follow_changes_on_the_other() {
+    let Some((a, b)) = two_processes().await else {
+        eprintln!("skipped: needs TEST_REDIS_URL and TEST_DATABASE_URL");
+        return;
+    };
+    rules_follow(&b, &a).await;
     b.cleanup().await;
     a.cleanup().await;
 }

@@ -57,8 +57,14 @@ fn transport_failure(err: &DbErr) -> bool {
     )
 }
 
+/// The database could not be reached at all (no connection, a broken
+/// one): trying again at once is pointless.
+pub fn is_unreachable(err: &DbErr) -> bool {
+    matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) || transport_failure(err)
+}
+
 pub fn classify(err: &DbErr) -> DbFailure {
-    if matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) || transport_failure(err) {
+    if is_unreachable(err) {
         return DbFailure::Unavailable;
     }
     let Some((code, constraint)) = database_error(err) else {

@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 use super::Database;
 use super::entities::{event, registration, registration_revocation, ticket};
-use super::errors::{DbFailure, classify};
+use super::errors::{DbFailure, classify, is_unreachable};
 use super::outbox::{KIND_CONFIRMATION, confirmation_key, enqueue_confirmation};
 
 /// Why a registration was not written.
@@ -287,14 +287,32 @@ async fn drain(db: Database, queues: Arc<Queues>, index: usize) {
                 None => by_ticket.push((item.new.ticket_id, vec![item])),
             }
         }
+        // The database unreachable: every registration waiting now (and
+        // those queued meanwhile) is answered at once, not after one more
+        // connection timeout each.
+        let mut unreachable: Option<DbErr> = None;
         for (ticket_id, group) in by_ticket {
-            write_group(&db, ticket_id, group).await;
+            match &unreachable {
+                Some(err) => fail_all(group, err),
+                None => unreachable = write_group(&db, ticket_id, group).await,
+            }
+        }
+        if let Some(err) = unreachable {
+            fail_all(std::mem::take(&mut *lock(&stripe.pending)), &err);
         }
     }
 }
 
-/// Writes a ticket's waiting registrations and answers each.
-async fn write_group(db: &Database, ticket_id: Uuid, group: Vec<Pending>) {
+/// Answers each registration with the database's failure.
+fn fail_all(group: impl IntoIterator<Item = Pending>, err: &DbErr) {
+    for item in group {
+        let _ = item.reply.send(Err(WriteRefused::Failed(err.clone())));
+    }
+}
+
+/// Writes a ticket's waiting registrations and answers each; the error when
+/// the database could not be reached (everyone in the group is answered).
+async fn write_group(db: &Database, ticket_id: Uuid, group: Vec<Pending>) -> Option<DbErr> {
     if group.len() > 1 {
         match insert_batch(db, ticket_id, &group).await {
             Ok(outcomes) => {
@@ -302,7 +320,11 @@ async fn write_group(db: &Database, ticket_id: Uuid, group: Vec<Pending>) {
                     // The client may have gone away: nothing to tell it.
                     let _ = item.reply.send(outcome.answer(&item.new));
                 }
-                return;
+                return None;
+            }
+            Err(err) if is_unreachable(&err) => {
+                fail_all(group, &err);
+                return Some(err);
             }
             Err(err) => {
                 tracing::debug!(
@@ -312,17 +334,24 @@ async fn write_group(db: &Database, ticket_id: Uuid, group: Vec<Pending>) {
             }
         }
     }
-    for item in group {
+    let mut items = group.into_iter();
+    while let Some(item) = items.next() {
         let answer = match insert_batch(db, ticket_id, std::slice::from_ref(&item)).await {
             Ok(outcomes) => outcomes
                 .first()
                 .map_or(Err(WriteRefused::SoldOut), |o| o.answer(&item.new)),
+            Err(err) if is_unreachable(&err) => {
+                let _ = item.reply.send(Err(WriteRefused::Failed(err.clone())));
+                fail_all(items, &err);
+                return Some(err);
+            }
             // A user registered or deleted meanwhile: a unique or foreign-key
             // violation, which `Refused` tells apart.
             Err(err) => Err(err.into()),
         };
         let _ = item.reply.send(answer);
     }
+    None
 }
 
 /// What became of one registration of a batch.

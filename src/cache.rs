@@ -465,53 +465,36 @@ impl Cache {
             .loading
             .get_with_by_ref(&local_key, async { Arc::new(tokio::sync::Mutex::new(())) })
             .await;
-        let loaded = {
+        let loaded = async {
             let _loading = lock.lock().await;
-            self.load_shared(family, key, generation, &local_key, load)
-                .await
-        };
+            if let Some(found) = self.local::<T>(&local_key).await {
+                return Ok(found);
+            }
+            if let Backend::Redis(redis) = &self.inner.backend
+                && let Some(body) = redis.entry(self, family, key, generation).await
+                && let Ok(value) = serde_json::from_slice::<T>(&body)
+            {
+                let value = Arc::new(value);
+                self.keep_local(&local_key, value.clone(), body.len()).await;
+                return Ok(value);
+            }
+            let value = Arc::new(load().await?);
+            match serde_json::to_vec(&*value) {
+                Ok(body) => {
+                    let weight = body.len();
+                    if let Backend::Redis(_) = &self.inner.backend {
+                        self.store(family, generation, key, body.into()).await;
+                    }
+                    self.keep_local(&local_key, value.clone(), weight).await;
+                }
+                Err(e) => tracing::warn!("cannot cache {key}: {e}"),
+            }
+            Ok(value)
+        }
+        .await;
         // The waiters hold the lock itself; later callers find the value.
         self.inner.loading.invalidate(&local_key).await;
         loaded
-    }
-
-    /// The miss of `shared`, under its loading lock.
-    async fn load_shared<T, E, F, Fut>(
-        &self,
-        family: Family,
-        key: &str,
-        generation: u64,
-        local_key: &str,
-        load: F,
-    ) -> Result<Arc<T>, E>
-    where
-        T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<T, E>>,
-    {
-        if let Some(found) = self.local::<T>(local_key).await {
-            return Ok(found);
-        }
-        if let Backend::Redis(redis) = &self.inner.backend
-            && let Some(body) = redis.entry(self, family, key, generation).await
-            && let Ok(value) = serde_json::from_slice::<T>(&body)
-        {
-            let value = Arc::new(value);
-            self.keep_local(local_key, value.clone(), body.len()).await;
-            return Ok(value);
-        }
-        let value = Arc::new(load().await?);
-        match serde_json::to_vec(&*value) {
-            Ok(body) => {
-                let weight = body.len();
-                if let Backend::Redis(_) = &self.inner.backend {
-                    self.store(family, generation, key, body.into()).await;
-                }
-                self.keep_local(local_key, value.clone(), weight).await;
-            }
-            Err(e) => tracing::warn!("cannot cache {key}: {e}"),
-        }
-        Ok(value)
     }
 
     async fn local<T: Send + Sync + 'static>(&self, local_key: &str) -> Option<Arc<T>> {

@@ -274,7 +274,7 @@ async fn remove_group_confirm(
             group.name
         ),
     };
-    let html = super::attendee::Confirm {
+    super::attendee::Confirm {
         frame: &frame,
         title: "Remove from this group?".into(),
         question: format!(
@@ -289,8 +289,7 @@ async fn remove_group_confirm(
         back: format!("/console/users/{id}/"),
         fields: Vec::new(),
     }
-    .render();
-    render(&frame, StatusCode::OK, html)
+    .page()
 }
 
 async fn remove_group(

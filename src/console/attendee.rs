@@ -278,6 +278,14 @@ pub(super) struct Confirm<'a> {
     pub fields: Vec<(&'static str, String)>,
 }
 
+impl Confirm<'_> {
+    /// The confirmation page, as answered to the GET before the action.
+    pub fn page(self) -> Response {
+        let frame = self.frame;
+        render(frame, StatusCode::OK, self.render())
+    }
+}
+
 /// The registration the caller may cancel, with its ticket and event.
 async fn cancellable(
     state: &AppState,
@@ -310,7 +318,7 @@ async fn cancel_confirm(
         Err(DomainError::Forbidden) => return super::not_found_page(),
         Err(e) => return refusal(e),
     };
-    let html = Confirm {
+    Confirm {
         frame: &frame,
         title: "Cancel this registration?".into(),
         question: format!(
@@ -328,8 +336,7 @@ async fn cancel_confirm(
         back: "/console/my/".into(),
         fields: Vec::new(),
     }
-    .render();
-    render(&frame, StatusCode::OK, html)
+    .page()
 }
 
 async fn cancel(

@@ -753,7 +753,7 @@ async fn delete_confirm(
         Ok(goes) => goes,
         Err(e) => return refusal(e),
     };
-    let html = Confirm {
+    Confirm {
         frame: &frame,
         title: "Delete this event?".into(),
         question: format!(
@@ -776,8 +776,7 @@ async fn delete_confirm(
         back: format!("/console/events/{id}/"),
         fields: Vec::new(),
     }
-    .render();
-    render(&frame, StatusCode::OK, html)
+    .page()
 }
 
 async fn delete(
@@ -866,7 +865,7 @@ async fn ticket_delete_confirm(
     let Visit { caller, frame } = page_or_return!(visit(&state, &headers, &here, "events").await);
     let t = page_or_return!(managed_ticket(&state, &caller, &id).await);
     let sold = u64::try_from(t.sold).unwrap_or(0);
-    let html = Confirm {
+    Confirm {
         frame: &frame,
         title: "Delete this ticket type?".into(),
         question: format!("Delete the ticket type “{}”?", t.name),
@@ -879,8 +878,7 @@ async fn ticket_delete_confirm(
         back: format!("/console/events/{}/#tickets", t.event_id),
         fields: Vec::new(),
     }
-    .render();
-    render(&frame, StatusCode::OK, html)
+    .page()
 }
 
 async fn ticket_delete(
@@ -978,7 +976,7 @@ async fn poster_delete_confirm(
     let here = format!("/console/posters/{id}/delete");
     let Visit { caller, frame } = page_or_return!(visit(&state, &headers, &here, "events").await);
     let poster = page_or_return!(managed_poster(&state, &caller, &id).await);
-    let html = Confirm {
+    Confirm {
         frame: &frame,
         title: "Delete this poster?".into(),
         question: format!("Delete the poster “{}”?", poster.original_name),
@@ -988,8 +986,7 @@ async fn poster_delete_confirm(
         back: format!("/console/events/{}/#posters", poster.event_id),
         fields: Vec::new(),
     }
-    .render();
-    render(&frame, StatusCode::OK, html)
+    .page()
 }
 
 async fn poster_delete(
@@ -1024,7 +1021,7 @@ async fn refund_confirm(
         Ok(people) => people.get(&found.user_id).map(person).unwrap_or_default(),
         Err(e) => return refusal(e),
     };
-    let html = Confirm {
+    Confirm {
         frame: &frame,
         title: "Mark this payment refunded?".into(),
         question: format!(
@@ -1041,8 +1038,7 @@ async fn refund_confirm(
         back: format!("/console/events/{}/#payments", found.event_id),
         fields: vec![("status", "refunded".into())],
     }
-    .render();
-    render(&frame, StatusCode::OK, html)
+    .page()
 }
 
 /// A payment's status moved by staff (superuser and admin), only along the

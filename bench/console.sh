@@ -33,7 +33,7 @@ DB_NAME=dicoevent_bench_console
 PSQL=(psql -q -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1)
 "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" -c "CREATE DATABASE $DB_NAME"
 ENV=(SECRET_KEY="console-bench-secret-$(date +%s)-0123456789" DATA_DIR="$WORK/data" LOG_DIR="$WORK/logs"
-     LOG_LEVEL=warn DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB_NAME" DATABASE_POOL_SIZE=20)
+     DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB_NAME" DATABASE_POOL_SIZE=20)
 env "${ENV[@]}" "$BIN" migrate >/dev/null
 env "${ENV[@]}" DICOEVENT_SUPERUSER_PASSWORD="Bench-Passw0rd!" \
     "$BIN" createsuperuser --username bench --email bench@example.com >/dev/null

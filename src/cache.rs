@@ -253,20 +253,35 @@ impl Cache {
     }
 
     fn generation_key(&self, family: Family) -> String {
-        format!("{}:{}:gen", self.inner.prefix, family.name())
+        self.key_of(family, &[":gen"])
     }
 
     /// A Redis entry's key; its generation is inside the value.
     fn redis_entry_key(&self, family: Family, key: &str) -> String {
-        format!("{}:{}:{key}", self.inner.prefix, family.name())
+        self.key_of(family, &[":", key])
     }
 
     fn entry_key(&self, family: Family, generation: u64, key: &str) -> String {
-        format!(
-            "{}:{}:g{generation}:{key}",
-            self.inner.prefix,
-            family.name()
+        self.key_of(
+            family,
+            &[":g", itoa::Buffer::new().format(generation), ":", key],
         )
+    }
+
+    /// `<prefix>:<family>` followed by `parts`, put together without
+    /// `format!` (keys are made on every cached read).
+    fn key_of(&self, family: Family, parts: &[&str]) -> String {
+        let prefix = &self.inner.prefix;
+        let name = family.name();
+        let length = prefix.len() + 1 + name.len() + parts.iter().map(|p| p.len()).sum::<usize>();
+        let mut key = String::with_capacity(length);
+        key.push_str(prefix);
+        key.push(':');
+        key.push_str(name);
+        for part in parts {
+            key.push_str(part);
+        }
+        key
     }
 
     /// The total of a list, from this process's count cache when the

@@ -31,8 +31,7 @@ use axum::extract::{ConnectInfo, Request};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tower::{Layer, ServiceExt};
-use tower_http::normalize_path::NormalizePathLayer;
+use tower::ServiceExt;
 
 use crate::config::Config;
 use crate::state::AppState;
@@ -82,16 +81,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let router = api::router(self.state.clone());
-        // The URI as the client sent it, kept before the trailing slash is
-        // trimmed, for the access log (axum keeps an `OriginalUri` already
-        // present). A clone of the `Uri` is a reference-count bump.
-        let app = tower::util::MapRequestLayer::new(|mut req: Request<axum::body::Body>| {
-            let sent = axum::extract::OriginalUri(req.uri().clone());
-            req.extensions_mut().insert(sent);
-            req
-        })
-        .layer(NormalizePathLayer::trim_trailing_slash().layer(router));
+        let app = api::app(self.state.clone());
         let stamp_watcher = tokio::spawn(watch_cache_stamp(self.state.clone()));
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(hyper_util::rt::TokioTimer::new())

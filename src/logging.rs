@@ -495,9 +495,22 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    fn write_to(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        out.write_str(&self.seconds)?;
+        out.write_char('.')?;
+        let millis = self.millis;
+        for digit in [millis / 100, millis / 10 % 10, millis % 10] {
+            // `millis` is below 1000: three decimal digits.
+            out.write_char(char::from_digit(digit, 10).unwrap_or('0'))?;
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Display for Timestamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{:03}", self.seconds, self.millis)
+        self.write_to(f)
     }
 }
 
@@ -542,49 +555,109 @@ where
         let meta = event.metadata();
         let time = Timestamp::now(self.time_zone);
         let module = meta.module_path().unwrap_or_else(|| meta.target());
+        // The enclosing span; outside any, the name an event was given
+        // (`info!(name: "request", …)`), if it was given one.
         let function = ctx
             .event_scope()
-            .and_then(|scope| scope.from_root().last().map(|span| span.name()))
+            .and_then(|mut scope| scope.next().map(|span| span.name()))
+            .or_else(|| Some(meta.name()).filter(|name| !name.starts_with("event ")))
             .unwrap_or("-");
         let line = meta.line().unwrap_or(0);
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        let mut message = fields.message;
         if self.json {
+            let mut fields = Fields::default();
+            event.record(&mut fields);
             let mut object = serde_json::Map::new();
             object.insert("time".into(), time.to_string().into());
             object.insert("level".into(), meta.level().as_str().into());
             object.insert("module".into(), module.into());
             object.insert("function".into(), function.into());
             object.insert("line".into(), line.into());
-            object.insert("message".into(), message.into());
+            object.insert("message".into(), fields.message.into());
             for (k, v) in fields.extra {
                 object.insert(k, v.into());
             }
             return writeln!(writer, "{}", serde_json::Value::Object(object));
         }
-        for (k, v) in &fields.extra {
-            let _ = write!(message, " {k}={v}");
+        time.write_to(&mut writer)?;
+        writer.write_str(" | ")?;
+        writer.write_str(padded_level_name(meta.level()))?;
+        writer.write_str(" | ")?;
+        writer.write_str(module)?;
+        writer.write_char(':')?;
+        writer.write_str(function)?;
+        write!(writer, ":{line} - ")?;
+        // The message and fields go straight into the line (no copy of the
+        // message first); one event, one line: continuation lines are
+        // indented into it.
+        let mut fields = LineFields {
+            out: Indented(&mut writer),
+            extra: String::new(),
+            result: Ok(()),
+        };
+        event.record(&mut fields);
+        fields.result?;
+        if !fields.extra.is_empty() {
+            let extra = std::mem::take(&mut fields.extra);
+            fields.out.write_str(&extra)?;
         }
-        // One event, one line: continuation lines are indented into it.
-        if message.contains('\n') {
-            message = message.replace('\n', "\n    ");
-        }
-        writeln!(
-            writer,
-            "{time} | {:<8} | {module}:{function}:{line} - {message}",
-            level_name(meta.level())
-        )
+        writer.write_char('\n')
     }
 }
 
-fn level_name(level: &Level) -> &'static str {
+/// Writes to the line, each line break followed by the continuation indent.
+struct Indented<'w, 'a>(&'w mut Writer<'a>);
+
+impl std::fmt::Write for Indented<'_, '_> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        if !text.contains('\n') {
+            return self.0.write_str(text);
+        }
+        let mut parts = text.split('\n');
+        if let Some(first) = parts.next() {
+            self.0.write_str(first)?;
+        }
+        for part in parts {
+            self.0.write_str("\n    ")?;
+            self.0.write_str(part)?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes an event's message into its line; other fields (` name=value`)
+/// are kept to follow it.
+struct LineFields<'w, 'a> {
+    out: Indented<'w, 'a>,
+    extra: String,
+    result: std::fmt::Result,
+}
+
+impl Visit for LineFields<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.result = self.result.and_then(|()| self.out.write_str(value));
+        } else {
+            let _ = write!(self.extra, " {}={value}", field.name());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.result = self.result.and_then(|()| write!(self.out, "{value:?}"));
+        } else {
+            let _ = write!(self.extra, " {}={value:?}", field.name());
+        }
+    }
+}
+
+/// The level name padded to 8 characters, as the line format wants it.
+fn padded_level_name(level: &Level) -> &'static str {
     match *level {
-        Level::ERROR => "ERROR",
-        Level::WARN => "WARNING",
-        Level::INFO => "INFO",
-        Level::DEBUG => "DEBUG",
-        Level::TRACE => "TRACE",
+        Level::ERROR => "ERROR   ",
+        Level::WARN => "WARNING ",
+        Level::INFO => "INFO    ",
+        Level::DEBUG => "DEBUG   ",
+        Level::TRACE => "TRACE   ",
     }
 }
 

@@ -3,12 +3,15 @@
 //! misses; e-mails sent and failed; outbox depth and dead jobs; database pool
 //! usage (the last three read at scrape time).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use axum::http::{Method, StatusCode};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::state::AppState;
@@ -17,7 +20,8 @@ pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
-    cache_lookups: IntCounterVec,
+    cache_hits: IntCounter,
+    cache_misses: IntCounter,
     emails: IntCounterVec,
     checkins: IntCounterVec,
     queue_depth: IntGauge,
@@ -121,7 +125,8 @@ impl Metrics {
             registry,
             http_requests,
             http_duration,
-            cache_lookups,
+            cache_hits: cache_lookups.with_label_values(&["hit"]),
+            cache_misses: cache_lookups.with_label_values(&["miss"]),
             emails,
             checkins,
             queue_depth,
@@ -130,19 +135,44 @@ impl Metrics {
         }
     }
 
-    pub fn record_request(&self, route: &str, method: &str, status: &str, elapsed: Duration) {
-        self.http_requests
-            .with_label_values(&[route, method, status])
-            .inc();
-        self.http_duration
-            .with_label_values(&[route, method])
-            .observe(elapsed.as_secs_f64());
+    /// One request: its count and its latency. `route` is an interned
+    /// route label (`api::route_label`, or a constant): each worker thread
+    /// keeps the series it has used, found by the label's address, so that
+    /// a request neither hashes its labels nor takes the registry's lock.
+    pub fn record_request(
+        &self,
+        route: &'static str,
+        method: &Method,
+        status: StatusCode,
+        elapsed: Duration,
+    ) {
+        /// (route label's address, method, status) → its two series.
+        type Series = HashMap<(usize, Method, u16), (IntCounter, Histogram)>;
+        thread_local! {
+            static SERIES: RefCell<Series> = RefCell::new(HashMap::new());
+        }
+        let key = (route.as_ptr() as usize, method.clone(), status.as_u16());
+        let series = SERIES.with(|series| series.borrow().get(&key).cloned());
+        let (count, duration) = series.unwrap_or_else(|| {
+            let series = (
+                self.http_requests
+                    .with_label_values(&[route, method.as_str(), status.as_str()]),
+                self.http_duration
+                    .with_label_values(&[route, method.as_str()]),
+            );
+            SERIES.with(|known| known.borrow_mut().insert(key, series.clone()));
+            series
+        });
+        count.inc();
+        duration.observe(elapsed.as_secs_f64());
     }
 
     pub fn record_cache(&self, hit: bool) {
-        self.cache_lookups
-            .with_label_values(&[if hit { "hit" } else { "miss" }])
-            .inc();
+        if hit {
+            self.cache_hits.inc();
+        } else {
+            self.cache_misses.inc();
+        }
     }
 
     pub fn record_email(&self, kind: &str, sent: bool) {

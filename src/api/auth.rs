@@ -77,7 +77,7 @@ pub struct AccessToken {
 /// (e.g. 10 failures in 15 minutes → 429). An `Authorization` header is
 /// ignored here.
 #[utoipa::path(
-    post, path = "/login", tag = "auth", operation_id = "login",
+    post, path = "/api/login", tag = "auth", operation_id = "login",
     request_body = LoginRequest,
     security(()),
     responses(
@@ -125,7 +125,7 @@ async fn refresh_access(state: &AppState, body: &JsonBody) -> ApiResult<Json<Acc
 
 /// Refresh: a new access token
 #[utoipa::path(
-    post, path = "/token", tag = "auth", operation_id = "token",
+    post, path = "/api/token", tag = "auth", operation_id = "token",
     request_body = RefreshRequest,
     security(()),
     responses(
@@ -141,7 +141,7 @@ async fn refresh(State(state): State<AppState>, body: JsonBody) -> ApiResult<Jso
 
 /// Refresh: a new access token (same as /api/token/)
 #[utoipa::path(
-    post, path = "/token/refresh", tag = "auth", operation_id = "token_refresh",
+    post, path = "/api/token/refresh", tag = "auth", operation_id = "token_refresh",
     request_body = RefreshRequest,
     security(()),
     responses(
@@ -163,7 +163,7 @@ async fn refresh_alias(
 /// The refresh token must belong to the authenticated user (else 400 on
 /// `refresh`); refreshing with it afterwards is a 401.
 #[utoipa::path(
-    post, path = "/logout", tag = "auth", operation_id = "logout",
+    post, path = "/api/logout", tag = "auth", operation_id = "logout",
     request_body = RefreshRequest,
     security(("jwt" = [])),
     responses(

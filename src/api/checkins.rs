@@ -55,7 +55,7 @@ pub struct TicketOut {
 
 /// A registration's ticket code (its user, or those who manage the event)
 #[utoipa::path(
-    get, path = "/registrations/{id}/ticket", tag = "checkins", operation_id = "registrations_ticket",
+    get, path = "/api/registrations/{id}/ticket", tag = "checkins", operation_id = "registrations_ticket",
     params(("id" = Uuid, Path, description = ID_UUID)),
     security(("jwt" = [])),
     responses(
@@ -95,7 +95,7 @@ fn image(content_type: &'static str, bytes: Vec<u8>) -> Response {
 
 /// The ticket's QR code as SVG (its user, or those who manage the event)
 #[utoipa::path(
-    get, path = "/registrations/{id}/ticket.svg", tag = "checkins", operation_id = "registrations_ticket_svg",
+    get, path = "/api/registrations/{id}/ticket.svg", tag = "checkins", operation_id = "registrations_ticket_svg",
     params(("id" = Uuid, Path, description = ID_UUID)),
     security(("jwt" = [])),
     responses(
@@ -116,7 +116,7 @@ async fn ticket_svg(
 
 /// The ticket's QR code as PNG (its user, or those who manage the event)
 #[utoipa::path(
-    get, path = "/registrations/{id}/ticket.png", tag = "checkins", operation_id = "registrations_ticket_png",
+    get, path = "/api/registrations/{id}/ticket.png", tag = "checkins", operation_id = "registrations_ticket_png",
     params(("id" = Uuid, Path, description = ID_UUID)),
     security(("jwt" = [])),
     responses(
@@ -172,7 +172,7 @@ pub struct KeySet {
 /// are the key id (its base64url is `kid`), then the registration id and
 /// the event id (16 bytes each).
 #[utoipa::path(
-    get, path = "/checkins/keys", tag = "checkins", operation_id = "checkins_keys",
+    get, path = "/api/checkins/keys", tag = "checkins", operation_id = "checkins_keys",
     security((), ("jwt" = [])),
     responses((status = 200, description = "Every key that signed codes here", body = KeySet))
 )]
@@ -336,7 +336,7 @@ fn scan_answer(
 /// whom. However many scanners send one code at once, exactly one gets 201.
 /// With an `Idempotency-Key`, a retry gets the first answer again.
 #[utoipa::path(
-    post, path = "/checkins", tag = "checkins", operation_id = "checkins_create",
+    post, path = "/api/checkins", tag = "checkins", operation_id = "checkins_create",
     request_body = ScanRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters")),
     security(("jwt" = [])),
@@ -442,7 +442,7 @@ pub struct CheckinFilters {
 
 /// List check-ins (superuser, admin: all; organisers: their events)
 #[utoipa::path(
-    get, path = "/checkins", tag = "checkins", operation_id = "checkins_list",
+    get, path = "/api/checkins", tag = "checkins", operation_id = "checkins_list",
     params(CheckinFilters, Pagination),
     security(("jwt" = [])),
     responses(
@@ -480,7 +480,7 @@ async fn list(
 
 /// Undo a check-in (those who manage the event)
 #[utoipa::path(
-    delete, path = "/checkins/{id}", tag = "checkins", operation_id = "checkins_destroy",
+    delete, path = "/api/checkins/{id}", tag = "checkins", operation_id = "checkins_destroy",
     params(("id" = Uuid, Path, description = ID_UUID)),
     security(("jwt" = [])),
     responses(
@@ -528,7 +528,7 @@ pub struct SyncParams {
 
 /// What an offline door app needs for an event (those who manage it)
 #[utoipa::path(
-    get, path = "/events/{id}/checkin-sync", tag = "checkins", operation_id = "events_checkin_sync",
+    get, path = "/api/events/{id}/checkin-sync", tag = "checkins", operation_id = "events_checkin_sync",
     params(("id" = Uuid, Path, description = ID_UUID), SyncParams),
     security(("jwt" = [])),
     responses(
@@ -604,7 +604,7 @@ pub struct StatsOut {
 
 /// An event's numbers (those who manage it)
 #[utoipa::path(
-    get, path = "/events/{id}/stats", tag = "checkins", operation_id = "events_stats",
+    get, path = "/api/events/{id}/stats", tag = "checkins", operation_id = "events_stats",
     params(("id" = Uuid, Path, description = ID_UUID)),
     security(("jwt" = [])),
     responses(

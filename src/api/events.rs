@@ -251,7 +251,7 @@ impl From<&EventFilters> for EventFilter {
 
 /// List events (anyone; cached)
 #[utoipa::path(
-    get, path = "/events", tag = "events", operation_id = "events_list",
+    get, path = "/api/events", tag = "events", operation_id = "events_list",
     params(EventFilters, Pagination),
     security((), ("jwt" = [])),
     responses(
@@ -287,7 +287,7 @@ async fn list(
 
 /// Read an event (anyone; cached)
 #[utoipa::path(
-    get, path = "/events/{id}", tag = "events", operation_id = "events_retrieve",
+    get, path = "/api/events/{id}", tag = "events", operation_id = "events_retrieve",
     params(("id" = Uuid, Path, description = ID_UUID)),
     security((), ("jwt" = [])),
     responses(
@@ -298,15 +298,18 @@ async fn list(
 )]
 async fn retrieve(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let id = path_id(&id)?;
-    super::cached(&state, Family::Events, format!("detail:{id}"), |_| async {
-        Ok(EventOut::from(domain::get(&state, id).await?))
-    })
+    super::cached(
+        &state,
+        Family::Events,
+        super::id_key("detail:", id),
+        |_| async { Ok(EventOut::from(domain::get(&state, id).await?)) },
+    )
     .await
 }
 
 /// Create an event (superuser, admin, organizer)
 #[utoipa::path(
-    post, path = "/events", tag = "events", operation_id = "events_create",
+    post, path = "/api/events", tag = "events", operation_id = "events_create",
     request_body = EventWrite,
     security(("jwt" = [])),
     responses(
@@ -338,7 +341,7 @@ async fn create(
 /// PATCH changes the fields sent. A quota below the registrations already
 /// made is a 409.
 #[utoipa::path(
-    method(put, patch), path = "/events/{id}", tag = "events", operation_id = "events_update",
+    method(put, patch), path = "/api/events/{id}", tag = "events", operation_id = "events_update",
     params(("id" = Uuid, Path, description = ID_UUID)),
     request_body = EventWrite,
     security(("jwt" = [])),
@@ -380,7 +383,7 @@ async fn update(
 ///
 /// Its tickets, registrations, payments and posters go with it.
 #[utoipa::path(
-    delete, path = "/events/{id}", tag = "events", operation_id = "events_destroy",
+    delete, path = "/api/events/{id}", tag = "events", operation_id = "events_destroy",
     params(("id" = Uuid, Path, description = ID_UUID)),
     security(("jwt" = [])),
     responses(

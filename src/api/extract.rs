@@ -1,14 +1,17 @@
 //! Who is calling: the bearer token resolved to a `Caller`.
 //!
-//! The `authenticate` middleware resolves the bearer token on every request —
+//! The `Authenticate` route layer resolves the bearer token on every request —
 //! public routes too, as DRF does: a bad token is a 401 anywhere. Handlers
 //! then take `AuthUser` (must be logged in) or `MaybeUser` (may be anonymous).
 
-use axum::extract::{FromRequestParts, Request, State};
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+use axum::extract::{FromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::future::BoxFuture;
 
 use super::error::ApiError;
 use crate::domain::Caller;
@@ -50,32 +53,81 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
     }
 }
 
-/// Middleware: resolves `Authorization: Bearer <access token>`.
-pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    match resolve(&state, req.headers().get(AUTHORIZATION)).await {
-        Ok(user) => {
-            let user_id = user.as_ref().map(|u| u.id);
-            req.extensions_mut().insert(Authentication(user));
-            let mut response = next.run(req).await;
-            if let Some(id) = user_id {
-                response.extensions_mut().insert(super::AccessLogUser(id));
-            }
-            response
+/// Layer of the API routes: resolves `Authorization: Bearer <access token>` before the
+/// handler runs (a refused token is answered here). A request without the
+/// header goes straight through: no allocation, no boxed future.
+#[derive(Clone)]
+pub struct AuthenticateLayer {
+    state: AppState,
+}
+
+impl AuthenticateLayer {
+    pub fn new(state: AppState) -> Self {
+        AuthenticateLayer { state }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthenticateLayer {
+    type Service = Authenticate<S>;
+
+    fn layer(&self, inner: S) -> Authenticate<S> {
+        Authenticate {
+            state: self.state.clone(),
+            inner,
         }
-        Err(err) => err.into_response(),
+    }
+}
+
+#[derive(Clone)]
+pub struct Authenticate<S> {
+    state: AppState,
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for Authenticate<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future =
+        futures::future::Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let Some(header) = req.headers().get(AUTHORIZATION).cloned() else {
+            // Anonymous.
+            return futures::future::Either::Left(self.inner.call(req));
+        };
+        let state = self.state.clone();
+        // The instance `poll_ready` readied goes with this request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        futures::future::Either::Right(Box::pin(async move {
+            match resolve(&state, &header).await {
+                Ok(user) => {
+                    let user_id = user.id;
+                    req.extensions_mut().insert(Authentication(Some(user)));
+                    let mut response = inner.call(req).await?;
+                    response
+                        .extensions_mut()
+                        .insert(super::AccessLogUser(user_id));
+                    Ok(response)
+                }
+                Err(err) => Ok(err.into_response()),
+            }
+        }))
     }
 }
 
 /// Longest `Authorization` header considered; a JWT of ours is ~300 bytes.
 const MAX_AUTHORIZATION_LEN: usize = 4096;
 
-async fn resolve(
-    state: &AppState,
-    header: Option<&axum::http::HeaderValue>,
-) -> Result<Option<Caller>, ApiError> {
-    let Some(header) = header else {
-        return Ok(None);
-    };
+async fn resolve(state: &AppState, header: &axum::http::HeaderValue) -> Result<Caller, ApiError> {
     let bad_header = |detail: &str| ApiError::Unauthorized {
         detail: detail.to_string(),
         code: Some("token_not_valid"),
@@ -107,7 +159,7 @@ async fn resolve(
         .check(token, TokenType::Access)
         .map_err(ApiError::BearerToken)?;
     match accounts::load_caller(state, user_id).await? {
-        Ok(caller) => Ok(Some(caller)),
+        Ok(caller) => Ok(caller),
         Err(refused) => Err(ApiError::Unauthorized {
             detail: match refused {
                 CallerRefused::Unknown => "User not found",

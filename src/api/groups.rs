@@ -96,7 +96,7 @@ fn group_id(raw: &str) -> ApiResult<i32> {
 
 /// List groups (superuser)
 #[utoipa::path(
-    get, path = "/groups", tag = "groups", operation_id = "groups_list",
+    get, path = "/api/groups", tag = "groups", operation_id = "groups_list",
     params(Pagination),
     security(("jwt" = [])),
     responses(
@@ -118,7 +118,7 @@ async fn list(
 
 /// Create a group (superuser)
 #[utoipa::path(
-    post, path = "/groups", tag = "groups", operation_id = "groups_create",
+    post, path = "/api/groups", tag = "groups", operation_id = "groups_create",
     request_body = GroupWrite,
     security(("jwt" = [])),
     responses(
@@ -149,7 +149,7 @@ async fn create(
 
 /// Read a group (superuser)
 #[utoipa::path(
-    get, path = "/groups/{id}", tag = "groups", operation_id = "groups_retrieve",
+    get, path = "/api/groups/{id}", tag = "groups", operation_id = "groups_retrieve",
     params(("id" = i32, Path, minimum = 1, description = GROUP_ID)),
     security(("jwt" = [])),
     responses(
@@ -173,7 +173,7 @@ async fn retrieve(
 ///
 /// PUT requires `name`; PATCH may leave it out.
 #[utoipa::path(
-    method(put, patch), path = "/groups/{id}", tag = "groups", operation_id = "groups_update",
+    method(put, patch), path = "/api/groups/{id}", tag = "groups", operation_id = "groups_update",
     params(("id" = i32, Path, minimum = 1, description = GROUP_ID)),
     request_body = GroupWrite,
     security(("jwt" = [])),
@@ -207,7 +207,7 @@ async fn update(
 
 /// Delete a group and its memberships (superuser)
 #[utoipa::path(
-    delete, path = "/groups/{id}", tag = "groups", operation_id = "groups_destroy",
+    delete, path = "/api/groups/{id}", tag = "groups", operation_id = "groups_destroy",
     params(("id" = i32, Path, minimum = 1, description = GROUP_ID)),
     security(("jwt" = [])),
     responses(
@@ -228,7 +228,7 @@ async fn destroy(
 
 /// Put a user in a group (superuser)
 #[utoipa::path(
-    post, path = "/assign-roles", tag = "groups", operation_id = "assign_roles_create",
+    post, path = "/api/assign-roles", tag = "groups", operation_id = "assign_roles_create",
     request_body = RoleAssignment,
     security(("jwt" = [])),
     responses(
@@ -268,7 +268,7 @@ async fn assign(
 
 /// Take a user out of a group (superuser)
 #[utoipa::path(
-    delete, path = "/assign-roles", tag = "groups", operation_id = "assign_roles_destroy",
+    delete, path = "/api/assign-roles", tag = "groups", operation_id = "assign_roles_destroy",
     request_body = RoleAssignment,
     security(("jwt" = [])),
     responses(

@@ -159,7 +159,7 @@ pub(crate) async fn read_poster_form(
 /// 10 MiB) or not a JPEG, PNG, GIF or WebP by its bytes; `event` missing,
 /// not a UUID, or unknown. Past 10 MiB the server may answer 413.
 #[utoipa::path(
-    post, path = "/events/upload", tag = "posters", operation_id = "posters_create",
+    post, path = "/api/events/upload", tag = "posters", operation_id = "posters_create",
     request_body(content = PosterUpload, content_type = "multipart/form-data"),
     security(("jwt" = [])),
     responses(
@@ -224,7 +224,7 @@ async fn upload(
 
 /// An event's posters, newest first (anyone)
 #[utoipa::path(
-    get, path = "/events/{id}/poster", tag = "posters", operation_id = "posters_list",
+    get, path = "/api/events/{id}/poster", tag = "posters", operation_id = "posters_list",
     params(("id" = Uuid, Path, description = "The event's id")),
     security((), ("jwt" = [])),
     responses(
@@ -245,7 +245,7 @@ async fn list_for_event(
 ///
 /// The stored bytes, with their verified type; `If-None-Match` → 304.
 #[utoipa::path(
-    get, path = "/media/{id}", tag = "posters", operation_id = "media_retrieve",
+    get, path = "/api/media/{id}", tag = "posters", operation_id = "media_retrieve",
     params(
         ("id" = Uuid, Path, description = "The poster's id"),
         ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier response: 304 when it still matches"),
@@ -314,7 +314,7 @@ async fn serve(
 
 /// Delete a poster and its stored image (those who manage the event)
 #[utoipa::path(
-    delete, path = "/media/{id}", tag = "posters", operation_id = "media_destroy",
+    delete, path = "/api/media/{id}", tag = "posters", operation_id = "media_destroy",
     params(("id" = Uuid, Path, description = "The poster's id")),
     security(("jwt" = [])),
     responses(

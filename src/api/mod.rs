@@ -6,6 +6,7 @@ pub mod checkins;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod front;
 pub mod groups;
 pub mod health;
 pub mod input;
@@ -18,21 +19,15 @@ pub mod schemas;
 pub mod tickets;
 pub mod users;
 
-use std::time::Instant;
-
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
-use tower_http::timeout::TimeoutLayer;
-use tracing::Instrument;
+use tower::util::Either;
+use tower_http::cors::Cors;
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
+use tower_http::timeout::{Timeout, TimeoutLayer};
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -60,116 +55,90 @@ fn authenticated_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of every route, generated from the handlers.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let api = authenticated_routes().merge(auth::public_router());
     openapi::document_of(
-        OpenApiRouter::new()
-            .nest("/api", api)
+        authenticated_routes()
+            .merge(auth::public_router())
             .merge(health::router()),
     )
 }
 
 /// Every route, without trailing slashes (`NormalizePathLayer` in front of the
 /// router trims them, so `/api/events/` and `/api/events` are one route).
+/// One flat router (each route is registered with its full path: no
+/// prefix stripped and no second lookup per request).
 pub fn router(state: AppState) -> Router {
     let (authenticated, _) = authenticated_routes().split_for_parts();
     let (public, _) = auth::public_router().split_for_parts();
     let (operations, _) = health::router().split_for_parts();
-    let api = authenticated
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            extract::authenticate,
-        ))
+    authenticated
+        .layer(extract::AuthenticateLayer::new(state.clone()))
         .merge(public)
-        .route_layer(middleware::from_fn(record_route));
-    Router::new()
-        .nest("/api", api)
         .merge(operations)
         .merge(crate::console::router())
-        .route_layer(middleware::from_fn(record_route))
+        .route_layer(RecordRouteLayer)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(CatchPanicLayer::custom(
-            |panic: Box<dyn std::any::Any + Send>| {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
-                    .unwrap_or_else(|| "unknown panic".into());
-                ApiError::Internal(anyhow::anyhow!("a request handler panicked: {message}"))
-                    .into_response()
-            },
-        ))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            state.config.request_timeout,
-        ))
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
-                .load_shed()
-                .concurrency_limit(state.config.max_in_flight),
-        )
-        .layer(middleware::from_fn(observe))
-        .layer(cors(&state.config.cors_allowed_origins))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
         .with_state(state)
 }
 
-/// Request ids: random UUIDs (v4) drawn from the thread's generator, not
-/// from a system call per request.
-#[derive(Clone, Copy)]
-struct RandomRequestId;
+/// The whole service, as the server runs it: the front door (request id,
+/// span, load shedding, panics, metrics, access log, security headers),
+/// then CORS, the request timeout, trailing-slash trimming and the router
+/// (with the body limit). Built once; each connection and request clones
+/// it (reference counts).
+pub type App = front::Front<Either<Cors<Routes>, Routes>>;
+type Routes = Timeout<NormalizePath<Router>>;
 
-impl MakeRequestId for RandomRequestId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
-        let mut text = uuid::Uuid::encode_buffer();
-        HeaderValue::from_str(id.hyphenated().encode_lower(&mut text))
-            .ok()
-            .map(RequestId::new)
-    }
-}
-
-/// Beyond `MAX_IN_FLIGHT` concurrent requests: a quick 503, not a queue.
-async fn overloaded(_: tower::BoxError) -> ApiError {
-    ApiError::Unavailable("The server is busy. Try again shortly.".into())
+pub fn app(state: AppState) -> App {
+    let timeout =
+        TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.config.request_timeout);
+    tower::ServiceBuilder::new()
+        .layer(front::FrontLayer::new(
+            state.config.max_in_flight,
+            state.config.cors_allowed_origins.is_empty(),
+        ))
+        .option_layer(cors(&state.config.cors_allowed_origins))
+        .layer(timeout)
+        .layer(NormalizePathLayer::trim_trailing_slash())
+        .service(router(state))
 }
 
 /// CORS for the configured origins (none: no CORS headers, browsers keep
-/// their same-origin rule).
-fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+/// their same-origin rule; the front door then adds the `Vary` alone).
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     use tower_http::cors::{AllowOrigin, CorsLayer};
     if origins.is_empty() {
-        return CorsLayer::new();
+        return None;
     }
     let allow_origin = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
         AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
     };
-    CorsLayer::new()
-        .allow_origin(allow_origin)
-        .allow_methods([
-            axum::http::Method::GET,
-            axum::http::Method::POST,
-            axum::http::Method::PUT,
-            axum::http::Method::PATCH,
-            axum::http::Method::DELETE,
-        ])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::IF_NONE_MATCH,
-            axum::http::HeaderName::from_static("idempotency-key"),
-            axum::http::HeaderName::from_static("x-request-id"),
-        ])
-        .expose_headers([
-            axum::http::HeaderName::from_static("x-request-id"),
-            axum::http::HeaderName::from_static("x-data-source"),
-            header::RETRY_AFTER,
-        ])
-        .max_age(std::time::Duration::from_secs(3600))
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([
+                axum::http::Method::GET,
+                axum::http::Method::POST,
+                axum::http::Method::PUT,
+                axum::http::Method::PATCH,
+                axum::http::Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_NONE_MATCH,
+                axum::http::HeaderName::from_static("idempotency-key"),
+                axum::http::HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([
+                axum::http::HeaderName::from_static("x-request-id"),
+                axum::http::HeaderName::from_static("x-data-source"),
+                header::RETRY_AFTER,
+            ])
+            .max_age(std::time::Duration::from_secs(3600)),
+    )
 }
 
 /// Serves a cacheable GET: from the cache (`X-Data-Source: cache`) or
@@ -228,7 +197,23 @@ pub fn list_cache_key(uri: &axum::http::Uri, headers: &axum::http::HeaderMap) ->
         .get("x-forwarded-proto")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    format!("list:{proto}|{host}|{}", uri.query().unwrap_or(""))
+    let query = uri.query().unwrap_or("");
+    let mut key = String::with_capacity(7 + proto.len() + host.len() + query.len());
+    for part in ["list:", proto, "|", host, "|", query] {
+        key.push_str(part);
+    }
+    key
+}
+
+/// The cache key of one object: `prefix` and its id (made on every cached
+/// read, so without `format!`).
+pub fn id_key(prefix: &str, id: uuid::Uuid) -> String {
+    let mut text = uuid::Uuid::encode_buffer();
+    let id = id.hyphenated().encode_lower(&mut text);
+    let mut key = String::with_capacity(prefix.len() + id.len());
+    key.push_str(prefix);
+    key.push_str(id);
+    key
 }
 
 /// The first answer given for an `Idempotency-Key`, given again.
@@ -253,188 +238,105 @@ pub struct InternalErrorCause(pub String);
 pub struct RouteTemplate(pub &'static str);
 
 /// The metrics label of a matched route, made once per route and kept for
-/// the life of the process (there are as many as routes).
+/// the life of the process (there are as many as routes); each worker
+/// thread keeps its own index of them, so that no lock is shared.
 fn route_label(matched: &str) -> &'static str {
-    static LABELS: std::sync::OnceLock<
-        std::sync::RwLock<std::collections::HashMap<String, &'static str>>,
-    > = std::sync::OnceLock::new();
-    let labels = LABELS.get_or_init(Default::default);
-    if let Some(label) = labels.read().ok().and_then(|l| l.get(matched).copied()) {
+    type Labels = std::sync::Mutex<std::collections::HashMap<String, &'static str>>;
+    static LABELS: std::sync::OnceLock<Labels> = std::sync::OnceLock::new();
+    thread_local! {
+        static KNOWN: std::cell::RefCell<std::collections::HashMap<String, &'static str>> =
+            Default::default();
+    }
+    if let Some(label) = KNOWN.with(|known| known.borrow().get(matched).copied()) {
         return label;
     }
-    // `/api/events/{id}` → `/api/events/:id`: braces in label values trip
-    // some Prometheus tooling.
-    let label: &'static str = matched.replace('{', ":").replace('}', "").leak();
-    if let Ok(mut labels) = labels.write() {
-        labels.insert(matched.to_string(), label);
-    }
+    let label = {
+        let mut labels = LABELS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *labels.entry(matched.to_string()).or_insert_with(|| {
+            // `/api/events/{id}` → `/api/events/:id`: braces in label values
+            // trip some Prometheus tooling.
+            matched.replace('{', ":").replace('}', "").leak()
+        })
+    };
+    KNOWN.with(|known| known.borrow_mut().insert(matched.to_string(), label));
     label
 }
 
-/// Route layer: records which route template matched.
-async fn record_route(req: Request, next: Next) -> Response {
-    let template = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map(|p| route_label(p.as_str()));
-    let mut response = next.run(req).await;
-    // The innermost router's template wins (a nested router's is complete).
-    if let Some(template) = template
-        && response.extensions().get::<RouteTemplate>().is_none()
-    {
-        response.extensions_mut().insert(RouteTemplate(template));
+/// Route layer: records which route template matched, in the response's
+/// extensions (for the metrics, written by the front door).
+#[derive(Clone, Copy)]
+struct RecordRouteLayer;
+
+impl<S> tower::Layer<S> for RecordRouteLayer {
+    type Service = RecordRoute<S>;
+
+    fn layer(&self, inner: S) -> RecordRoute<S> {
+        RecordRoute { inner }
     }
-    response
+}
+
+#[derive(Clone)]
+struct RecordRoute<S> {
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for RecordRoute<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = RecordRouteFuture<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let template = req
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map(|p| route_label(p.as_str()));
+        RecordRouteFuture {
+            inner: self.inner.call(req),
+            template,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct RecordRouteFuture<F> {
+        #[pin]
+        inner: F,
+        template: Option<&'static str>,
+    }
+}
+
+impl<F, E> std::future::Future for RecordRouteFuture<F>
+where
+    F: std::future::Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let mut response = std::task::ready!(this.inner.poll(cx))?;
+        if let Some(template) = *this.template {
+            response.extensions_mut().insert(RouteTemplate(template));
+        }
+        std::task::Poll::Ready(Ok(response))
+    }
 }
 
 /// The authenticated user's id, carried from authentication to the access log.
 #[derive(Clone)]
 pub struct AccessLogUser(pub uuid::Uuid);
-
-/// Runs each request in a `request` span and writes its access line; gives
-/// the bodies axum leaves empty the contract's JSON (405 keeping `Allow`,
-/// body-limit 413); logs every 500 at ERROR with its request id and cause,
-/// and puts the request id in its body.
-async fn observe(req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    // The path as the client sent it (trailing slash included), recorded
-    // before the router trimmed it; the trimmed one when called directly.
-    let path = req
-        .extensions()
-        .get::<axum::extract::OriginalUri>()
-        .map_or_else(|| req.uri().path(), |sent| sent.path())
-        .to_owned();
-    let request_id_header = req.headers().get("x-request-id").cloned();
-    let request_id = request_id_header
-        .as_ref()
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    let span = tracing::info_span!("request", request_id = %request_id);
-    let response = next.run(req).instrument(span.clone()).await;
-    let mut response = match response.status() {
-        StatusCode::METHOD_NOT_ALLOWED if !is_json(&response) => json_body(
-            response,
-            json!({ "detail": format!("Method \"{method}\" not allowed.") }),
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE if !is_json(&response) => {
-            ApiError::PayloadTooLarge.into_response()
-        }
-        // Extractor rejections (e.g. an undecodable path) are plain text;
-        // the console's pages are HTML on purpose.
-        status
-            if status.is_client_error()
-                && !is_json(&response)
-                && !is_html(&response)
-                && status != StatusCode::NOT_MODIFIED =>
-        {
-            let (parts, body) = response.into_parts();
-            let text = axum::body::to_bytes(body, 16 * 1024)
-                .await
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
-            let detail = if text.trim().is_empty() {
-                status
-                    .canonical_reason()
-                    .unwrap_or("Bad request.")
-                    .to_string()
-            } else {
-                text.trim().to_string()
-            };
-            json_body(
-                Response::from_parts(parts, Body::empty()),
-                json!({ "detail": detail }),
-            )
-        }
-        StatusCode::INTERNAL_SERVER_ERROR if !is_html(&response) => {
-            let cause = response
-                .extensions()
-                .get::<InternalErrorCause>()
-                .map(|c| c.0.clone())
-                .unwrap_or_else(|| "no cause recorded".into());
-            span.in_scope(|| {
-                tracing::error!("500 on {method} {path} (request {request_id}): {cause}")
-            });
-            let body = schemas::InternalError {
-                detail: "Internal server error.".into(),
-                request_id: request_id.to_owned(),
-            };
-            json_body(response, serde_json::to_value(body).unwrap_or_default())
-        }
-        _ => response,
-    };
-    let user = response.extensions().get::<AccessLogUser>().map(|u| u.0);
-    let elapsed = started.elapsed();
-    let route = response
-        .extensions()
-        .get::<RouteTemplate>()
-        .map_or("unmatched", |r| r.0);
-    crate::metrics::METRICS.record_request(
-        route,
-        method.as_str(),
-        response.status().as_str(),
-        elapsed,
-    );
-    let millis = elapsed.as_secs_f64() * 1000.0;
-    span.in_scope(|| match user {
-        Some(user) => tracing::info!(
-            "{method} {path} {} {millis:.1}ms request_id={request_id} user={user}",
-            response.status().as_u16()
-        ),
-        None => tracing::info!(
-            "{method} {path} {} {millis:.1}ms request_id={request_id} user=-",
-            response.status().as_u16()
-        ),
-    });
-    security_headers(&path, response.headers_mut());
-    response
-}
-
-/// Headers every response carries; the docs page also gets a strict CSP
-/// (its assets are all served from here).
-fn security_headers(path: &str, headers: &mut axum::http::HeaderMap) {
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    if path.starts_with("/api/docs") {
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-                 img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
-                 base-uri 'self'; form-action 'none'",
-            ),
-        );
-    }
-}
-
-/// Replaces a response's body with JSON, keeping status and headers.
-fn json_body(response: Response, body: serde_json::Value) -> Response {
-    let (mut parts, _) = response.into_parts();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(body.to_string()))
-}
-
-fn is_html(response: &Response) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
-}
-
-fn is_json(response: &Response) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
-}

@@ -128,7 +128,7 @@ pub struct PaymentFilters {
 
 /// List payments (scoped like registrations)
 #[utoipa::path(
-    get, path = "/payments", tag = "payments", operation_id = "payments_list",
+    get, path = "/api/payments", tag = "payments", operation_id = "payments_list",
     params(PaymentFilters, Pagination),
     security(("jwt" = [])),
     responses(
@@ -172,7 +172,7 @@ async fn list(
 /// makes retries safe: the same key from the same user within 24 hours
 /// returns the first response and creates nothing.
 #[utoipa::path(
-    post, path = "/payments", tag = "payments", operation_id = "payments_create",
+    post, path = "/api/payments", tag = "payments", operation_id = "payments_create",
     request_body = PaymentCreate,
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters")),
     security(("jwt" = [])),
@@ -240,7 +240,7 @@ async fn create(
 
 /// Read a payment (its registration's user, or those who manage the event)
 #[utoipa::path(
-    get, path = "/payments/{id}", tag = "payments", operation_id = "payments_retrieve",
+    get, path = "/api/payments/{id}", tag = "payments", operation_id = "payments_retrieve",
     params(("id" = Uuid, Path, description = ID_UUID)),
     security(("jwt" = [])),
     responses(
@@ -266,7 +266,7 @@ async fn retrieve(
 /// `failed→pending`, `completed→refunded` (and to itself); others are a
 /// 400 on `payment_status`.
 #[utoipa::path(
-    method(put, patch), path = "/payments/{id}", tag = "payments", operation_id = "payments_update",
+    method(put, patch), path = "/api/payments/{id}", tag = "payments", operation_id = "payments_update",
     params(("id" = Uuid, Path, description = ID_UUID)),
     request_body = PaymentWrite,
     security(("jwt" = [])),
@@ -296,7 +296,7 @@ async fn update(
 
 /// Delete a payment (superuser, admin)
 #[utoipa::path(
-    delete, path = "/payments/{id}", tag = "payments", operation_id = "payments_destroy",
+    delete, path = "/api/payments/{id}", tag = "payments", operation_id = "payments_destroy",
     params(("id" = Uuid, Path, description = ID_UUID)),
     security(("jwt" = [])),
     responses(

@@ -89,7 +89,7 @@ pub struct RegistrationFilters {
 /// Superuser and admin see all; an organiser those for their events plus
 /// their own; a user their own.
 #[utoipa::path(
-    get, path = "/registrations", tag = "registrations", operation_id = "registrations_list",
+    get, path = "/api/registrations", tag = "registrations", operation_id = "registrations_list",
     params(RegistrationFilters, Pagination),
     security(("jwt" = [])),
     responses(
@@ -133,7 +133,7 @@ async fn list(
 /// event scheduled and not yet started (409 otherwise); those who manage the
 /// event may register anyone at any time (box office).
 #[utoipa::path(
-    post, path = "/registrations", tag = "registrations", operation_id = "registrations_create",
+    post, path = "/api/registrations", tag = "registrations", operation_id = "registrations_create",
     request_body = RegistrationWrite,
     security(("jwt" = [])),
     responses(
@@ -171,7 +171,7 @@ async fn create(
 
 /// Read a registration (its user, or those who manage the event)
 #[utoipa::path(
-    get, path = "/registrations/{id}", tag = "registrations", operation_id = "registrations_retrieve",
+    get, path = "/api/registrations/{id}", tag = "registrations", operation_id = "registrations_retrieve",
     params(("id" = Uuid, Path, description = ID_UUID)),
     security(("jwt" = [])),
     responses(
@@ -196,7 +196,7 @@ async fn retrieve(
 /// is re-checked on the new ticket and event. Naming the current ticket and
 /// user changes nothing.
 #[utoipa::path(
-    method(put, patch), path = "/registrations/{id}", tag = "registrations", operation_id = "registrations_update",
+    method(put, patch), path = "/api/registrations/{id}", tag = "registrations", operation_id = "registrations_update",
     params(("id" = Uuid, Path, description = ID_UUID)),
     request_body = RegistrationWrite,
     security(("jwt" = [])),
@@ -235,7 +235,7 @@ async fn update(
 /// Superuser and admin; its user while it has no completed payment. Its
 /// payments go with it.
 #[utoipa::path(
-    delete, path = "/registrations/{id}", tag = "registrations", operation_id = "registrations_destroy",
+    delete, path = "/api/registrations/{id}", tag = "registrations", operation_id = "registrations_destroy",
     params(("id" = Uuid, Path, description = ID_UUID)),
     security(("jwt" = [])),
     responses(

@@ -167,7 +167,7 @@ pub struct TicketFilters {
 
 /// List tickets (anyone; cached)
 #[utoipa::path(
-    get, path = "/tickets", tag = "tickets", operation_id = "tickets_list",
+    get, path = "/api/tickets", tag = "tickets", operation_id = "tickets_list",
     params(TicketFilters, Pagination),
     security((), ("jwt" = [])),
     responses(
@@ -209,7 +209,7 @@ async fn list(
 
 /// Read a ticket (anyone; cached)
 #[utoipa::path(
-    get, path = "/tickets/{id}", tag = "tickets", operation_id = "tickets_retrieve",
+    get, path = "/api/tickets/{id}", tag = "tickets", operation_id = "tickets_retrieve",
     params(("id" = Uuid, Path, description = ID_UUID)),
     security((), ("jwt" = [])),
     responses(
@@ -220,15 +220,18 @@ async fn list(
 )]
 async fn retrieve(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let id = path_id(&id)?;
-    super::cached(&state, Family::Tickets, format!("detail:{id}"), |_| async {
-        Ok(TicketOut::from(domain::get(&state, id).await?))
-    })
+    super::cached(
+        &state,
+        Family::Tickets,
+        super::id_key("detail:", id),
+        |_| async { Ok(TicketOut::from(domain::get(&state, id).await?)) },
+    )
     .await
 }
 
 /// Create a ticket (those who manage the event)
 #[utoipa::path(
-    post, path = "/tickets", tag = "tickets", operation_id = "tickets_create",
+    post, path = "/api/tickets", tag = "tickets", operation_id = "tickets_create",
     request_body = TicketWrite,
     security(("jwt" = [])),
     responses(
@@ -264,7 +267,7 @@ async fn create(
 /// A quota below `sold` is a 409; a ticket with registrations cannot move
 /// to another event (409).
 #[utoipa::path(
-    method(put, patch), path = "/tickets/{id}", tag = "tickets", operation_id = "tickets_update",
+    method(put, patch), path = "/api/tickets/{id}", tag = "tickets", operation_id = "tickets_update",
     params(("id" = Uuid, Path, description = ID_UUID)),
     request_body = TicketWrite,
     security(("jwt" = [])),
@@ -296,7 +299,7 @@ async fn update(
 ///
 /// Its registrations and their payments go with it.
 #[utoipa::path(
-    delete, path = "/tickets/{id}", tag = "tickets", operation_id = "tickets_destroy",
+    delete, path = "/api/tickets/{id}", tag = "tickets", operation_id = "tickets_destroy",
     params(("id" = Uuid, Path, description = ID_UUID)),
     security(("jwt" = [])),
     responses(

@@ -123,7 +123,7 @@ pub struct UserFilters {
 
 /// List users (superuser, admin)
 #[utoipa::path(
-    get, path = "/users", tag = "users", operation_id = "users_list",
+    get, path = "/api/users", tag = "users", operation_id = "users_list",
     params(UserFilters, Pagination),
     security(("jwt" = [])),
     responses(
@@ -159,7 +159,7 @@ async fn list(
 
 /// Sign up (no authentication needed)
 #[utoipa::path(
-    post, path = "/users", tag = "users", operation_id = "users_create",
+    post, path = "/api/users", tag = "users", operation_id = "users_create",
     request_body = UserCreate,
     security((), ("jwt" = [])),
     responses(
@@ -207,7 +207,7 @@ async fn create(
 
 /// The authenticated user's own record
 #[utoipa::path(
-    get, path = "/users/me", tag = "users", operation_id = "users_me",
+    get, path = "/api/users/me", tag = "users", operation_id = "users_me",
     security(("jwt" = [])),
     responses(
         (status = 200, description = "The caller's account", body = UserOut),
@@ -221,7 +221,7 @@ async fn me(State(state): State<AppState>, AuthUser(caller): AuthUser) -> ApiRes
 
 /// Read a user (self, admin, superuser)
 #[utoipa::path(
-    get, path = "/users/{id}", tag = "users", operation_id = "users_retrieve",
+    get, path = "/api/users/{id}", tag = "users", operation_id = "users_retrieve",
     params(("id" = Uuid, Path, description = ID_UUID)),
     security(("jwt" = [])),
     responses(
@@ -246,7 +246,7 @@ async fn retrieve(
 ///
 /// PUT and PATCH are both partial: only the fields sent change.
 #[utoipa::path(
-    method(put, patch), path = "/users/{id}", tag = "users", operation_id = "users_update",
+    method(put, patch), path = "/api/users/{id}", tag = "users", operation_id = "users_update",
     params(("id" = Uuid, Path, description = ID_UUID)),
     request_body = UserUpdate,
     security(("jwt" = [])),
@@ -283,7 +283,7 @@ async fn update(
 /// Their registrations and payments go with them. A user who organises
 /// events gets 409 until the events are reassigned or deleted.
 #[utoipa::path(
-    delete, path = "/users/{id}", tag = "users", operation_id = "users_destroy",
+    delete, path = "/api/users/{id}", tag = "users", operation_id = "users_destroy",
     params(("id" = Uuid, Path, description = ID_UUID)),
     security(("jwt" = [])),
     responses(

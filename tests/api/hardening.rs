@@ -90,6 +90,29 @@ async fn every_response_carries_the_security_headers(app: &TestApp) {
         .await
         .expect("get");
     assert!(res.headers().get("access-control-allow-origin").is_none());
+    // The same `Vary` as with CORS on, and `OPTIONS` answered empty.
+    assert_eq!(
+        res.headers()["vary"],
+        "origin, access-control-request-method, access-control-request-headers"
+    );
+    let options = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/events/"))
+        .header("Origin", "https://elsewhere.example")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .expect("options");
+    assert_eq!(options.status(), 200);
+    assert!(
+        options
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    assert!(options.headers().contains_key("x-request-id"));
+    assert_eq!(options.headers()["x-content-type-options"], "nosniff");
+    assert!(options.text().await.expect("body").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,6 +230,59 @@ async fn overload_is_shed_with_503() {
         statuses.iter().any(|(s, _)| *s == 200),
         "the server keeps serving"
     );
+    app.cleanup().await;
+}
+
+/// `MAX_IN_FLIGHT` bounds the whole server, not each route: while logins
+/// hold the one slot, other routes are shed too (503 in the contract's
+/// shape, with a request id), and nothing is refused once they are done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_in_flight_limit_covers_every_route() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("MAX_IN_FLIGHT", "1")]).await;
+    // Logins one after another: each holds the slot while it hashes.
+    let logins = async {
+        for _ in 0..15 {
+            let reply = app
+                .post(
+                    "/api/login/",
+                    None,
+                    json!({ "username": SUPERUSER, "password": PASSWORD }),
+                )
+                .await;
+            assert!(matches!(reply.status.as_u16(), 200 | 503));
+        }
+    };
+    let probes = async {
+        let mut answers = Vec::new();
+        for _ in 0..40 {
+            let reply = app
+                .client
+                .get(app.url("/api/events/"))
+                .send()
+                .await
+                .expect("events");
+            let status = reply.status().as_u16();
+            let has_id = reply.headers().contains_key("x-request-id");
+            let body: serde_json::Value = reply.json().await.expect("json");
+            answers.push((status, has_id, body));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        answers
+    };
+    let (_, answers) = tokio::join!(logins, probes);
+    let shed: Vec<_> = answers.iter().filter(|(s, _, _)| *s == 503).collect();
+    assert!(
+        !shed.is_empty(),
+        "a list request is shed while logins hold the slot: {:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    assert!(
+        shed.iter()
+            .all(|(_, has_id, body)| *has_id && body["detail"].is_string())
+    );
+    assert!(answers.iter().all(|(s, _, _)| *s == 200 || *s == 503));
+    // Once the logins are done, the slot is free again.
+    app.get("/api/events/", None).await.assert(200);
     app.cleanup().await;
 }
 

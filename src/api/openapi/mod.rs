@@ -29,7 +29,7 @@ pub const SCHEMA_URL: &str = "/api/schema/";
 /// The docs page. Assets are requested relative to it.
 pub const DOCS_URL: &str = "/api/docs/";
 
-/// `/schema` and `/docs` (the router is nested under `/api`). The
+/// `/api/schema` and `/api/docs`. The
 /// `NormalizePathLayer` in front trims trailing slashes, so `/api/docs/`
 /// arrives as `/api/docs`; assets arrive as `/api/docs/<file>`. (utoipa-swagger-ui's
 /// own axum router is not used: it redirects `/api/docs` to `/api/docs/`,
@@ -38,7 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(schema))
         .routes(routes!(docs_index))
-        .route("/docs/{*file}", get(docs_asset))
+        .route("/api/docs/{*file}", get(docs_asset))
 }
 
 #[derive(OpenApi)]
@@ -399,7 +399,7 @@ static DOCUMENT_JSON: LazyLock<Bytes> = LazyLock::new(|| {
 
 /// This OpenAPI document
 #[utoipa::path(
-    get, path = "/schema", tag = "documentation", operation_id = "schema_retrieve",
+    get, path = "/api/schema", tag = "documentation", operation_id = "schema_retrieve",
     security((), ("jwt" = [])),
     responses(
         (status = 200, description = "The OpenAPI 3.1 document of the API",
@@ -427,7 +427,7 @@ static SWAGGER_CONFIG: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> = LazyL
 
 /// A page to read this document (Swagger UI, served from the binary)
 #[utoipa::path(
-    get, path = "/docs", tag = "documentation", operation_id = "docs_retrieve",
+    get, path = "/api/docs", tag = "documentation", operation_id = "docs_retrieve",
     security((), ("jwt" = [])),
     responses(
         (status = 200, description = "The documentation page", content_type = "text/html", body = String),

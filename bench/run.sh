@@ -11,8 +11,9 @@
 #   BENCH_ONLY=registrations bench/run.sh      only those scenarios
 #
 # The ceilings (bench/ceiling: a minimal axum server on the same stack) are
-# measured in the same run, with the same wrk settings, just before the
-# first scenario compared with them: GET /plain (a constant body) for
+# measured in the same run, with the same wrk settings, just before each
+# scenario compared with them (the machine's speed drifts during a run, so
+# each ratio is taken against its neighbour): GET /plain (a constant body) for
 # /healthz and, on --embedded, the cached reads; GET /redis (one Redis GET
 # per request) for the cached reads on Redis. The table gives each such
 # scenario's req/s as a share of its ceiling.
@@ -221,8 +222,8 @@ pg_quiet() {
         sleep 0.1
     done
 }
-# The ceilings: started and measured once, at the first scenario that
-# needs one. CEILING_RPS[plain|redis] = its req/s.
+# The ceilings: started at the first scenario that needs one, measured
+# again before each. CEILING_RPS[plain|redis] = its latest req/s.
 declare -A CEILING_RPS=()
 CEILING_PID=""
 CEILING_BASE=""
@@ -242,9 +243,8 @@ start_ceiling() {
 }
 # $1: plain or redis. Leaves CEILING_RPS[$1] empty if that ceiling cannot
 # serve (no Redis).
-ensure_ceiling() {
+measure_ceiling() {
     local kind=$1
-    [ -n "${CEILING_RPS[$kind]+set}" ] && return 0
     start_ceiling
     CEILING_RPS[$kind]=""
     if ! curl -fs "$CEILING_BASE/$kind" >/dev/null 2>&1; then
@@ -267,7 +267,7 @@ run() {
     if [ -n "${BENCH_ONLY:-}" ] && [[ "$name" != *"$BENCH_ONLY"* ]]; then
         return 0
     fi
-    [ -n "$ceiling" ] && ensure_ceiling "$ceiling"
+    [ -n "$ceiling" ] && measure_ceiling "$ceiling"
     measure "$@"
 }
 # Same arguments as run; always runs. Sets LAST_RPS.

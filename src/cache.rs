@@ -131,9 +131,14 @@ struct RedisBackend {
 }
 
 /// What an entry of `Cache::shared` costs beyond its key and JSON size (the
-/// cache's node, the typed value's own allocations), counted in its weight
-/// so that the bound holds for many small values too.
-const ENTRY_OVERHEAD: u32 = 256;
+/// cache's node, its order queues and hash table slot, the typed value's
+/// own allocations), counted in its weight so that the bound holds for many
+/// small values too. Measured: the server's RSS grew by about 1 KiB per
+/// cached caller (a ~150-byte JSON, a ~60-byte key) on `bench/run.sh`.
+const ENTRY_OVERHEAD: u32 = 800;
+
+/// The weight bound of `Cache::shared`'s values in each process.
+const SHARED_CAPACITY: u64 = 8 * 1024 * 1024;
 
 /// A value of `Cache::shared`, and its weight (its size as JSON).
 #[derive(Clone)]
@@ -225,7 +230,7 @@ impl Cache {
                     .time_to_live(config.cache_ttl.max(Duration::from_secs(1)))
                     .build(),
                 values: moka::future::Cache::builder()
-                    .max_capacity(16 * 1024 * 1024)
+                    .max_capacity(SHARED_CAPACITY)
                     .weigher(|k: &String, v: &Local| {
                         v.weight
                             .saturating_add(k.len().try_into().unwrap_or(u32::MAX))

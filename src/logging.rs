@@ -560,7 +560,9 @@ where
         let function = ctx
             .event_scope()
             .and_then(|mut scope| scope.next().map(|span| span.name()))
-            .or_else(|| Some(meta.name()).filter(|name| !name.starts_with("event ")))
+            // (Unnamed events are called `event <file>:<line>`, those from
+            // the `log` crate `log event`.)
+            .or_else(|| Some(meta.name()).filter(|name| !name.contains(' ')))
             .unwrap_or("-");
         let line = meta.line().unwrap_or(0);
         if self.json {

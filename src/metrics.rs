@@ -146,23 +146,47 @@ impl Metrics {
         status: StatusCode,
         elapsed: Duration,
     ) {
-        /// (route label's address, method, status) → its two series.
-        type Series = HashMap<(usize, Method, u16), (IntCounter, Histogram)>;
+        /// (route label's address and length, method, status) → its two
+        /// series.
+        type Series = HashMap<(usize, usize, Method, u16), (IntCounter, Histogram)>;
         thread_local! {
             static SERIES: RefCell<Series> = RefCell::new(HashMap::new());
         }
-        let key = (route.as_ptr() as usize, method.clone(), status.as_u16());
-        let series = SERIES.with(|series| series.borrow().get(&key).cloned());
-        let (count, duration) = series.unwrap_or_else(|| {
-            let series = (
+        let resolve = || {
+            (
                 self.http_requests
                     .with_label_values(&[route, method.as_str(), status.as_str()]),
                 self.http_duration
                     .with_label_values(&[route, method.as_str()]),
+            )
+        };
+        // Methods a client invents are counted, not remembered per thread.
+        let standard = matches!(
+            *method,
+            Method::GET
+                | Method::POST
+                | Method::PUT
+                | Method::PATCH
+                | Method::DELETE
+                | Method::HEAD
+                | Method::OPTIONS
+        );
+        let (count, duration) = if standard {
+            let key = (
+                route.as_ptr() as usize,
+                route.len(),
+                method.clone(),
+                status.as_u16(),
             );
-            SERIES.with(|known| known.borrow_mut().insert(key, series.clone()));
-            series
-        });
+            let known = SERIES.with(|series| series.borrow().get(&key).cloned());
+            known.unwrap_or_else(|| {
+                let series = resolve();
+                SERIES.with(|known| known.borrow_mut().insert(key, series.clone()));
+                series
+            })
+        } else {
+            resolve()
+        };
         count.inc();
         duration.observe(elapsed.as_secs_f64());
     }

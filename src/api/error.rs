@@ -110,6 +110,9 @@ impl From<DomainError> for ApiError {
     }
 }
 
+/// The 413's message.
+pub const PAYLOAD_TOO_LARGE: &str = "Request body is too large (the limit is 1 MiB).";
+
 /// The body of an error described by one message.
 fn detail(message: impl Into<String>) -> Response {
     axum::Json(ErrorDetail {
@@ -146,7 +149,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden => detail("You do not have permission to perform this action."),
             ApiError::NotFound => detail("Not found."),
             ApiError::Conflict(message) => detail(message),
-            ApiError::PayloadTooLarge => detail("Request body is too large (the limit is 1 MiB)."),
+            ApiError::PayloadTooLarge => detail(PAYLOAD_TOO_LARGE),
             ApiError::UnsupportedMediaType(ct) => {
                 detail(format!("Unsupported media type \"{ct}\" in request."))
             }

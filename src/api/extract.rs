@@ -1,7 +1,8 @@
 //! Who is calling: the bearer token resolved to a `Caller`.
 //!
-//! The `Authenticate` route layer resolves the bearer token on every request —
-//! public routes too, as DRF does: a bad token is a 401 anywhere. Handlers
+//! The `Authenticate` layer (on every API route except the login and token
+//! routes) resolves the bearer token before routing to a method — so a bad
+//! token is a 401 on a public read too, and before a 405, as DRF does. Handlers
 //! then take `AuthUser` (must be logged in) or `MaybeUser` (may be anonymous).
 
 use std::convert::Infallible;

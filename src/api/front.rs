@@ -1,17 +1,22 @@
-//! The front door every request passes first: one hand-written tower
-//! `Service` that gives the request its id,
-//! catches a handler's panic, sheds load, rewrites the bodies
-//! axum leaves as plain text, records the request's metrics, writes its
-//! access line and adds the security headers. One step instead of the
-//! five generic layers it replaces (request id set and propagated, a
-//! `from_fn` middleware, a panic catcher, an error handler), each of which
-//! boxed, cloned or looked up the same things again.
+//! The two hand-written tower `Service`s every request passes through,
+//! instead of the generic layers they replace (tower-http's request-id
+//! pair and panic catcher, a `from_fn` middleware, tower's load shedding
+//! and concurrency limit with axum's error handler), each of which boxed,
+//! cloned or looked up the same things again:
 //!
-//! It also sheds load: at most `MAX_IN_FLIGHT` requests in flight for the
-//! whole server, the others answered 503 at once.
+//! - [`Front`], first: gives the request its id (the client's, or a new
+//!   one), keeps the URI as sent, gives the bodies axum leaves as plain text
+//!   the contract's JSON, records the request's metrics, writes its access
+//!   line and adds the security headers — to every response, a shed or a
+//!   panicked one included.
+//! - [`Guard`], behind CORS: sheds load (at most `MAX_IN_FLIGHT` requests
+//!   in flight in the whole server; the others answered 503 at once, except
+//!   the probes `/healthz`, `/readyz` and `/metrics`) and turns a handler's
+//!   panic into a 500. Being behind CORS, its answers carry CORS headers and
+//!   CORS preflights are never shed.
 //!
-//! Behind it, built once for the whole server (`api::app`): CORS, the
-//! request timeout, trailing-slash trimming and the router.
+//! `api::app` builds the whole stack once: Front → CORS (when origins are
+//! configured) → Guard → request timeout → trailing-slash trimming → router.
 
 use std::any::Any;
 use std::convert::Infallible;
@@ -29,7 +34,7 @@ use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 use serde_json::json;
 use tokio::sync::Semaphore;
-use tower::{BoxError, Layer, Service};
+use tower::{Layer, Service};
 use tracing::Level;
 
 use super::error::ApiError;
@@ -37,27 +42,18 @@ use super::{AccessLogUser, InternalErrorCause, RouteTemplate, schemas};
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Wraps a service in [`Front`], with at most `max_in_flight` requests
-/// inside it at once (the rest are answered 503 at once: load shedding, not
-/// a queue).
-///
-/// With no CORS origins configured it also gives every response the
-/// `Vary` that `tower_http`'s CORS layer gives them and answers `OPTIONS`
-/// as that layer does (200, empty), without that layer's per-request
-/// header maps; with origins configured, that layer sits behind this one.
-#[derive(Clone)]
-pub struct FrontLayer {
-    permits: Arc<Semaphore>,
-    plain_cors: bool,
-}
+type BoxedAnswer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
-impl FrontLayer {
-    pub fn new(max_in_flight: usize, plain_cors: bool) -> Self {
-        FrontLayer {
-            permits: Arc::new(Semaphore::new(max_in_flight)),
-            plain_cors,
-        }
-    }
+/// Wraps a service in [`Front`].
+///
+/// With no CORS origins configured (`plain_cors`), the front door also
+/// gives every response the `Vary` that `tower_http`'s CORS layer gives
+/// them and answers `OPTIONS` as that layer does (200, empty), without that
+/// layer's per-request header maps; with origins configured, that layer
+/// sits behind this one.
+#[derive(Clone, Copy)]
+pub struct FrontLayer {
+    pub plain_cors: bool,
 }
 
 impl<S> Layer<S> for FrontLayer {
@@ -66,7 +62,6 @@ impl<S> Layer<S> for FrontLayer {
     fn layer(&self, inner: S) -> Front<S> {
         Front {
             inner,
-            permits: self.permits.clone(),
             plain_cors: self.plain_cors,
         }
     }
@@ -75,8 +70,6 @@ impl<S> Layer<S> for FrontLayer {
 #[derive(Clone)]
 pub struct Front<S> {
     inner: S,
-    /// One per request in flight, shared by every clone.
-    permits: Arc<Semaphore>,
     /// No CORS origins: `Vary` and `OPTIONS` answered here.
     plain_cors: bool,
 }
@@ -88,20 +81,15 @@ static CORS_VARY: HeaderValue = HeaderValue::from_static(
 
 impl<S> Service<Request> for Front<S>
 where
-    S: Service<Request, Response = Response> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = BoxedAnswer;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // Load shedding answers in `call`; nothing behind this waits.
-        match self.inner.poll_ready(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(_) => Poll::Ready(Ok(())),
-        }
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request) -> Self::Future {
@@ -122,32 +110,16 @@ where
         let method = req.method().clone();
         req.extensions_mut().insert(OriginalUri(sent.clone()));
         // `OPTIONS` without CORS origins: the CORS layer's empty 200.
-        let preflight = self.plain_cors && req.method() == Method::OPTIONS;
-        // Beyond `MAX_IN_FLIGHT`: answered now (and logged, like any other).
-        let permit = if preflight {
-            None
-        } else {
-            self.permits.clone().try_acquire_owned().ok()
-        };
+        let preflight = self.plain_cors && method == Method::OPTIONS;
         let plain_cors = self.plain_cors;
         // The instance `poll_ready` readied goes with this request.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let response = match permit {
-                _ if preflight => Response::new(Body::empty()),
-                Some(permit) => {
-                    let answered = AssertUnwindSafe(async move { inner.call(req).await })
-                        .catch_unwind()
-                        .await;
-                    drop(permit);
-                    match answered {
-                        Ok(Ok(response)) => response,
-                        Ok(Err(e)) => failed(e.into()),
-                        Err(panic) => panicked(panic),
-                    }
-                }
-                None => overloaded(),
+            let response = if preflight {
+                Response::new(Body::empty())
+            } else {
+                inner.call(req).await?
             };
             let request_id_text = request_id.to_str().unwrap_or("-");
             let mut response = contract_body(response, &method, &sent, request_id_text).await;
@@ -173,6 +145,87 @@ where
     }
 }
 
+/// Wraps a service in [`Guard`], with at most `max_in_flight` requests
+/// inside it at once.
+#[derive(Clone)]
+pub struct GuardLayer {
+    permits: Arc<Semaphore>,
+}
+
+impl GuardLayer {
+    pub fn new(max_in_flight: usize) -> Self {
+        GuardLayer {
+            permits: Arc::new(Semaphore::new(max_in_flight)),
+        }
+    }
+}
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = Guard<S>;
+
+    fn layer(&self, inner: S) -> Guard<S> {
+        Guard {
+            inner,
+            permits: self.permits.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Guard<S> {
+    inner: S,
+    /// One per request in flight, shared by every clone.
+    permits: Arc<Semaphore>,
+}
+
+/// The probes: never shed (a liveness check refused under load would get a
+/// busy server restarted).
+fn is_probe(path: &str) -> bool {
+    matches!(
+        path.trim_end_matches('/'),
+        "/healthz" | "/readyz" | "/metrics"
+    )
+}
+
+impl<S> Service<Request> for Guard<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxedAnswer;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        // Beyond `MAX_IN_FLIGHT`: answered now, not queued.
+        let permit = if is_probe(req.uri().path()) {
+            None
+        } else {
+            match self.permits.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => return Box::pin(std::future::ready(Ok(overloaded()))),
+            }
+        };
+        // The instance `poll_ready` readied goes with this request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let answered = AssertUnwindSafe(async move { inner.call(req).await })
+                .catch_unwind()
+                .await;
+            drop(permit);
+            Ok(match answered {
+                Ok(Ok(response)) => response,
+                Err(panic) => panicked(panic),
+            })
+        })
+    }
+}
+
 /// A random UUID (v4) from the thread's generator, not a system call.
 fn new_request_id() -> HeaderValue {
     let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
@@ -184,12 +237,6 @@ fn new_request_id() -> HeaderValue {
 /// Beyond `MAX_IN_FLIGHT` concurrent requests: a quick 503, not a queue.
 fn overloaded() -> Response {
     ApiError::Unavailable("The server is busy. Try again shortly.".into()).into_response()
-}
-
-/// A layer behind this failed (none does today: CORS and the timeout
-/// answer with responses).
-fn failed(error: BoxError) -> Response {
-    ApiError::Internal(anyhow::anyhow!("request failed: {error}")).into_response()
 }
 
 /// A handler panicked: a 500 whose cause reaches the error log.
@@ -217,9 +264,10 @@ async fn contract_body(
             response,
             json!({ "detail": format!("Method \"{method}\" not allowed.") }),
         ),
-        StatusCode::PAYLOAD_TOO_LARGE if !is_json(&response) => {
-            ApiError::PayloadTooLarge.into_response()
-        }
+        StatusCode::PAYLOAD_TOO_LARGE if !is_json(&response) => json_body(
+            response,
+            json!({ "detail": super::error::PAYLOAD_TOO_LARGE }),
+        ),
         // Extractor rejections (e.g. an undecodable path) are plain text;
         // the console's pages are HTML on purpose.
         status

@@ -81,23 +81,25 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The whole service, as the server runs it: the front door (request id,
-/// span, load shedding, panics, metrics, access log, security headers),
-/// then CORS, the request timeout, trailing-slash trimming and the router
-/// (with the body limit). Built once; each connection and request clones
-/// it (reference counts).
-pub type App = front::Front<Either<Cors<Routes>, Routes>>;
-type Routes = Timeout<NormalizePath<Router>>;
+/// The whole service, as the server runs it (see `front`): the front door
+/// (request id, contract bodies, metrics, access line, security headers),
+/// CORS when origins are configured, the guard (load shedding, panics), the
+/// request timeout, trailing-slash trimming and the router (with the body
+/// limit). Built once; each connection and request clones it (reference
+/// counts).
+pub type App = front::Front<Either<Cors<Guarded>, Guarded>>;
+type Guarded = front::Guard<Timeout<NormalizePath<Router>>>;
 
 pub fn app(state: AppState) -> App {
     let timeout =
         TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.config.request_timeout);
+    let cors = cors(&state.config.cors_allowed_origins);
     tower::ServiceBuilder::new()
-        .layer(front::FrontLayer::new(
-            state.config.max_in_flight,
-            state.config.cors_allowed_origins.is_empty(),
-        ))
-        .option_layer(cors(&state.config.cors_allowed_origins))
+        .layer(front::FrontLayer {
+            plain_cors: cors.is_none(),
+        })
+        .option_layer(cors)
+        .layer(front::GuardLayer::new(state.config.max_in_flight))
         .layer(timeout)
         .layer(NormalizePathLayer::trim_trailing_slash())
         .service(router(state))

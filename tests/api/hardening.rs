@@ -177,6 +177,22 @@ async fn cors_allows_only_the_configured_origins() {
         .await
         .expect("get");
     assert!(evil.headers().get("access-control-allow-origin").is_none());
+    // Errors carry the grant too (a browser could not read them otherwise),
+    // and every answer, the preflight included, its request id.
+    assert!(preflight.headers().contains_key("x-request-id"));
+    let missing = app
+        .client
+        .get(app.url("/api/nowhere/"))
+        .header("Origin", "https://app.example.com")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert!(missing.headers().contains_key("x-request-id"));
     app.cleanup().await;
 }
 
@@ -235,7 +251,8 @@ async fn overload_is_shed_with_503() {
 
 /// `MAX_IN_FLIGHT` bounds the whole server, not each route: while logins
 /// hold the one slot, other routes are shed too (503 in the contract's
-/// shape, with a request id), and nothing is refused once they are done.
+/// shape, with a request id), except `/healthz`; and nothing is refused once
+/// they are done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_in_flight_limit_covers_every_route() {
     let app = TestApp::spawn_with(Backend::Sqlite, &[("MAX_IN_FLIGHT", "1")]).await;
@@ -265,6 +282,8 @@ async fn the_in_flight_limit_covers_every_route() {
             let has_id = reply.headers().contains_key("x-request-id");
             let body: serde_json::Value = reply.json().await.expect("json");
             answers.push((status, has_id, body));
+            // The probes are never shed.
+            app.get("/healthz", None).await.assert(200);
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         answers

@@ -20,9 +20,9 @@ use crate::domain::accounts::{self, CallerRefused};
 use crate::jwt::TokenType;
 use crate::state::AppState;
 
-/// The result of authentication, stored in the request's extensions.
+/// The authenticated caller, stored in the request's extensions (absent: anonymous).
 #[derive(Clone)]
-struct Authentication(Option<Caller>);
+struct Authentication(Caller);
 
 /// The caller, who must be authenticated (else 401).
 pub struct AuthUser(pub Caller);
@@ -38,7 +38,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
             parts
                 .extensions
                 .get::<Authentication>()
-                .and_then(|a| a.0.clone()),
+                .map(|a| a.0.clone()),
         ))
     }
 }
@@ -112,7 +112,7 @@ where
             match resolve(&state, &header).await {
                 Ok(user) => {
                     let user_id = user.id;
-                    req.extensions_mut().insert(Authentication(Some(user)));
+                    req.extensions_mut().insert(Authentication(user));
                     let mut response = inner.call(req).await?;
                     response
                         .extensions_mut()

@@ -130,7 +130,7 @@ for i in $(seq 1 20); do
 done
 
 # Bulk rows straight into the database: events (to 1k) and bench users.
-N_USERS=60000
+N_USERS=120000
 SEED_PY=$(cat <<'PY'
 import sys, uuid, datetime
 kind, n = sys.argv[1], int(sys.argv[2])
@@ -366,14 +366,15 @@ if [ "$MILLION" = 1 ]; then
     export PAGES=12
     run "GET /api/events/ filtered+ordered (uncached, 1M)" "$UNCACHED" "$UNCACHED_BASE" - bench/get_random_page.lua
 fi
-# Distinct users: the first 40,000 (more than a 10 s run can register);
-# the sell-out below takes the last 20,000.
-head -n 40000 "$WORK/tokens" > "$WORK/tokens_distinct"
+# Distinct users: the first 60,000 (more than a 10 s run can register: a
+# scenario that ran out of tokens would report tokens / duration, not its rate);
+# the sell-out below takes the last 60,000.
+head -n 60000 "$WORK/tokens" > "$WORK/tokens_distinct"
 export TOKENS_FILE="$WORK/tokens_distinct" TICKET="$TICKET"
 run "POST /api/registrations/ (distinct users)" "$SERVER" "$BASE" - bench/register.lua
 SOLD=$(curl -fs "$BASE/api/tickets/$TICKET/" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sold"])')
 # Sell-out: the users who did not register yet, on a ticket with quota 500.
-tail -n 20000 "$WORK/tokens" > "$WORK/tokens_sellout"
+tail -n 60000 "$WORK/tokens" > "$WORK/tokens_sellout"
 export TOKENS_FILE="$WORK/tokens_sellout" TICKET="$SELLOUT"
 run "POST /api/registrations/ (sell-out, quota 500)" "$SERVER" "$BASE" - bench/register.lua
 SELLOUT_SOLD=$(curl -fs "$BASE/api/tickets/$SELLOUT/" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sold"])')

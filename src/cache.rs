@@ -128,6 +128,21 @@ struct RedisBackend {
     down: AtomicBool,
     /// Families whose bump failed during an outage.
     pending: [AtomicBool; FAMILIES],
+    /// Invalidations waiting for the next bump.
+    bumps: Mutex<Bumps>,
+}
+
+/// Invalidations asked for while a bump is on its way to Redis: the next
+/// bump carries all of them (a burst of writes, such as a batch of
+/// registrations answered together, is one round trip, not one each). Each
+/// waits for a bump sent after it asked, so coherence holds as if it had
+/// sent its own.
+#[derive(Default)]
+struct Bumps {
+    families: [bool; FAMILIES],
+    waiters: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// Whether a task is sending bumps.
+    running: bool,
 }
 
 /// What an entry of `Cache::shared` costs beyond its key and JSON size (the
@@ -210,6 +225,7 @@ impl Cache {
                     down_until: Mutex::new(None),
                     down: AtomicBool::new(false),
                     pending: std::array::from_fn(|_| AtomicBool::new(false)),
+                    bumps: Mutex::default(),
                 })
             }
             None => Backend::Memory {
@@ -407,25 +423,60 @@ impl Cache {
                 }
             }
             Backend::Redis(redis) => {
-                // Tried even while reads bypass Redis: another process may be
-                // reading it, and must not see the old data.
-                let mut bump: Vec<Family> = families.to_vec();
-                for family in Family::ALL {
-                    if redis.pending[family.index()].load(Ordering::Acquire)
-                        && !bump.contains(&family)
-                    {
-                        bump.push(family);
-                    }
-                }
-                if redis.bump(self, &bump).await {
-                    for family in bump {
-                        redis.pending[family.index()].store(false, Ordering::Release);
-                    }
-                } else {
+                let (done, bumped) = tokio::sync::oneshot::channel();
+                let start = {
+                    let mut bumps = redis.lock_bumps();
                     for family in families {
-                        redis.pending[family.index()].store(true, Ordering::Release);
+                        bumps.families[family.index()] = true;
                     }
+                    bumps.waiters.push(done);
+                    !std::mem::replace(&mut bumps.running, true)
+                };
+                if start {
+                    tokio::spawn(self.clone().send_bumps());
                 }
+                // Err: the runtime is stopping; nothing is served after it.
+                let _ = bumped.await;
+            }
+        }
+    }
+
+    /// Sends the waiting invalidations, one bump at a time, until none is
+    /// left. Tried even while reads bypass Redis: another process may be
+    /// reading it, and must not see the old data; a family whose bump fails
+    /// is bumped again before Redis is used again.
+    async fn send_bumps(self) {
+        let Backend::Redis(redis) = &self.inner.backend else {
+            return;
+        };
+        let _unstick = Unstick(redis);
+        loop {
+            let (asked, waiters) = {
+                let mut bumps = redis.lock_bumps();
+                if bumps.waiters.is_empty() {
+                    bumps.running = false;
+                    return;
+                }
+                (
+                    std::mem::take(&mut bumps.families),
+                    std::mem::take(&mut bumps.waiters),
+                )
+            };
+            let bump: Vec<Family> = Family::ALL
+                .into_iter()
+                .filter(|f| asked[f.index()] || redis.pending[f.index()].load(Ordering::Acquire))
+                .collect();
+            if redis.bump(&self, &bump).await {
+                for family in bump {
+                    redis.pending[family.index()].store(false, Ordering::Release);
+                }
+            } else {
+                for family in Family::ALL.into_iter().filter(|f| asked[f.index()]) {
+                    redis.pending[family.index()].store(true, Ordering::Release);
+                }
+            }
+            for waiter in waiters {
+                let _ = waiter.send(());
             }
         }
     }
@@ -578,7 +629,31 @@ impl Cache {
     }
 }
 
+/// A bump task that panics lets its waiters and those queued behind them go
+/// on as after a failed bump: every family is bumped before Redis is read
+/// again.
+struct Unstick<'a>(&'a RedisBackend);
+
+impl Drop for Unstick<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for pending in &self.0.pending {
+                pending.store(true, Ordering::Release);
+            }
+            let mut bumps = self.0.lock_bumps();
+            bumps.waiters.clear();
+            bumps.running = false;
+        }
+    }
+}
+
 impl RedisBackend {
+    fn lock_bumps(&self) -> std::sync::MutexGuard<'_, Bumps> {
+        self.bumps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// False while bypassed. When the bypass period ends, one caller probes
     /// Redis (the others keep bypassing until the probe succeeds, so an
     /// outage costs one request a bounded wait, not every request); on

@@ -26,7 +26,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -130,6 +130,11 @@ pub fn init(settings: &LogSettings) -> LogGuards {
             None
         }
     };
+    let _ = INSTALLED.set(Installed {
+        batch: batch.clone(),
+        time_zone: settings.time_zone,
+        json: settings.json,
+    });
     let lines = tracing_subscriber::fmt::layer()
         .event_format(LineFormat {
             time_zone: settings.time_zone,
@@ -179,6 +184,35 @@ impl Batch {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    /// Adds formatted lines (`error`: ERROR lines, also for `error.log`).
+    fn append(&self, buf: &[u8], error: bool) -> io::Result<()> {
+        let mut pending = self.lock();
+        if pending.closed {
+            // After the guard dropped (or without a writer thread): straight
+            // to stdout, as it would have been.
+            drop(pending);
+            return io::stdout().lock().write_all(buf);
+        }
+        while pending.lines.len() >= MAX_PENDING && !pending.closed {
+            pending = self
+                .taken
+                .wait(pending)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        let first = pending.lines.is_empty() && pending.errors.is_empty();
+        pending.lines.extend_from_slice(buf);
+        if error {
+            pending.errors.extend_from_slice(buf);
+            pending.urgent = true;
+        }
+        let wake = first || pending.urgent || pending.lines.len() >= FLUSH_BYTES;
+        drop(pending);
+        if wake {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
 }
 
 /// The `MakeWriter` of the one formatting layer: hands each formatted event
@@ -210,32 +244,7 @@ impl<'a> MakeWriter<'a> for BatchWriter {
 
 impl Write for EventWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut pending = self.batch.lock();
-        if pending.closed {
-            // After the guard dropped (or without a writer thread): straight
-            // to stdout, as it would have been.
-            drop(pending);
-            io::stdout().lock().write_all(buf)?;
-            return Ok(buf.len());
-        }
-        while pending.lines.len() >= MAX_PENDING && !pending.closed {
-            pending = self
-                .batch
-                .taken
-                .wait(pending)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
-        let first = pending.lines.is_empty() && pending.errors.is_empty();
-        pending.lines.extend_from_slice(buf);
-        if self.error {
-            pending.errors.extend_from_slice(buf);
-            pending.urgent = true;
-        }
-        let wake = first || pending.urgent || pending.lines.len() >= FLUSH_BYTES;
-        drop(pending);
-        if wake {
-            self.batch.wake.notify_one();
-        }
+        self.batch.append(buf, self.error)?;
         Ok(buf.len())
     }
 
@@ -564,30 +573,18 @@ where
             // the `log` crate `log event`.)
             .or_else(|| Some(meta.name()).filter(|name| !name.contains(' ')))
             .unwrap_or("-");
-        let line = meta.line().unwrap_or(0);
+        let origin = Origin {
+            level: meta.level(),
+            module,
+            function,
+            line: meta.line().unwrap_or(0),
+        };
         if self.json {
             let mut fields = Fields::default();
             event.record(&mut fields);
-            let mut object = serde_json::Map::new();
-            object.insert("time".into(), time.to_string().into());
-            object.insert("level".into(), meta.level().as_str().into());
-            object.insert("module".into(), module.into());
-            object.insert("function".into(), function.into());
-            object.insert("line".into(), line.into());
-            object.insert("message".into(), fields.message.into());
-            for (k, v) in fields.extra {
-                object.insert(k, v.into());
-            }
-            return writeln!(writer, "{}", serde_json::Value::Object(object));
+            return writer.write_str(&json_line(&time, &origin, fields.message, fields.extra));
         }
-        time.write_to(&mut writer)?;
-        writer.write_str(" | ")?;
-        writer.write_str(padded_level_name(meta.level()))?;
-        writer.write_str(" | ")?;
-        writer.write_str(module)?;
-        writer.write_char(':')?;
-        writer.write_str(function)?;
-        write!(writer, ":{line} - ")?;
+        write_prefix(&mut writer, &time, &origin)?;
         // The message and fields go straight into the line (no copy of the
         // message first); one event, one line: continuation lines are
         // indented into it.
@@ -606,10 +603,100 @@ where
     }
 }
 
-/// Writes to the line, each line break followed by the continuation indent.
-struct Indented<'w, 'a>(&'w mut Writer<'a>);
+/// Where a line comes from.
+struct Origin<'a> {
+    level: &'a Level,
+    module: &'a str,
+    function: &'a str,
+    line: u32,
+}
 
-impl std::fmt::Write for Indented<'_, '_> {
+/// `time | LEVEL    | module:function:line - `
+fn write_prefix(
+    out: &mut impl std::fmt::Write,
+    time: &Timestamp,
+    origin: &Origin<'_>,
+) -> std::fmt::Result {
+    time.write_to(out)?;
+    out.write_str(" | ")?;
+    out.write_str(padded_level_name(origin.level))?;
+    out.write_str(" | ")?;
+    out.write_str(origin.module)?;
+    out.write_char(':')?;
+    out.write_str(origin.function)?;
+    out.write_char(':')?;
+    out.write_str(itoa::Buffer::new().format(origin.line))?;
+    out.write_str(" - ")
+}
+
+/// The same fields as one JSON object, and its newline.
+fn json_line(
+    time: &Timestamp,
+    origin: &Origin<'_>,
+    message: String,
+    extra: Vec<(String, String)>,
+) -> String {
+    let mut object = serde_json::Map::new();
+    object.insert("time".into(), time.to_string().into());
+    object.insert("level".into(), origin.level.as_str().into());
+    object.insert("module".into(), origin.module.into());
+    object.insert("function".into(), origin.function.into());
+    object.insert("line".into(), origin.line.into());
+    object.insert("message".into(), message.into());
+    for (k, v) in extra {
+        object.insert(k, v.into());
+    }
+    let mut line = serde_json::Value::Object(object).to_string();
+    line.push('\n');
+    line
+}
+
+/// What `init` installed, for the lines written without `tracing`.
+struct Installed {
+    batch: Arc<Batch>,
+    time_zone: Tz,
+    json: bool,
+}
+
+static INSTALLED: OnceLock<Installed> = OnceLock::new();
+
+/// Writes an INFO line straight into the log batch, formatted as `tracing`
+/// would format an event of `module`, `function` and source `line` outside
+/// any span. For the access line of every request: `tracing`'s dispatch of
+/// one event cost about a tenth of a whole `/healthz` request. The caller
+/// checks the filter first (`tracing::enabled!` at its own call site).
+/// False when `init` has not run (an application inside tests): log through
+/// `tracing` then.
+pub fn write_info(module: &str, function: &str, line: u32, message: &str) -> bool {
+    let Some(installed) = INSTALLED.get() else {
+        return false;
+    };
+    let time = Timestamp::now(installed.time_zone);
+    let origin = Origin {
+        level: &Level::INFO,
+        module,
+        function,
+        line,
+    };
+    let text = if installed.json {
+        json_line(&time, &origin, message.to_owned(), Vec::new())
+    } else {
+        let mut text = String::with_capacity(96 + message.len());
+        // Writing to a String cannot fail.
+        let _ = write_prefix(&mut text, &time, &origin);
+        let _ = Indented(&mut text).write_str(message);
+        text.push('\n');
+        text
+    };
+    // The batch fails only when stdout does, after the writer stopped.
+    let _ = installed.batch.append(text.as_bytes(), false);
+    true
+}
+
+/// Writes to the line, each line break followed by the continuation indent.
+struct Indented<'w, W>(&'w mut W);
+
+impl<W: std::fmt::Write> std::fmt::Write for Indented<'_, W> {
     fn write_str(&mut self, text: &str) -> std::fmt::Result {
         if !text.contains('\n') {
             return self.0.write_str(text);
@@ -629,7 +716,7 @@ impl std::fmt::Write for Indented<'_, '_> {
 /// Writes an event's message into its line; other fields (` name=value`)
 /// are kept to follow it.
 struct LineFields<'w, 'a> {
-    out: Indented<'w, 'a>,
+    out: Indented<'w, Writer<'a>>,
     extra: String,
     result: std::fmt::Result,
 }

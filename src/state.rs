@@ -1,5 +1,6 @@
 //! `AppState`: the services every front door (API, console, CLI, worker)
-//! and the domain reach. It depends only on infrastructure modules.
+//! and the domain reach. It depends on infrastructure modules, and on the
+//! domain only for the type of its batched caller reads.
 
 use std::sync::Arc;
 
@@ -39,6 +40,8 @@ pub struct Services {
     pub tickets: Arc<TicketSigner>,
     /// Registrations waiting to be written together (PostgreSQL).
     pub registration_queues: Arc<crate::db::registration_writer::Queues>,
+    /// Callers read from the database together (`domain::accounts`).
+    pub callers: crate::domain::accounts::CallerReads,
 }
 
 impl AppState {
@@ -52,8 +55,10 @@ impl AppState {
         let storage = Storage::open(&config).await?;
         let cache = Cache::open(&config)?;
         let mailer = Mailer::open(&config)?;
+        let callers = crate::domain::accounts::caller_reads(db.clone());
         Ok(AppState {
             services: Arc::new(Services {
+                callers,
                 db,
                 storage,
                 cache,

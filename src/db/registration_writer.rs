@@ -375,26 +375,13 @@ impl Outcome {
 /// One statement for a batch: lock the ticket, then its event (the order
 /// every writer uses); admit the new users in arrival order up to the room
 /// both have; insert their registrations and confirmation jobs; move both
-/// counters by the number admitted. `req.n` is the arrival order.
-fn batch_sql(size: usize) -> String {
-    let rows: Vec<String> = (0..size)
-        .map(|i| {
-            let p = 2 + i * 5;
-            format!(
-                "(${}::uuid, ${}::uuid, ${}::uuid, ${}::text, ${}::timestamptz, {})",
-                p,
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                i + 1
-            )
-        })
-        .collect();
-    format!(
-        r#"
+/// counters by the number admitted. The registrations come as arrays (one
+/// per column, `req.n` the arrival order), so every batch size is the same
+/// statement, prepared once per connection.
+const BATCH_SQL: &str = r#"
 WITH req (id, user_id, outbox_id, dedupe_key, registered_at, n) AS (
-    VALUES {}
+    SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[])
+        WITH ORDINALITY
 ), ticket_room AS (
     SELECT event_id, quota - sold AS room FROM tickets WHERE id = $1 FOR UPDATE
 ), event_room AS (
@@ -414,7 +401,7 @@ WITH req (id, user_id, outbox_id, dedupe_key, registered_at, n) AS (
     RETURNING id
 ), queued AS (
     INSERT INTO outbox (id, kind, registration_id, dedupe_key, run_at, attempts, status, created_at)
-    SELECT outbox_id, '{kind}', id, dedupe_key, registered_at, 0, 'pending', registered_at
+    SELECT outbox_id, $7, id, dedupe_key, registered_at, 0, 'pending', registered_at
     FROM admitted
 ), ticket_taken AS (
     UPDATE tickets SET sold = sold + (SELECT count(*) FROM created) WHERE id = $1
@@ -426,28 +413,29 @@ SELECT req.n,
        req.id IN (SELECT id FROM created) AS admitted,
        req.id IN (SELECT id FROM fresh) AS fresh
 FROM req ORDER BY req.n
-"#,
-        rows.join(",\n           "),
-        kind = KIND_CONFIRMATION,
-    )
-}
+"#;
 
 async fn insert_batch(
     db: &Database,
     ticket_id: Uuid,
     group: &[Pending],
 ) -> Result<Vec<Outcome>, DbErr> {
-    let mut values: Vec<Value> = Vec::with_capacity(1 + group.len() * 5);
-    values.push(ticket_id.into());
-    for item in group {
-        values.push(item.new.id.into());
-        values.push(item.new.user_id.into());
-        values.push(Uuid::now_v7().into());
-        values.push(confirmation_key(item.new.id).into());
-        values.push(item.new.registered_at.into());
-    }
-    let statement =
-        Statement::from_sql_and_values(DbBackend::Postgres, batch_sql(group.len()), values);
+    let ids: Vec<Uuid> = group.iter().map(|p| p.new.id).collect();
+    let users: Vec<Uuid> = group.iter().map(|p| p.new.user_id).collect();
+    let jobs: Vec<Uuid> = group.iter().map(|_| Uuid::now_v7()).collect();
+    let keys: Vec<String> = group.iter().map(|p| confirmation_key(p.new.id)).collect();
+    let times: Vec<chrono::DateTime<chrono::Utc>> =
+        group.iter().map(|p| p.new.registered_at).collect();
+    let values: Vec<Value> = vec![
+        ticket_id.into(),
+        ids.into(),
+        users.into(),
+        jobs.into(),
+        keys.into(),
+        times.into(),
+        KIND_CONFIRMATION.into(),
+    ];
+    let statement = Statement::from_sql_and_values(DbBackend::Postgres, BATCH_SQL, values);
     let rows = db.conn().query_all_raw(statement).await?;
     if rows.len() != group.len() {
         return Err(DbErr::Custom(format!(

@@ -27,6 +27,7 @@ crate::backend_tests!(
     token_of_a_deleted_user_is_refused,
     token_of_a_deactivated_user_is_refused,
     imported_django_hash_logs_in_and_is_rehashed,
+    concurrent_first_requests_each_resolve_their_own_caller,
 );
 
 /// The harness's `SECRET_KEY`.
@@ -542,6 +543,70 @@ async fn token_of_a_deactivated_user_is_refused(app: &TestApp) {
         .await;
     assert_401(&reply, false);
     assert!(reply.body.get("access").is_none());
+}
+
+/// Callers not yet cached are read from the database together: a burst of
+/// first requests from different users, some organizers, some deactivated,
+/// some deleted, must each be answered as that user alone would be.
+async fn concurrent_first_requests_each_resolve_their_own_caller(app: &TestApp) {
+    let users = app.many_users("burst", 24).await;
+    let organizer = app.group("organizer").await;
+    for (id, _) in &users[..6] {
+        app.post(
+            "/api/assign-roles/",
+            app.admin(),
+            json!({ "user_id": id, "group_id": organizer }),
+        )
+        .await
+        .assert(201);
+    }
+    for (id, _) in &users[6..9] {
+        set_active(app, id, false).await;
+    }
+    for (id, _) in &users[9..12] {
+        app.delete(&format!("/api/users/{id}/"), app.admin())
+            .await
+            .assert(204);
+    }
+    let answers = futures::future::join_all(users.iter().enumerate().map(|(i, (id, token))| {
+        let token = token.clone();
+        let id = id.clone();
+        async move {
+            let me = app.get("/api/users/me/", Some(&token)).await;
+            let create = app
+                .post(
+                    "/api/events/",
+                    Some(&token),
+                    TestApp::event_body("Burst", 10),
+                )
+                .await;
+            (i, id, me, create)
+        }
+    }))
+    .await;
+    for (i, id, me, create) in answers {
+        match i {
+            6..12 => {
+                assert_401(&me, false);
+                assert_401(&create, false);
+                let expected = if i < 9 {
+                    "User is inactive"
+                } else {
+                    "User not found"
+                };
+                assert_eq!(me.body["detail"], expected, "user {i}");
+            }
+            _ => {
+                me.assert(200);
+                assert_eq!(me.body["id"], id, "user {i} sees itself");
+                assert_eq!(me.body["username"], format!("burst{i}"));
+                create.assert(if i < 6 { 201 } else { 403 });
+            }
+        }
+    }
+    // Nothing but the organizers' events was written.
+    let list = app.get("/api/events/?search=Burst", None).await;
+    assert_eq!(list.body["count"], 6);
 }
 
 async fn imported_django_hash_logs_in_and_is_rehashed(app: &TestApp) {

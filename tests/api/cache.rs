@@ -290,6 +290,68 @@ async fn no_stale_read_after_the_last_write() {
     a.cleanup().await;
 }
 
+/// Invalidations asked for at the same moment go to Redis together; each
+/// writer must still return only once the other process no longer serves
+/// what it changed, and the registrations' own cached counts follow too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_are_each_seen_on_the_other_process_when_they_return() {
+    let Some((a, b)) = two_processes().await else {
+        eprintln!("skipped: needs TEST_REDIS_URL and TEST_DATABASE_URL");
+        return;
+    };
+    let admin = a.admin_token.clone();
+    let mut paths = Vec::new();
+    for i in 0..16 {
+        let event = a.create_event(&admin, &format!("e{i}-r0"), 100).await;
+        paths.push(format!("/api/events/{event}/"));
+    }
+    for round in 1..=3 {
+        for path in &paths {
+            warm(&b, path).await;
+        }
+        let seen = join_all(paths.iter().enumerate().map(|(i, path)| {
+            let (a, b, admin) = (&a, &b, &admin);
+            async move {
+                let name = format!("e{i}-r{round}");
+                a.patch(path, Some(admin), json!({ "name": name }))
+                    .await
+                    .assert(200);
+                (name, b.get(path, None).await.body["name"].clone())
+            }
+        }))
+        .await;
+        for (written, read) in seen {
+            assert_eq!(read, json!(written), "round {round}");
+        }
+    }
+    // Concurrent registrations: once k of them have been answered, the
+    // ticket read on the other process counts at least k.
+    let event = a.create_event(&admin, "Burst", 100).await;
+    let ticket = a.create_ticket(&admin, &event, 100).await;
+    let path = format!("/api/tickets/{ticket}/");
+    warm(&b, &path).await;
+    let users = a.many_users("coalesce", 12).await;
+    let answered = std::sync::atomic::AtomicI64::new(0);
+    let seen = join_all(users.iter().map(|(_, token)| {
+        let (a, b, ticket, path, answered) = (&a, &b, &ticket, &path, &answered);
+        async move {
+            a.register(token, ticket).await.assert(201);
+            let at_least = answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            let sold = b.get(path, None).await.body["sold"].as_i64();
+            (at_least, sold)
+        }
+    }))
+    .await;
+    for (at_least, sold) in seen {
+        assert!(
+            sold >= Some(at_least),
+            "{at_least} registrations answered, the other process counts {sold:?}"
+        );
+    }
+    b.cleanup().await;
+    a.cleanup().await;
+}
+
 /// A private redis-server the test can stop and start again.
 struct RedisServer {
     child: Option<Child>,

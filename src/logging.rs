@@ -12,9 +12,10 @@
 //! renamed `application.YYYY-MM-DD.log` and a new plain file starts. Dated
 //! files older than `LOG_RETENTION_DAYS` are deleted.
 //!
-//! Each event is formatted once (one `fmt` layer) and appended to an
-//! in-memory batch; a background thread writes the batch to stdout and
-//! `application.log` (and its ERROR lines to `error.log`) when it reaches
+//! Each event is formatted once (one `fmt` layer; the access line of every
+//! request by `write_info`, in the same format, without `tracing`'s
+//! dispatch) and appended to an in-memory batch; a background thread writes
+//! the batch to stdout and `application.log` (and its ERROR lines to `error.log`) when it reaches
 //! `FLUSH_BYTES`, at the latest `FLUSH_INTERVAL` after its first line, at
 //! once for an ERROR line, and when the guard returned by `init` drops (at
 //! the end of `dicoevent`'s run, after the graceful shutdown): a few write
@@ -130,11 +131,6 @@ pub fn init(settings: &LogSettings) -> LogGuards {
             None
         }
     };
-    let _ = INSTALLED.set(Installed {
-        batch: batch.clone(),
-        time_zone: settings.time_zone,
-        json: settings.json,
-    });
     let lines = tracing_subscriber::fmt::layer()
         .event_format(LineFormat {
             time_zone: settings.time_zone,
@@ -142,7 +138,19 @@ pub fn init(settings: &LogSettings) -> LogGuards {
         })
         .with_writer(BatchWriter(batch.clone()))
         .with_filter(LevelFilter::INFO);
-    let _ = Registry::default().with(filter).with(lines).try_init();
+    if Registry::default()
+        .with(filter)
+        .with(lines)
+        .try_init()
+        .is_ok()
+    {
+        // Only the installed subscriber's batch takes the access lines.
+        let _ = INSTALLED.set(Installed {
+            batch: batch.clone(),
+            time_zone: settings.time_zone,
+            json: settings.json,
+        });
+    }
     LogGuards { writer, batch }
 }
 

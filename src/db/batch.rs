@@ -72,7 +72,7 @@ where
 
     /// Reads what is queued until the queue is empty.
     async fn drain(self: Arc<Self>) {
-        let _unstick = Unstick(&self.draining);
+        let _unstick = Unstick(&self);
         loop {
             let queued = std::mem::take(&mut *self.queue());
             if queued.is_empty() {
@@ -117,14 +117,20 @@ where
     }
 }
 
-/// A read that panics leaves the queue to the next caller's task (its own
-/// waiters are told that the read stopped).
-struct Unstick<'a>(&'a AtomicBool);
+/// A read that panics answers every waiting request with an error (their
+/// senders drop) and leaves the queue to the next caller's task.
+struct Unstick<'a, K, V>(&'a Batcher<K, V>);
 
-impl Drop for Unstick<'_> {
+impl<K, V> Drop for Unstick<'_, K, V> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            self.0.store(false, Ordering::Release);
+            let mut queue = self
+                .0
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            queue.clear();
+            self.0.draining.store(false, Ordering::Release);
         }
     }
 }
@@ -141,7 +147,62 @@ pub fn padded<K: Clone>(mut keys: Vec<K>) -> Vec<K> {
 
 #[cfg(test)]
 mod tests {
-    use super::padded;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    async fn database() -> Database {
+        Database {
+            conn: sea_orm::Database::connect("sqlite::memory:")
+                .await
+                .expect("in-memory SQLite"),
+            sqlite_writer: None,
+        }
+    }
+
+    static READS: AtomicUsize = AtomicUsize::new(0);
+    static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+    /// Doubles each key, slowly enough for the others to queue meanwhile.
+    fn doubled(_: Database, keys: Vec<u64>) -> BoxFuture<'static, Result<Vec<u64>, DbErr>> {
+        READS.fetch_add(1, Ordering::SeqCst);
+        LARGEST.fetch_max(keys.len(), Ordering::SeqCst);
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(keys.into_iter().map(|k| k * 2).collect())
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_gets_share_reads_and_each_gets_its_own_value() {
+        let batcher = Batcher::new(database().await, doubled);
+        let answers = futures::future::join_all((0..300u64).map(|key| {
+            let batcher = batcher.clone();
+            tokio::spawn(async move { (key, batcher.get(key).await) })
+        }))
+        .await;
+        for answer in answers {
+            let (key, value) = answer.expect("task");
+            assert_eq!(value.expect("read"), key * 2);
+        }
+        let reads = READS.load(Ordering::SeqCst);
+        // 300 keys: the first read (whoever came first), then the rest in
+        // statements of at most MAX_KEYS.
+        assert!((3..=6).contains(&reads), "{reads} reads for 300 keys");
+        assert_eq!(LARGEST.load(Ordering::SeqCst), MAX_KEYS);
+        // Alone, a get is read at once, by itself.
+        assert_eq!(batcher.get(7).await.expect("read"), 14);
+        assert_eq!(READS.load(Ordering::SeqCst), reads + 1);
+    }
+
+    #[tokio::test]
+    async fn a_read_that_returns_too_few_values_fails_each_of_its_keys() {
+        let batcher: Arc<Batcher<u64, u64>> =
+            Batcher::new(database().await, |_, _| Box::pin(async { Ok(Vec::new()) }));
+        let error = batcher.get(1).await.expect_err("no value for the key");
+        assert!(error.to_string().contains("returned 0 values"), "{error}");
+    }
 
     #[test]
     fn padding_repeats_the_last_key_up_to_a_power_of_two() {

@@ -309,7 +309,21 @@ async fn concurrent_writes_are_each_seen_on_the_other_process_when_they_return()
         for path in &paths {
             warm(&b, path).await;
         }
-        let seen = join_all(paths.iter().enumerate().map(|(i, path)| {
+        // Readers on B keep caching every event meanwhile, so a writer
+        // answered after a bump sent before its commit would find its old
+        // version cached again under the newer generation.
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let readers = join_all((0..4).map(|_| {
+            let (b, paths, stop) = (&b, &paths, &stop);
+            async move {
+                while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                    for path in paths {
+                        b.get(path, None).await.assert(200);
+                    }
+                }
+            }
+        }));
+        let writers = join_all(paths.iter().enumerate().map(|(i, path)| {
             let (a, b, admin) = (&a, &b, &admin);
             async move {
                 let name = format!("e{i}-r{round}");
@@ -318,8 +332,13 @@ async fn concurrent_writes_are_each_seen_on_the_other_process_when_they_return()
                     .assert(200);
                 (name, b.get(path, None).await.body["name"].clone())
             }
-        }))
-        .await;
+        }));
+        let seen = async {
+            let seen = writers.await;
+            stop.store(true, std::sync::atomic::Ordering::Release);
+            seen
+        };
+        let (seen, _) = futures::future::join(seen, readers).await;
         for (written, read) in seen {
             assert_eq!(read, json!(written), "round {round}");
         }

@@ -15,6 +15,7 @@ use sea_orm::DbErr;
 use tokio::sync::oneshot;
 
 use super::Database;
+use super::errors::is_unreachable;
 
 /// The most keys one statement reads.
 const MAX_KEYS: usize = 128;
@@ -107,7 +108,20 @@ where
                         }
                     }
                     Err(err) => {
-                        for waiting in chunk {
+                        // The database unreachable: whoever waits now (the
+                        // rest of this round and those queued meanwhile) is
+                        // answered at once, not after one more connection
+                        // timeout each.
+                        let unreachable = is_unreachable(&err);
+                        let rest: Vec<Waiting<K, V>> = if unreachable {
+                            queued
+                                .by_ref()
+                                .chain(std::mem::take(&mut *self.queue()))
+                                .collect()
+                        } else {
+                            Vec::new()
+                        };
+                        for waiting in chunk.into_iter().chain(rest) {
                             let _ = waiting.reply.send(Err(err.clone()));
                         }
                     }

@@ -11,12 +11,14 @@
 //!   panicked one included.
 //! - [`Guard`], behind CORS: sheds load (at most `MAX_IN_FLIGHT` requests
 //!   in flight in the whole server; the others answered 503 at once, except
-//!   the probes `/healthz`, `/readyz` and `/metrics`) and turns a handler's
-//!   panic into a 500. Being behind CORS, its answers carry CORS headers and
+//!   the probes `/healthz`, `/readyz` and `/metrics`), answers 408 when a
+//!   request takes longer than `REQUEST_TIMEOUT` (the timer is only set for
+//!   a request not answered at its first poll) and turns a handler's panic
+//!   into a 500. Being behind CORS, its answers carry CORS headers and
 //!   CORS preflights are never shed.
 //!
 //! `api::app` builds the whole stack once: Front → CORS (when origins are
-//! configured) → Guard → request timeout → trailing-slash trimming → router.
+//! configured) → Guard → trailing-slash trimming → router.
 
 use std::any::Any;
 use std::convert::Infallible;
@@ -25,7 +27,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, Request};
@@ -150,12 +152,14 @@ where
 #[derive(Clone)]
 pub struct GuardLayer {
     permits: Arc<Semaphore>,
+    timeout: Duration,
 }
 
 impl GuardLayer {
-    pub fn new(max_in_flight: usize) -> Self {
+    pub fn new(max_in_flight: usize, timeout: Duration) -> Self {
         GuardLayer {
             permits: Arc::new(Semaphore::new(max_in_flight)),
+            timeout,
         }
     }
 }
@@ -167,6 +171,7 @@ impl<S> Layer<S> for GuardLayer {
         Guard {
             inner,
             permits: self.permits.clone(),
+            timeout: self.timeout,
         }
     }
 }
@@ -176,6 +181,8 @@ pub struct Guard<S> {
     inner: S,
     /// One per request in flight, shared by every clone.
     permits: Arc<Semaphore>,
+    /// `REQUEST_TIMEOUT`.
+    timeout: Duration,
 }
 
 /// The probes: never shed (a liveness check refused under load would get a
@@ -213,16 +220,51 @@ where
         // The instance `poll_ready` readied goes with this request.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        let limit = self.timeout;
         Box::pin(async move {
-            let answered = AssertUnwindSafe(async move { inner.call(req).await })
-                .catch_unwind()
-                .await;
+            let within = Within {
+                call: inner.call(req),
+                timer: None,
+                limit,
+            };
+            let answered = AssertUnwindSafe(within).catch_unwind().await;
             drop(permit);
             Ok(match answered {
                 Ok(Ok(response)) => response,
                 Err(panic) => panicked(panic),
             })
         })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The handler's answer, or a 408 (empty body) once `limit` has passed.
+    /// The timer is only set when the handler does not answer at its first
+    /// poll: a constant or in-process cached answer sets none.
+    struct Within<F> {
+        #[pin]
+        call: F,
+        #[pin]
+        timer: Option<tokio::time::Sleep>,
+        limit: Duration,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Within<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Poll::Ready(answer) = this.call.poll(cx) {
+            return Poll::Ready(answer);
+        }
+        if this.timer.is_none() {
+            this.timer.set(Some(tokio::time::sleep(*this.limit)));
+        }
+        match this.timer.as_pin_mut().map(|timer| timer.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Ok(StatusCode::REQUEST_TIMEOUT.into_response())),
+            _ => Poll::Pending,
+        }
     }
 }
 

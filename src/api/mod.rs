@@ -27,7 +27,6 @@ use axum::response::{IntoResponse, Response};
 use tower::util::Either;
 use tower_http::cors::Cors;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
-use tower_http::timeout::{Timeout, TimeoutLayer};
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -83,24 +82,24 @@ pub fn router(state: AppState) -> Router {
 
 /// The whole service, as the server runs it (see `front`): the front door
 /// (request id, contract bodies, metrics, access line, security headers),
-/// CORS when origins are configured, the guard (load shedding, panics), the
-/// request timeout, trailing-slash trimming and the router (with the body
+/// CORS when origins are configured, the guard (load shedding, the request
+/// timeout, panics), trailing-slash trimming and the router (with the body
 /// limit). Built once; each connection and request clones it (reference
 /// counts).
 pub type App = front::Front<Either<Cors<Guarded>, Guarded>>;
-type Guarded = front::Guard<Timeout<NormalizePath<Router>>>;
+type Guarded = front::Guard<NormalizePath<Router>>;
 
 pub fn app(state: AppState) -> App {
-    let timeout =
-        TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.config.request_timeout);
     let cors = cors(&state.config.cors_allowed_origins);
     tower::ServiceBuilder::new()
         .layer(front::FrontLayer {
             plain_cors: cors.is_none(),
         })
         .option_layer(cors)
-        .layer(front::GuardLayer::new(state.config.max_in_flight))
-        .layer(timeout)
+        .layer(front::GuardLayer::new(
+            state.config.max_in_flight,
+            state.config.request_timeout,
+        ))
         .layer(NormalizePathLayer::trim_trailing_slash())
         .service(router(state))
 }

@@ -36,6 +36,12 @@ pub struct Batcher<K, V> {
     draining: AtomicBool,
 }
 
+impl<K, V> Batcher<K, V> {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<Waiting<K, V>>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 impl<K, V> Batcher<K, V>
 where
     K: Clone + Send + 'static,
@@ -65,10 +71,6 @@ where
                 "the batched read stopped before answering".into(),
             ))
         })
-    }
-
-    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<Waiting<K, V>>> {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Reads what is queued until the queue is empty.
@@ -138,12 +140,7 @@ struct Unstick<'a, K, V>(&'a Batcher<K, V>);
 impl<K, V> Drop for Unstick<'_, K, V> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let mut queue = self
-                .0
-                .pending
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            queue.clear();
+            self.0.queue().clear();
             self.0.draining.store(false, Ordering::Release);
         }
     }

@@ -671,11 +671,21 @@ static INSTALLED: OnceLock<Installed> = OnceLock::new();
 /// Writes an INFO line straight into the log batch, formatted as `tracing`
 /// would format an event of `module`, `function` and source `line` outside
 /// any span. For the access line of every request: `tracing`'s dispatch of
-/// one event cost about a tenth of a whole `/healthz` request. The caller
-/// checks the filter first (`tracing::enabled!` at its own call site).
+/// one event cost about a tenth of a whole `/healthz` request. `message`
+/// writes the message into the line (kept per thread: no allocation). The
+/// caller checks the filter first (`tracing::enabled!` at its own call site).
 /// False when `init` has not run (an application inside tests): log through
 /// `tracing` then.
-pub fn write_info(module: &str, function: &str, line: u32, message: &str) -> bool {
+pub fn write_info(
+    module: &str,
+    function: &str,
+    line: u32,
+    message: impl FnOnce(&mut String),
+) -> bool {
+    thread_local! {
+        /// The line being put together (kept: no allocation per line).
+        static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+    }
     let Some(installed) = INSTALLED.get() else {
         return false;
     };
@@ -686,18 +696,38 @@ pub fn write_info(module: &str, function: &str, line: u32, message: &str) -> boo
         function,
         line,
     };
-    let text = if installed.json {
-        json_line(&time, &origin, message.to_owned(), Vec::new())
-    } else {
-        let mut text = String::with_capacity(96 + message.len());
+    if installed.json {
+        let mut text = String::new();
+        message(&mut text);
+        let text = json_line(&time, &origin, text, Vec::new());
+        let _ = installed.batch.append(text.as_bytes(), false);
+        return true;
+    }
+    let write = |text: &mut String| {
         // Writing to a String cannot fail.
-        let _ = write_prefix(&mut text, &time, &origin);
-        let _ = Indented(&mut text).write_str(message);
+        let _ = write_prefix(text, &time, &origin);
+        let start = text.len();
+        message(text);
+        if text[start..].contains('\n') {
+            let indented = text[start..].replace('\n', "\n    ");
+            text.truncate(start);
+            text.push_str(&indented);
+        }
         text.push('\n');
-        text
+        // The batch fails only when stdout does, after the writer stopped.
+        let _ = installed.batch.append(text.as_bytes(), false);
     };
-    // The batch fails only when stdout does, after the writer stopped.
-    let _ = installed.batch.append(text.as_bytes(), false);
+    LINE.with(|kept| match kept.try_borrow_mut() {
+        Ok(mut text) => {
+            text.clear();
+            write(&mut text);
+            // A rare long line does not stay allocated.
+            if text.capacity() > 4096 {
+                *text = String::new();
+            }
+        }
+        Err(_) => write(&mut String::new()),
+    });
     true
 }
 

@@ -1,7 +1,7 @@
 //! `/api/events/`: public reads, writes by those who manage the event.
 
 use axum::Json;
-use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::AuthUser;
+use super::extract::{AuthUser, SentUri};
 use super::input::{Input, JsonBody, QueryParams, Text, path_id};
 use super::pagination::{EventList, Pagination, page_request};
 use super::schemas::{EventOrdering, EventStatus, FieldErrorsBody, ID_UUID, datetime};
@@ -264,7 +264,7 @@ impl From<&EventFilters> for EventFilter {
 async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
-    OriginalUri(uri): OriginalUri,
+    SentUri(uri): SentUri,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let key = super::list_cache_key(&uri, &headers);

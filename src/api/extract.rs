@@ -1,18 +1,15 @@
 //! Who is calling: the bearer token resolved to a `Caller`.
 //!
-//! The `Authenticate` layer (on every API route except the login and token
-//! routes) resolves the bearer token before routing to a method — so a bad
-//! token is a 401 on a public read too, and before a 405, as DRF does. Handlers
-//! then take `AuthUser` (must be logged in) or `MaybeUser` (may be anonymous).
+//! The route layer (`api::endpoint`, on every API route except the login and
+//! token routes) resolves the bearer token before routing to a method, with
+//! [`resolve`]. Handlers then take `AuthUser` (must be logged in) or
+//! `MaybeUser` (may be anonymous).
 
 use std::convert::Infallible;
-use std::task::{Context, Poll};
 
-use axum::extract::{FromRequestParts, Request};
-use axum::http::header::AUTHORIZATION;
+use axum::extract::FromRequestParts;
+use axum::http::Uri;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
-use futures::future::BoxFuture;
 
 use super::error::ApiError;
 use crate::domain::Caller;
@@ -22,7 +19,26 @@ use crate::state::AppState;
 
 /// The authenticated caller, stored in the request's extensions (absent: anonymous).
 #[derive(Clone)]
-struct Authentication(Caller);
+pub(super) struct Authentication(pub(super) Caller);
+
+/// The URI as the client sent it, before its trailing slash was trimmed
+/// (pagination links and list cache keys are built from it). The front door
+/// keeps it in the extensions only when trimming changes it; otherwise it
+/// is the request's own.
+#[derive(Clone)]
+pub struct SentUri(pub Uri);
+
+impl<S: Send + Sync> FromRequestParts<S> for SentUri {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(parts
+            .extensions
+            .get::<SentUri>()
+            .cloned()
+            .unwrap_or_else(|| SentUri(parts.uri.clone())))
+    }
+}
 
 /// The caller, who must be authenticated (else 401).
 pub struct AuthUser(pub Caller);
@@ -54,81 +70,14 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
     }
 }
 
-/// Layer of the API routes: resolves `Authorization: Bearer <access token>` before the
-/// handler runs (a refused token is answered here). A request without the
-/// header goes straight through: no allocation, no boxed future.
-#[derive(Clone)]
-pub struct AuthenticateLayer {
-    state: AppState,
-}
-
-impl AuthenticateLayer {
-    pub fn new(state: AppState) -> Self {
-        AuthenticateLayer { state }
-    }
-}
-
-impl<S> tower::Layer<S> for AuthenticateLayer {
-    type Service = Authenticate<S>;
-
-    fn layer(&self, inner: S) -> Authenticate<S> {
-        Authenticate {
-            state: self.state.clone(),
-            inner,
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct Authenticate<S> {
-    state: AppState,
-    inner: S,
-}
-
-impl<S> tower::Service<Request> for Authenticate<S>
-where
-    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future =
-        futures::future::Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request) -> Self::Future {
-        let Some(header) = req.headers().get(AUTHORIZATION).cloned() else {
-            // Anonymous.
-            return futures::future::Either::Left(self.inner.call(req));
-        };
-        let state = self.state.clone();
-        // The instance `poll_ready` readied goes with this request.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        futures::future::Either::Right(Box::pin(async move {
-            match resolve(&state, &header).await {
-                Ok(user) => {
-                    let user_id = user.id;
-                    req.extensions_mut().insert(Authentication(user));
-                    let mut response = inner.call(req).await?;
-                    response
-                        .extensions_mut()
-                        .insert(super::AccessLogUser(user_id));
-                    Ok(response)
-                }
-                Err(err) => Ok(err.into_response()),
-            }
-        }))
-    }
-}
-
 /// Longest `Authorization` header considered; a JWT of ours is ~300 bytes.
 const MAX_AUTHORIZATION_LEN: usize = 4096;
 
-async fn resolve(state: &AppState, header: &axum::http::HeaderValue) -> Result<Caller, ApiError> {
+/// The caller an `Authorization` header names, or why it is refused.
+pub(super) async fn resolve(
+    state: &AppState,
+    header: &axum::http::HeaderValue,
+) -> Result<Caller, ApiError> {
     let bad_header = |detail: &str| ApiError::Unauthorized {
         detail: detail.to_string(),
         code: Some("token_not_valid"),

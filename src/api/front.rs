@@ -1,24 +1,27 @@
-//! The two hand-written tower `Service`s every request passes through,
-//! instead of the generic layers they replace (tower-http's request-id
-//! pair and panic catcher, a `from_fn` middleware, tower's load shedding
-//! and concurrency limit with axum's error handler), each of which boxed,
-//! cloned or looked up the same things again:
+//! The hand-written tower `Service` every request passes through, in
+//! place of the generic layers it replaces (tower-http's request-id pair and
+//! panic catcher, a `from_fn` middleware, tower's load shedding, timeout and
+//! concurrency limit with axum's error handler), each of which boxed, cloned
+//! or looked up the same things again, and each of which added a future
+//! around the handler's:
 //!
-//! - [`Front`], first: gives the request its id (the client's, or a new
-//!   one), keeps the URI as sent, gives the bodies axum leaves as plain text
-//!   the contract's JSON, records the request's metrics, writes its access
-//!   line and adds the security headers — to every response, a shed or a
-//!   panicked one included.
-//! - [`Guard`], behind CORS: sheds load (at most `MAX_IN_FLIGHT` requests
-//!   in flight in the whole server; the others answered 503 at once, except
-//!   the probes `/healthz`, `/readyz` and `/metrics`), answers 408 when a
-//!   request takes longer than `REQUEST_TIMEOUT` (the timer is only set for
-//!   a request not answered at its first poll) and turns a handler's panic
-//!   into a 500. Being behind CORS, its answers carry CORS headers and
-//!   CORS preflights are never shed.
+//! [`Front`] gives the request its id (the client's, or a new one), keeps
+//! the URI as sent, sheds load (at most `MAX_IN_FLIGHT` requests in flight
+//! in the whole server; the others answered 503 at once, except the probes
+//! `/healthz`, `/readyz` and `/metrics`), answers 408 when a request takes
+//! longer than `REQUEST_TIMEOUT` (the timer is only set for a request not
+//! answered at its first poll), turns a handler's panic into a 500, gives
+//! the bodies axum leaves as plain text the contract's JSON, records the
+//! request's metrics, writes its access line and adds the security headers
+//! — to every response, a shed or a panicked one included. One boxed future
+//! per request, around the router's.
 //!
-//! `api::app` builds the whole stack once: Front → CORS (when origins are
-//! configured) → Guard → trailing-slash trimming → router.
+//! With CORS origins configured, tower-http's CORS layer sits behind
+//! `Front`, and the limits move behind it, into [`Guard`]: their answers
+//! then carry CORS headers, and CORS preflights are never shed.
+//!
+//! `api::app` builds the whole stack once: Front → (CORS → Guard →)
+//! trailing-slash trimming → router.
 
 use std::any::Any;
 use std::convert::Infallible;
@@ -30,50 +33,114 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{OriginalUri, Request};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 use serde_json::json;
-use tokio::sync::Semaphore;
-use tower::{Layer, Service};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::Service;
 use tracing::Level;
 
 use super::error::ApiError;
+use super::extract::SentUri;
 use super::{AccessLogUser, InternalErrorCause, RouteTemplate, schemas};
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 type BoxedAnswer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
-/// Wraps a service in [`Front`].
-///
-/// With no CORS origins configured (`plain_cors`), the front door also
-/// gives every response the `Vary` that `tower_http`'s CORS layer gives
-/// them and answers `OPTIONS` as that layer does (200, empty), without that
-/// layer's per-request header maps; with origins configured, that layer
-/// sits behind this one.
-#[derive(Clone, Copy)]
-pub struct FrontLayer {
-    pub plain_cors: bool,
+/// The request limits: at most `MAX_IN_FLIGHT` requests in flight in the
+/// whole server (the others answered 503 at once, except the probes) and
+/// `REQUEST_TIMEOUT` for each. Enforced by [`Front`] itself when no CORS
+/// origins are configured, else by [`Guard`] behind the CORS layer.
+#[derive(Clone)]
+pub struct Limits {
+    /// One per request in flight, shared by every clone.
+    permits: Arc<Semaphore>,
+    /// `REQUEST_TIMEOUT`.
+    timeout: Duration,
 }
 
-impl<S> Layer<S> for FrontLayer {
-    type Service = Front<S>;
-
-    fn layer(&self, inner: S) -> Front<S> {
-        Front {
-            inner,
-            plain_cors: self.plain_cors,
+impl Limits {
+    pub fn new(max_in_flight: usize, timeout: Duration) -> Self {
+        Limits {
+            permits: Arc::new(Semaphore::new(max_in_flight)),
+            timeout,
         }
+    }
+
+    /// A slot for a request to `path` (none needed for a probe), or `Full`
+    /// when every slot is taken: the request is then answered 503 at once
+    /// ([`overloaded`]), not queued.
+    fn admit(&self, path: &str) -> Result<Option<OwnedSemaphorePermit>, Full> {
+        if is_probe(path) {
+            return Ok(None);
+        }
+        self.permits
+            .clone()
+            .try_acquire_owned()
+            .map(Some)
+            .map_err(|_| Full)
     }
 }
 
+/// Every request slot is taken.
+struct Full;
+
+/// The probes: never shed (a liveness check refused under load would get a
+/// busy server restarted).
+fn is_probe(path: &str) -> bool {
+    matches!(
+        path.trim_end_matches('/'),
+        "/healthz" | "/readyz" | "/metrics"
+    )
+}
+
+/// The answer of `call`, holding `permit` until then: a 408 (empty body)
+/// once `limit` has passed, a 500 if the handler panicked.
+async fn limited<F>(call: F, permit: Option<OwnedSemaphorePermit>, limit: Duration) -> Response
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    let within = Within {
+        call,
+        timer: None,
+        limit,
+    };
+    let answered = AssertUnwindSafe(within).catch_unwind().await;
+    drop(permit);
+    match answered {
+        Ok(Ok(response)) => response,
+        Err(panic) => panicked(panic),
+    }
+}
+
+/// The whole stack, as the server runs it (see `api::app`).
 #[derive(Clone)]
 pub struct Front<S> {
     inner: S,
     /// No CORS origins: `Vary` and `OPTIONS` answered here.
     plain_cors: bool,
+    /// Enforced here when no CORS layer sits behind (`Guard` does it there).
+    limits: Option<Limits>,
+}
+
+impl<S> Front<S> {
+    /// `limits` enforced here (`Some`), or by a [`Guard`] inside `inner`.
+    ///
+    /// With no CORS origins configured (`plain_cors`), the front door also
+    /// gives every response the `Vary` that `tower_http`'s CORS layer gives
+    /// them and answers `OPTIONS` as that layer does (200, empty), without
+    /// that layer's per-request header maps; with origins configured, that
+    /// layer sits behind this one.
+    pub fn new(inner: S, plain_cors: bool, limits: Option<Limits>) -> Self {
+        Front {
+            inner,
+            plain_cors,
+            limits,
+        }
+    }
 }
 
 /// What the CORS layer's `Vary` says (the headers a preflight varies on).
@@ -81,10 +148,20 @@ static CORS_VARY: HeaderValue = HeaderValue::from_static(
     "origin, access-control-request-method, access-control-request-headers",
 );
 
+/// How a request is answered, decided before its future is boxed.
+enum Pass<F> {
+    /// Here and now: a preflight, or shed.
+    Answered(Response),
+    /// By the inner service (its own limits, if any, inside it).
+    Inner(F),
+    /// By the inner service, within the limits.
+    Limited(F, Option<OwnedSemaphorePermit>, Duration),
+}
+
 impl<S> Service<Request> for Front<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send,
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
@@ -106,22 +183,37 @@ where
             }
         };
         // The URI as the client sent it (before the trailing slash is
-        // trimmed): the access log's path and the handlers' `OriginalUri`.
-        // Cloning a `Uri` bumps a reference count.
+        // trimmed): the access log's path and, when trimming will change
+        // it, the handlers' `SentUri`. Cloning a `Uri` bumps a reference
+        // count.
         let sent = req.uri().clone();
         let method = req.method().clone();
-        req.extensions_mut().insert(OriginalUri(sent.clone()));
-        // `OPTIONS` without CORS origins: the CORS layer's empty 200.
-        let preflight = self.plain_cors && method == Method::OPTIONS;
+        if trimmed(sent.path()) {
+            req.extensions_mut().insert(SentUri(sent.clone()));
+        }
+        // The inner service is called here, not in the future: it was
+        // readied by `poll_ready`, and no clone of it is needed.
+        let pass = if self.plain_cors && method == Method::OPTIONS {
+            // `OPTIONS` without CORS origins: the CORS layer's empty 200.
+            Pass::Answered(Response::new(Body::empty()))
+        } else {
+            match &self.limits {
+                None => Pass::Inner(self.inner.call(req)),
+                Some(limits) => match limits.admit(sent.path()) {
+                    Ok(permit) => Pass::Limited(self.inner.call(req), permit, limits.timeout),
+                    Err(Full) => Pass::Answered(overloaded()),
+                },
+            }
+        };
         let plain_cors = self.plain_cors;
-        // The instance `poll_ready` readied goes with this request.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let response = if preflight {
-                Response::new(Body::empty())
-            } else {
-                inner.call(req).await?
+            let response = match pass {
+                Pass::Answered(response) => response,
+                Pass::Inner(call) => match call.await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                },
+                Pass::Limited(call, permit, limit) => limited(call, permit, limit).await,
             };
             let request_id_text = request_id.to_str().unwrap_or("-");
             let mut response = contract_body(response, &method, &sent, request_id_text).await;
@@ -147,57 +239,48 @@ where
     }
 }
 
-/// Wraps a service in [`Guard`], with at most `max_in_flight` requests
-/// inside it at once.
-#[derive(Clone)]
-pub struct GuardLayer {
-    permits: Arc<Semaphore>,
-    timeout: Duration,
-}
-
-impl GuardLayer {
-    pub fn new(max_in_flight: usize, timeout: Duration) -> Self {
-        GuardLayer {
-            permits: Arc::new(Semaphore::new(max_in_flight)),
-            timeout,
+impl<S> Front<S>
+where
+    Self: Service<Request, Response = Response, Error = Infallible, Future = BoxedAnswer>
+        + Clone
+        + Send
+        + 'static,
+{
+    /// Answers one request on a copy of the stack (what hyper calls for
+    /// each request of a connection). The stack is always ready (it applies
+    /// no back-pressure: an overloaded server answers 503 instead), so the
+    /// request is called at once, without `Oneshot`'s state machine; were it
+    /// ever not ready, the request would wait for it as usual.
+    pub fn answer(&self, req: Request) -> BoxedAnswer {
+        let mut front = self.clone();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match front.poll_ready(&mut cx) {
+            Poll::Ready(Ok(())) => front.call(req),
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => Box::pin(tower::ServiceExt::oneshot(front, req)),
         }
     }
 }
 
-impl<S> Layer<S> for GuardLayer {
-    type Service = Guard<S>;
-
-    fn layer(&self, inner: S) -> Guard<S> {
-        Guard {
-            inner,
-            permits: self.permits.clone(),
-            timeout: self.timeout,
-        }
-    }
-}
-
+/// Load shedding and the request timeout behind the CORS layer (when CORS
+/// origins are configured), so that their answers carry CORS headers and
+/// CORS preflights (answered by that layer) are never shed.
 #[derive(Clone)]
 pub struct Guard<S> {
     inner: S,
-    /// One per request in flight, shared by every clone.
-    permits: Arc<Semaphore>,
-    /// `REQUEST_TIMEOUT`.
-    timeout: Duration,
+    limits: Limits,
 }
 
-/// The probes: never shed (a liveness check refused under load would get a
-/// busy server restarted).
-fn is_probe(path: &str) -> bool {
-    matches!(
-        path.trim_end_matches('/'),
-        "/healthz" | "/readyz" | "/metrics"
-    )
+impl<S> Guard<S> {
+    pub fn new(inner: S, limits: Limits) -> Self {
+        Guard { inner, limits }
+    }
 }
 
 impl<S> Service<Request> for Guard<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send,
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
@@ -208,32 +291,14 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        // Beyond `MAX_IN_FLIGHT`: answered now, not queued.
-        let permit = if is_probe(req.uri().path()) {
-            None
-        } else {
-            match self.permits.clone().try_acquire_owned() {
-                Ok(permit) => Some(permit),
-                Err(_) => return Box::pin(std::future::ready(Ok(overloaded()))),
+        match self.limits.admit(req.uri().path()) {
+            Ok(permit) => {
+                let call = self.inner.call(req);
+                let limit = self.limits.timeout;
+                Box::pin(async move { Ok(limited(call, permit, limit).await) })
             }
-        };
-        // The instance `poll_ready` readied goes with this request.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let limit = self.timeout;
-        Box::pin(async move {
-            let within = Within {
-                call: inner.call(req),
-                timer: None,
-                limit,
-            };
-            let answered = AssertUnwindSafe(within).catch_unwind().await;
-            drop(permit);
-            Ok(match answered {
-                Ok(Ok(response)) => response,
-                Err(panic) => panicked(panic),
-            })
-        })
+            Err(Full) => Box::pin(std::future::ready(Ok(overloaded()))),
+        }
     }
 }
 
@@ -266,6 +331,12 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for Within<F> {
             _ => Poll::Pending,
         }
     }
+}
+
+/// Whether the trailing-slash trimming behind changes this path (the
+/// condition of `tower_http`'s `NormalizePath`).
+fn trimmed(path: &str) -> bool {
+    path.ends_with('/') || path.starts_with("//")
 }
 
 /// A random UUID (v4) from the thread's generator, not a system call.
@@ -359,9 +430,9 @@ async fn contract_body(
 
 /// The access line: method, path as sent, status, time (ms, one decimal),
 /// request id, user. Put together by hand (`format!`'s machinery and its
-/// float formatting cost more than the rest of a `/healthz` request) and
-/// written straight into the log batch (`logging::write_info`), as the line
-/// of an event named `request` would be.
+/// float formatting cost more than the rest of a `/healthz` request),
+/// straight into the line written to the log batch (`logging::write_info`),
+/// as the line of an event named `request` would be.
 fn access_line(
     method: &Method,
     sent: &axum::http::Uri,
@@ -372,28 +443,31 @@ fn access_line(
     if !tracing::enabled!(Level::INFO) {
         return;
     }
-    let mut line = String::with_capacity(160);
-    line.push_str(method.as_str());
-    line.push(' ');
-    line.push_str(sent.path());
-    line.push(' ');
-    line.push_str(response.status().as_str());
-    line.push(' ');
-    let tenths = (elapsed.as_micros() + 50) / 100;
-    line.push_str(itoa::Buffer::new().format(tenths / 10));
-    line.push('.');
-    line.push_str(itoa::Buffer::new().format(tenths % 10));
-    line.push_str("ms request_id=");
-    line.push_str(request_id);
-    line.push_str(" user=");
-    match response.extensions().get::<AccessLogUser>() {
-        Some(user) => {
-            let mut text = uuid::Uuid::encode_buffer();
-            line.push_str(user.0.hyphenated().encode_lower(&mut text));
+    let write = |line: &mut String| {
+        line.push_str(method.as_str());
+        line.push(' ');
+        line.push_str(sent.path());
+        line.push(' ');
+        line.push_str(response.status().as_str());
+        line.push(' ');
+        let tenths = (elapsed.as_micros() + 50) / 100;
+        line.push_str(itoa::Buffer::new().format(tenths / 10));
+        line.push('.');
+        line.push_str(itoa::Buffer::new().format(tenths % 10));
+        line.push_str("ms request_id=");
+        line.push_str(request_id);
+        line.push_str(" user=");
+        match response.extensions().get::<AccessLogUser>() {
+            Some(user) => {
+                let mut text = uuid::Uuid::encode_buffer();
+                line.push_str(user.0.hyphenated().encode_lower(&mut text));
+            }
+            None => line.push('-'),
         }
-        None => line.push('-'),
-    }
-    if !crate::logging::write_info(module_path!(), "request", line!(), &line) {
+    };
+    if !crate::logging::write_info(module_path!(), "request", line!(), write) {
+        let mut line = String::with_capacity(160);
+        write(&mut line);
         tracing::info!(name: "request", "{line}");
     }
 }

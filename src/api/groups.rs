@@ -1,7 +1,7 @@
 //! `/api/groups/` and `/api/assign-roles/`: superuser only.
 
 use axum::Json;
-use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::AuthUser;
+use super::extract::{AuthUser, SentUri};
 use super::input::{Input, JsonBody, QueryParams, Text};
 use super::pagination::{GroupList, Pagination, page_request};
 use super::schemas::ErrorDetail;
@@ -108,7 +108,7 @@ async fn list(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     RawQuery(raw): RawQuery,
-    OriginalUri(uri): OriginalUri,
+    SentUri(uri): SentUri,
     headers: HeaderMap,
 ) -> ApiResult<Json<GroupList>> {
     let query = QueryParams::parse(raw.as_deref());

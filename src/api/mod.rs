@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod checkins;
+pub mod endpoint;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -21,17 +22,20 @@ pub mod users;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tower::Layer;
 use tower::util::Either;
 use tower_http::cors::Cors;
-use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
+use tower_http::normalize_path::NormalizePath;
 
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::cache::Family;
 use crate::state::AppState;
+use endpoint::EndpointLayer;
+pub use endpoint::RouteTemplate;
 use error::{ApiError, ApiResult};
 
 /// The largest JSON body accepted (413 above).
@@ -69,39 +73,38 @@ pub fn router(state: AppState) -> Router {
     let (authenticated, _) = authenticated_routes().split_for_parts();
     let (public, _) = auth::public_router().split_for_parts();
     let (operations, _) = health::router().split_for_parts();
-    authenticated
-        .layer(extract::AuthenticateLayer::new(state.clone()))
-        .merge(public)
+    let unauthenticated = public
         .merge(operations)
         .merge(crate::console::router())
-        .route_layer(RecordRouteLayer)
+        .layer(EndpointLayer::plain());
+    authenticated
+        .layer(EndpointLayer::authenticating(state.clone()))
+        .merge(unauthenticated)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .with_state(state)
 }
 
 /// The whole service, as the server runs it (see `front`): the front door
-/// (request id, contract bodies, metrics, access line, security headers),
-/// CORS when origins are configured, the guard (load shedding, the request
-/// timeout, panics), trailing-slash trimming and the router (with the body
-/// limit). Built once; each connection and request clones it (reference
-/// counts).
-pub type App = front::Front<Either<Cors<Guarded>, Guarded>>;
-type Guarded = front::Guard<NormalizePath<Router>>;
+/// (request id, load shedding, the request timeout, panics, contract bodies,
+/// metrics, access line, security headers), then, when CORS origins are
+/// configured, CORS and the limits behind it; trailing-slash trimming and
+/// the router (with the body limit). Built once; each connection and
+/// request clones it (reference counts).
+pub type App = front::Front<Either<Cors<front::Guard<Trimmed>>, Trimmed>>;
+type Trimmed = NormalizePath<Router>;
 
 pub fn app(state: AppState) -> App {
-    let cors = cors(&state.config.cors_allowed_origins);
-    tower::ServiceBuilder::new()
-        .layer(front::FrontLayer {
-            plain_cors: cors.is_none(),
-        })
-        .option_layer(cors)
-        .layer(front::GuardLayer::new(
-            state.config.max_in_flight,
-            state.config.request_timeout,
-        ))
-        .layer(NormalizePathLayer::trim_trailing_slash())
-        .service(router(state))
+    let limits = front::Limits::new(state.config.max_in_flight, state.config.request_timeout);
+    let trimmed = NormalizePath::trim_trailing_slash(router(state.clone()));
+    match cors(&state.config.cors_allowed_origins) {
+        Some(cors) => front::Front::new(
+            Either::Left(cors.layer(front::Guard::new(trimmed, limits))),
+            false,
+            None,
+        ),
+        None => front::Front::new(Either::Right(trimmed), true, Some(limits)),
+    }
 }
 
 /// CORS for the configured origins (none: no CORS headers, browsers keep
@@ -232,111 +235,6 @@ async fn not_found() -> ApiError {
 /// The cause of a 500, carried from the error to the access log.
 #[derive(Clone)]
 pub struct InternalErrorCause(pub String);
-
-/// The route template that matched (`/api/events/:id`), carried to the
-/// request metrics.
-#[derive(Clone, Copy)]
-pub struct RouteTemplate(pub &'static str);
-
-/// The metrics label of a matched route, made once per route and kept for
-/// the life of the process (there are as many as routes); each worker
-/// thread keeps its own index of them, so that no lock is shared.
-fn route_label(matched: &str) -> &'static str {
-    type Labels = std::sync::Mutex<std::collections::HashMap<String, &'static str>>;
-    static LABELS: std::sync::OnceLock<Labels> = std::sync::OnceLock::new();
-    thread_local! {
-        static KNOWN: std::cell::RefCell<std::collections::HashMap<String, &'static str>> =
-            Default::default();
-    }
-    if let Some(label) = KNOWN.with(|known| known.borrow().get(matched).copied()) {
-        return label;
-    }
-    let label = {
-        let mut labels = LABELS
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *labels.entry(matched.to_string()).or_insert_with(|| {
-            // `/api/events/{id}` → `/api/events/:id`: braces in label values
-            // trip some Prometheus tooling.
-            matched.replace('{', ":").replace('}', "").leak()
-        })
-    };
-    KNOWN.with(|known| known.borrow_mut().insert(matched.to_string(), label));
-    label
-}
-
-/// Route layer: records which route template matched, in the response's
-/// extensions (for the metrics, written by the front door).
-#[derive(Clone, Copy)]
-struct RecordRouteLayer;
-
-impl<S> tower::Layer<S> for RecordRouteLayer {
-    type Service = RecordRoute<S>;
-
-    fn layer(&self, inner: S) -> RecordRoute<S> {
-        RecordRoute { inner }
-    }
-}
-
-#[derive(Clone)]
-struct RecordRoute<S> {
-    inner: S,
-}
-
-impl<S> tower::Service<Request> for RecordRoute<S>
-where
-    S: tower::Service<Request, Response = Response>,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = RecordRouteFuture<S::Future>;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
-        let template = req
-            .extensions()
-            .get::<axum::extract::MatchedPath>()
-            .map(|p| route_label(p.as_str()));
-        RecordRouteFuture {
-            inner: self.inner.call(req),
-            template,
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    struct RecordRouteFuture<F> {
-        #[pin]
-        inner: F,
-        template: Option<&'static str>,
-    }
-}
-
-impl<F, E> std::future::Future for RecordRouteFuture<F>
-where
-    F: std::future::Future<Output = Result<Response, E>>,
-{
-    type Output = Result<Response, E>;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        let this = self.project();
-        let mut response = std::task::ready!(this.inner.poll(cx))?;
-        if let Some(template) = *this.template {
-            response.extensions_mut().insert(RouteTemplate(template));
-        }
-        std::task::Poll::Ready(Ok(response))
-    }
-}
 
 /// The authenticated user's id, carried from authentication to the access log.
 #[derive(Clone)]

@@ -1,7 +1,7 @@
 //! `/api/payments/`: payments for registrations, with `Idempotency-Key`.
 
 use axum::Json;
-use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::AuthUser;
+use super::extract::{AuthUser, SentUri};
 use super::input::{Input, JsonBody, QueryParams, Text, path_id};
 use super::pagination::{Pagination, PaymentList, page_request};
 use super::schemas::{FieldErrorsBody, ID_UUID, PaymentStatus, datetime, money, optional_datetime};
@@ -140,7 +140,7 @@ async fn list(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     RawQuery(raw): RawQuery,
-    OriginalUri(uri): OriginalUri,
+    SentUri(uri): SentUri,
     headers: HeaderMap,
 ) -> ApiResult<Json<PaymentList>> {
     let query = QueryParams::parse(raw.as_deref());

@@ -1,7 +1,7 @@
 //! `/api/registrations/`: a user's place on a ticket.
 
 use axum::Json;
-use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::AuthUser;
+use super::extract::{AuthUser, SentUri};
 use super::input::{JsonBody, QueryParams, path_id};
 use super::pagination::{Pagination, RegistrationList, page_request};
 use super::schemas::{FieldErrorsBody, ID_UUID, datetime};
@@ -101,7 +101,7 @@ async fn list(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     RawQuery(raw): RawQuery,
-    OriginalUri(uri): OriginalUri,
+    SentUri(uri): SentUri,
     headers: HeaderMap,
 ) -> ApiResult<Json<RegistrationList>> {
     let query = QueryParams::parse(raw.as_deref());

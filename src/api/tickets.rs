@@ -2,7 +2,7 @@
 //! manage the event.
 
 use axum::Json;
-use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::AuthUser;
+use super::extract::{AuthUser, SentUri};
 use super::input::{Input, JsonBody, QueryParams, Text, path_id};
 use super::pagination::{Pagination, TicketList, page_request};
 use super::schemas::{FieldErrorsBody, ID_UUID, TicketOrdering, datetime, money};
@@ -180,7 +180,7 @@ pub struct TicketFilters {
 async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
-    OriginalUri(uri): OriginalUri,
+    SentUri(uri): SentUri,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let key = super::list_cache_key(&uri, &headers);

@@ -2,7 +2,7 @@
 //! account.
 
 use axum::Json;
-use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::AuthUser;
+use super::extract::{AuthUser, SentUri};
 use super::input::{Input, JsonBody, QueryParams, Text, path_id};
 use super::pagination::{Pagination, UserList, page_request};
 use super::schemas::{FieldErrorsBody, ID_UUID, datetime};
@@ -137,7 +137,7 @@ async fn list(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     RawQuery(raw): RawQuery,
-    OriginalUri(uri): OriginalUri,
+    SentUri(uri): SentUri,
     headers: HeaderMap,
 ) -> ApiResult<Json<UserList>> {
     domain::authorize_list(&caller)?;

@@ -8,7 +8,9 @@
 //! a shared list, which one task goes through every tick (a quarter of the
 //! shortest timeout asked for, at most 100 ms), waking the sleeps whose
 //! deadline has passed and forgetting the dropped ones. A slow client is
-//! thus cut off at most one tick after its deadline.
+//! thus cut off at most one tick after its deadline. Its clock is the
+//! system's (`std::time::Instant`), not tokio's: `tokio::time::pause` does
+//! not move it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -46,18 +48,28 @@ impl Shared {
         self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Wakes the sleeps whose deadline has passed; forgets them and the
-    /// dropped ones.
+    /// Wakes the sleeps whose deadline has passed (after letting go of the
+    /// list); forgets them and the dropped ones.
     fn fire_expired(&self, now: Instant) {
-        self.waiting().retain(|waiting| match waiting.upgrade() {
-            None => false,
-            Some(waiting) if waiting.deadline <= now => {
-                waiting.fired.store(true, Ordering::Release);
-                waiting.waker.wake();
-                false
+        let mut expired = Vec::new();
+        {
+            let mut waiting = self.waiting();
+            if waiting.is_empty() {
+                return;
             }
-            Some(_) => true,
-        });
+            waiting.retain(|waiting| match waiting.upgrade() {
+                None => false,
+                Some(waiting) if waiting.deadline <= now => {
+                    expired.push(waiting);
+                    false
+                }
+                Some(_) => true,
+            });
+        }
+        for waiting in expired {
+            waiting.fired.store(true, Ordering::Release);
+            waiting.waker.wake();
+        }
     }
 }
 

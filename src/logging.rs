@@ -717,8 +717,9 @@ pub fn write_info(
         // The batch fails only when stdout does, after the writer stopped.
         let _ = installed.batch.append(text.as_bytes(), false);
     };
-    LINE.with(|kept| match kept.try_borrow_mut() {
-        Ok(mut text) => {
+    let mut write = Some(write);
+    let _ = LINE.try_with(|kept| {
+        if let (Ok(mut text), Some(write)) = (kept.try_borrow_mut(), write.take()) {
             text.clear();
             write(&mut text);
             // A rare long line does not stay allocated.
@@ -726,8 +727,11 @@ pub fn write_info(
                 *text = String::new();
             }
         }
-        Err(_) => write(&mut String::new()),
     });
+    // The kept line is in use or gone (the thread is ending): a new one.
+    if let Some(write) = write {
+        write(&mut String::new());
+    }
     true
 }
 

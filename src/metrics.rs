@@ -136,7 +136,7 @@ impl Metrics {
     }
 
     /// One request: its count and its latency. `route` is an interned
-    /// route label (`api::route_label`, or a constant): each worker thread
+    /// route label (`api::endpoint`'s, or a constant): each worker thread
     /// keeps the series it has used, found by the label's address, so that
     /// a request neither hashes its labels nor takes the registry's lock.
     pub fn record_request(

@@ -6,7 +6,7 @@
 //! around the handler's:
 //!
 //! [`Front`] gives the request its id (the client's, or a new one), keeps
-//! the URI as sent, sheds load (at most `MAX_IN_FLIGHT` requests in flight
+//! the URI as sent and trims its trailing slash, sheds load (at most `MAX_IN_FLIGHT` requests in flight
 //! in the whole server; the others answered 503 at once, except the probes
 //! `/healthz`, `/readyz` and `/metrics`), answers 408 when a request takes
 //! longer than `REQUEST_TIMEOUT` (the timer is only set for a request not
@@ -20,8 +20,8 @@
 //! `Front`, and the limits move behind it, into [`Guard`]: their answers
 //! then carry CORS headers, and CORS preflights are never shed.
 //!
-//! `api::app` builds the whole stack once: Front → (CORS → Guard →)
-//! trailing-slash trimming → router.
+//! `api::app` builds the whole stack once: Front (which also trims the
+//! trailing slash) → (CORS → Guard →) router.
 
 use std::any::Any;
 use std::convert::Infallible;
@@ -33,8 +33,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::uri::PathAndQuery;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 use serde_json::json;
@@ -182,14 +184,14 @@ where
                 id
             }
         };
-        // The URI as the client sent it (before the trailing slash is
-        // trimmed): the access log's path and, when trimming will change
-        // it, the handlers' `SentUri`. Cloning a `Uri` bumps a reference
-        // count.
+        // The URI as the client sent it: the access log's path and, when
+        // its trailing slash is trimmed, the handlers' `SentUri`. Cloning a
+        // `Uri` bumps a reference count.
         let sent = req.uri().clone();
         let method = req.method().clone();
-        if trimmed(sent.path()) {
+        if let Some(trimmed) = trim_slashes(&sent) {
             req.extensions_mut().insert(SentUri(sent.clone()));
+            *req.uri_mut() = trimmed;
         }
         // The inner service is called here, not in the future: it was
         // readied by `poll_ready`, and no clone of it is needed.
@@ -199,7 +201,8 @@ where
         } else {
             match &self.limits {
                 None => Pass::Inner(self.inner.call(req)),
-                Some(limits) => match limits.admit(sent.path()) {
+                // The path as trimmed: `//healthz/` is a probe too.
+                Some(limits) => match limits.admit(req.uri().path()) {
                     Ok(permit) => Pass::Limited(self.inner.call(req), permit, limits.timeout),
                     Err(Full) => Pass::Answered(overloaded()),
                 },
@@ -333,10 +336,29 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for Within<F> {
     }
 }
 
-/// Whether the trailing-slash trimming behind changes this path (the
-/// condition of `tower_http`'s `NormalizePath`).
-fn trimmed(path: &str) -> bool {
-    path.ends_with('/') || path.starts_with("//")
+/// The URI without the slashes that end its path (and with one slash to
+/// begin it), so that `/api/events/` and `/api/events` are one route:
+/// `None` when there is nothing to trim. What `tower_http`'s
+/// `NormalizePath::trim_trailing_slash` does, without its `format!`s and
+/// second parse (they were a twentieth of a cached read, and Django's
+/// clients end every path with a slash).
+fn trim_slashes(uri: &Uri) -> Option<Uri> {
+    let path = uri.path();
+    if !path.ends_with('/') && !path.starts_with("//") {
+        return None;
+    }
+    let kept = path.trim_matches('/');
+    let query = uri.query();
+    let mut text = String::with_capacity(2 + kept.len() + query.map_or(0, str::len));
+    text.push('/');
+    text.push_str(kept);
+    if let Some(query) = query {
+        text.push('?');
+        text.push_str(query);
+    }
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(PathAndQuery::from_maybe_shared(Bytes::from(text)).ok()?);
+    Uri::from_parts(parts).ok()
 }
 
 /// A random UUID (v4) from the thread's generator, not a system call.

@@ -23,12 +23,11 @@ pub mod users;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tower::Layer;
 use tower::util::Either;
 use tower_http::cors::Cors;
-use tower_http::normalize_path::NormalizePath;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -65,8 +64,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     )
 }
 
-/// Every route, without trailing slashes (`NormalizePathLayer` in front of the
-/// router trims them, so `/api/events/` and `/api/events` are one route).
+/// Every route, without trailing slashes (the front door trims them, so `/api/events/` and `/api/events` are one route).
 /// One flat router (each route is registered with its full path: no
 /// prefix stripped and no second lookup per request).
 pub fn router(state: AppState) -> Router {
@@ -86,24 +84,23 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The whole service, as the server runs it (see `front`): the front door
-/// (request id, load shedding, the request timeout, panics, contract bodies,
-/// metrics, access line, security headers), then, when CORS origins are
-/// configured, CORS and the limits behind it; trailing-slash trimming and
-/// the router (with the body limit). Built once; each connection and
+/// (request id, trailing-slash trimming, load shedding, the request timeout,
+/// panics, contract bodies, metrics, access line, security headers), then,
+/// when CORS origins are configured, CORS and the limits behind it; the
+/// router (with the body limit). Built once; each connection and
 /// request clones it (reference counts).
-pub type App = front::Front<Either<Cors<front::Guard<Trimmed>>, Trimmed>>;
-type Trimmed = NormalizePath<Router>;
+pub type App = front::Front<Either<Cors<front::Guard<Router>>, Router>>;
 
 pub fn app(state: AppState) -> App {
     let limits = front::Limits::new(state.config.max_in_flight, state.config.request_timeout);
-    let trimmed = NormalizePath::trim_trailing_slash(router(state.clone()));
+    let router = router(state.clone());
     match cors(&state.config.cors_allowed_origins) {
         Some(cors) => front::Front::new(
-            Either::Left(cors.layer(front::Guard::new(trimmed, limits))),
+            Either::Left(cors.layer(front::Guard::new(router, limits))),
             false,
             None,
         ),
-        None => front::Front::new(Either::Right(trimmed), true, Some(limits)),
+        None => front::Front::new(Either::Right(router), true, Some(limits)),
     }
 }
 
@@ -133,12 +130,12 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 header::IF_NONE_MATCH,
-                axum::http::HeaderName::from_static("idempotency-key"),
-                axum::http::HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("x-request-id"),
             ])
             .expose_headers([
-                axum::http::HeaderName::from_static("x-request-id"),
-                axum::http::HeaderName::from_static("x-data-source"),
+                HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("x-data-source"),
                 header::RETRY_AFTER,
             ])
             .max_age(std::time::Duration::from_secs(3600)),
@@ -179,6 +176,9 @@ where
     Ok(json_with_source(body, "database"))
 }
 
+/// Where a cached read's answer came from (`cache` or `database`).
+static X_DATA_SOURCE: HeaderName = HeaderName::from_static("x-data-source");
+
 fn json_with_source(body: Bytes, source: &'static str) -> Response {
     let mut response = Response::new(Body::from(body));
     let headers = response.headers_mut();
@@ -186,7 +186,7 @@ fn json_with_source(body: Bytes, source: &'static str) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    headers.insert("x-data-source", HeaderValue::from_static(source));
+    headers.insert(X_DATA_SOURCE.clone(), HeaderValue::from_static(source));
     response
 }
 

@@ -57,6 +57,14 @@ async fn metrics_parse_and_count_requests(app: &TestApp) {
             .assert(200);
     }
     app.get("/api/nothing-here", None).await.assert(404);
+    // A method the route does not take: counted under the route.
+    let refused = app
+        .client
+        .delete(app.url("/api/events/"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(refused.status(), 405);
     let after = scrape(app).await;
     let counted = value(&after, "dicoevent_http_requests_total", &route)
         - value(&before, "dicoevent_http_requests_total", &route);
@@ -66,6 +74,17 @@ async fn metrics_parse_and_count_requests(app: &TestApp) {
             &after,
             "dicoevent_http_requests_total",
             &[("route", "unmatched"), ("status", "404")]
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            &after,
+            "dicoevent_http_requests_total",
+            &[
+                ("route", "/api/events"),
+                ("method", "DELETE"),
+                ("status", "405")
+            ]
         ) >= 1.0
     );
     assert!(

@@ -81,6 +81,16 @@ impl Family {
     }
 }
 
+/// The error of a `Cache::shared` load, as far as the cache needs to know
+/// it: whether it says a dependency (the database) is down, to be given to
+/// the requests that waited for that load.
+pub trait LoadError {
+    /// The message for people, when this error says a dependency is down.
+    fn unavailable_message(&self) -> Option<&str>;
+    /// That error again, for a request that waited for the failed load.
+    fn unavailable(message: String) -> Self;
+}
+
 /// The result of a lookup: the body on a hit, and the generation to store a
 /// freshly loaded body under (None: the cache is unavailable, don't store).
 pub struct Lookup {
@@ -104,7 +114,9 @@ struct Inner {
     /// what Redis shares, read again only when the generation moves.
     values: moka::future::Cache<String, Local>,
     /// One lock per value being loaded: concurrent misses wait for one load.
-    loading: moka::future::Cache<String, Arc<tokio::sync::Mutex<()>>>,
+    /// One lock per value being loaded; it holds the message of a load
+    /// that failed because a dependency is down.
+    loading: moka::future::Cache<String, Arc<tokio::sync::Mutex<Option<String>>>>,
     ttl: Duration,
     prefix: String,
 }
@@ -512,7 +524,8 @@ impl Cache {
     /// (no decoding), else Redis's (shared by every process), else `load`'s,
     /// kept under the generation seen before loading — a value loaded while
     /// a write committed is never served. Concurrent misses of one value in
-    /// a process wait for a single load.
+    /// a process wait for a single load; when it fails because a dependency
+    /// is down, they all get that failure.
     pub async fn shared<T, E, F, Fut>(
         &self,
         family: Family,
@@ -521,6 +534,7 @@ impl Cache {
     ) -> Result<Arc<T>, E>
     where
         T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+        E: LoadError,
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<T, E>>,
     {
@@ -534,12 +548,20 @@ impl Cache {
         let lock = self
             .inner
             .loading
-            .get_with_by_ref(&local_key, async { Arc::new(tokio::sync::Mutex::new(())) })
+            .get_with_by_ref(&local_key, async {
+                Arc::new(tokio::sync::Mutex::new(None))
+            })
             .await;
         let loaded = async {
-            let _loading = lock.lock().await;
+            let mut unavailable = lock.lock().await;
             if let Some(found) = self.local::<T>(&local_key).await {
                 return Ok(found);
+            }
+            // The load this request waited for found a dependency down: the
+            // same answer, at once (loading again, each waiting request
+            // after the other, would make each wait as long again).
+            if let Some(message) = &*unavailable {
+                return Err(E::unavailable(message.clone()));
             }
             if let Backend::Redis(redis) = &self.inner.backend
                 && let Some(body) = redis.entry(self, family, key, generation).await
@@ -549,7 +571,13 @@ impl Cache {
                 self.keep_local(&local_key, value.clone(), body.len()).await;
                 return Ok(value);
             }
-            let value = Arc::new(load().await?);
+            let value = match load().await {
+                Ok(value) => Arc::new(value),
+                Err(err) => {
+                    *unavailable = err.unavailable_message().map(str::to_owned);
+                    return Err(err);
+                }
+            };
             match serde_json::to_vec(&*value) {
                 Ok(body) => {
                     let weight = body.len();
@@ -563,7 +591,8 @@ impl Cache {
             Ok(value)
         }
         .await;
-        // The waiters hold the lock itself; later callers find the value.
+        // The waiters hold the lock itself; later callers find the value (or,
+        // after a failed load, load again).
         self.inner.loading.invalidate(&local_key).await;
         loaded
     }
@@ -785,7 +814,71 @@ impl RedisBackend {
 
 #[cfg(test)]
 mod tests {
-    use super::entry_body;
+    use super::{Cache, Family, LoadError, entry_body};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Debug, PartialEq)]
+    enum Failure {
+        Down(String),
+        Other,
+    }
+
+    impl LoadError for Failure {
+        fn unavailable_message(&self) -> Option<&str> {
+            match self {
+                Failure::Down(message) => Some(message),
+                Failure::Other => None,
+            }
+        }
+
+        fn unavailable(message: String) -> Self {
+            Failure::Down(message)
+        }
+    }
+
+    fn in_process() -> Cache {
+        let vars = [(
+            "SECRET_KEY",
+            "a-test-secret-key-long-enough-for-the-rules-0123",
+        )]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let config = crate::config::Config::from_vars(&vars).expect("config");
+        Cache::open(&config).expect("in-process cache")
+    }
+
+    /// Eight concurrent misses of one value whose load fails: one load when
+    /// it says the database is down (everyone gets that answer), one each
+    /// for any other failure.
+    async fn loads_for(failure: fn() -> Failure) -> (usize, Vec<Result<Arc<u32>, Failure>>) {
+        let cache = in_process();
+        let loads = AtomicUsize::new(0);
+        let calls = (0..8).map(|_| {
+            cache.shared(Family::Accounts, "caller:x", || async {
+                loads.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                Err::<u32, _>(failure())
+            })
+        });
+        let answers = futures::future::join_all(calls).await;
+        (loads.load(Ordering::SeqCst), answers)
+    }
+
+    #[tokio::test]
+    async fn requests_waiting_for_a_load_that_found_the_database_down_get_its_answer() {
+        let (loads, answers) = loads_for(|| Failure::Down("down".into())).await;
+        assert_eq!(loads, 1);
+        assert!(
+            answers
+                .iter()
+                .all(|a| *a == Err(Failure::Down("down".into())))
+        );
+        let (loads, answers) = loads_for(|| Failure::Other).await;
+        assert_eq!(loads, 8);
+        assert!(answers.iter().all(|a| *a == Err(Failure::Other)));
+    }
 
     #[test]
     fn a_redis_entry_is_served_only_for_its_generation() {

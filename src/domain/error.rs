@@ -103,6 +103,19 @@ impl From<DbErr> for DomainError {
     }
 }
 
+impl crate::cache::LoadError for DomainError {
+    fn unavailable_message(&self) -> Option<&str> {
+        match self {
+            DomainError::Unavailable(message) => Some(message),
+            _ => None,
+        }
+    }
+
+    fn unavailable(message: String) -> Self {
+        DomainError::Unavailable(message)
+    }
+}
+
 impl From<anyhow::Error> for DomainError {
     fn from(err: anyhow::Error) -> Self {
         DomainError::Internal(err)

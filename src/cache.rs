@@ -114,8 +114,8 @@ struct Inner {
     /// what Redis shares, read again only when the generation moves.
     values: moka::future::Cache<String, Local>,
     /// One lock per value being loaded: concurrent misses wait for one load.
-    /// One lock per value being loaded; it holds the message of a load
-    /// that failed because a dependency is down.
+    /// It holds the message of a load that failed because a dependency is
+    /// down.
     loading: moka::future::Cache<String, Arc<tokio::sync::Mutex<Option<String>>>>,
     ttl: Duration,
     prefix: String,

@@ -709,7 +709,7 @@ pub fn write_info(
         let start = text.len();
         message(text);
         if text[start..].contains('\n') {
-            let indented = text[start..].replace('\n', "\n    ");
+            let indented = text[start..].replace('\n', CONTINUATION);
             text.truncate(start);
             text.push_str(&indented);
         }
@@ -735,6 +735,9 @@ pub fn write_info(
     true
 }
 
+/// A line break inside a message, and the indent that follows it.
+const CONTINUATION: &str = "\n    ";
+
 /// Writes to the line, each line break followed by the continuation indent.
 struct Indented<'w, W>(&'w mut W);
 
@@ -748,7 +751,7 @@ impl<W: std::fmt::Write> std::fmt::Write for Indented<'_, W> {
             self.0.write_str(first)?;
         }
         for part in parts {
-            self.0.write_str("\n    ")?;
+            self.0.write_str(CONTINUATION)?;
             self.0.write_str(part)?;
         }
         Ok(())

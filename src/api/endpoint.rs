@@ -166,29 +166,18 @@ where
 }
 
 /// The metrics label of a matched route, made once per route and kept for
-/// the life of the process (there are as many as routes); each worker
-/// thread keeps its own index of them, so that no lock is shared.
+/// the life of the process (there are as many as routes). Called at each
+/// endpoint's first request only (`Endpoint::label` keeps it).
 fn route_label(matched: &str) -> &'static str {
     type Labels = std::sync::Mutex<std::collections::HashMap<String, &'static str>>;
     static LABELS: std::sync::OnceLock<Labels> = std::sync::OnceLock::new();
-    thread_local! {
-        static KNOWN: std::cell::RefCell<std::collections::HashMap<String, &'static str>> =
-            Default::default();
-    }
-    if let Some(label) = KNOWN.with(|known| known.borrow().get(matched).copied()) {
-        return label;
-    }
-    let label = {
-        let mut labels = LABELS
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *labels.entry(matched.to_string()).or_insert_with(|| {
-            // `/api/events/{id}` → `/api/events/:id`: braces in label values
-            // trip some Prometheus tooling.
-            matched.replace('{', ":").replace('}', "").leak()
-        })
-    };
-    KNOWN.with(|known| known.borrow_mut().insert(matched.to_string(), label));
-    label
+    let mut labels = LABELS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    labels.entry(matched.to_string()).or_insert_with(|| {
+        // `/api/events/{id}` → `/api/events/:id`: braces in label values
+        // trip some Prometheus tooling.
+        matched.replace('{', ":").replace('}', "").leak()
+    })
 }

@@ -6,9 +6,10 @@
 //! around the handler's:
 //!
 //! [`Front`] gives the request its id (the client's, or a new one), keeps
-//! the URI as sent and trims its trailing slash, sheds load (at most `MAX_IN_FLIGHT` requests in flight
-//! in the whole server; the others answered 503 at once, except the probes
-//! `/healthz`, `/readyz` and `/metrics`), answers 408 when a request takes
+//! the URI as sent and trims its trailing slash, sheds load (at most
+//! `MAX_IN_FLIGHT` requests in flight in the whole server; the others
+//! answered 503 at once, except the probes `/healthz`, `/readyz` and
+//! `/metrics`), answers 408 when a request takes
 //! longer than `REQUEST_TIMEOUT` (the timer is only set for a request not
 //! answered at its first poll), turns a handler's panic into a 500, gives
 //! the bodies axum leaves as plain text the contract's JSON, records the
@@ -72,18 +73,27 @@ impl Limits {
         }
     }
 
-    /// A slot for a request to `path` (none needed for a probe), or `Full`
-    /// when every slot is taken: the request is then answered 503 at once
-    /// ([`overloaded`]), not queued.
-    fn admit(&self, path: &str) -> Result<Option<OwnedSemaphorePermit>, Full> {
-        if is_probe(path) {
-            return Ok(None);
-        }
-        self.permits
-            .clone()
-            .try_acquire_owned()
-            .map(Some)
-            .map_err(|_| Full)
+    /// `req` passed to `inner` within the limits: its answer (a 408 once
+    /// the timeout has passed, a 500 if the handler panicked), holding a
+    /// slot until then (none for a probe); or `Full` when every slot is
+    /// taken: it is then answered 503 at once ([`overloaded`]), not queued.
+    fn within<S>(
+        &self,
+        inner: &mut S,
+        req: Request,
+    ) -> Result<impl Future<Output = Response> + use<S>, Full>
+    where
+        S: Service<Request, Response = Response, Error = Infallible>,
+    {
+        let permit = if is_probe(req.uri().path()) {
+            None
+        } else {
+            match self.permits.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => return Err(Full),
+            }
+        };
+        Ok(limited(inner.call(req), permit, self.timeout))
     }
 }
 
@@ -151,18 +161,18 @@ static CORS_VARY: HeaderValue = HeaderValue::from_static(
 );
 
 /// How a request is answered, decided before its future is boxed.
-enum Pass<F> {
+enum Pass<F, L> {
     /// Here and now: a preflight, or shed.
     Answered(Response),
     /// By the inner service (its own limits, if any, inside it).
     Inner(F),
     /// By the inner service, within the limits.
-    Limited(F, Option<OwnedSemaphorePermit>, Duration),
+    Limited(L),
 }
 
 impl<S> Service<Request> for Front<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    S: Service<Request, Response = Response, Error = Infallible> + 'static,
     S::Future: Send + 'static,
 {
     type Response = Response;
@@ -201,9 +211,9 @@ where
         } else {
             match &self.limits {
                 None => Pass::Inner(self.inner.call(req)),
-                // The path as trimmed: `//healthz/` is a probe too.
-                Some(limits) => match limits.admit(req.uri().path()) {
-                    Ok(permit) => Pass::Limited(self.inner.call(req), permit, limits.timeout),
+                // Judged on the path as trimmed: `//healthz/` is a probe too.
+                Some(limits) => match limits.within(&mut self.inner, req) {
+                    Ok(answer) => Pass::Limited(answer),
                     Err(Full) => Pass::Answered(overloaded()),
                 },
             }
@@ -216,7 +226,7 @@ where
                     Ok(response) => response,
                     Err(never) => match never {},
                 },
-                Pass::Limited(call, permit, limit) => limited(call, permit, limit).await,
+                Pass::Limited(answer) => answer.await,
             };
             let request_id_text = request_id.to_str().unwrap_or("-");
             let mut response = contract_body(response, &method, &sent, request_id_text).await;
@@ -282,7 +292,7 @@ impl<S> Guard<S> {
 
 impl<S> Service<Request> for Guard<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    S: Service<Request, Response = Response, Error = Infallible> + 'static,
     S::Future: Send + 'static,
 {
     type Response = Response;
@@ -294,12 +304,8 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        match self.limits.admit(req.uri().path()) {
-            Ok(permit) => {
-                let call = self.inner.call(req);
-                let limit = self.limits.timeout;
-                Box::pin(async move { Ok(limited(call, permit, limit).await) })
-            }
+        match self.limits.within(&mut self.inner, req) {
+            Ok(answer) => Box::pin(answer.map(Ok)),
             Err(Full) => Box::pin(std::future::ready(Ok(overloaded()))),
         }
     }

@@ -28,7 +28,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -109,17 +109,18 @@ impl Application {
                 tracing::debug!("TCP_NODELAY on {remote}: {err}");
             }
             let app = app.clone();
-            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(remote));
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 app.answer(req.map(axum::body::Body::new))
             });
             let connection = http.serve_connection(TokioIo::new(stream), service);
             let connection = graceful.watch(connection);
-            tokio::spawn(async move {
+            // The handlers find the client's address in the task
+            // (`api::extract::ClientAddress`).
+            tokio::spawn(api::extract::serving_client(remote, async move {
                 if let Err(err) = connection.await {
                     tracing::debug!("connection from {remote}: {err}");
                 }
-            });
+            }));
         }
         drop(self.listener);
         stamp_watcher.abort();

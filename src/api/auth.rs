@@ -1,10 +1,8 @@
 //! `/api/login/`, `/api/token/` (and `/api/token/refresh/`), `/api/logout/`:
 //! SimpleJWT's token pair, refresh and blacklist, with login throttling.
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -12,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::AuthUser;
+use super::extract::{AuthUser, ClientAddress};
 use super::input::{JsonBody, Text};
 use super::schemas::AuthenticationError;
 use crate::domain::accounts::login;
@@ -92,7 +90,7 @@ pub struct AccessToken {
 )]
 async fn obtain_pair(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     body: JsonBody,
 ) -> ApiResult<Json<TokenPair>> {
     let mut input = body.input(false)?;
@@ -104,13 +102,7 @@ async fn obtain_pair(
     };
     input.finish()?;
     let credentials = LoginRequest { username, password };
-    let pair = login::login(
-        &state,
-        &credentials.username,
-        credentials.password,
-        client.ip(),
-    )
-    .await?;
+    let pair = login::login(&state, &credentials.username, credentials.password, client).await?;
     Ok(Json(TokenPair {
         refresh: pair.refresh,
         access: pair.access,

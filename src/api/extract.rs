@@ -6,6 +6,8 @@
 //! `MaybeUser` (may be anonymous).
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::FromRequestParts;
 use axum::http::Uri;
@@ -37,6 +39,42 @@ impl<S: Send + Sync> FromRequestParts<S> for SentUri {
             .get::<SentUri>()
             .cloned()
             .unwrap_or_else(|| SentUri(parts.uri.clone())))
+    }
+}
+
+tokio::task_local! {
+    /// The address of the client whose connection the current task serves.
+    static CLIENT: SocketAddr;
+}
+
+/// `connection` (the task serving one client's connection), with `client`
+/// as the address [`ClientAddress`] gives each of its requests. A
+/// task-local rather than axum's `ConnectInfo`, which is put in every
+/// request's extensions (a boxed value and, with the router's own, a second
+/// growth of the extension map) though only the login handlers read it.
+pub fn serving_client<F: Future>(
+    client: SocketAddr,
+    connection: F,
+) -> impl Future<Output = F::Output> {
+    CLIENT.scope(client, connection)
+}
+
+/// The address of the client that sent the request (its connection's peer):
+/// what login throttling counts failures by.
+pub struct ClientAddress(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        CLIENT
+            .try_with(|client| ClientAddress(client.ip()))
+            .map_err(|_| {
+                ApiError::Internal(anyhow::anyhow!(
+                    "the request was not served by Application::run_until_stopped: \
+                     no client address"
+                ))
+            })
     }
 }
 

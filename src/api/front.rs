@@ -14,8 +14,9 @@
 //! answered at its first poll), turns a handler's panic into a 500, gives
 //! the bodies axum leaves as plain text the contract's JSON, records the
 //! request's metrics, writes its access line and adds the security headers
-//! — to every response, a shed or a panicked one included. One boxed future
-//! per request, around the router's.
+//! — to every response, a shed or a panicked one included. Its future
+//! ([`Answer`]) is written out, not boxed: hyper keeps it in the
+//! connection's task, around the router's.
 //!
 //! With CORS origins configured, tower-http's CORS layer sits behind
 //! `Front`, and the limits move behind it, into [`Guard`]: their answers
@@ -51,8 +52,6 @@ use super::{AccessLogUser, InternalErrorCause, RouteTemplate, schemas};
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-type BoxedAnswer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
 /// The request limits: at most `MAX_IN_FLIGHT` requests in flight in the
 /// whole server (the others answered 503 at once, except the probes) and
 /// `REQUEST_TIMEOUT` for each. Enforced by [`Front`] itself when no CORS
@@ -77,11 +76,7 @@ impl Limits {
     /// the timeout has passed, a 500 if the handler panicked), holding a
     /// slot until then (none for a probe); or `Full` when every slot is
     /// taken: it is then answered 503 at once ([`overloaded`]), not queued.
-    fn within<S>(
-        &self,
-        inner: &mut S,
-        req: Request,
-    ) -> Result<impl Future<Output = Response> + use<S>, Full>
+    fn within<S>(&self, inner: &mut S, req: Request) -> Result<Within<S::Future>, Full>
     where
         S: Service<Request, Response = Response, Error = Infallible>,
     {
@@ -93,7 +88,12 @@ impl Limits {
                 Err(_) => return Err(Full),
             }
         };
-        Ok(limited(inner.call(req), permit, self.timeout))
+        Ok(Within {
+            call: inner.call(req),
+            timer: None,
+            limit: self.timeout,
+            permit,
+        })
     }
 }
 
@@ -107,25 +107,6 @@ fn is_probe(path: &str) -> bool {
         path.trim_end_matches('/'),
         "/healthz" | "/readyz" | "/metrics"
     )
-}
-
-/// The answer of `call`, holding `permit` until then: a 408 (empty body)
-/// once `limit` has passed, a 500 if the handler panicked.
-async fn limited<F>(call: F, permit: Option<OwnedSemaphorePermit>, limit: Duration) -> Response
-where
-    F: Future<Output = Result<Response, Infallible>>,
-{
-    let within = Within {
-        call,
-        timer: None,
-        limit,
-    };
-    let answered = AssertUnwindSafe(within).catch_unwind().await;
-    drop(permit);
-    match answered {
-        Ok(Ok(response)) => response,
-        Err(panic) => panicked(panic),
-    }
 }
 
 /// The whole stack, as the server runs it (see `api::app`).
@@ -160,24 +141,14 @@ static CORS_VARY: HeaderValue = HeaderValue::from_static(
     "origin, access-control-request-method, access-control-request-headers",
 );
 
-/// How a request is answered, decided before its future is boxed.
-enum Pass<F, L> {
-    /// Here and now: a preflight, or shed.
-    Answered(Response),
-    /// By the inner service (its own limits, if any, inside it).
-    Inner(F),
-    /// By the inner service, within the limits.
-    Limited(L),
-}
-
 impl<S> Service<Request> for Front<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible> + 'static,
+    S: Service<Request, Response = Response, Error = Infallible>,
     S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxedAnswer;
+    type Future = Answer<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -205,72 +176,180 @@ where
         }
         // The inner service is called here, not in the future: it was
         // readied by `poll_ready`, and no clone of it is needed.
-        let pass = if self.plain_cors && method == Method::OPTIONS {
+        let state = if self.plain_cors && method == Method::OPTIONS {
             // `OPTIONS` without CORS origins: the CORS layer's empty 200.
-            Pass::Answered(Response::new(Body::empty()))
+            AnswerState::Ready {
+                response: Some(Response::new(Body::empty())),
+            }
         } else {
             match &self.limits {
-                None => Pass::Inner(self.inner.call(req)),
+                None => AnswerState::Inner {
+                    call: self.inner.call(req),
+                },
                 // Judged on the path as trimmed: `//healthz/` is a probe too.
                 Some(limits) => match limits.within(&mut self.inner, req) {
-                    Ok(answer) => Pass::Limited(answer),
-                    Err(Full) => Pass::Answered(overloaded()),
+                    Ok(call) => AnswerState::Limited { call },
+                    Err(Full) => AnswerState::Ready {
+                        response: Some(overloaded()),
+                    },
                 },
             }
         };
-        let plain_cors = self.plain_cors;
-        Box::pin(async move {
-            let response = match pass {
-                Pass::Answered(response) => response,
-                Pass::Inner(call) => match call.await {
-                    Ok(response) => response,
+        Answer {
+            state,
+            request: Some(Sent {
+                started,
+                request_id,
+                method,
+                sent,
+                plain_cors: self.plain_cors,
+            }),
+        }
+    }
+}
+
+/// What the front door keeps of a request until its answer.
+struct Sent {
+    started: Instant,
+    request_id: HeaderValue,
+    method: Method,
+    /// The URI as the client sent it.
+    sent: Uri,
+    plain_cors: bool,
+}
+
+pin_project_lite::pin_project! {
+    /// The answer to one request, as the front door gives it: the inner
+    /// answer, its contract body, metrics, access line and headers.
+    ///
+    /// Written out rather than an `async` block: such a block keeps what
+    /// it captured beside what it moved into its locals, and this future
+    /// (the router's, with the request, inside) is moved on every request.
+    pub struct Answer<F> {
+        #[pin]
+        state: AnswerState<F>,
+        // Taken when the answer is given.
+        request: Option<Sent>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// How the request is answered, decided in `Front::call`.
+    #[project = AnswerStateProj]
+    enum AnswerState<F> {
+        // Here and now: a preflight, or shed.
+        Ready { response: Option<Response> },
+        // By the inner service (its own limits, if any, inside it).
+        Inner { #[pin] call: F },
+        // By the inner service, within the limits.
+        Limited { #[pin] call: Within<F> },
+        // A body rewritten to the contract's JSON (`contract_body`), which
+        // may read the body first: rare, so boxed.
+        Rewriting { body: Pin<Box<dyn Future<Output = Response> + Send>> },
+    }
+}
+
+impl<F> Future for Answer<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            let (response, rewritten) = match this.state.as_mut().project() {
+                AnswerStateProj::Ready { response } => (response.take(), false),
+                AnswerStateProj::Inner { call } => match std::task::ready!(call.poll(cx)) {
+                    Ok(response) => (Some(response), false),
                     Err(never) => match never {},
                 },
-                Pass::Limited(answer) => answer.await,
+                AnswerStateProj::Limited { call } => {
+                    (Some(std::task::ready!(call.poll(cx))), false)
+                }
+                AnswerStateProj::Rewriting { body } => {
+                    (Some(std::task::ready!(body.as_mut().poll(cx))), true)
+                }
             };
-            let request_id_text = request_id.to_str().unwrap_or("-");
-            let mut response = contract_body(response, &method, &sent, request_id_text).await;
-            let elapsed = started.elapsed();
-            let route = response
-                .extensions()
-                .get::<RouteTemplate>()
-                .map_or("unmatched", |r| r.0);
-            crate::metrics::METRICS.record_request(route, &method, response.status(), elapsed);
-            access_line(&method, &sent, &response, elapsed, request_id_text);
-            let headers = response.headers_mut();
-            // Room for the headers added below, in one step.
-            headers.reserve(6);
-            if plain_cors {
-                headers.append(header::VARY, CORS_VARY.clone());
+            let (Some(response), Some(request)) = (response, this.request.as_ref()) else {
+                // Polled after its answer: the answer was given.
+                return Poll::Pending;
+            };
+            if !rewritten && needs_contract_body(&response) {
+                let body = contract_body(
+                    response,
+                    request.method.clone(),
+                    request.sent.clone(),
+                    request.request_id.clone(),
+                );
+                this.state.set(AnswerState::Rewriting {
+                    body: Box::pin(body),
+                });
+                continue;
             }
-            headers
-                .entry(X_REQUEST_ID.clone())
-                .or_insert(request_id.clone());
-            security_headers(sent.path(), headers);
-            Ok(response)
-        })
+            let Some(request) = this.request.take() else {
+                return Poll::Pending;
+            };
+            return Poll::Ready(Ok(finish(response, request)));
+        }
     }
+}
+
+/// What every response gets on its way out: its metrics, its access line,
+/// the CORS `Vary` (without CORS origins), the request id and the security
+/// headers.
+fn finish(mut response: Response, request: Sent) -> Response {
+    let Sent {
+        started,
+        request_id,
+        method,
+        sent,
+        plain_cors,
+    } = request;
+    let request_id_text = request_id.to_str().unwrap_or("-");
+    let elapsed = started.elapsed();
+    let route = response
+        .extensions()
+        .get::<RouteTemplate>()
+        .map_or("unmatched", |r| r.0);
+    crate::metrics::METRICS.record_request(route, &method, response.status(), elapsed);
+    access_line(&method, &sent, &response, elapsed, request_id_text);
+    let headers = response.headers_mut();
+    // Room for the headers added below, in one step: exactly that many (a
+    // map grows when asked for more than it holds).
+    let docs = is_docs(sent.path());
+    headers.reserve(usize::from(plain_cors) + 1 + SECURITY_HEADERS.len() + usize::from(docs));
+    if plain_cors {
+        headers.append(header::VARY, CORS_VARY.clone());
+    }
+    headers.entry(X_REQUEST_ID.clone()).or_insert(request_id);
+    security_headers(docs, headers);
+    response
 }
 
 impl<S> Front<S>
 where
-    Self: Service<Request, Response = Response, Error = Infallible, Future = BoxedAnswer>
-        + Clone
-        + Send
-        + 'static,
+    Self: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    <Self as Service<Request>>::Future: Send + 'static,
 {
     /// Answers one request on a copy of the stack (what hyper calls for
     /// each request of a connection). The stack is always ready (it applies
     /// no back-pressure: an overloaded server answers 503 instead), so the
-    /// request is called at once, without `Oneshot`'s state machine; were it
-    /// ever not ready, the request would wait for it as usual.
-    pub fn answer(&self, req: Request) -> BoxedAnswer {
+    /// request is called at once, without `Oneshot`'s state machine or a
+    /// box; were it ever not ready, the request would wait for it as usual.
+    pub fn answer(
+        &self,
+        req: Request,
+    ) -> futures::future::Either<
+        <Self as Service<Request>>::Future,
+        tower::util::Oneshot<Self, Request>,
+    > {
         let mut front = self.clone();
         let mut cx = Context::from_waker(std::task::Waker::noop());
         match front.poll_ready(&mut cx) {
-            Poll::Ready(Ok(())) => front.call(req),
+            Poll::Ready(Ok(())) => futures::future::Either::Left(front.call(req)),
             Poll::Ready(Err(never)) => match never {},
-            Poll::Pending => Box::pin(tower::ServiceExt::oneshot(front, req)),
+            Poll::Pending => futures::future::Either::Right(tower::ServiceExt::oneshot(front, req)),
         }
     }
 }
@@ -292,12 +371,14 @@ impl<S> Guard<S> {
 
 impl<S> Service<Request> for Guard<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible> + 'static,
-    S::Future: Send + 'static,
+    S: Service<Request, Response = Response, Error = Infallible>,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxedAnswer;
+    type Future = futures::future::Either<
+        futures::future::Map<Within<S::Future>, fn(Response) -> Result<Response, Infallible>>,
+        std::future::Ready<Result<Response, Infallible>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -305,40 +386,49 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         match self.limits.within(&mut self.inner, req) {
-            Ok(answer) => Box::pin(answer.map(Ok)),
-            Err(Full) => Box::pin(std::future::ready(Ok(overloaded()))),
+            Ok(answer) => futures::future::Either::Left(answer.map(Ok)),
+            Err(Full) => futures::future::Either::Right(std::future::ready(Ok(overloaded()))),
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The handler's answer, or a 408 (empty body) once `limit` has passed.
-    /// The timer is only set when the handler does not answer at its first
-    /// poll: a constant or in-process cached answer sets none.
-    struct Within<F> {
+    /// The handler's answer, holding its request slot until then; a 408
+    /// (empty body) once `limit` has passed; a 500 if the handler panicked.
+    /// The timer is only set (and allocated) when the handler does not
+    /// answer at its first poll: a constant or in-process cached answer
+    /// sets none.
+    pub struct Within<F> {
         #[pin]
         call: F,
-        #[pin]
-        timer: Option<tokio::time::Sleep>,
+        timer: Option<Pin<Box<tokio::time::Sleep>>>,
         limit: Duration,
+        permit: Option<OwnedSemaphorePermit>,
     }
 }
 
 impl<F: Future<Output = Result<Response, Infallible>>> Future for Within<F> {
-    type Output = Result<Response, Infallible>;
+    type Output = Response;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        if let Poll::Ready(answer) = this.call.poll(cx) {
-            return Poll::Ready(answer);
-        }
-        if this.timer.is_none() {
-            this.timer.set(Some(tokio::time::sleep(*this.limit)));
-        }
-        match this.timer.as_pin_mut().map(|timer| timer.poll(cx)) {
-            Some(Poll::Ready(())) => Poll::Ready(Ok(StatusCode::REQUEST_TIMEOUT.into_response())),
-            _ => Poll::Pending,
-        }
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        let this = self.project();
+        let answer = match std::panic::catch_unwind(AssertUnwindSafe(|| this.call.poll(cx))) {
+            Ok(Poll::Ready(Ok(response))) => response,
+            Ok(Poll::Ready(Err(never))) => match never {},
+            Err(panic) => panicked(panic),
+            Ok(Poll::Pending) => {
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(*this.limit)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => StatusCode::REQUEST_TIMEOUT.into_response(),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        };
+        // The slot is free as soon as the answer is known.
+        this.permit.take();
+        Poll::Ready(answer)
     }
 }
 
@@ -390,16 +480,26 @@ fn panicked(panic: Box<dyn Any + Send>) -> Response {
     ApiError::Internal(anyhow::anyhow!("a request handler panicked: {message}")).into_response()
 }
 
+/// Whether [`contract_body`] has a body to rewrite: a 4xx that is neither
+/// JSON nor a console page (axum's 405, the body limit's 413, extractor
+/// rejections), or a 500 of the API.
+fn needs_contract_body(response: &Response) -> bool {
+    let status = response.status();
+    (status.is_client_error() && !is_json(response) && !is_html(response))
+        || (status == StatusCode::INTERNAL_SERVER_ERROR && !is_html(response))
+}
+
 /// Gives the bodies axum leaves empty or plain the contract's JSON (405
 /// keeping `Allow`, the body limit's 413, extractor rejections); logs every
 /// 500 at ERROR with its request id and cause, and puts the request id in
-/// its body.
+/// its body. For the responses [`needs_contract_body`] picks.
 async fn contract_body(
     response: Response,
-    method: &Method,
-    sent: &axum::http::Uri,
-    request_id: &str,
+    method: Method,
+    sent: Uri,
+    request_id: HeaderValue,
 ) -> Response {
+    let request_id = request_id.to_str().unwrap_or("-");
     match response.status() {
         StatusCode::METHOD_NOT_ALLOWED if !is_json(&response) => json_body(
             response,
@@ -411,12 +511,7 @@ async fn contract_body(
         ),
         // Extractor rejections (e.g. an undecodable path) are plain text;
         // the console's pages are HTML on purpose.
-        status
-            if status.is_client_error()
-                && !is_json(&response)
-                && !is_html(&response)
-                && status != StatusCode::NOT_MODIFIED =>
-        {
+        status if status.is_client_error() && !is_json(&response) && !is_html(&response) => {
             let (parts, body) = response.into_parts();
             let text = axum::body::to_bytes(body, 16 * 1024)
                 .await
@@ -500,19 +595,31 @@ fn access_line(
     }
 }
 
-/// Headers every response carries; the docs page also gets a strict CSP
-/// (its assets are all served from here).
-fn security_headers(path: &str, headers: &mut axum::http::HeaderMap) {
-    headers.insert(
+/// The headers every response carries.
+static SECURITY_HEADERS: [(HeaderName, HeaderValue); 3] = [
+    (
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
+    ),
+    (
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    if path.starts_with("/api/docs") {
+    ),
+    (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+];
+
+/// The API docs page and its assets (a strict CSP: all served from here).
+fn is_docs(path: &str) -> bool {
+    path.starts_with("/api/docs")
+}
+
+/// Adds the headers every response carries; the docs page (`docs`) also
+/// gets a strict CSP (its assets are all served from here).
+fn security_headers(docs: bool, headers: &mut axum::http::HeaderMap) {
+    for (name, value) in &SECURITY_HEADERS {
+        headers.insert(name.clone(), value.clone());
+    }
+    if docs {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(

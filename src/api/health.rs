@@ -36,12 +36,7 @@ pub struct Health {
 async fn healthz() -> Response {
     // Always the same answer: sent as it is, not serialised each time.
     static BODY: &[u8] = br#"{"status":"ok"}"#;
-    let mut response = Response::new(Body::from(BODY));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+    super::json_response(Body::from(BODY))
 }
 
 /// Readiness: the state of database, cache, object storage, mail and jobs

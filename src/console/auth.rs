@@ -1,12 +1,10 @@
 //! Signing in and out: the API's accounts, password check and login
 //! throttling; a server-side session per browser.
 
-use std::net::SocketAddr;
-
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -15,6 +13,7 @@ use super::{
     Fields, LOGIN_CSRF_COOKIE, SESSION_COOKIE, cookie, error_page, forbidden_page, local_next,
     page, query_value, read_flash, refusal, same_token, session, set_cookie,
 };
+use crate::api::extract::ClientAddress;
 use crate::domain::DomainError;
 use crate::domain::accounts::{self, login, sessions};
 use crate::state::AppState;
@@ -75,7 +74,7 @@ async fn login_form(
 
 async fn login_submit(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -101,35 +100,29 @@ async fn login_submit(
     if username.is_empty() || password.is_empty() {
         return again("Enter your username and your password.");
     }
-    let account = match login::verify_credentials(
-        &state,
-        username,
-        password.to_string(),
-        client.ip(),
-    )
-    .await
-    {
-        Ok(account) => account,
-        Err(DomainError::BadCredentials) => {
-            return again("Your username or password is not right. Check them and try again.");
-        }
-        Err(DomainError::Throttled { retry_after }) => {
-            let minutes = retry_after.div_ceil(60);
-            let mut response = error_page(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many attempts",
-                &format!(
-                    "Too many failed sign-ins. Try again in {minutes} minute{}.",
-                    if minutes == 1 { "" } else { "s" }
-                ),
-            );
-            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
+    let account =
+        match login::verify_credentials(&state, username, password.to_string(), client).await {
+            Ok(account) => account,
+            Err(DomainError::BadCredentials) => {
+                return again("Your username or password is not right. Check them and try again.");
             }
-            return response;
-        }
-        Err(e) => return refusal(e),
-    };
+            Err(DomainError::Throttled { retry_after }) => {
+                let minutes = retry_after.div_ceil(60);
+                let mut response = error_page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many attempts",
+                    &format!(
+                        "Too many failed sign-ins. Try again in {minutes} minute{}.",
+                        if minutes == 1 { "" } else { "s" }
+                    ),
+                );
+                if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                return response;
+            }
+            Err(e) => return refusal(e),
+        };
     let caller = match accounts::load_caller(&state, account.id).await {
         Ok(Ok(caller)) => caller,
         Ok(Err(_)) => return again("This account cannot sign in."),

@@ -668,11 +668,18 @@ struct Installed {
 
 static INSTALLED: OnceLock<Installed> = OnceLock::new();
 
+/// Whether `init` installed this process's subscriber.
+pub fn is_installed() -> bool {
+    INSTALLED.get().is_some()
+}
+
 /// Writes an INFO line straight into the log batch, formatted as `tracing`
 /// would format an event of `module`, `function` and source `line` outside
 /// any span. For the access line of every request: `tracing`'s dispatch of
 /// one event cost about a tenth of a whole `/healthz` request. `message`
-/// writes the message into the line (kept per thread: no allocation). The
+/// writes the message into the line (kept per thread: no allocation); it
+/// is one line (an access line: its path and request id cannot hold a line
+/// break, HTTP forbids them there), not scanned for breaks. The
 /// caller checks the filter first (`tracing::enabled!` at its own call site).
 /// False when `init` has not run (an application inside tests): log through
 /// `tracing` then.
@@ -706,13 +713,8 @@ pub fn write_info(
     let write = |text: &mut String| {
         // Writing to a String cannot fail.
         let _ = write_prefix(text, &time, &origin);
-        let start = text.len();
         message(text);
-        if text[start..].contains('\n') {
-            let indented = text[start..].replace('\n', CONTINUATION);
-            text.truncate(start);
-            text.push_str(&indented);
-        }
+        debug_assert!(!text.contains('\n'), "write_info: one line, no line break");
         text.push('\n');
         // The batch fails only when stdout does, after the writer stopped.
         let _ = installed.batch.append(text.as_bytes(), false);

@@ -457,9 +457,19 @@ fn trim_slashes(uri: &Uri) -> Option<Uri> {
     Uri::from_parts(parts).ok()
 }
 
-/// A random UUID (v4) from the thread's generator, not a system call.
+/// A random UUID (v4) from a fast per-thread generator (xoshiro, seeded
+/// from the thread's secure one): an id to find a request by, not a
+/// secret, so a few instructions rather than a ChaCha block.
 fn new_request_id() -> HeaderValue {
-    let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    use rand::{Rng, SeedableRng};
+    thread_local! {
+        static IDS: std::cell::RefCell<rand::rngs::SmallRng> =
+            std::cell::RefCell::new(rand::rngs::SmallRng::from_entropy());
+    }
+    let bytes = IDS
+        .try_with(|ids| ids.borrow_mut().r#gen::<[u8; 16]>())
+        .unwrap_or_else(|_| rand::random());
+    let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
     let mut text = uuid::Uuid::encode_buffer();
     HeaderValue::from_str(id.hyphenated().encode_lower(&mut text))
         .unwrap_or_else(|_| HeaderValue::from_static("-"))
@@ -563,7 +573,7 @@ fn access_line(
     elapsed: std::time::Duration,
     request_id: &str,
 ) {
-    if !tracing::enabled!(Level::INFO) {
+    if !access_log_on() {
         return;
     }
     let write = |line: &mut String| {
@@ -593,6 +603,23 @@ fn access_line(
         write(&mut line);
         tracing::info!(name: "request", "{line}");
     }
+}
+
+/// Whether the filter lets the access line through. Asked of `tracing`
+/// once logging is installed, then kept: the filter is fixed at start-up,
+/// and the line is written outside any span, so the answer cannot change
+/// (asking cost a seventieth of a `/healthz` request). Asked every time
+/// before that (an application inside tests, logging through `tracing`).
+fn access_log_on() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if let Some(on) = ON.get() {
+        return *on;
+    }
+    let on = tracing::enabled!(Level::INFO);
+    if crate::logging::is_installed() {
+        let _ = ON.set(on);
+    }
+    on
 }
 
 /// The headers every response carries.

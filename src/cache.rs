@@ -91,6 +91,13 @@ pub trait LoadError {
     fn unavailable(message: String) -> Self;
 }
 
+/// A response body from [`Cache::response`], and whether it was found
+/// cached (`X-Data-Source: cache`) or loaded by this request.
+pub struct CachedBody {
+    pub body: Bytes,
+    pub hit: bool,
+}
+
 /// The result of a lookup: the body on a hit, and the generation to store a
 /// freshly loaded body under (None: the cache is unavailable, don't store).
 pub struct Lookup {
@@ -113,7 +120,8 @@ struct Inner {
     /// generation and key, weighed by their JSON size; with Redis, a copy of
     /// what Redis shares, read again only when the generation moves.
     values: moka::future::Cache<String, Local>,
-    /// One lock per value being loaded: concurrent misses wait for one load.
+    /// One lock per value or response being loaded (`Cache::shared`,
+    /// `Cache::response`): concurrent misses wait for one load.
     /// It holds the message of a load that failed because a dependency is
     /// down.
     loading: moka::future::Cache<String, Arc<tokio::sync::Mutex<Option<String>>>>,
@@ -597,6 +605,76 @@ impl Cache {
         loaded
     }
 
+    /// A response body of `family` under `key`: the cached one, else the
+    /// one `load` makes (given the generation seen before loading, to key
+    /// what it keeps itself), stored under that generation. Concurrent
+    /// misses of one body in a process wait for a single load, then find
+    /// what it stored: a new page asked by many clients at once (a sale
+    /// opening) is one database read, not one per client. When that load
+    /// fails because a dependency is down, they all get that failure.
+    pub async fn response<E, F, Fut>(
+        &self,
+        family: Family,
+        key: &str,
+        load: F,
+    ) -> Result<CachedBody, E>
+    where
+        E: LoadError,
+        F: FnOnce(Option<u64>) -> Fut,
+        Fut: std::future::Future<Output = Result<Bytes, E>>,
+    {
+        let lookup = self.lookup(family, key).await;
+        if let Some(body) = lookup.hit {
+            return Ok(CachedBody { body, hit: true });
+        }
+        let Some(generation) = lookup.generation else {
+            // No cache to fill (or to wait on): straight to the database.
+            return Ok(CachedBody {
+                body: load(None).await?,
+                hit: false,
+            });
+        };
+        // Keyed by generation: a request that saw a newer generation (a
+        // write committed meanwhile) does not wait for an older load.
+        let lock_key = self.entry_key(family, generation, key);
+        let lock = self
+            .inner
+            .loading
+            .get_with_by_ref(&lock_key, async { Arc::new(tokio::sync::Mutex::new(None)) })
+            .await;
+        let answer = async {
+            let mut unavailable = match lock.try_lock() {
+                Ok(first) => first,
+                Err(_) => {
+                    let waited = lock.lock().await;
+                    // The load waited for found a dependency down: the same
+                    // answer, at once.
+                    if let Some(message) = &*waited {
+                        return Err(E::unavailable(message.clone()));
+                    }
+                    // Else it stored the body (unless its client went away).
+                    if let Some(body) = self.lookup(family, key).await.hit {
+                        return Ok(CachedBody { body, hit: true });
+                    }
+                    waited
+                }
+            };
+            match load(Some(generation)).await {
+                Ok(body) => {
+                    self.store(family, generation, key, body.clone()).await;
+                    Ok(CachedBody { body, hit: false })
+                }
+                Err(err) => {
+                    *unavailable = err.unavailable_message().map(str::to_owned);
+                    Err(err)
+                }
+            }
+        }
+        .await;
+        self.inner.loading.invalidate(&lock_key).await;
+        answer
+    }
+
     async fn local<T: Send + Sync + 'static>(&self, local_key: &str) -> Option<Arc<T>> {
         let found = self.inner.values.get(local_key).await?;
         found.value.downcast::<T>().ok()
@@ -878,6 +956,53 @@ mod tests {
         let (loads, answers) = loads_for(|| Failure::Other).await;
         assert_eq!(loads, 8);
         assert!(answers.iter().all(|a| *a == Err(Failure::Other)));
+    }
+
+    /// Eight concurrent misses of one response: one load, everyone gets
+    /// its body (one as loaded, seven as found cached); after a write to
+    /// the family, the next request loads again.
+    #[tokio::test]
+    async fn concurrent_misses_of_one_response_share_one_load() {
+        let cache = in_process();
+        let loads = AtomicUsize::new(0);
+        let load = |_generation| async {
+            loads.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Ok::<_, Failure>(bytes::Bytes::from_static(b"{\"page\":1}"))
+        };
+        let calls = (0..8).map(|_| cache.response(Family::Events, "list:x", load));
+        let answers = futures::future::join_all(calls).await;
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        let bodies: Vec<_> = answers.into_iter().map(|a| a.expect("answer")).collect();
+        assert!(bodies.iter().all(|b| &b.body[..] == b"{\"page\":1}"));
+        assert_eq!(bodies.iter().filter(|b| !b.hit).count(), 1);
+
+        cache.invalidate(&[Family::Events]).await;
+        let again = cache
+            .response(Family::Events, "list:x", load)
+            .await
+            .expect("answer");
+        assert!(!again.hit);
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn responses_waiting_for_a_load_that_found_the_database_down_get_its_answer() {
+        let cache = in_process();
+        let loads = AtomicUsize::new(0);
+        let load = |_generation| async {
+            loads.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Err::<bytes::Bytes, _>(Failure::Down("down".into()))
+        };
+        let calls = (0..8).map(|_| cache.response(Family::Events, "list:y", load));
+        let answers = futures::future::join_all(calls).await;
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        assert!(
+            answers
+                .iter()
+                .all(|a| matches!(a, Err(Failure::Down(m)) if m == "down"))
+        );
     }
 
     #[test]

@@ -188,3 +188,16 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl crate::cache::LoadError for ApiError {
+    fn unavailable_message(&self) -> Option<&str> {
+        match self {
+            ApiError::Unavailable(message) => Some(message),
+            _ => None,
+        }
+    }
+
+    fn unavailable(message: String) -> Self {
+        ApiError::Unavailable(message)
+    }
+}

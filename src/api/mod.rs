@@ -148,7 +148,8 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
 /// Serves a cacheable GET: from the cache (`X-Data-Source: cache`) or
 /// loaded from the database (`X-Data-Source: database`) and stored under the
 /// generation the lookup saw (which the loader also gets, to key what it may
-/// keep itself, like list counts).
+/// keep itself, like list counts). Concurrent misses of one key wait for a
+/// single load (`Cache::response`).
 pub async fn cached<F, Fut, T>(
     state: &AppState,
     family: Family,
@@ -160,23 +161,18 @@ where
     Fut: std::future::Future<Output = ApiResult<T>>,
     T: serde::Serialize,
 {
-    let lookup = state.cache.lookup(family, &key).await;
-    crate::metrics::METRICS.record_cache(lookup.hit.is_some());
-    if let Some(body) = lookup.hit {
-        return Ok(json_with_source(body, "cache"));
-    }
-    let value = load(lookup.generation).await?;
-    let body = Bytes::from(
-        serde_json::to_vec(&value)
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("serialising a response: {e}")))?,
-    );
-    if let Some(generation) = lookup.generation {
-        state
-            .cache
-            .store(family, generation, &key, body.clone())
-            .await;
-    }
-    Ok(json_with_source(body, "database"))
+    let answer = state
+        .cache
+        .response(family, &key, |generation| async move {
+            let value = load(generation).await?;
+            serde_json::to_vec(&value)
+                .map(Bytes::from)
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("serialising a response: {e}")))
+        })
+        .await?;
+    crate::metrics::METRICS.record_cache(answer.hit);
+    let source = if answer.hit { "cache" } else { "database" };
+    Ok(json_with_source(answer.body, source))
 }
 
 /// Where a cached read's answer came from (`cache` or `database`).

@@ -40,6 +40,9 @@ fn must<T>(result: prometheus::Result<T>, what: &str) -> T {
     }
 }
 
+/// The method label of requests whose method is not one the API serves.
+const OTHER_METHOD: &str = "other";
+
 impl Metrics {
     fn new() -> Self {
         let registry = Registry::new_custom(Some("dicoevent".into()), None)
@@ -154,15 +157,13 @@ impl Metrics {
             static SERIES: RefCell<Series> = RefCell::new(Series::default());
         }
         let seconds = elapsed.as_secs_f64();
-        let resolve = || {
+        let resolve = |method: &str| {
             (
                 self.http_requests
-                    .with_label_values(&[route, method.as_str(), status.as_str()]),
-                self.http_duration
-                    .with_label_values(&[route, method.as_str()]),
+                    .with_label_values(&[route, method, status.as_str()]),
+                self.http_duration.with_label_values(&[route, method]),
             )
         };
-        // Methods a client invents are counted, not remembered per thread.
         let standard = match *method {
             Method::GET => 0,
             Method::POST => 1,
@@ -171,8 +172,12 @@ impl Metrics {
             Method::DELETE => 4,
             Method::HEAD => 5,
             Method::OPTIONS => 6,
+            // The rest (CONNECT, TRACE and the methods clients invent) are
+            // counted under one label, `other`: a label per invented method
+            // would let any client grow the registry without bound. Rare,
+            // so not remembered per thread.
             _ => {
-                let (count, duration) = resolve();
+                let (count, duration) = resolve(OTHER_METHOD);
                 count.inc();
                 duration.observe(seconds);
                 return;
@@ -186,7 +191,9 @@ impl Metrics {
         );
         SERIES.with(|series| {
             let mut series = series.borrow_mut();
-            let (count, duration) = series.entry(key).or_insert_with(resolve);
+            let (count, duration) = series
+                .entry(key)
+                .or_insert_with(|| resolve(method.as_str()));
             count.inc();
             duration.observe(seconds);
         });

@@ -65,7 +65,37 @@ async fn metrics_parse_and_count_requests(app: &TestApp) {
         .await
         .expect("delete");
     assert_eq!(refused.status(), 405);
+    // Methods clients invent share one label: they cannot grow the
+    // registry one series each.
+    for invented in ["FROBNICATE", "XYZZY"] {
+        let method = reqwest::Method::from_bytes(invented.as_bytes()).expect("method");
+        let answer = app
+            .client
+            .request(method, app.url("/api/events/"))
+            .send()
+            .await
+            .expect("invented method");
+        assert_eq!(answer.status(), 405);
+    }
     let after = scrape(app).await;
+    assert!(
+        value(
+            &after,
+            "dicoevent_http_requests_total",
+            &[
+                ("route", "/api/events"),
+                ("method", "other"),
+                ("status", "405")
+            ]
+        ) >= 2.0
+    );
+    assert!(
+        !after
+            .samples
+            .iter()
+            .any(|s| matches!(s.labels.get("method"), Some("FROBNICATE" | "XYZZY"))),
+        "no series per invented method"
+    );
     let counted = value(&after, "dicoevent_http_requests_total", &route)
         - value(&before, "dicoevent_http_requests_total", &route);
     assert!(counted >= 3.0, "the three reads are counted: {counted}");

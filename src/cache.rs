@@ -274,8 +274,13 @@ impl Cache {
                     })
                     .time_to_live(config.cache_ttl.max(Duration::from_secs(1)))
                     .build(),
+                // Weighed by key length (a list's key holds its query
+                // string): at most 4 MiB of keys.
                 loading: moka::future::Cache::builder()
-                    .max_capacity(10_000)
+                    .weigher(|k: &String, _| {
+                        k.len().saturating_add(64).try_into().unwrap_or(u32::MAX)
+                    })
+                    .max_capacity(4 * 1024 * 1024)
                     .time_to_idle(Duration::from_secs(60))
                     .build(),
                 backend,
@@ -635,42 +640,65 @@ impl Cache {
             });
         };
         // Keyed by generation: a request that saw a newer generation (a
-        // write committed meanwhile) does not wait for an older load.
-        let lock_key = self.entry_key(family, generation, key);
+        // write committed meanwhile) does not wait for an older load. Apart
+        // from `Cache::shared`'s locks (`response:`), so that a load that
+        // reads a shared value never waits on itself.
+        let lock_key = self.key_of(
+            family,
+            &[
+                ":response:g",
+                itoa::Buffer::new().format(generation),
+                ":",
+                key,
+            ],
+        );
         let lock = self
             .inner
             .loading
             .get_with_by_ref(&lock_key, async { Arc::new(tokio::sync::Mutex::new(None)) })
             .await;
-        let answer = async {
-            let mut unavailable = match lock.try_lock() {
-                Ok(first) => first,
-                Err(_) => {
-                    let waited = lock.lock().await;
-                    // The load waited for found a dependency down: the same
-                    // answer, at once.
-                    if let Some(message) = &*waited {
-                        return Err(E::unavailable(message.clone()));
-                    }
-                    // Else it stored the body (unless its client went away).
-                    if let Some(body) = self.lookup(family, key).await.hit {
-                        return Ok(CachedBody { body, hit: true });
-                    }
-                    waited
+        let first = match lock.try_lock() {
+            Ok(first) => first,
+            Err(_) => {
+                let waited = lock.lock().await;
+                // The load waited for found a dependency down: the same
+                // answer, at once.
+                if let Some(message) = &*waited {
+                    return Err(E::unavailable(message.clone()));
                 }
-            };
-            match load(Some(generation)).await {
-                Ok(body) => {
+                drop(waited);
+                // Else it stored the body, unless it failed otherwise (a 404
+                // is loaded again by each, side by side, as before) or its
+                // client went away. Looked up again, under the generation of
+                // now.
+                let again = self.lookup(family, key).await;
+                if let Some(body) = again.hit {
+                    return Ok(CachedBody { body, hit: true });
+                }
+                let body = load(again.generation).await?;
+                if let Some(generation) = again.generation {
                     self.store(family, generation, key, body.clone()).await;
-                    Ok(CachedBody { body, hit: false })
                 }
-                Err(err) => {
-                    *unavailable = err.unavailable_message().map(str::to_owned);
-                    Err(err)
-                }
+                return Ok(CachedBody { body, hit: false });
             }
-        }
-        .await;
+        };
+        let mut unavailable = first;
+        // A lock left by a load whose request was dropped.
+        *unavailable = None;
+        let answer = match load(Some(generation)).await {
+            Ok(body) => {
+                self.store(family, generation, key, body.clone()).await;
+                Ok(CachedBody { body, hit: false })
+            }
+            Err(err) => {
+                *unavailable = err.unavailable_message().map(str::to_owned);
+                Err(err)
+            }
+        };
+        drop(unavailable);
+        // Only the load's own request removes the lock: later requests find
+        // the body (or, after a failed load, load again). Waiters still hold
+        // it.
         self.inner.loading.invalidate(&lock_key).await;
         answer
     }
@@ -1003,6 +1031,17 @@ mod tests {
                 .iter()
                 .all(|a| matches!(a, Err(Failure::Down(m)) if m == "down"))
         );
+        // Any other failure (a 404, say): each request loads for itself.
+        let loads = AtomicUsize::new(0);
+        let load = |_generation| async {
+            loads.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Err::<bytes::Bytes, _>(Failure::Other)
+        };
+        let calls = (0..8).map(|_| cache.response(Family::Events, "list:z", load));
+        let answers = futures::future::join_all(calls).await;
+        assert_eq!(loads.load(Ordering::SeqCst), 8);
+        assert!(answers.iter().all(|a| matches!(a, Err(Failure::Other))));
     }
 
     #[test]

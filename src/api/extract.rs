@@ -52,6 +52,9 @@ tokio::task_local! {
 /// task-local rather than axum's `ConnectInfo`, which is put in every
 /// request's extensions (a boxed value and, with the router's own, a second
 /// growth of the extension map) though only the login handlers read it.
+/// This holds because the server speaks HTTP/1 only, where a connection's
+/// requests are answered inside its task (HTTP/2 would run each stream in a
+/// task of its own, without it).
 pub fn serving_client<F: Future>(
     client: SocketAddr,
     connection: F,

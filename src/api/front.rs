@@ -257,6 +257,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        if this.request.is_none() {
+            // Polled after its answer was given.
+            return Poll::Pending;
+        }
         loop {
             let (response, rewritten) = match this.state.as_mut().project() {
                 AnswerStateProj::Ready { response } => (response.take(), false),
@@ -272,7 +276,6 @@ where
                 }
             };
             let (Some(response), Some(request)) = (response, this.request.as_ref()) else {
-                // Polled after its answer: the answer was given.
                 return Poll::Pending;
             };
             if !rewritten && needs_contract_body(&response) {
@@ -315,7 +318,7 @@ fn finish(mut response: Response, request: Sent) -> Response {
     crate::metrics::METRICS.record_request(route, &method, response.status(), elapsed);
     access_line(&method, &sent, &response, elapsed, request_id_text);
     let headers = response.headers_mut();
-    // Room for the headers added below, in one step: exactly that many (a
+    // Room for the headers added below, in one step: at most that many (a
     // map grows when asked for more than it holds).
     let docs = is_docs(sent.path());
     headers.reserve(usize::from(plain_cors) + 1 + SECURITY_HEADERS.len() + usize::from(docs));
@@ -458,8 +461,8 @@ fn trim_slashes(uri: &Uri) -> Option<Uri> {
 }
 
 /// A random UUID (v4) from a fast per-thread generator (xoshiro, seeded
-/// from the thread's secure one): an id to find a request by, not a
-/// secret, so a few instructions rather than a ChaCha block.
+/// from the operating system's entropy): an id to find a request by, not
+/// a secret, so a few instructions rather than a ChaCha block.
 fn new_request_id() -> HeaderValue {
     use rand::{Rng, SeedableRng};
     thread_local! {
@@ -511,11 +514,11 @@ async fn contract_body(
 ) -> Response {
     let request_id = request_id.to_str().unwrap_or("-");
     match response.status() {
-        StatusCode::METHOD_NOT_ALLOWED if !is_json(&response) => json_body(
+        StatusCode::METHOD_NOT_ALLOWED if !is_json(&response) && !is_html(&response) => json_body(
             response,
             json!({ "detail": format!("Method \"{method}\" not allowed.") }),
         ),
-        StatusCode::PAYLOAD_TOO_LARGE if !is_json(&response) => json_body(
+        StatusCode::PAYLOAD_TOO_LARGE if !is_json(&response) && !is_html(&response) => json_body(
             response,
             json!({ "detail": super::error::PAYLOAD_TOO_LARGE }),
         ),

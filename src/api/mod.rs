@@ -169,8 +169,10 @@ where
                 .map(Bytes::from)
                 .map_err(|e| ApiError::Internal(anyhow::anyhow!("serialising a response: {e}")))
         })
-        .await?;
-    crate::metrics::METRICS.record_cache(answer.hit);
+        .await;
+    // An error comes from a load: a miss.
+    crate::metrics::METRICS.record_cache(answer.as_ref().is_ok_and(|a| a.hit));
+    let answer = answer?;
     let source = if answer.hit { "cache" } else { "database" };
     Ok(json_with_source(answer.body, source))
 }

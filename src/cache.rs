@@ -81,9 +81,9 @@ impl Family {
     }
 }
 
-/// The error of a `Cache::shared` load, as far as the cache needs to know
-/// it: whether it says a dependency (the database) is down, to be given to
-/// the requests that waited for that load.
+/// The error of a `Cache::shared` or `Cache::response` load, as far as the
+/// cache needs to know it: whether it says a dependency (the database) is
+/// down, to be given to the requests that waited for that load.
 pub trait LoadError {
     /// The message for people, when this error says a dependency is down.
     fn unavailable_message(&self) -> Option<&str>;
@@ -558,13 +558,7 @@ impl Cache {
         if let Some(found) = self.local::<T>(&local_key).await {
             return Ok(found);
         }
-        let lock = self
-            .inner
-            .loading
-            .get_with_by_ref(&local_key, async {
-                Arc::new(tokio::sync::Mutex::new(None))
-            })
-            .await;
+        let lock = self.load_lock(&local_key).await;
         let loaded = async {
             let mut unavailable = lock.lock().await;
             if let Some(found) = self.local::<T>(&local_key).await {
@@ -634,10 +628,7 @@ impl Cache {
         }
         let Some(generation) = lookup.generation else {
             // No cache to fill (or to wait on): straight to the database.
-            return Ok(CachedBody {
-                body: load(None).await?,
-                hit: false,
-            });
+            return self.fill(family, None, key, load).await;
         };
         // Keyed by generation: a request that saw a newer generation (a
         // write committed meanwhile) does not wait for an older load. Apart
@@ -652,12 +643,8 @@ impl Cache {
                 key,
             ],
         );
-        let lock = self
-            .inner
-            .loading
-            .get_with_by_ref(&lock_key, async { Arc::new(tokio::sync::Mutex::new(None)) })
-            .await;
-        let first = match lock.try_lock() {
+        let lock = self.load_lock(&lock_key).await;
+        let mut unavailable = match lock.try_lock() {
             Ok(first) => first,
             Err(_) => {
                 let waited = lock.lock().await;
@@ -675,25 +662,15 @@ impl Cache {
                 if let Some(body) = again.hit {
                     return Ok(CachedBody { body, hit: true });
                 }
-                let body = load(again.generation).await?;
-                if let Some(generation) = again.generation {
-                    self.store(family, generation, key, body.clone()).await;
-                }
-                return Ok(CachedBody { body, hit: false });
+                return self.fill(family, again.generation, key, load).await;
             }
         };
-        let mut unavailable = first;
-        // A lock left by a load whose request was dropped.
-        *unavailable = None;
-        let answer = match load(Some(generation)).await {
-            Ok(body) => {
-                self.store(family, generation, key, body.clone()).await;
-                Ok(CachedBody { body, hit: false })
-            }
-            Err(err) => {
-                *unavailable = err.unavailable_message().map(str::to_owned);
-                Err(err)
-            }
+        let answer = self.fill(family, Some(generation), key, load).await;
+        // Set for the waiters (and cleared of what a load whose request was
+        // dropped left).
+        *unavailable = match &answer {
+            Err(err) => err.unavailable_message().map(str::to_owned),
+            Ok(_) => None,
         };
         drop(unavailable);
         // Only the load's own request removes the lock: later requests find
@@ -701,6 +678,35 @@ impl Cache {
         // it.
         self.inner.loading.invalidate(&lock_key).await;
         answer
+    }
+
+    /// `load`'s body, stored under `generation` (none: the cache is
+    /// unavailable, nothing stored).
+    async fn fill<E, F, Fut>(
+        &self,
+        family: Family,
+        generation: Option<u64>,
+        key: &str,
+        load: F,
+    ) -> Result<CachedBody, E>
+    where
+        F: FnOnce(Option<u64>) -> Fut,
+        Fut: std::future::Future<Output = Result<Bytes, E>>,
+    {
+        let body = load(generation).await?;
+        if let Some(generation) = generation {
+            self.store(family, generation, key, body.clone()).await;
+        }
+        Ok(CachedBody { body, hit: false })
+    }
+
+    /// The lock that concurrent misses of `lock_key` share (made by the
+    /// first).
+    async fn load_lock(&self, lock_key: &str) -> Arc<tokio::sync::Mutex<Option<String>>> {
+        self.inner
+            .loading
+            .get_with_by_ref(lock_key, async { Arc::new(tokio::sync::Mutex::new(None)) })
+            .await
     }
 
     async fn local<T: Send + Sync + 'static>(&self, local_key: &str) -> Option<Arc<T>> {

@@ -198,8 +198,14 @@ python3 bench/faults.py \
     --ctl "$WORK/ctl" --psql "$PSQL -d dicoevent" --s3-dir "$S3_DIR" --bucket media &
 LOAD_PID=$!
 PIDS+=("$LOAD_PID")
+# A read that times out in the middle of a line keeps what it read in `cmd`
+# (bash reads a pipe a byte at a time): kept in `partial` for the next read,
+# or a command would lose its first letters.
+partial=""
 while :; do
     if read -r -t 1 -u 7 cmd; then
+        cmd="$partial$cmd"
+        partial=""
         reply=ok
         case "$cmd" in
             pg-stop) pg_stop || reply="failed: pg_ctl stop" ;;
@@ -213,8 +219,9 @@ while :; do
             *) reply="failed: unknown command $cmd" ;;
         esac
         echo "$reply" >&8
-    elif ! kill -0 "$LOAD_PID" 2>/dev/null; then
-        break
+    else
+        partial="$partial$cmd"
+        kill -0 "$LOAD_PID" 2>/dev/null || break
     fi
 done
 RC=0

@@ -924,6 +924,35 @@ impl RedisBackend {
     }
 }
 
+/// How often a server looks at the cache stamp the command-line tools
+/// bump. A command that wrote waits a little longer than this before it
+/// returns, so that lists are right once it has returned.
+pub const STAMP_POLL: Duration = Duration::from_millis(500);
+
+/// After a command wrote to the database behind the servers' back: makes
+/// their cached reads right before the command returns. Redis is
+/// invalidated directly; an in-process cache lives in each server, which
+/// watches the database's cache stamp (`watch_cache_stamp` in `lib.rs`), so the
+/// stamp is bumped and the command waits one poll interval for the servers
+/// to see it.
+pub async fn refresh_running_servers(
+    config: &Config,
+    db: &crate::db::Database,
+) -> anyhow::Result<()> {
+    let cache = Cache::open(config)?;
+    cache.invalidate_all().await;
+    if let Err(e) = db.bump_cache_stamp().await {
+        tracing::warn!(
+            "could not tell running servers to drop their cached reads ({e}); restart them if lists look stale"
+        );
+        return Ok(());
+    }
+    if cache.is_in_process() {
+        tokio::time::sleep(STAMP_POLL + Duration::from_millis(250)).await;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Cache, Family, LoadError, entry_body};

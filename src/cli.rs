@@ -189,27 +189,6 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// After a command wrote to the database behind the servers' back: makes
-/// their cached reads right before the command returns. Redis is
-/// invalidated directly; an in-process cache lives in each server, which
-/// watches the database's cache stamp (`lib::watch_cache_stamp`), so the
-/// stamp is bumped and the command waits one poll interval for the servers
-/// to see it.
-pub async fn refresh_running_servers(config: &Config, db: &Database) -> anyhow::Result<()> {
-    let cache = crate::cache::Cache::open(config)?;
-    cache.invalidate_all().await;
-    if let Err(e) = db.bump_cache_stamp().await {
-        tracing::warn!(
-            "could not tell running servers to drop their cached reads ({e}); restart them if lists look stale"
-        );
-        return Ok(());
-    }
-    if cache.is_in_process() {
-        tokio::time::sleep(crate::CACHE_STAMP_POLL + std::time::Duration::from_millis(250)).await;
-    }
-    Ok(())
-}
-
 /// Every 15 minutes, removes stored posters left without a row (a crash
 /// between storing an object and committing its row).
 async fn sweep_posters(state: AppState) {
@@ -254,7 +233,7 @@ async fn create_superuser(
         match crate::domain::accounts::create_user(&state, new_user).await {
             Ok(created) => {
                 // Logged at INFO by the domain, as for the API's sign-ups.
-                refresh_running_servers(&config, &state.db).await?;
+                crate::cache::refresh_running_servers(&config, &state.db).await?;
                 println!("Superuser {} created.", created.username);
                 return Ok(());
             }
@@ -341,7 +320,7 @@ async fn truncate(config: Config, yes: bool) -> anyhow::Result<()> {
         "All data deleted by the command line (truncate): {} non-superuser accounts removed, superusers kept",
         users.rows_affected
     );
-    refresh_running_servers(&config, &db).await?;
+    crate::cache::refresh_running_servers(&config, &db).await?;
     let storage = crate::storage::Storage::open(&config).await?;
     for key in &posters {
         if let Err(e) = storage.delete(key).await {

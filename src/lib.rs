@@ -5,15 +5,18 @@
 //! shutdown signal, draining in-flight requests.
 
 pub mod api;
+pub mod app;
 pub mod cache;
 pub mod cli;
 pub mod clock;
 mod coarse_timer;
 pub mod config;
+pub mod connection;
 pub mod console;
 pub mod db;
 pub mod domain;
 pub mod import;
+pub mod input;
 pub mod jobs;
 pub mod jwt;
 pub mod logging;
@@ -82,7 +85,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = api::app(self.state.clone());
+        let app = app::app(self.state.clone());
         let stamp_watcher = tokio::spawn(watch_cache_stamp(self.state.clone()));
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(coarse_timer::CoarseTimer::start(
@@ -115,8 +118,8 @@ impl Application {
             let connection = http.serve_connection(TokioIo::new(stream), service);
             let connection = graceful.watch(connection);
             // The handlers find the client's address in the task
-            // (`api::extract::ClientAddress`).
-            tokio::spawn(api::extract::serving_client(remote, async move {
+            // (`connection::client_ip`).
+            tokio::spawn(connection::serving_client(remote, async move {
                 if let Err(err) = connection.await {
                     tracing::debug!("connection from {remote}: {err}");
                 }
@@ -134,22 +137,17 @@ impl Application {
     }
 }
 
-/// How often a server looks at the cache stamp the CLI bumps. A command
-/// that wrote waits a little longer than this before it returns, so that
-/// lists are right once it has returned.
-pub const CACHE_STAMP_POLL: Duration = Duration::from_millis(500);
-
 /// Drops this process's cached reads whenever a CLI command (`truncate`,
 /// `createsuperuser`, `import-django`) bumped the database's cache stamp:
 /// an in-process cache cannot be reached from another process, and a
 /// request must not pay a database round trip to find out. One small read
-/// every `CACHE_STAMP_POLL` per server is the whole cost.
+/// every `cache::STAMP_POLL` per server is the whole cost.
 async fn watch_cache_stamp(state: AppState) {
     if !state.cache.is_enabled() {
         return;
     }
     let mut seen: Option<i64> = None;
-    let mut interval = tokio::time::interval(CACHE_STAMP_POLL);
+    let mut interval = tokio::time::interval(cache::STAMP_POLL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;

@@ -14,7 +14,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::state::AppState;
+use crate::db::Database;
 
 pub struct Metrics {
     registry: Registry,
@@ -217,13 +217,15 @@ impl Metrics {
         self.checkins.with_label_values(&[result]).inc();
     }
 
-    /// The text exposition, with the scrape-time gauges refreshed.
-    pub async fn render(&self, state: &AppState) -> String {
-        if let Ok((pending, dead)) = crate::jobs::stats(state).await {
+    /// The text exposition, with the scrape-time gauges refreshed: the
+    /// outbox's pending and dead jobs as just counted (`None` when they
+    /// could not be: the last figures stay), the database pool's usage.
+    pub fn render(&self, outbox: Option<(u64, u64)>, db: &Database) -> String {
+        if let Some((pending, dead)) = outbox {
             self.queue_depth.set(pending as i64);
             self.dead_jobs.set(dead as i64);
         }
-        let (size, idle, max) = state.db.pool_usage();
+        let (size, idle, max) = db.pool_usage();
         self.db_connections
             .with_label_values(&["idle"])
             .set(idle as i64);

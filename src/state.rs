@@ -40,8 +40,8 @@ pub struct Services {
     pub tickets: Arc<TicketSigner>,
     /// Registrations waiting to be written together (PostgreSQL).
     pub registration_queues: Arc<crate::db::registration_writer::Queues>,
-    /// Callers read from the database together (`domain::accounts`).
-    pub callers: crate::domain::accounts::CallerReads,
+    /// Callers read from the database together (`db::callers`).
+    pub callers: crate::db::callers::CallerReads,
 }
 
 impl AppState {
@@ -55,7 +55,7 @@ impl AppState {
         let storage = Storage::open(&config).await?;
         let cache = Cache::open(&config)?;
         let mailer = Mailer::open(&config)?;
-        let callers = crate::domain::accounts::caller_reads(db.clone());
+        let callers = crate::db::callers::caller_reads(db.clone());
         Ok(AppState {
             services: Arc::new(Services {
                 callers,

@@ -9,11 +9,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, ClientAddress};
-use super::input::{JsonBody, Text};
 use super::schemas::AuthenticationError;
 use crate::domain::accounts::login;
+use crate::input::Text;
 use crate::state::AppState;
 
 /// Login and refresh: outside the authentication layer, as SimpleJWT's token

@@ -15,9 +15,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::body::{JsonBody, idempotency_key, path_id};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
-use super::input::{JsonBody, QueryParams, idempotency_key, path_id};
 use super::pagination::{CheckinList, Pagination, absolute, page_request};
 use super::schemas::{ID_UUID, datetime, money};
 use crate::domain::FieldErrors;
@@ -25,6 +25,7 @@ use crate::domain::checkins::{
     self as domain, Admission, CheckinFilter, PublicKey, Scan, ScanRefused,
 };
 use crate::domain::idempotency::{self, Remembered};
+use crate::input::QueryParams;
 use crate::state::AppState;
 use crate::ticket_codes;
 
@@ -314,7 +315,7 @@ fn scan_answer(
             json!({
                 "detail": "Already checked in.",
                 "reason": reason,
-                "checked_in_at": super::input::format_datetime(&at),
+                "checked_in_at": crate::input::format_datetime(&at),
                 "checked_in_by": by,
             }),
         ),
@@ -372,7 +373,7 @@ async fn scan(
         return super::replay(previous);
     }
     let mut input = body.input(false)?;
-    let code = input.text("code", super::input::Text::required(1024));
+    let code = input.text("code", crate::input::Text::required(1024));
     let force = input.boolean("force", false);
     let scanned_at = input.datetime("scanned_at", false, state.config.time_zone);
     let Some(code) = code.filter(|_| input.errors.is_empty()) else {

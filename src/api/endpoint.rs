@@ -1,5 +1,5 @@
 //! The layer around every route's handler ([`EndpointLayer`], applied by
-//! `api::router`): it records which route template matched (for the
+//! `app::router`): it records which route template matched (for the
 //! request metrics, written by the front door) and, on the API routes that
 //! read the bearer token (every one but login and the token routes),
 //! resolves `Authorization: Bearer <access token>` before the handler runs —

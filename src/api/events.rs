@@ -11,17 +11,18 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::body::{JsonBody, path_id};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
-use super::input::{Input, JsonBody, QueryParams, Text, path_id};
 use super::pagination::{EventList, Pagination, page_request};
 use super::schemas::{EventOrdering, EventStatus, FieldErrorsBody, ID_UUID, datetime};
 use crate::cache::Family;
 use crate::db::entities::event;
 use crate::domain::events::{
-    self as domain, EventChanges, EventFilter, MAX_QUOTA, NewEvent, ORDERINGS, STATUS_ALIASES,
-    STATUSES,
+    self as domain, EventChanges, EventFilter, ORDERINGS, STATUS_ALIASES, STATUSES,
 };
+use crate::input::QueryParams;
+use crate::input::events::EventPatch;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -99,93 +100,6 @@ pub struct EventWrite {
     /// may change it on an existing event.
     #[schema(required = false, value_type = Uuid)]
     pub organizer_id: Option<Uuid>,
-}
-
-/// An event's fields as sent: on PATCH any may be missing.
-#[derive(Default)]
-pub struct EventPatch {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub location: Option<String>,
-    pub start_time: Option<DateTime<Utc>>,
-    pub end_time: Option<DateTime<Utc>>,
-    pub quota: Option<i64>,
-    pub category: Option<String>,
-    pub status: Option<String>,
-    /// Superuser and admin only.
-    pub organizer_id: Option<Uuid>,
-}
-
-impl EventPatch {
-    /// Reads the fields sent; on PUT and POST (`input` not partial) the
-    /// missing required ones are errors.
-    pub(crate) fn read(input: &mut Input, tz: chrono_tz::Tz) -> Self {
-        EventPatch {
-            name: input.text("name", Text::required(255)),
-            description: input.text(
-                "description",
-                Text {
-                    required: true,
-                    max_len: 100_000,
-                    allow_blank: true,
-                },
-            ),
-            location: input.text("location", Text::required(255)),
-            start_time: input.datetime("start_time", true, tz),
-            end_time: input.datetime("end_time", true, tz),
-            quota: input.integer("quota", true, 0, MAX_QUOTA),
-            category: input.text("category", Text::required(100)),
-            status: input.choice("status", false, STATUSES, STATUS_ALIASES),
-            organizer_id: input.uuid("organizer_id", false),
-        }
-    }
-
-    /// Every required field, or `None` (their errors are recorded).
-    pub(crate) fn complete(self) -> Option<EventWrite> {
-        Some(EventWrite {
-            name: self.name?,
-            description: self.description?,
-            location: self.location?,
-            start_time: self.start_time?,
-            end_time: self.end_time?,
-            quota: self.quota?,
-            category: self.category?,
-            status: self.status,
-            organizer_id: self.organizer_id,
-        })
-    }
-}
-
-impl From<EventWrite> for NewEvent {
-    fn from(w: EventWrite) -> Self {
-        NewEvent {
-            name: w.name,
-            description: w.description,
-            location: w.location,
-            start_time: w.start_time,
-            end_time: w.end_time,
-            quota: w.quota,
-            category: w.category,
-            status: w.status,
-            organizer_id: w.organizer_id,
-        }
-    }
-}
-
-impl From<EventPatch> for EventChanges {
-    fn from(p: EventPatch) -> Self {
-        EventChanges {
-            name: p.name,
-            description: p.description,
-            location: p.location,
-            start_time: p.start_time,
-            end_time: p.end_time,
-            quota: p.quota,
-            category: p.category,
-            status: p.status,
-            organizer_id: p.organizer_id,
-        }
-    }
 }
 
 /// Event filters; a bad value is a 400 naming the parameter.
@@ -331,7 +245,7 @@ async fn create(
     let Some(write) = write.filter(|_| input.errors.is_empty()) else {
         return Err(ApiError::Validation(input.errors));
     };
-    let created = domain::create(&state, &caller, write.into()).await?;
+    let created = domain::create(&state, &caller, write).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 

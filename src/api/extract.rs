@@ -6,8 +6,7 @@
 //! `MaybeUser` (may be anonymous).
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::extract::FromRequestParts;
 use axum::http::Uri;
@@ -42,26 +41,6 @@ impl<S: Send + Sync> FromRequestParts<S> for SentUri {
     }
 }
 
-tokio::task_local! {
-    /// The address of the client whose connection the current task serves.
-    static CLIENT: SocketAddr;
-}
-
-/// `connection` (the task serving one client's connection), with `client`
-/// as the address [`ClientAddress`] gives each of its requests. A
-/// task-local rather than axum's `ConnectInfo`, which is put in every
-/// request's extensions (a boxed value and, with the router's own, a second
-/// growth of the extension map) though only the login handlers read it.
-/// This holds because the server speaks HTTP/1 only, where a connection's
-/// requests are answered inside its task (HTTP/2 would run each stream in a
-/// task of its own, without it).
-pub fn serving_client<F: Future>(
-    client: SocketAddr,
-    connection: F,
-) -> impl Future<Output = F::Output> {
-    CLIENT.scope(client, connection)
-}
-
 /// The address of the client that sent the request (its connection's peer):
 /// what login throttling counts failures by.
 pub struct ClientAddress(pub IpAddr);
@@ -70,9 +49,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = ApiError;
 
     async fn from_request_parts(_: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        CLIENT
-            .try_with(|client| ClientAddress(client.ip()))
-            .map_err(|_| {
+        crate::connection::client_ip()
+            .map(ClientAddress)
+            .ok_or_else(|| {
                 ApiError::Internal(anyhow::anyhow!(
                     "the request was not served by Application::run_until_stopped: \
                      no client address"

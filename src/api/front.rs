@@ -22,7 +22,7 @@
 //! `Front`, and the limits move behind it, into [`Guard`]: their answers
 //! then carry CORS headers, and CORS preflights are never shed.
 //!
-//! `api::app` builds the whole stack once: Front (which also trims the
+//! `app::app` builds the whole stack once: Front (which also trims the
 //! trailing slash) → (CORS → Guard →) router.
 
 use std::any::Any;
@@ -109,7 +109,7 @@ fn is_probe(path: &str) -> bool {
     )
 }
 
-/// The whole stack, as the server runs it (see `api::app`).
+/// The whole stack, as the server runs it (see `app::app`).
 #[derive(Clone)]
 pub struct Front<S> {
     inner: S,

@@ -9,13 +9,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
-use super::input::{Input, JsonBody, QueryParams, Text};
 use super::pagination::{GroupList, Pagination, page_request};
 use super::schemas::ErrorDetail;
 use crate::db::entities::group;
 use crate::domain::accounts::groups::{self as domain, MAX_NAME};
+use crate::input::{Input, QueryParams, Text};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

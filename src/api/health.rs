@@ -69,7 +69,8 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
     )
 )]
 async fn metrics(State(state): State<AppState>) -> Response {
-    let body = crate::metrics::METRICS.render(&state).await;
+    let outbox = crate::jobs::stats(&state).await.ok();
+    let body = crate::metrics::METRICS.render(outbox, &state.db);
     let mut response = Response::new(Body::from(body));
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -6,7 +6,6 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::BytesMut;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -14,17 +13,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::body::path_id;
 use super::error::{ApiError, ApiResult};
 use super::extract::AuthUser;
-use super::input::path_id;
 use super::schemas::{ErrorDetail, ValidationError, datetime};
 use crate::domain::FieldErrors;
-use crate::domain::posters::{self as domain, MAX_POSTER_BYTES, Poster, PosterImage};
+use crate::domain::posters::{self as domain, Poster, PosterImage};
+use crate::input::posters::{MAX_UPLOAD_BODY, read_poster_form};
 use crate::state::AppState;
-
-/// How much of a refused upload is read (and discarded) so that the client
-/// receives the 400; beyond this the server answers 413.
-pub const MAX_UPLOAD_BODY: usize = 10 * 1024 * 1024;
 
 pub fn router() -> OpenApiRouter<AppState> {
     // The upload reads (and discards) up to 10 MiB to answer a 400.
@@ -103,52 +99,6 @@ async fn read_upload(form: Multipart) -> ApiResult<PosterUpload> {
         event: texts.remove("event"),
         image,
     })
-}
-
-/// A poster form (the API's and the console's): the file field `image`,
-/// kept up to the size limit (the rest read and discarded), and the text
-/// fields named in `texts` (the first 1 KiB of each, trimmed).
-pub(crate) async fn read_poster_form(
-    mut form: Multipart,
-    texts: &[&str],
-) -> Result<
-    (
-        std::collections::HashMap<String, String>,
-        Option<PosterImage>,
-    ),
-    axum::extract::multipart::MultipartError,
-> {
-    let mut fields = std::collections::HashMap::new();
-    let mut image = None;
-    while let Some(mut field) = form.next_field().await? {
-        let name = field.name().unwrap_or("").to_string();
-        if name == "image" && image.is_none() {
-            let file_name = field.file_name().map(str::to_owned);
-            let mut kept = BytesMut::new();
-            let mut size = 0usize;
-            while let Some(chunk) = field.chunk().await? {
-                size += chunk.len();
-                let room = (MAX_POSTER_BYTES + 1).saturating_sub(kept.len());
-                kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            }
-            image = Some(PosterImage {
-                bytes: kept.freeze(),
-                size,
-                file_name,
-            });
-        } else if texts.contains(&name.as_str()) && !fields.contains_key(&name) {
-            let mut text = Vec::new();
-            while let Some(chunk) = field.chunk().await? {
-                if text.len() < 1024 {
-                    text.extend_from_slice(&chunk);
-                }
-            }
-            fields.insert(name, String::from_utf8_lossy(&text).trim().to_string());
-        } else {
-            while field.chunk().await?.is_some() {}
-        }
-    }
-    Ok((fields, image))
 }
 
 /// Upload a poster (those who manage the event)

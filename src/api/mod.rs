@@ -1,7 +1,9 @@
-//! The HTTP API: one module per resource, merged into one router with the
-//! layers every response goes through.
+//! The HTTP API: one module per resource, and what they share (errors,
+//! extractors, pagination, the OpenAPI document, the front door every
+//! response goes through). `crate::app` assembles the router.
 
 pub mod auth;
+pub mod body;
 pub mod checkins;
 pub mod endpoint;
 pub mod error;
@@ -10,7 +12,6 @@ pub mod extract;
 pub mod front;
 pub mod groups;
 pub mod health;
-pub mod input;
 pub mod media;
 pub mod openapi;
 pub mod pagination;
@@ -20,20 +21,14 @@ pub mod schemas;
 pub mod tickets;
 pub mod users;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tower::Layer;
-use tower::util::Either;
-use tower_http::cors::Cors;
 
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::cache::Family;
 use crate::state::AppState;
-use endpoint::EndpointLayer;
 pub use endpoint::RouteTemplate;
 use error::{ApiError, ApiResult};
 
@@ -41,7 +36,7 @@ use error::{ApiError, ApiResult};
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
 
 /// The routes under `/api/` that read the bearer token: every resource.
-fn authenticated_routes() -> OpenApiRouter<AppState> {
+pub fn authenticated_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(auth::router())
         .merge(users::router())
@@ -55,94 +50,15 @@ fn authenticated_routes() -> OpenApiRouter<AppState> {
         .merge(openapi::router())
 }
 
+/// The routes that never read a token: login and token refresh, and the
+/// operations probes (`/healthz`, `/readyz`, `/metrics`).
+pub fn public_routes() -> OpenApiRouter<AppState> {
+    auth::public_router().merge(health::router())
+}
+
 /// The OpenAPI document of every route, generated from the handlers.
 pub fn document() -> utoipa::openapi::OpenApi {
-    openapi::document_of(
-        authenticated_routes()
-            .merge(auth::public_router())
-            .merge(health::router()),
-    )
-}
-
-/// Every route, without trailing slashes (the front door trims them, so `/api/events/` and `/api/events` are one route).
-/// One flat router (each route is registered with its full path: no
-/// prefix stripped and no second lookup per request).
-pub fn router(state: AppState) -> Router {
-    let (authenticated, _) = authenticated_routes().split_for_parts();
-    let (public, _) = auth::public_router().split_for_parts();
-    let (operations, _) = health::router().split_for_parts();
-    // The body limit goes in the same layer as the endpoint: each
-    // `Router::layer` wraps every route in one more boxed service, cloned
-    // and boxed again on every request.
-    let body_limit = DefaultBodyLimit::max(JSON_BODY_LIMIT);
-    let unauthenticated = public
-        .merge(operations)
-        .merge(crate::console::router())
-        .layer((EndpointLayer::plain(), body_limit));
-    authenticated
-        .layer((EndpointLayer::authenticating(state.clone()), body_limit))
-        .merge(unauthenticated)
-        .fallback(not_found)
-        .with_state(state)
-}
-
-/// The whole service, as the server runs it (see `front`): the front door
-/// (request id, trailing-slash trimming, load shedding, the request timeout,
-/// panics, contract bodies, metrics, access line, security headers), then,
-/// when CORS origins are configured, CORS and the limits behind it; the
-/// router (with the body limit). Built once; each connection and
-/// request clones it (reference counts).
-pub type App = front::Front<Either<Cors<front::Guard<Router>>, Router>>;
-
-pub fn app(state: AppState) -> App {
-    let limits = front::Limits::new(state.config.max_in_flight, state.config.request_timeout);
-    let router = router(state.clone());
-    match cors(&state.config.cors_allowed_origins) {
-        Some(cors) => front::Front::new(
-            Either::Left(cors.layer(front::Guard::new(router, limits))),
-            false,
-            None,
-        ),
-        None => front::Front::new(Either::Right(router), true, Some(limits)),
-    }
-}
-
-/// CORS for the configured origins (none: no CORS headers, browsers keep
-/// their same-origin rule; the front door then adds the `Vary` alone).
-fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
-    use tower_http::cors::{AllowOrigin, CorsLayer};
-    if origins.is_empty() {
-        return None;
-    }
-    let allow_origin = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
-    };
-    Some(
-        CorsLayer::new()
-            .allow_origin(allow_origin)
-            .allow_methods([
-                axum::http::Method::GET,
-                axum::http::Method::POST,
-                axum::http::Method::PUT,
-                axum::http::Method::PATCH,
-                axum::http::Method::DELETE,
-            ])
-            .allow_headers([
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
-                header::IF_NONE_MATCH,
-                HeaderName::from_static("idempotency-key"),
-                HeaderName::from_static("x-request-id"),
-            ])
-            .expose_headers([
-                HeaderName::from_static("x-request-id"),
-                HeaderName::from_static("x-data-source"),
-                header::RETRY_AFTER,
-            ])
-            .max_age(std::time::Duration::from_secs(3600)),
-    )
+    openapi::document_of(authenticated_routes().merge(public_routes()))
 }
 
 /// Serves a cacheable GET: from the cache (`X-Data-Source: cache`) or
@@ -245,7 +161,8 @@ pub(crate) fn replay(previous: crate::domain::idempotency::Remembered) -> ApiRes
     Ok((status, axum::Json(body)).into_response())
 }
 
-async fn not_found() -> ApiError {
+/// The answer for a path no route serves (the router's fallback).
+pub async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 

@@ -5,8 +5,8 @@ use axum::http::{HeaderMap, Uri, header};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::input::QueryParams;
 use crate::domain::{Page, PageRequest};
+use crate::input::QueryParams;
 
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
 pub const MAX_PAGE_SIZE: u64 = 100;

@@ -11,9 +11,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::body::{JsonBody, path_id};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
-use super::input::{Input, JsonBody, QueryParams, Text, path_id};
 use super::pagination::{Pagination, PaymentList, page_request};
 use super::schemas::{FieldErrorsBody, ID_UUID, PaymentStatus, datetime, money, optional_datetime};
 use crate::db::entities::payment;
@@ -21,6 +21,7 @@ use crate::domain::FieldErrors;
 use crate::domain::payments::{
     self as domain, Created, MAX_METHOD, NewPayment, PaymentChanges, PaymentFilter, STATUSES,
 };
+use crate::input::{Input, QueryParams, Text};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -189,7 +190,7 @@ async fn create(
     headers: HeaderMap,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let key = super::input::idempotency_key(&headers)?;
+    let key = super::body::idempotency_key(&headers)?;
     if let Some(key) = &key
         && let Some(previous) =
             crate::domain::idempotency::remembered(&state, caller.id, key).await?

@@ -10,14 +10,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::body::{JsonBody, path_id};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
-use super::input::{JsonBody, QueryParams, path_id};
 use super::pagination::{Pagination, RegistrationList, page_request};
 use super::schemas::{FieldErrorsBody, ID_UUID, datetime};
 use crate::db::entities::registration;
 use crate::domain::FieldErrors;
 use crate::domain::registrations::{self as domain, NewRegistration, RegistrationFilter};
+use crate::input::QueryParams;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -136,7 +136,7 @@ pub enum TicketOrdering {
 /// Serialises money held in minor units as a JSON number (`200000`,
 /// `200000.5`).
 pub fn money<S: serde::Serializer>(minor: &i64, serializer: S) -> Result<S::Ok, S::Error> {
-    super::input::money_json(*minor).serialize(serializer)
+    crate::input::money_json(*minor).serialize(serializer)
 }
 
 /// Serialises a datetime as RFC 3339 in UTC with `Z`, fractional seconds
@@ -145,7 +145,7 @@ pub fn datetime<S: serde::Serializer>(
     dt: &chrono::DateTime<chrono::Utc>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&super::input::format_datetime(dt))
+    serializer.serialize_str(&crate::input::format_datetime(dt))
 }
 
 /// Like `datetime`, for an optional one (`null` when absent).

@@ -12,15 +12,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::body::{JsonBody, path_id};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
-use super::input::{Input, JsonBody, QueryParams, Text, path_id};
 use super::pagination::{Pagination, TicketList, page_request};
 use super::schemas::{FieldErrorsBody, ID_UUID, TicketOrdering, datetime, money};
 use crate::cache::Family;
 use crate::domain::FieldErrors;
-use crate::domain::events::MAX_QUOTA;
-use crate::domain::tickets::{self as domain, NewTicket, ORDERINGS, TicketChanges, TicketView};
+use crate::domain::tickets::{self as domain, ORDERINGS, TicketView};
+use crate::input::QueryParams;
+use crate::input::tickets::TicketPatch;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -88,70 +89,6 @@ pub struct TicketWrite {
     pub sales_end: DateTime<Utc>,
     #[schema(minimum = 0, maximum = 2147483647)]
     pub quota: i64,
-}
-
-/// A ticket's fields as sent: on PATCH any may be missing.
-pub struct TicketPatch {
-    pub event_id: Option<Uuid>,
-    pub name: Option<String>,
-    pub price: Option<i64>,
-    pub sales_start: Option<DateTime<Utc>>,
-    pub sales_end: Option<DateTime<Utc>>,
-    /// Not below `sold` (409).
-    pub quota: Option<i64>,
-}
-
-impl TicketPatch {
-    /// Reads the fields sent; missing required ones are errors unless
-    /// `input` is partial. Money is read into minor units.
-    pub(crate) fn read(input: &mut Input, tz: chrono_tz::Tz) -> Self {
-        TicketPatch {
-            event_id: input.uuid("event_id", true),
-            name: input.text("name", Text::required(domain::MAX_NAME)),
-            price: input.money("price", true),
-            sales_start: input.datetime("sales_start", true, tz),
-            sales_end: input.datetime("sales_end", true, tz),
-            quota: input.integer("quota", true, 0, MAX_QUOTA),
-        }
-    }
-
-    /// Every field, or `None` (their errors are recorded).
-    pub(crate) fn complete(self) -> Option<TicketWrite> {
-        Some(TicketWrite {
-            event_id: self.event_id?,
-            name: self.name?,
-            price: self.price?,
-            sales_start: self.sales_start?,
-            sales_end: self.sales_end?,
-            quota: self.quota?,
-        })
-    }
-}
-
-impl From<TicketWrite> for NewTicket {
-    fn from(w: TicketWrite) -> Self {
-        NewTicket {
-            event_id: w.event_id,
-            name: w.name,
-            price_minor: w.price,
-            sales_start: w.sales_start,
-            sales_end: w.sales_end,
-            quota: w.quota,
-        }
-    }
-}
-
-impl From<TicketPatch> for TicketChanges {
-    fn from(p: TicketPatch) -> Self {
-        TicketChanges {
-            event_id: p.event_id,
-            name: p.name,
-            price_minor: p.price,
-            sales_start: p.sales_start,
-            sales_end: p.sales_end,
-            quota: p.quota,
-        }
-    }
 }
 
 #[derive(IntoParams)]
@@ -257,7 +194,7 @@ async fn create(
     let Some(write) = write.filter(|_| input.errors.is_empty()) else {
         return Err(ApiError::Validation(input.errors));
     };
-    let created = domain::create(&state, &caller, write.into()).await?;
+    let created = domain::create(&state, &caller, write).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 

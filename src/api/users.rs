@@ -11,15 +11,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::body::{JsonBody, path_id};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
-use super::input::{Input, JsonBody, QueryParams, Text, path_id};
 use super::pagination::{Pagination, UserList, page_request};
 use super::schemas::{FieldErrorsBody, ID_UUID, datetime};
 use crate::domain::FieldErrors;
 use crate::domain::accounts::{
     self as domain, MAX_EMAIL, MAX_NAME, MAX_USERNAME, NewUser, UserChanges, UserWithGroups,
 };
+use crate::input::{Input, QueryParams, Text};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -16,9 +16,9 @@ use super::{
     FormState, Frame, Visit, path_uuid, posted, query_text, redirect_with, refusal, refusal_words,
     render, visit,
 };
-use crate::api::input::{Input, Text};
 use crate::domain::accounts::{self, groups};
 use crate::domain::{DomainError, PageRequest, jobs};
+use crate::input::{Input, Text};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

@@ -13,7 +13,6 @@ use super::{
     Fields, LOGIN_CSRF_COOKIE, SESSION_COOKIE, cookie, error_page, forbidden_page, local_next,
     page, query_value, read_flash, refusal, same_token, session, set_cookie,
 };
-use crate::api::extract::ClientAddress;
 use crate::domain::DomainError;
 use crate::domain::accounts::{self, login, sessions};
 use crate::state::AppState;
@@ -72,12 +71,17 @@ async fn login_form(
     response
 }
 
-async fn login_submit(
-    State(state): State<AppState>,
-    ClientAddress(client): ClientAddress,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn login_submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(client) = crate::connection::client_ip() else {
+        tracing::error!(
+            "a sign-in was not served by Application::run_until_stopped: no client address"
+        );
+        return error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "The server could not tell where this sign-in came from. Try again.",
+        );
+    };
     let fields = Fields::parse(&body);
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
     if expected.is_empty() || !same_token(expected, fields.get("csrf_token")) {

@@ -25,9 +25,6 @@ use super::{
     Fields, FormState, Frame, Visit, charts, check_csrf, not_found_page, path_uuid, posted,
     query_text, redirect_with, refusal, refusal_words, render, visit,
 };
-use crate::api::events::EventPatch;
-use crate::api::input::Input;
-use crate::api::tickets::TicketPatch;
 use crate::cache::Family;
 use crate::domain::events::{EventChanges, EventFilter, STATUSES};
 use crate::domain::payments::{self, PaymentChanges, PaymentFilter};
@@ -35,6 +32,9 @@ use crate::domain::{
     Caller, DomainError, FieldErrors, PageRequest, accounts, checkins, events, posters,
     registrations, tickets,
 };
+use crate::input::Input;
+use crate::input::events::EventPatch;
+use crate::input::tickets::TicketPatch;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -50,7 +50,7 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/events/{id}/posters",
             post(upload_poster).layer(axum::extract::DefaultBodyLimit::max(
-                crate::api::media::MAX_UPLOAD_BODY + 64 * 1024,
+                crate::input::posters::MAX_UPLOAD_BODY + 64 * 1024,
             )),
         )
         .route(
@@ -230,7 +230,7 @@ async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     }
     let (patch, errors) = read_event_form(&state, &fields);
     let outcome = match patch.complete().filter(|_| errors.is_empty()) {
-        Some(write) => events::create(&state, &caller, write.into()).await,
+        Some(write) => events::create(&state, &caller, write).await,
         None => Err(DomainError::Invalid(errors)),
     };
     match outcome {
@@ -821,7 +821,7 @@ async fn add_ticket(
     }
     let errors = input.errors;
     let outcome = match patch.complete().filter(|_| errors.is_empty()) {
-        Some(write) => tickets::create(&state, &visit.caller, write.into()).await,
+        Some(write) => tickets::create(&state, &visit.caller, write).await,
         None => Err(DomainError::Invalid(errors)),
     };
     match outcome {
@@ -911,7 +911,7 @@ async fn upload_poster(
     let visit = page_or_return!(visit(&state, &headers, &back, "events").await);
     let id = page_or_return!(path_uuid(&id));
     let read = match Multipart::from_request(request, &state).await {
-        Ok(form) => crate::api::media::read_poster_form(form, &["csrf_token"])
+        Ok(form) => crate::input::posters::read_poster_form(form, &["csrf_token"])
             .await
             .map_err(|e| e.body_text()),
         Err(e) => Err(e.body_text()),
@@ -1058,7 +1058,7 @@ async fn move_payment(
     };
     let back = format!("/console/events/{}/#payments", found.event_id);
     let mut errors = FieldErrors::default();
-    let to = crate::api::input::canonical_choice(fields.get("status"), payments::STATUSES, &[]);
+    let to = crate::input::canonical_choice(fields.get("status"), payments::STATUSES, &[]);
     if to.is_none() {
         errors.add("payment_status", "Choose a status.");
     }

@@ -2,6 +2,7 @@
 //! transactions that are safe under concurrency on both backends.
 
 pub mod batch;
+pub mod callers;
 pub mod entities;
 pub mod errors;
 pub mod migration;

@@ -147,7 +147,7 @@ pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<()> {
         && let Some(db) = db.as_ref()
     {
         // Running servers must not keep serving the lists cached before.
-        crate::cli::refresh_running_servers(&config, db).await?;
+        crate::cache::refresh_running_servers(&config, db).await?;
         report.remarks.push(format!(
             "the read cache ({}) of running servers was invalidated",
             crate::cache::Cache::open(&config)?.describe(),

@@ -6,12 +6,11 @@ pub mod password;
 pub mod sessions;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use sea_orm::sea_query::{Expr, ExprTrait, PgFunc};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, JoinType,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use tracing::instrument;
 use uuid::Uuid;
@@ -19,8 +18,7 @@ use uuid::Uuid;
 use super::events::like_contains;
 use super::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest};
 use crate::cache::Family;
-use crate::db::Database;
-use crate::db::batch::{Batcher, padded};
+use crate::db::callers::CallerRow;
 use crate::db::entities::{event, group, registration, user, user_group};
 use crate::db::errors::is_fk_violation;
 use crate::state::AppState;
@@ -44,7 +42,7 @@ pub enum CallerRefused {
 /// request: from the cache (family `Accounts`, moved by every change to a
 /// user's activation, superuser flag, groups or existence), else from the
 /// database, read together with the other callers asked for at the same
-/// time (`CallerReads`).
+/// time (`db::callers`).
 pub async fn load_caller(
     state: &AppState,
     user_id: Uuid,
@@ -52,7 +50,7 @@ pub async fn load_caller(
     let found = state
         .cache
         .shared(Family::Accounts, &format!("caller:{user_id}"), || async {
-            Ok::<_, DomainError>(state.callers.get(user_id).await?)
+            Ok::<_, DomainError>(judge_caller(state.callers.get(user_id).await?))
         })
         .await?;
     Ok((*found).clone())
@@ -61,75 +59,19 @@ pub async fn load_caller(
 /// What a token's user id resolves to.
 pub type LoadedCaller = Result<Caller, CallerRefused>;
 
-/// First reads of callers, combined: a burst of new callers (a ticket sale
-/// opening) is a few statements, not one per request.
-pub type CallerReads = Arc<Batcher<Uuid, LoadedCaller>>;
-
-pub fn caller_reads(db: Database) -> CallerReads {
-    Batcher::new(db, |db, ids| Box::pin(read_callers(db, ids)))
-}
-
-/// Users with their groups in one round trip (the users left-joined to their
-/// groups), one answer per id.
-async fn read_callers(db: Database, ids: Vec<Uuid>) -> Result<Vec<LoadedCaller>, sea_orm::DbErr> {
-    let rows: Vec<(Uuid, String, bool, bool, Option<String>)> = user::Entity::find()
-        .select_only()
-        .column(user::Column::Id)
-        .column(user::Column::Username)
-        .column(user::Column::IsSuperuser)
-        .column(user::Column::IsActive)
-        .column(group::Column::Name)
-        .join_rev(
-            JoinType::LeftJoin,
-            user_group::Entity::belongs_to(user::Entity)
-                .from(user_group::Column::UserId)
-                .to(user::Column::Id)
-                .into(),
-        )
-        .join(
-            JoinType::LeftJoin,
-            user_group::Entity::belongs_to(group::Entity)
-                .from(user_group::Column::GroupId)
-                .to(group::Column::Id)
-                .into(),
-        )
-        .filter(match db.backend() {
-            // One array parameter: one statement, prepared once.
-            DbBackend::Postgres => {
-                Expr::col((user::Entity, user::Column::Id)).eq(PgFunc::any(Expr::val(ids.clone())))
-            }
-            _ => user::Column::Id.is_in(padded(ids.clone())),
-        })
-        .into_tuple()
-        .all(db.conn())
-        .await?;
-    let mut found: HashMap<Uuid, LoadedCaller> = HashMap::with_capacity(ids.len());
-    for (id, username, is_superuser, is_active, group) in rows {
-        let entry = found.entry(id).or_insert_with(|| {
-            if is_active {
-                Ok(Caller {
-                    id,
-                    username,
-                    is_superuser,
-                    groups: Vec::new(),
-                })
-            } else {
-                Err(CallerRefused::Inactive)
-            }
-        });
-        if let (Ok(caller), Some(group)) = (entry, group) {
-            caller.groups.push(group.to_lowercase());
-        }
+/// A user as authentication read it, judged: active users act with their
+/// groups' names lower-cased.
+fn judge_caller(row: Option<CallerRow>) -> LoadedCaller {
+    match row {
+        None => Err(CallerRefused::Unknown),
+        Some(row) if !row.is_active => Err(CallerRefused::Inactive),
+        Some(row) => Ok(Caller {
+            id: row.id,
+            username: row.username,
+            is_superuser: row.is_superuser,
+            groups: row.groups.iter().map(|g| g.to_lowercase()).collect(),
+        }),
     }
-    Ok(ids
-        .iter()
-        .map(|id| {
-            found
-                .get(id)
-                .cloned()
-                .unwrap_or(Err(CallerRefused::Unknown))
-        })
-        .collect())
 }
 
 /// A user and the names of their groups, sorted.

@@ -1,16 +1,22 @@
-//! Request bodies and query strings, parsed into domain values with DRF's
-//! validation messages. Every field error is collected, so one 400 names all
-//! the fields that are wrong.
+//! Input of writes, shared by both front doors: fields parsed into domain
+//! values with DRF's validation messages (a JSON body for the API, a form
+//! turned into the same JSON object for the console), query strings, and
+//! the multipart poster form. Every field error is collected, so one answer
+//! names all the fields that are wrong.
+//!
+//! - `events`, `tickets`: an event's and a ticket type's fields as sent.
+//! - `posters`: the poster upload form.
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
-use axum::http::header::CONTENT_TYPE;
+pub mod events;
+pub mod posters;
+pub mod tickets;
+
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Number, Value};
 use uuid::Uuid;
 
-use super::error::{ApiError, FieldErrors};
+use crate::domain::{DomainError, FieldErrors};
 
 pub const REQUIRED: &str = "This field is required.";
 pub const NOT_NULL: &str = "This field may not be null.";
@@ -18,112 +24,6 @@ pub const INVALID_UUID: &str = "Must be a valid UUID.";
 pub const NULL_CHARACTERS: &str = "Null characters are not allowed.";
 pub const INVALID_DATETIME: &str = "Datetime has wrong format. Use one of these formats instead: \
      YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z], YYYY-MM-DD hh:mm[:ss].";
-
-/// A path id: a malformed UUID is a 404, like an unknown one.
-pub fn path_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)
-}
-
-/// The caller's `Idempotency-Key`, if any (400 if unusable).
-pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII.".into()))?
-        .trim();
-    if key.is_empty() || key.len() > 255 {
-        return Err(ApiError::BadRequest(
-            "Idempotency-Key must be 1 to 255 characters long.".into(),
-        ));
-    }
-    Ok(Some(key.to_string()))
-}
-
-/// The raw body of a JSON request. Parsing is deferred to the handler so that
-/// authentication, existence and permission are decided first (DRF's order).
-pub struct JsonBody {
-    content_type: Option<String>,
-    bytes: Bytes,
-}
-
-impl<S: Send + Sync> FromRequest<S> for JsonBody {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let content_type = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadRequest(format!("Could not read the request body: {rejection}"))
-            }
-        })?;
-        Ok(JsonBody {
-            content_type,
-            bytes,
-        })
-    }
-}
-
-impl JsonBody {
-    /// The body as a JSON object: 415 for another content type, 400 for
-    /// broken JSON or a JSON value that is not an object. An empty body
-    /// without a content type is an empty object (as DRF sees it).
-    pub fn object(&self) -> Result<Map<String, Value>, ApiError> {
-        match &self.content_type {
-            None if self.bytes.iter().all(u8::is_ascii_whitespace) => return Ok(Map::new()),
-            None => return Err(ApiError::UnsupportedMediaType(String::new())),
-            Some(ct) => {
-                let essence = ct
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                let is_json = essence == "application/json"
-                    || (essence.starts_with("application/") && essence.ends_with("+json"));
-                if !is_json {
-                    return Err(ApiError::UnsupportedMediaType(ct.clone()));
-                }
-            }
-        }
-        if self.bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Map::new());
-        }
-        match serde_json::from_slice::<Value>(&self.bytes) {
-            Ok(Value::Object(map)) => Ok(map),
-            Ok(other) => Err(ApiError::field(
-                "non_field_errors",
-                format!(
-                    "Invalid data. Expected a dictionary, but got {}.",
-                    json_type_name(&other)
-                ),
-            )),
-            Err(e) => Err(ApiError::BadRequest(format!("JSON parse error - {e}"))),
-        }
-    }
-
-    /// The body as an `Input` for validation.
-    pub fn input(&self, partial: bool) -> Result<Input, ApiError> {
-        Ok(Input::new(self.object()?, partial))
-    }
-}
-
-fn json_type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "str",
-        Value::Array(_) => "list",
-        Value::Object(_) => "dict",
-    }
-}
 
 /// A JSON object being validated field by field.
 pub struct Input {
@@ -358,8 +258,9 @@ impl Input {
         }
     }
 
-    pub fn finish(self) -> Result<(), ApiError> {
-        Ok(self.errors.into_result()?)
+    /// `Ok` when no field was wrong, else every field's errors.
+    pub fn finish(self) -> Result<(), DomainError> {
+        self.errors.into_result()
     }
 }
 

@@ -1,0 +1,60 @@
+//! A ticket type's fields as sent (the API's JSON, the console's form),
+//! read by DRF's rules; money in minor units.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Input, Text};
+use crate::domain::events::MAX_QUOTA;
+use crate::domain::tickets::{MAX_NAME, NewTicket, TicketChanges};
+
+/// A ticket's fields as sent: on PATCH any may be missing.
+pub struct TicketPatch {
+    pub event_id: Option<Uuid>,
+    pub name: Option<String>,
+    pub price: Option<i64>,
+    pub sales_start: Option<DateTime<Utc>>,
+    pub sales_end: Option<DateTime<Utc>>,
+    /// Not below `sold` (409).
+    pub quota: Option<i64>,
+}
+
+impl TicketPatch {
+    /// Reads the fields sent; missing required ones are errors unless
+    /// `input` is partial. Money is read into minor units.
+    pub fn read(input: &mut Input, tz: chrono_tz::Tz) -> Self {
+        TicketPatch {
+            event_id: input.uuid("event_id", true),
+            name: input.text("name", Text::required(MAX_NAME)),
+            price: input.money("price", true),
+            sales_start: input.datetime("sales_start", true, tz),
+            sales_end: input.datetime("sales_end", true, tz),
+            quota: input.integer("quota", true, 0, MAX_QUOTA),
+        }
+    }
+
+    /// Every field, or `None` (their errors are recorded).
+    pub fn complete(self) -> Option<NewTicket> {
+        Some(NewTicket {
+            event_id: self.event_id?,
+            name: self.name?,
+            price_minor: self.price?,
+            sales_start: self.sales_start?,
+            sales_end: self.sales_end?,
+            quota: self.quota?,
+        })
+    }
+}
+
+impl From<TicketPatch> for TicketChanges {
+    fn from(p: TicketPatch) -> Self {
+        TicketChanges {
+            event_id: p.event_id,
+            name: p.name,
+            price_minor: p.price,
+            sales_start: p.sales_start,
+            sales_end: p.sales_end,
+            quota: p.quota,
+        }
+    }
+}

@@ -115,7 +115,11 @@ fn no_import_circle_between_top_level_modules() {
         let source = fs::read_to_string(file).expect("a source file is readable");
         for to in referenced_modules(&without_comments(&source)) {
             if to != from && modules.contains(&to) {
-                let shown = file.strip_prefix(&src).unwrap_or(file).display().to_string();
+                let shown = file
+                    .strip_prefix(&src)
+                    .unwrap_or(file)
+                    .display()
+                    .to_string();
                 edges
                     .entry(from.clone())
                     .or_default()

@@ -1,0 +1,108 @@
+//! Organisers' events (superuser and admin: all). Another organiser's
+//! event is a 404, as if it did not exist.
+//!
+//! - `list`: the events list.
+//! - `page`: the event page (everything it shows, read and cached).
+//! - `forms`: creating, editing and deleting an event.
+//! - `tickets`, `posters`: adding and deleting ticket types and posters.
+//! - `payments`: staff moving payments, refunds confirmed first.
+//! - `export`: the registrations as CSV.
+
+mod export;
+mod forms;
+mod list;
+mod page;
+mod payments;
+mod posters;
+mod tickets;
+
+use axum::Router;
+use axum::response::Response;
+use axum::routing::{get, post};
+use uuid::Uuid;
+
+use super::format::count;
+use super::{Frame, not_found_page, refusal};
+use crate::domain::{Caller, DomainError, events};
+use crate::state::AppState;
+
+use export::registrations_csv;
+use forms::{create, delete, delete_confirm, new_form, update};
+use list::list;
+use page::event_page;
+use payments::{move_payment, refund_confirm};
+use posters::{poster_delete, poster_delete_confirm, upload_poster};
+use tickets::{add_ticket, ticket_delete, ticket_delete_confirm};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console/events", get(list))
+        .route("/console/events/new", get(new_form).post(create))
+        .route("/console/events/{id}", get(event_page).post(update))
+        .route(
+            "/console/events/{id}/delete",
+            get(delete_confirm).post(delete),
+        )
+        .route("/console/events/{id}/tickets", post(add_ticket))
+        .route(
+            "/console/events/{id}/posters",
+            post(upload_poster).layer(axum::extract::DefaultBodyLimit::max(
+                crate::input::posters::MAX_UPLOAD_BODY + 64 * 1024,
+            )),
+        )
+        .route(
+            "/console/events/{id}/registrations.csv",
+            get(registrations_csv),
+        )
+        .route(
+            "/console/tickets/{id}/delete",
+            get(ticket_delete_confirm).post(ticket_delete),
+        )
+        .route(
+            "/console/posters/{id}/delete",
+            get(poster_delete_confirm).post(poster_delete),
+        )
+        .route("/console/payments/{id}", post(move_payment))
+        .route("/console/payments/{id}/refund", get(refund_confirm))
+}
+
+/// Those who may not create events have no events section.
+pub(super) fn refuse_unless_manager(frame: &Frame) -> Result<(), Response> {
+    if frame.may_manage {
+        Ok(())
+    } else {
+        Err(refusal(DomainError::Forbidden))
+    }
+}
+
+/// The fields of the event form.
+pub(super) const EVENT_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "location",
+    "start_time",
+    "end_time",
+    "quota",
+    "category",
+    "status",
+];
+
+/// The fields of the ticket form.
+pub(super) const TICKET_FIELDS: &[&str] = &["name", "price", "sales_start", "sales_end", "quota"];
+
+/// An event the caller manages (another's is a 404 page).
+pub(super) async fn managed(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<crate::db::entities::event::Model, Response> {
+    match events::get_managed(state, caller, id).await {
+        Ok(event) => Ok(event),
+        Err(DomainError::Forbidden) => Err(not_found_page()),
+        Err(e) => Err(refusal(e)),
+    }
+}
+
+pub(super) fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", count(n), if n == 1 { one } else { many })
+}

@@ -1,0 +1,121 @@
+//! Ticket types on the event page: adding one, deleting with a
+//! confirmation.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use crate::console::attendee::Confirm;
+use crate::console::{
+    FormState, Visit, not_found_page, path_uuid, posted, redirect_with, refusal, refusal_words,
+    visit,
+};
+use crate::domain::{Caller, DomainError, tickets};
+use crate::input::Input;
+use crate::input::tickets::TicketPatch;
+use crate::state::AppState;
+
+use super::page::{Submitted, render_event};
+use super::{TICKET_FIELDS, managed, plural};
+
+pub(super) async fn add_ticket(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let back = format!("/console/events/{id}/");
+    let (visit, fields) = page_or_return!(posted(&state, &headers, &body, &back).await);
+    let id = page_or_return!(path_uuid(&id));
+    if let Err(response) = managed(&state, &visit.caller, id).await {
+        return response;
+    }
+    let mut json = fields.to_json(TICKET_FIELDS);
+    json.insert("event_id".into(), serde_json::Value::String(id.to_string()));
+    let mut input = Input::new(json, false);
+    let patch = TicketPatch::read(&mut input, state.config.time_zone);
+    if let (Some(start), Some(end)) = (patch.sales_start, patch.sales_end) {
+        tickets::check_window(start, end, &mut input.errors);
+    }
+    let errors = input.errors;
+    let outcome = match patch.complete().filter(|_| errors.is_empty()) {
+        Some(write) => tickets::create(&state, &visit.caller, write).await,
+        None => Err(DomainError::Invalid(errors)),
+    };
+    match outcome {
+        Ok(created) => redirect_with(
+            &state,
+            &format!("{back}#tickets"),
+            "ok",
+            &format!("Ticket “{}” added.", created.ticket.name),
+        ),
+        Err(DomainError::Invalid(errors)) => {
+            let submitted = Submitted {
+                ticket: Some(FormState::submitted(TICKET_FIELDS, &fields, errors)),
+                ..Submitted::default()
+            };
+            render_event(&state, visit, id, None, submitted, StatusCode::BAD_REQUEST).await
+        }
+        Err(e) => refusal(e),
+    }
+}
+
+/// A ticket of an event the caller manages.
+async fn managed_ticket(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+) -> Result<crate::db::entities::ticket::Model, Response> {
+    let id = path_uuid(raw)?;
+    match tickets::get_managed(state, caller, id).await {
+        Ok((t, _)) => Ok(t),
+        Err(DomainError::Forbidden) => Err(not_found_page()),
+        Err(e) => Err(refusal(e)),
+    }
+}
+
+pub(super) async fn ticket_delete_confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let here = format!("/console/tickets/{id}/delete");
+    let Visit { caller, frame } = page_or_return!(visit(&state, &headers, &here, "events").await);
+    let t = page_or_return!(managed_ticket(&state, &caller, &id).await);
+    let sold = u64::try_from(t.sold).unwrap_or(0);
+    Confirm {
+        frame: &frame,
+        title: "Delete this ticket type?".into(),
+        question: format!("Delete the ticket type “{}”?", t.name),
+        consequences: vec![format!(
+            "Its {} and their payments are deleted with it; their places go back to the event.",
+            plural(sold, "registration", "registrations")
+        )],
+        action: here,
+        button: "Delete ticket type",
+        back: format!("/console/events/{}/#tickets", t.event_id),
+        fields: Vec::new(),
+    }
+    .page()
+}
+
+pub(super) async fn ticket_delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (visit, _) = page_or_return!(posted(&state, &headers, &body, "/console/events/").await);
+    let t = page_or_return!(managed_ticket(&state, &visit.caller, &id).await);
+    let back = format!("/console/events/{}/#tickets", t.event_id);
+    match tickets::delete(&state, &visit.caller, t.id).await {
+        Ok(()) => redirect_with(
+            &state,
+            &back,
+            "ok",
+            &format!("Ticket type “{}” deleted.", t.name),
+        ),
+        Err(e) => redirect_with(&state, &back, "error", &refusal_words(&e)),
+    }
+}

@@ -261,6 +261,24 @@ pub struct InvalidCode {
     pub reason: &'static str,
 }
 
+/// A scan refused at the door (403, 404, 409): why, in words (`detail`)
+/// and as a `reason` a door app can switch on; an earlier admission says
+/// when and by whom.
+#[derive(ToSchema)]
+pub struct ScanRefusal {
+    pub detail: String,
+    /// `forbidden` (403), `revoked` (404), `event_cancelled`, `unpaid`,
+    /// `already_checked_in` (409).
+    pub reason: String,
+    /// `already_checked_in` only: when the person was admitted.
+    #[schema(required = false, value_type = DateTime<Utc>)]
+    pub checked_in_at: Option<DateTime<Utc>>,
+    /// `already_checked_in` only: who admitted them (null when that
+    /// account is gone, or for an import).
+    #[schema(required = false)]
+    pub checked_in_by: Option<Uuid>,
+}
+
 /// A 400 of a scan: an invalid code, or the usual field errors.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
@@ -346,10 +364,12 @@ fn scan_answer(
         (status = 400, description = "Not a valid ticket code (`reason` `invalid_code`), or a bad body",
             body = ScanBadRequest,
             example = json!({"code": ["Invalid ticket code."], "reason": "invalid_code"})),
-        (status = 403, description = "Not allowed"),
-        (status = 404, description = "The registration is gone",
+        (status = 403, description = "Not allowed to admit at this event", body = ScanRefusal,
+            example = json!({"detail": "You do not have permission to perform this action.", "reason": "forbidden"})),
+        (status = 404, description = "The registration is gone", body = ScanRefusal,
             example = json!({"detail": "Not found.", "reason": "revoked"})),
         (status = 409, description = "Cancelled event, unpaid ticket, or already checked in",
+            body = ScanRefusal,
             example = json!({"detail": "Already checked in.", "reason": "already_checked_in", "checked_in_at": "2027-01-10T12:04:00Z", "checked_in_by": "0193a4c2-7d1e-7c3a-9b1f-2f0e5d6c7b8a"})),
     )
 )]

@@ -15,7 +15,7 @@ use super::body::{JsonBody, path_id};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
 use super::pagination::{EventList, Pagination, page_request};
-use super::schemas::{EventOrdering, EventStatus, FieldErrorsBody, ID_UUID, datetime};
+use super::schemas::{EventStatus, FieldErrorsBody, ID_UUID, datetime};
 use crate::cache::Family;
 use crate::db::entities::event;
 use crate::domain::events::{
@@ -122,7 +122,7 @@ pub struct EventFilters {
     pub start_before: Option<DateTime<Utc>>,
     /// One or more fields, comma-separated, each optionally prefixed `-`
     /// (`-start_time,name`). Default `start_time`; ties are broken by id.
-    #[param(value_type = Option<EventOrdering>)]
+    #[param(value_type = Option<String>, pattern = r"^-?(start_time|name|created_at|quota)(,-?(start_time|name|created_at|quota))*$", example = "-start_time,name")]
     pub ordering: Option<String>,
 }
 

@@ -95,44 +95,6 @@ pub enum PaymentStatus {
     Refunded,
 }
 
-/// The order of an event list: a field, `-` for descending.
-#[derive(ToSchema)]
-pub enum EventOrdering {
-    #[serde(rename = "start_time")]
-    StartTime,
-    #[serde(rename = "-start_time")]
-    StartTimeDesc,
-    #[serde(rename = "name")]
-    Name,
-    #[serde(rename = "-name")]
-    NameDesc,
-    #[serde(rename = "created_at")]
-    CreatedAt,
-    #[serde(rename = "-created_at")]
-    CreatedAtDesc,
-    #[serde(rename = "quota")]
-    Quota,
-    #[serde(rename = "-quota")]
-    QuotaDesc,
-}
-
-/// The order of a ticket list; default: creation order.
-#[derive(ToSchema)]
-pub enum TicketOrdering {
-    #[serde(rename = "price")]
-    Price,
-    #[serde(rename = "-price")]
-    PriceDesc,
-    #[serde(rename = "sales_start")]
-    SalesStart,
-    #[serde(rename = "-sales_start")]
-    SalesStartDesc,
-    #[serde(rename = "name")]
-    Name,
-    #[serde(rename = "-name")]
-    NameDesc,
-}
-
 /// Serialises money held in minor units as a JSON number (`200000`,
 /// `200000.5`).
 pub fn money<S: serde::Serializer>(minor: &i64, serializer: S) -> Result<S::Ok, S::Error> {

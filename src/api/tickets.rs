@@ -16,7 +16,7 @@ use super::body::{JsonBody, path_id};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
 use super::pagination::{Pagination, TicketList, page_request};
-use super::schemas::{FieldErrorsBody, ID_UUID, TicketOrdering, datetime, money};
+use super::schemas::{FieldErrorsBody, ID_UUID, datetime, money};
 use crate::cache::Family;
 use crate::domain::FieldErrors;
 use crate::domain::tickets::{self as domain, ORDERINGS, TicketView};
@@ -98,7 +98,7 @@ pub struct TicketFilters {
     pub event: Option<Uuid>,
     /// One or more fields, comma-separated, each optionally prefixed `-`
     /// (`-price,name`). Default: creation order.
-    #[param(value_type = Option<TicketOrdering>)]
+    #[param(value_type = Option<String>, pattern = r"^-?(price|sales_start|name)(,-?(price|sales_start|name))*$", example = "-price,name")]
     pub ordering: Option<String>,
 }
 

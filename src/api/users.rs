@@ -87,16 +87,17 @@ pub struct UserUpdate {
         min_length = 1,
         max_length = 150,
         pattern = r"^[\w.@+-]+$",
-        value_type = String
+        value_type = String,
+        required = false
     )]
     pub username: Option<String>,
-    #[schema(format = Email, max_length = 254, value_type = String)]
+    #[schema(format = Email, max_length = 254, value_type = String, required = false)]
     pub email: Option<String>,
-    #[schema(format = Password, min_length = 8, max_length = 4096, pattern = r"\D", value_type = String)]
+    #[schema(format = Password, min_length = 8, max_length = 4096, pattern = r"\D", value_type = String, required = false)]
     pub password: Option<String>,
-    #[schema(max_length = 150, value_type = String)]
+    #[schema(max_length = 150, value_type = String, required = false)]
     pub first_name: Option<String>,
-    #[schema(max_length = 150, value_type = String)]
+    #[schema(max_length = 150, value_type = String, required = false)]
     pub last_name: Option<String>,
 }
 

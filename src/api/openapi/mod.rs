@@ -12,6 +12,7 @@ use axum::routing::get;
 use serde_json::json;
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{Object, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -67,8 +68,6 @@ expired token is refused with 401 on every route that reads the header, public o
             schemas::AuthenticationError,
             schemas::InternalError,
             schemas::EventStatus,
-            schemas::EventOrdering,
-            schemas::TicketOrdering,
             schemas::PaymentStatus,
         ),
     ),
@@ -207,7 +206,8 @@ fn standard_response(status: &str) -> Option<&'static str> {
 /// each handler:
 /// - an error status a handler lists without a body is the standard one;
 /// - 401 wherever the bearer token is read (a bad token is refused even on
-///   public routes);
+///   public routes), and no security requirement on routes anyone may call;
+/// - optional headers typed as strings (not nullable);
 /// - 400 (if not already listed), 413 and 415 wherever a JSON body is read;
 /// - 503 on every `/api/` route (the database, or object storage, is down);
 /// - 500 everywhere;
@@ -276,6 +276,28 @@ impl Modify for Conventions {
                         .map(|v| v.to_string().contains("\"jwt\""))
                         .unwrap_or(false)
                 });
+                // A route anyone may call (a token is read if sent) has no
+                // security requirement: `[{}]` makes client generators
+                // demand an authenticated client for login and public reads.
+                let anonymous = operation.security.as_ref().is_some_and(|requirements| {
+                    serde_json::to_value(requirements)
+                        .ok()
+                        .and_then(|v| v.as_array().cloned())
+                        .is_some_and(|all| all.iter().any(|r| r == &json!({})))
+                });
+                if anonymous {
+                    operation.security = None;
+                }
+                // An optional header is a string that may be left out, never
+                // a null (what utoipa writes for `Option<String>`).
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    if let RefOr::T(parameter) = parameter
+                        && parameter.parameter_in == ParameterIn::Header
+                    {
+                        parameter.schema =
+                            Some(RefOr::T(Schema::Object(Object::with_type(Type::String))));
+                    }
+                }
                 let reads_json = operation
                     .request_body
                     .as_ref()

@@ -51,6 +51,7 @@ const KNOWN_VARIABLES: &[&str] = &[
     "HEADER_READ_TIMEOUT",
     "HOST",
     "HOSTNAME",
+    "HOUSEKEEPING_INTERVAL",
     "JWT_ACCESS_TTL",
     "JWT_REFRESH_TTL",
     "LOGIN_THROTTLE_ADDRESS_FAILURES",
@@ -72,6 +73,7 @@ const KNOWN_VARIABLES: &[&str] = &[
     "MINIO_ENDPOINT_URL",
     "MINIO_REGION",
     "MINIO_SECRET_KEY",
+    "OUTBOX_RETENTION_DAYS",
     "PORT",
     "REDIS_DB",
     "REDIS_HOST",
@@ -202,6 +204,10 @@ pub struct Config {
     pub session_idle: Duration,
     /// Console cookies only over HTTPS (`SESSION_COOKIE_SECURE=true`).
     pub session_cookie_secure: bool,
+    /// How often a worker prunes what only grows (`jobs::housekeeping`).
+    pub housekeeping_interval: Duration,
+    /// Finished outbox jobs are kept this many days (dead ones for ever).
+    pub outbox_retention_days: u32,
 }
 
 impl fmt::Debug for Config {
@@ -407,6 +413,12 @@ impl Config {
             data_dir,
             log_dir: PathBuf::from(get("LOG_DIR").unwrap_or_else(|| "logs".into())),
             log_retention_days: parse_number(&get, "LOG_RETENTION_DAYS", 14, 1, 36500)?,
+            housekeeping_interval: parse_duration_var(
+                &get,
+                "HOUSEKEEPING_INTERVAL",
+                Duration::from_secs(10 * 60),
+            )?,
+            outbox_retention_days: parse_number(&get, "OUTBOX_RETENTION_DAYS", 7, 1, 36500)?,
             log_json,
             log_filter,
             host: get("HOST").unwrap_or_else(|| "127.0.0.1".into()),
@@ -458,6 +470,14 @@ impl Config {
             (
                 "LOG_RETENTION_DAYS".into(),
                 self.log_retention_days.to_string(),
+            ),
+            (
+                "OUTBOX_RETENTION_DAYS".into(),
+                self.outbox_retention_days.to_string(),
+            ),
+            (
+                "HOUSEKEEPING_INTERVAL".into(),
+                format!("{}s", self.housekeeping_interval.as_secs()),
             ),
             ("HOST:PORT".into(), format!("{}:{}", self.host, self.port)),
             (

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(CacheStamp),
             Box::new(ConsoleSessions),
             Box::new(ConsoleIndexes),
+            Box::new(HousekeepingIndexes),
         ]
     }
 }
@@ -573,6 +574,33 @@ impl MigrationTrait for ConsoleIndexes {
         m.create_index(index("registrations", &["registered_at"]))
             .await?;
         m.create_index(index("payments", &["payment_status"]))
+            .await?;
+        Ok(())
+    }
+}
+
+/// What housekeeping (`jobs::housekeeping`) prunes by: each table's age
+/// column, so that a pass reads only the rows it deletes.
+struct HousekeepingIndexes;
+
+impl MigrationName for HousekeepingIndexes {
+    fn name(&self) -> &str {
+        "m20261204_000009_housekeeping_indexes"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for HousekeepingIndexes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_index(index("outbox", &["status", "finished_at"]))
+            .await?;
+        m.create_index(index("idempotency_keys", &["created_at"]))
+            .await?;
+        m.create_index(index("console_sessions", &["last_seen_at"]))
+            .await?;
+        m.create_index(index("revoked_tokens", &["expires_at"]))
+            .await?;
+        m.create_index(index("login_failures", &["failed_at"]))
             .await?;
         Ok(())
     }

@@ -65,11 +65,13 @@ pub async fn list(
     page: PageRequest,
 ) -> DomainResult<Page<payment::Model>> {
     let mut select = scoped_to_caller(
+        state,
         payment::Entity::find(),
         caller,
         payment::Column::UserId,
         payment::Column::EventId,
-    );
+    )
+    .await?;
     if let Some(id) = filter.registration {
         select = select.filter(payment::Column::RegistrationId.eq(id));
     }

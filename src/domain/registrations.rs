@@ -39,29 +39,55 @@ pub struct RegistrationFilter {
     pub user: Option<Uuid>,
 }
 
+/// Most events an organiser's scope names one by one; beyond, a subquery.
+const MAX_SCOPED_EVENTS: usize = 1000;
+
 /// Rows visible to the caller (registrations, payments): all for
 /// superuser/admin; otherwise their own (`user_column`) plus those for events
 /// they organise (`event_column`).
-pub(crate) fn scoped_to_caller<E: EntityTrait>(
+///
+/// The events are read first and named in the query: an attendee who
+/// organises nothing gets `user = me` alone (its index, a few rows), an
+/// organiser `user = me OR event IN (…)` (two index scans, OR-ed). A
+/// subquery in the `OR` kept PostgreSQL from using either index: it walked
+/// every registration in `registered_at` order (2 s for an attendee's
+/// list at a million rows).
+pub(crate) async fn scoped_to_caller<E: EntityTrait>(
+    state: &AppState,
     select: Select<E>,
     caller: &Caller,
     user_column: E::Column,
     event_column: E::Column,
-) -> Select<E> {
+) -> DomainResult<Select<E>> {
     if caller.is_admin() {
-        return select;
+        return Ok(select);
     }
-    select.filter(
-        Condition::any().add(user_column.eq(caller.id)).add(
-            event_column.in_subquery(
-                Query::select()
-                    .column(event::Column::Id)
-                    .from(event::Entity)
-                    .and_where(event::Column::OrganizerId.eq(caller.id))
-                    .to_owned(),
+    let organised: Vec<Uuid> = event::Entity::find()
+        .select_only()
+        .column(event::Column::Id)
+        .filter(event::Column::OrganizerId.eq(caller.id))
+        .limit(MAX_SCOPED_EVENTS as u64 + 1)
+        .into_tuple()
+        .all(state.db.conn())
+        .await?;
+    let own = user_column.eq(caller.id);
+    Ok(match organised.len() {
+        0 => select.filter(own),
+        n if n <= MAX_SCOPED_EVENTS => {
+            select.filter(Condition::any().add(own).add(event_column.is_in(organised)))
+        }
+        _ => select.filter(
+            Condition::any().add(own).add(
+                event_column.in_subquery(
+                    Query::select()
+                        .column(event::Column::Id)
+                        .from(event::Entity)
+                        .and_where(event::Column::OrganizerId.eq(caller.id))
+                        .to_owned(),
+                ),
             ),
         ),
-    )
+    })
 }
 
 /// The organiser of an event (not found when the event is gone).
@@ -81,11 +107,13 @@ pub async fn list(
     page: PageRequest,
 ) -> DomainResult<Page<registration::Model>> {
     let mut select = scoped_to_caller(
+        state,
         registration::Entity::find(),
         caller,
         registration::Column::UserId,
         registration::Column::EventId,
-    );
+    )
+    .await?;
     if let Some(id) = filter.ticket {
         select = select.filter(registration::Column::TicketId.eq(id));
     }

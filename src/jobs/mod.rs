@@ -13,6 +13,7 @@
 //! exponential backoff and jitter, and after `MAX_ATTEMPTS` the job is dead
 //! (logged at ERROR, counted in `/readyz`).
 
+pub mod housekeeping;
 pub mod reminders;
 
 use std::time::Duration;
@@ -198,6 +199,8 @@ pub async fn run_worker(state: AppState, mut shutdown: watch::Receiver<bool>) {
         state.mailer.describe()
     );
     let poll = state.config.worker_poll;
+    // Workers also prune what only grows (never the API-only hosts).
+    let housekeeping = tokio::spawn(housekeeping::run(state.clone()));
     loop {
         match run_pass(&state, &worker).await {
             Ok(report) if report.sent + report.failed + report.skipped > 0 => {
@@ -220,6 +223,7 @@ pub async fn run_worker(state: AppState, mut shutdown: watch::Receiver<bool>) {
             break;
         }
     }
+    housekeeping.abort();
     tracing::info!("Worker {worker} stopped");
 }
 

@@ -82,7 +82,7 @@ pub async fn pass(state: &AppState, now: DateTime<Utc>) -> Result<Pruned, DbErr>
     let outbox = drain(
         state,
         outbox::Entity,
-        outbox::Column::Id,
+        &[outbox::Column::Id],
         Condition::all()
             .add(outbox::Column::Status.is_in(["done", "skipped"]))
             .add(outbox::Column::FinishedAt.lt(finished_before))
@@ -93,11 +93,20 @@ pub async fn pass(state: &AppState, now: DateTime<Utc>) -> Result<Pruned, DbErr>
             ),
     )
     .await?;
-    let idempotency_keys = drain_idempotency_keys(state, now - IDEMPOTENCY_KEY_LIFETIME).await?;
+    let idempotency_keys = drain(
+        state,
+        idempotency_key::Entity,
+        &[
+            idempotency_key::Column::UserId,
+            idempotency_key::Column::Key,
+        ],
+        Condition::all().add(idempotency_key::Column::CreatedAt.lt(now - IDEMPOTENCY_KEY_LIFETIME)),
+    )
+    .await?;
     let console_sessions = drain(
         state,
         console_session::Entity,
-        console_session::Column::Id,
+        &[console_session::Column::Id],
         Condition::all()
             .add(console_session::Column::LastSeenAt.lt(now - span(config.session_idle))),
     )
@@ -105,14 +114,14 @@ pub async fn pass(state: &AppState, now: DateTime<Utc>) -> Result<Pruned, DbErr>
     let revoked_tokens = drain(
         state,
         revoked_token::Entity,
-        revoked_token::Column::Jti,
+        &[revoked_token::Column::Jti],
         Condition::all().add(revoked_token::Column::ExpiresAt.lt(now)),
     )
     .await?;
     let login_failures = drain(
         state,
         login_failure::Entity,
-        login_failure::Column::Id,
+        &[login_failure::Column::Id],
         Condition::all()
             .add(login_failure::Column::FailedAt.lt(now - span(config.login_throttle.window))),
     )
@@ -127,11 +136,12 @@ pub async fn pass(state: &AppState, now: DateTime<Utc>) -> Result<Pruned, DbErr>
 }
 
 /// Deletes the rows of `entity` that meet `condition`, at most `BATCH` per
-/// statement (picked by their `key`), until a statement deletes fewer.
+/// statement (picked by their primary `key`, one column or two), until a
+/// statement deletes fewer.
 async fn drain<E, C>(
     state: &AppState,
     entity: E,
-    key: C,
+    key: &[C],
     condition: Condition,
 ) -> Result<u64, DbErr>
 where
@@ -141,45 +151,14 @@ where
     let mut total = 0;
     loop {
         let batch = Query::select()
-            .column(key)
+            .columns(key.iter().copied())
             .from(entity)
             .cond_where(condition.clone())
             .limit(BATCH)
             .to_owned();
         let txn = state.db.begin_write().await?;
         let deleted = E::delete_many()
-            .filter(key.in_subquery(batch))
-            .exec(&*txn)
-            .await?
-            .rows_affected;
-        txn.commit().await?;
-        total += deleted;
-        if deleted < BATCH {
-            return Ok(total);
-        }
-    }
-}
-
-/// Idempotency keys have a two-column key (user, key): deleted by both.
-async fn drain_idempotency_keys(state: &AppState, before: DateTime<Utc>) -> Result<u64, DbErr> {
-    let mut total = 0;
-    loop {
-        let batch = Query::select()
-            .column(idempotency_key::Column::UserId)
-            .column(idempotency_key::Column::Key)
-            .from(idempotency_key::Entity)
-            .and_where(idempotency_key::Column::CreatedAt.lt(before))
-            .limit(BATCH)
-            .to_owned();
-        let txn = state.db.begin_write().await?;
-        let deleted = idempotency_key::Entity::delete_many()
-            .filter(
-                Expr::tuple([
-                    Expr::col(idempotency_key::Column::UserId),
-                    Expr::col(idempotency_key::Column::Key),
-                ])
-                .in_subquery(batch),
-            )
+            .filter(Expr::tuple(key.iter().map(|c| Expr::col(*c))).in_subquery(batch))
             .exec(&*txn)
             .await?
             .rows_affected;

@@ -14,6 +14,7 @@ use crate::helpers::TestApp;
 crate::backend_tests!(
     each_table_loses_only_rows_that_no_longer_matter,
     a_backlog_goes_in_batches,
+    two_workers_at_once_prune_each_row_once,
 );
 
 /// A copy of `job` under a new id and key, finished at `finished_at` with
@@ -221,6 +222,36 @@ async fn a_backlog_goes_in_batches(app: &TestApp) {
     let left = revoked_token::Entity::find()
         .filter(revoked_token::Column::ExpiresAt.lt(now))
         .count(db)
+        .await
+        .expect("count");
+    assert_eq!(left, 0);
+}
+
+/// Two workers pruning the same backlog at once: every row goes, each
+/// counted by exactly one of them, and neither fails.
+async fn two_workers_at_once_prune_each_row_once(app: &TestApp) {
+    let now = Utc::now();
+    let rows = housekeeping::BATCH * 4;
+    let models: Vec<revoked_token::ActiveModel> = (0..rows)
+        .map(|i| revoked_token::ActiveModel {
+            jti: Set(format!("shared-{i}")),
+            expires_at: Set(now - Duration::hours(1)),
+        })
+        .collect();
+    for chunk in models.chunks(200) {
+        revoked_token::Entity::insert_many(chunk.to_vec())
+            .exec(app.state.db.conn())
+            .await
+            .expect("backlog");
+    }
+    let (first, second) = tokio::join!(
+        housekeeping::pass(&app.state, now),
+        housekeeping::pass(&app.state, now)
+    );
+    let (first, second) = (first.expect("first pass"), second.expect("second pass"));
+    assert_eq!(first.revoked_tokens + second.revoked_tokens, rows);
+    let left = revoked_token::Entity::find()
+        .count(app.state.db.conn())
         .await
         .expect("count");
     assert_eq!(left, 0);

@@ -399,3 +399,92 @@ pub mod console_session {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod payment_tally {
+    use sea_orm::entity::prelude::*;
+
+    /// An event's payments in one status: how many and their sum. Kept by
+    /// triggers on `payments` (migration `m20261205_000010_scale`); read,
+    /// never written, by the code.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "payment_tallies")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub event_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub payment_status: String,
+        pub n: i64,
+        pub amount_minor: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod checkin_tally {
+    use sea_orm::entity::prelude::*;
+
+    /// A ticket type's check-ins: people admitted and conflicting offline
+    /// scans. Kept by triggers on `checkins`; read, never written, by the
+    /// code.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "checkin_tallies")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ticket_id: Uuid,
+        pub event_id: Uuid,
+        pub admitted: i64,
+        pub conflicts: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod registration_tally {
+    use sea_orm::entity::prelude::*;
+
+    /// An event's registrations made in one quarter hour (`slot`: Unix time
+    /// / 900). Kept by triggers on `registrations`; read, never written, by
+    /// the code.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "registration_tallies")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub event_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub slot: i64,
+        pub n: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod event_tally {
+    use sea_orm::entity::prelude::*;
+
+    /// How many events have a status and a category (`category_key`: its
+    /// lowercase form, as the list filters it). Kept by triggers on
+    /// `events`; read, never written, by the code.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "event_tallies")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub status: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub category_key: String,
+        pub n: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(ConsoleSessions),
             Box::new(ConsoleIndexes),
             Box::new(HousekeepingIndexes),
+            Box::new(ScaleSchema),
         ]
     }
 }
@@ -601,6 +602,394 @@ impl MigrationTrait for HousekeepingIndexes {
         m.create_index(index("revoked_tokens", &["expires_at"]))
             .await?;
         m.create_index(index("login_failures", &["failed_at"]))
+            .await?;
+        Ok(())
+    }
+}
+
+/// Flat cost at a million rows (README "Scale"): the tallies an event's
+/// numbers are read from instead of counting its rows, kept by triggers so
+/// that every write (cascades, the importer and the CLI included) moves
+/// them in its own transaction; indexes that serve each list in its order
+/// (and its deep pages from the index alone); on PostgreSQL, trigram
+/// indexes for the `contains` searches.
+struct ScaleSchema;
+
+impl MigrationName for ScaleSchema {
+    fn name(&self) -> &str {
+        "m20261205_000010_scale"
+    }
+}
+
+/// PostgreSQL: one function per tallied table, run for each changed row
+/// when its transaction commits (a constraint trigger, deferred): a tally's
+/// row is locked last and only for the commit, after the counters the
+/// write already holds, in the same order for every write — no new waiting
+/// on a busy event, no deadlock.
+const PG_TALLY_TRIGGERS: &str = r#"
+CREATE FUNCTION tally_payment() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        UPDATE payment_tallies
+           SET n = n - 1, amount_minor = amount_minor - OLD.amount_paid_minor
+         WHERE event_id = OLD.event_id AND payment_status = OLD.payment_status;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO payment_tallies (event_id, payment_status, n, amount_minor)
+        VALUES (NEW.event_id, NEW.payment_status, 1, NEW.amount_paid_minor)
+        ON CONFLICT (event_id, payment_status) DO UPDATE
+           SET n = payment_tallies.n + 1,
+               amount_minor = payment_tallies.amount_minor + EXCLUDED.amount_minor;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER payments_tally AFTER INSERT OR DELETE
+    OR UPDATE OF event_id, payment_status, amount_paid_minor ON payments
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION tally_payment();
+
+CREATE FUNCTION tally_checkin() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        UPDATE checkin_tallies
+           SET admitted = admitted - CASE WHEN OLD.conflict THEN 0 ELSE 1 END,
+               conflicts = conflicts + CASE WHEN OLD.conflict THEN -1 ELSE 0 END
+         WHERE ticket_id = OLD.ticket_id;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO checkin_tallies (ticket_id, event_id, admitted, conflicts)
+        VALUES (NEW.ticket_id, NEW.event_id,
+                CASE WHEN NEW.conflict THEN 0 ELSE 1 END, CASE WHEN NEW.conflict THEN 1 ELSE 0 END)
+        ON CONFLICT (ticket_id) DO UPDATE
+           SET admitted = checkin_tallies.admitted + EXCLUDED.admitted,
+               conflicts = checkin_tallies.conflicts + EXCLUDED.conflicts;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER checkins_tally AFTER INSERT OR DELETE
+    OR UPDATE OF ticket_id, conflict ON checkins
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION tally_checkin();
+
+CREATE FUNCTION tally_registration() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        UPDATE registration_tallies SET n = n - 1
+         WHERE event_id = OLD.event_id
+           AND slot = floor(extract(epoch FROM OLD.registered_at) / 900)::bigint;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO registration_tallies (event_id, slot, n)
+        VALUES (NEW.event_id, floor(extract(epoch FROM NEW.registered_at) / 900)::bigint, 1)
+        ON CONFLICT (event_id, slot) DO UPDATE SET n = registration_tallies.n + 1;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER registrations_tally AFTER INSERT OR DELETE
+    OR UPDATE OF event_id, registered_at ON registrations
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION tally_registration();
+
+CREATE FUNCTION tally_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        UPDATE event_tallies SET n = n - 1
+         WHERE status = OLD.status AND category_key = lower(OLD.category);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO event_tallies (status, category_key, n)
+        VALUES (NEW.status, lower(NEW.category), 1)
+        ON CONFLICT (status, category_key) DO UPDATE SET n = event_tallies.n + 1;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER events_tally AFTER INSERT OR DELETE
+    OR UPDATE OF status, category ON events
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION tally_event();
+"#;
+
+/// SQLite: the same, one trigger per operation (a deletion only ever
+/// lowers an existing row, so a tally whose event is being deleted is not
+/// created again). A missing row is inserted `WHERE NOT EXISTS`, not with
+/// `INSERT OR IGNORE`: an outer statement's conflict clause (the importer's
+/// upserts) would override the trigger's.
+const SQLITE_TALLY_TRIGGERS: [&str; 12] = [
+    "CREATE TRIGGER events_tally_insert AFTER INSERT ON events BEGIN
+        INSERT INTO event_tallies (status, category_key, n)
+            SELECT NEW.status, lower(NEW.category), 0 WHERE NOT EXISTS (SELECT 1 FROM event_tallies
+             WHERE status = NEW.status AND category_key = lower(NEW.category));
+        UPDATE event_tallies SET n = n + 1
+         WHERE status = NEW.status AND category_key = lower(NEW.category);
+    END",
+    "CREATE TRIGGER events_tally_delete AFTER DELETE ON events BEGIN
+        UPDATE event_tallies SET n = n - 1
+         WHERE status = OLD.status AND category_key = lower(OLD.category);
+    END",
+    "CREATE TRIGGER events_tally_update AFTER UPDATE OF status, category ON events BEGIN
+        UPDATE event_tallies SET n = n - 1
+         WHERE status = OLD.status AND category_key = lower(OLD.category);
+        INSERT INTO event_tallies (status, category_key, n)
+            SELECT NEW.status, lower(NEW.category), 0 WHERE NOT EXISTS (SELECT 1 FROM event_tallies
+             WHERE status = NEW.status AND category_key = lower(NEW.category));
+        UPDATE event_tallies SET n = n + 1
+         WHERE status = NEW.status AND category_key = lower(NEW.category);
+    END",
+    "CREATE TRIGGER registrations_tally_insert AFTER INSERT ON registrations BEGIN
+        INSERT INTO registration_tallies (event_id, slot, n)
+            SELECT NEW.event_id, unixepoch(NEW.registered_at) / 900, 0 WHERE NOT EXISTS (SELECT 1
+              FROM registration_tallies
+             WHERE event_id = NEW.event_id AND slot = unixepoch(NEW.registered_at) / 900);
+        UPDATE registration_tallies SET n = n + 1
+         WHERE event_id = NEW.event_id AND slot = unixepoch(NEW.registered_at) / 900;
+    END",
+    "CREATE TRIGGER registrations_tally_delete AFTER DELETE ON registrations BEGIN
+        UPDATE registration_tallies SET n = n - 1
+         WHERE event_id = OLD.event_id AND slot = unixepoch(OLD.registered_at) / 900;
+    END",
+    "CREATE TRIGGER registrations_tally_update
+        AFTER UPDATE OF event_id, registered_at ON registrations BEGIN
+        UPDATE registration_tallies SET n = n - 1
+         WHERE event_id = OLD.event_id AND slot = unixepoch(OLD.registered_at) / 900;
+        INSERT INTO registration_tallies (event_id, slot, n)
+            SELECT NEW.event_id, unixepoch(NEW.registered_at) / 900, 0 WHERE NOT EXISTS (SELECT 1
+              FROM registration_tallies
+             WHERE event_id = NEW.event_id AND slot = unixepoch(NEW.registered_at) / 900);
+        UPDATE registration_tallies SET n = n + 1
+         WHERE event_id = NEW.event_id AND slot = unixepoch(NEW.registered_at) / 900;
+    END",
+    "CREATE TRIGGER payments_tally_insert AFTER INSERT ON payments BEGIN
+        INSERT INTO payment_tallies (event_id, payment_status, n, amount_minor)
+            SELECT NEW.event_id, NEW.payment_status, 0, 0 WHERE NOT EXISTS (SELECT 1
+              FROM payment_tallies
+             WHERE event_id = NEW.event_id AND payment_status = NEW.payment_status);
+        UPDATE payment_tallies SET n = n + 1, amount_minor = amount_minor + NEW.amount_paid_minor
+         WHERE event_id = NEW.event_id AND payment_status = NEW.payment_status;
+    END",
+    "CREATE TRIGGER payments_tally_delete AFTER DELETE ON payments BEGIN
+        UPDATE payment_tallies SET n = n - 1, amount_minor = amount_minor - OLD.amount_paid_minor
+         WHERE event_id = OLD.event_id AND payment_status = OLD.payment_status;
+    END",
+    "CREATE TRIGGER payments_tally_update
+        AFTER UPDATE OF event_id, payment_status, amount_paid_minor ON payments BEGIN
+        UPDATE payment_tallies SET n = n - 1, amount_minor = amount_minor - OLD.amount_paid_minor
+         WHERE event_id = OLD.event_id AND payment_status = OLD.payment_status;
+        INSERT INTO payment_tallies (event_id, payment_status, n, amount_minor)
+            SELECT NEW.event_id, NEW.payment_status, 0, 0 WHERE NOT EXISTS (SELECT 1
+              FROM payment_tallies
+             WHERE event_id = NEW.event_id AND payment_status = NEW.payment_status);
+        UPDATE payment_tallies SET n = n + 1, amount_minor = amount_minor + NEW.amount_paid_minor
+         WHERE event_id = NEW.event_id AND payment_status = NEW.payment_status;
+    END",
+    "CREATE TRIGGER checkins_tally_insert AFTER INSERT ON checkins BEGIN
+        INSERT INTO checkin_tallies (ticket_id, event_id, admitted, conflicts)
+            SELECT NEW.ticket_id, NEW.event_id, 0, 0 WHERE NOT EXISTS (SELECT 1
+              FROM checkin_tallies WHERE ticket_id = NEW.ticket_id);
+        UPDATE checkin_tallies
+           SET admitted = admitted + CASE WHEN NEW.conflict THEN 0 ELSE 1 END,
+               conflicts = conflicts + CASE WHEN NEW.conflict THEN 1 ELSE 0 END
+         WHERE ticket_id = NEW.ticket_id;
+    END",
+    "CREATE TRIGGER checkins_tally_delete AFTER DELETE ON checkins BEGIN
+        UPDATE checkin_tallies
+           SET admitted = admitted - CASE WHEN OLD.conflict THEN 0 ELSE 1 END,
+               conflicts = conflicts - CASE WHEN OLD.conflict THEN 1 ELSE 0 END
+         WHERE ticket_id = OLD.ticket_id;
+    END",
+    "CREATE TRIGGER checkins_tally_update AFTER UPDATE OF ticket_id, conflict ON checkins BEGIN
+        UPDATE checkin_tallies
+           SET admitted = admitted - CASE WHEN OLD.conflict THEN 0 ELSE 1 END,
+               conflicts = conflicts - CASE WHEN OLD.conflict THEN 1 ELSE 0 END
+         WHERE ticket_id = OLD.ticket_id;
+        INSERT INTO checkin_tallies (ticket_id, event_id, admitted, conflicts)
+            SELECT NEW.ticket_id, NEW.event_id, 0, 0 WHERE NOT EXISTS (SELECT 1
+              FROM checkin_tallies WHERE ticket_id = NEW.ticket_id);
+        UPDATE checkin_tallies
+           SET admitted = admitted + CASE WHEN NEW.conflict THEN 0 ELSE 1 END,
+               conflicts = conflicts + CASE WHEN NEW.conflict THEN 1 ELSE 0 END
+         WHERE ticket_id = NEW.ticket_id;
+    END",
+];
+
+/// The tallies of the rows already there (the same statements on both but
+/// the registrations' time slot).
+const TALLY_BACKFILL: [&str; 3] = [
+    "INSERT INTO event_tallies (status, category_key, n)
+     SELECT status, lower(category), COUNT(*) FROM events GROUP BY status, lower(category)",
+    "INSERT INTO payment_tallies (event_id, payment_status, n, amount_minor)
+     SELECT event_id, payment_status, COUNT(*), COALESCE(SUM(amount_paid_minor), 0)
+       FROM payments WHERE event_id IN (SELECT id FROM events)
+      GROUP BY event_id, payment_status",
+    "INSERT INTO checkin_tallies (ticket_id, event_id, admitted, conflicts)
+     SELECT ticket_id, event_id,
+            SUM(CASE WHEN conflict THEN 0 ELSE 1 END), SUM(CASE WHEN conflict THEN 1 ELSE 0 END)
+       FROM checkins WHERE ticket_id IN (SELECT id FROM tickets)
+      GROUP BY ticket_id, event_id",
+];
+
+/// PostgreSQL: `lower(column) LIKE '%…%'` (events' search and location,
+/// the roster's search) from trigram indexes instead of reading every row.
+const PG_TRIGRAM_INDEXES: [&str; 8] = [
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE INDEX idx_events_name_trgm ON events USING gin (lower(name) gin_trgm_ops)",
+    "CREATE INDEX idx_events_description_trgm ON events USING gin (lower(description) gin_trgm_ops)",
+    "CREATE INDEX idx_events_location_trgm ON events USING gin (lower(location) gin_trgm_ops)",
+    "CREATE INDEX idx_users_username_key_trgm ON users USING gin (username_key gin_trgm_ops)",
+    "CREATE INDEX idx_users_email_key_trgm ON users USING gin (email_key gin_trgm_ops)",
+    "CREATE INDEX idx_users_first_name_trgm ON users USING gin (lower(first_name) gin_trgm_ops)",
+    "CREATE INDEX idx_users_last_name_trgm ON users USING gin (lower(last_name) gin_trgm_ops)",
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for ScaleSchema {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("event_tallies")
+                .col(string_len("status", 20))
+                .col(string_len("category_key", 100))
+                .col(big_integer("n").default(0))
+                .primary_key(Index::create().col("status").col("category_key"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("payment_tallies")
+                .col(uuid("event_id"))
+                .col(string_len("payment_status", 20))
+                .col(big_integer("n").default(0))
+                .col(big_integer("amount_minor").default(0))
+                .primary_key(Index::create().col("event_id").col("payment_status"))
+                .foreign_key(&mut fk(
+                    "payment_tallies",
+                    "event_id",
+                    "events",
+                    ForeignKeyAction::Cascade,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("checkin_tallies")
+                .col(uuid("ticket_id").primary_key())
+                .col(uuid("event_id"))
+                .col(big_integer("admitted").default(0))
+                .col(big_integer("conflicts").default(0))
+                .foreign_key(&mut fk(
+                    "checkin_tallies",
+                    "ticket_id",
+                    "tickets",
+                    ForeignKeyAction::Cascade,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("checkin_tallies", &["event_id"]))
+            .await?;
+        m.create_table(
+            Table::create()
+                .table("registration_tallies")
+                .col(uuid("event_id"))
+                .col(big_integer("slot"))
+                .col(big_integer("n").default(0))
+                .primary_key(Index::create().col("event_id").col("slot"))
+                .foreign_key(&mut fk(
+                    "registration_tallies",
+                    "event_id",
+                    "events",
+                    ForeignKeyAction::Cascade,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        let conn = m.get_connection();
+        for statement in TALLY_BACKFILL {
+            conn.execute_unprepared(statement).await?;
+        }
+        let slot = match m.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => {
+                "floor(extract(epoch FROM registered_at) / 900)::bigint"
+            }
+            _ => "unixepoch(registered_at) / 900",
+        };
+        conn.execute_unprepared(&format!(
+            "INSERT INTO registration_tallies (event_id, slot, n) \
+             SELECT event_id, {slot}, COUNT(*) FROM registrations \
+              WHERE event_id IN (SELECT id FROM events) GROUP BY event_id, {slot}"
+        ))
+        .await?;
+        match m.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => {
+                conn.execute_unprepared(PG_TALLY_TRIGGERS).await?;
+                for statement in PG_TRIGRAM_INDEXES {
+                    conn.execute_unprepared(statement).await?;
+                }
+            }
+            _ => {
+                for statement in SQLITE_TALLY_TRIGGERS {
+                    conn.execute_unprepared(statement).await?;
+                }
+            }
+        }
+
+        // Each list's order from one index, with the id: a deep page is
+        // found from the index alone, then its rows are read.
+        m.drop_index(
+            Index::drop()
+                .name("idx_registrations_event_id_registered_at")
+                .table("registrations")
+                .to_owned(),
+        )
+        .await?;
+        m.drop_index(
+            Index::drop()
+                .name("idx_registrations_event_id")
+                .table("registrations")
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("registrations", &["event_id", "registered_at", "id"]))
+            .await?;
+        m.create_index(index("registrations", &["user_id", "registered_at", "id"]))
+            .await?;
+        m.drop_index(
+            Index::drop()
+                .name("idx_registrations_user_id")
+                .table("registrations")
+                .to_owned(),
+        )
+        .await?;
+        m.drop_index(
+            Index::drop()
+                .name("idx_payments_event_id")
+                .table("payments")
+                .to_owned(),
+        )
+        .await?;
+        m.drop_index(
+            Index::drop()
+                .name("idx_payments_payment_status")
+                .table("payments")
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "payments",
+            &["event_id", "payment_status", "created_at", "id"],
+        ))
+        .await?;
+        m.create_index(index("payments", &["payment_status", "created_at", "id"]))
+            .await?;
+        m.create_index(index("payments", &["event_id", "created_at", "id"]))
+            .await?;
+        m.create_index(index("payments", &["user_id", "created_at", "id"]))
+            .await?;
+        m.drop_index(
+            Index::drop()
+                .name("idx_payments_user_id")
+                .table("payments")
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("checkins", &["event_id", "recorded_at", "id"]))
             .await?;
         Ok(())
     }

@@ -202,6 +202,22 @@ impl Database {
         }
     }
 
+    /// Begins a read-only transaction whose statements PostgreSQL plans for
+    /// the values they are given each time (`plan_cache_mode =
+    /// force_custom_plan`), not once for any value. For reads whose best
+    /// plan depends on the value: a search inside an event of 100,000
+    /// registrations starts from the few matching people, inside an event of
+    /// ten from its registrations; a plan made for "an average event" picks
+    /// the second for both (2 s instead of 20 ms on the big one).
+    pub async fn begin_planned_per_value(&self) -> Result<DatabaseTransaction, DbErr> {
+        let txn = self.conn.begin().await?;
+        if self.backend() == DbBackend::Postgres {
+            txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
+                .await?;
+        }
+        Ok(txn)
+    }
+
     /// Pool connections: (open, idle, maximum).
     pub fn pool_usage(&self) -> (u32, usize, u32) {
         match self.backend() {

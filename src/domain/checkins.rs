@@ -5,8 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use tracing::instrument;
 use uuid::Uuid;
@@ -15,8 +14,8 @@ use super::idempotency::{Remembered, remembered};
 use super::{Caller, DomainError, DomainResult, Page, PageRequest};
 use crate::cache::Family;
 use crate::db::entities::{
-    checkin, event, idempotency_key, payment, registration, registration_revocation, ticket,
-    ticket_key, user,
+    checkin, checkin_tally, event, idempotency_key, payment, payment_tally, registration,
+    registration_revocation, ticket, ticket_key, user,
 };
 use crate::db::errors::{is_fk_violation, is_unique_violation};
 use crate::metrics::METRICS;
@@ -393,7 +392,8 @@ pub struct CheckinFilter {
     pub ticket: Option<Uuid>,
 }
 
-/// Check-ins, newest first, with the people they admitted.
+/// Check-ins, newest first, with the people they admitted. Filtered to an
+/// event its caller manages, the count comes from the event's tallies.
 pub async fn list(
     state: &AppState,
     caller: &Caller,
@@ -401,8 +401,16 @@ pub async fn list(
     page: PageRequest,
 ) -> DomainResult<Page<Admission>> {
     let organizer = scope(state, caller).await?;
+    let db = state.db.conn();
+    let managed = match filter.event {
+        Some(id) => event::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .filter(|e| caller.manages_event(e.organizer_id)),
+        None => None,
+    };
     let mut select = checkin::Entity::find();
-    if let Some(organizer) = organizer {
+    if let (Some(organizer), None) = (organizer, &managed) {
         select = select.filter(
             checkin::Column::EventId.in_subquery(
                 sea_orm::sea_query::Query::select()
@@ -422,8 +430,23 @@ pub async fn list(
     let select = select
         .order_by_desc(checkin::Column::RecordedAt)
         .order_by_desc(checkin::Column::Id);
-    let db = state.db.conn();
-    let mut page = super::fetch_page(db, select, page).await?;
+    let mut page = match managed {
+        Some(event) => {
+            let mut tallies =
+                checkin_tally::Entity::find().filter(checkin_tally::Column::EventId.eq(event.id));
+            if let Some(id) = filter.ticket {
+                tallies = tallies.filter(checkin_tally::Column::TicketId.eq(id));
+            }
+            let count = tallies
+                .all(db)
+                .await?
+                .iter()
+                .map(|t| (t.admitted + t.conflicts).max(0) as u64)
+                .sum();
+            super::fetch_page_counted(db, select, page, count).await?
+        }
+        None => super::fetch_page(db, select, page).await?,
+    };
     let user_ids: Vec<Uuid> = page.items.iter().map(|c| c.user_id).collect();
     let users = super::accounts::users_by_id(state, &user_ids).await?;
     let items = std::mem::take(&mut page.items)
@@ -539,31 +562,17 @@ pub struct EventStats {
     pub tickets: Vec<TicketStats>,
 }
 
-#[derive(Debug, FromQueryResult)]
-struct Counted {
-    key: Uuid,
-    n: i64,
-}
-
+/// An event's numbers, from its counters and tallies (kept in each write's
+/// transaction): the same cost for ten registrations as for a million.
 pub async fn stats(state: &AppState, caller: &Caller, event_id: Uuid) -> DomainResult<EventStats> {
     let the_event = super::events::get_managed(state, caller, event_id).await?;
     let db = state.db.conn();
-    let registered = registration::Entity::find()
-        .filter(registration::Column::EventId.eq(event_id))
-        .count(db)
-        .await?;
-    let admitted_by_ticket: std::collections::HashMap<Uuid, u64> = checkin::Entity::find()
-        .select_only()
-        .column_as(checkin::Column::TicketId, "key")
-        .column_as(checkin::Column::Id.count(), "n")
-        .filter(checkin::Column::EventId.eq(event_id))
-        .filter(checkin::Column::Conflict.eq(false))
-        .group_by(checkin::Column::TicketId)
-        .into_model::<Counted>()
+    let admitted_by_ticket: std::collections::HashMap<Uuid, u64> = checkin_tally::Entity::find()
+        .filter(checkin_tally::Column::EventId.eq(event_id))
         .all(db)
         .await?
         .into_iter()
-        .map(|c| (c.key, c.n.max(0) as u64))
+        .map(|t| (t.ticket_id, t.admitted.max(0) as u64))
         .collect();
     let mut payments = [
         ("pending", 0),
@@ -572,26 +581,19 @@ pub async fn stats(state: &AppState, caller: &Caller, event_id: Uuid) -> DomainR
         ("refunded", 0),
     ];
     let mut revenue_minor = 0i64;
-    // Counted and summed by the database: an event may have thousands.
-    let rows: Vec<(String, i64, Option<i64>)> = payment::Entity::find()
-        .select_only()
-        .column(payment::Column::PaymentStatus)
-        .column_as(payment::Column::Id.count(), "n")
-        .column_as(
-            sea_orm::sea_query::Expr::cust("CAST(SUM(amount_paid_minor) AS BIGINT)"),
-            "total",
-        )
-        .filter(payment::Column::EventId.eq(event_id))
-        .group_by(payment::Column::PaymentStatus)
-        .into_tuple()
+    for tally in payment_tally::Entity::find()
+        .filter(payment_tally::Column::EventId.eq(event_id))
         .all(db)
-        .await?;
-    for (status, n, total) in rows {
-        if let Some(slot) = payments.iter_mut().find(|(s, _)| *s == status) {
-            slot.1 += std::cmp::max(n, 0) as u64;
+        .await?
+    {
+        if let Some(slot) = payments
+            .iter_mut()
+            .find(|(s, _)| *s == tally.payment_status)
+        {
+            slot.1 += tally.n.max(0) as u64;
         }
-        if status == "completed" {
-            revenue_minor += total.unwrap_or(0);
+        if tally.payment_status == "completed" {
+            revenue_minor += tally.amount_minor;
         }
     }
     let tickets = ticket::Entity::find()
@@ -611,7 +613,7 @@ pub async fn stats(state: &AppState, caller: &Caller, event_id: Uuid) -> DomainR
     Ok(EventStats {
         event: the_event.id,
         quota: the_event.quota,
-        registered,
+        registered: the_event.registered.max(0) as u64,
         checked_in: admitted_by_ticket.values().sum(),
         payments,
         revenue_minor,
@@ -652,17 +654,13 @@ pub async fn admitted_per_event(
     if event_ids.is_empty() {
         return Ok(std::collections::HashMap::new());
     }
-    Ok(checkin::Entity::find()
-        .select_only()
-        .column_as(checkin::Column::EventId, "key")
-        .column_as(checkin::Column::Id.count(), "n")
-        .filter(checkin::Column::EventId.is_in(event_ids.iter().copied()))
-        .filter(checkin::Column::Conflict.eq(false))
-        .group_by(checkin::Column::EventId)
-        .into_model::<Counted>()
+    let mut admitted = std::collections::HashMap::new();
+    for tally in checkin_tally::Entity::find()
+        .filter(checkin_tally::Column::EventId.is_in(event_ids.iter().copied()))
         .all(state.db.conn())
         .await?
-        .into_iter()
-        .map(|c| (c.key, c.n.max(0) as u64))
-        .collect())
+    {
+        *admitted.entry(tally.event_id).or_insert(0) += tally.admitted.max(0) as u64;
+    }
+    Ok(admitted)
 }

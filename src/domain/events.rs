@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest, does_not_exist};
 use crate::cache::Family;
-use crate::db::entities::{event, ticket, user};
+use crate::db::entities::{event, event_tally, ticket, user};
 use crate::state::AppState;
 
 pub const STATUSES: &[&str] = &["draft", "scheduled", "ongoing", "completed", "cancelled"];
@@ -142,18 +142,77 @@ pub async fn list(
     } else {
         select.order_by_asc(event::Column::Id)
     };
-    let db = state.db.conn();
-    let counted = select.clone();
-    let count = state
-        .cache
-        .count(
-            Family::Events,
-            count_generation,
-            &format!("{filter:?}"),
-            || sea_orm::PaginatorTrait::count(counted, db),
-        )
-        .await?;
+    if filter.search.is_none() && filter.location.is_none() {
+        let db = state.db.conn();
+        return count_and_fetch(state, db, filter, select, page, count_generation).await;
+    }
+    // A text search: planned for its words (through the trigram indexes
+    // when they are rare, in date order when they are everywhere).
+    let txn = state.db.begin_planned_per_value().await?;
+    let found = count_and_fetch(state, &txn, filter, select, page, count_generation).await?;
+    txn.commit().await?;
+    Ok(found)
+}
+
+/// The count (tallied, cached or counted) and the page.
+async fn count_and_fetch<C: sea_orm::ConnectionTrait>(
+    state: &AppState,
+    db: &C,
+    filter: &EventFilter,
+    select: sea_orm::Select<event::Entity>,
+    page: PageRequest,
+    count_generation: Option<u64>,
+) -> DomainResult<Page<event::Model>> {
+    let count = match tallied_count(state, filter).await? {
+        Some(count) => count,
+        None => {
+            let counted = select.clone();
+            state
+                .cache
+                .count(
+                    Family::Events,
+                    count_generation,
+                    &format!("{filter:?}"),
+                    || sea_orm::PaginatorTrait::count(counted, db),
+                )
+                .await?
+        }
+    };
     Ok(super::fetch_page_counted(db, select, page, count).await?)
+}
+
+/// The number of events a filter of status and/or category alone selects,
+/// from the tallies the database keeps per (status, category); `None` when
+/// the filter has another condition (those are counted from the rows, the
+/// search and the location through their trigram indexes).
+async fn tallied_count(state: &AppState, filter: &EventFilter) -> DomainResult<Option<u64>> {
+    let EventFilter {
+        category,
+        status,
+        organizer: None,
+        location: None,
+        search: None,
+        start_after: None,
+        start_before: None,
+    } = filter
+    else {
+        return Ok(None);
+    };
+    let mut tallies = event_tally::Entity::find();
+    if let Some(category) = category {
+        tallies = tallies.filter(event_tally::Column::CategoryKey.eq(category.to_lowercase()));
+    }
+    if let Some(status) = status {
+        tallies = tallies.filter(event_tally::Column::Status.eq(status.as_str()));
+    }
+    Ok(Some(
+        tallies
+            .all(state.db.conn())
+            .await?
+            .iter()
+            .map(|t| u64::try_from(t.n).unwrap_or(0))
+            .sum(),
+    ))
 }
 
 pub async fn get(state: &AppState, id: Uuid) -> DomainResult<event::Model> {

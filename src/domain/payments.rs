@@ -3,16 +3,18 @@
 
 use chrono::Duration;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use tracing::instrument;
 use uuid::Uuid;
 
 use super::idempotency::{IDEMPOTENCY_WINDOW_HOURS, Remembered, remembered};
-use super::registrations::{organizer_of, scoped_to_caller};
+use super::registrations::organizer_of;
+use super::scope::{self, Scope};
 use super::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest, does_not_exist};
 use crate::cache::Family;
-use crate::db::entities::{idempotency_key, payment, registration};
+use crate::db::entities::{idempotency_key, payment, payment_tally, registration};
 use crate::db::errors::is_unique_violation;
 use crate::state::AppState;
 
@@ -57,21 +59,23 @@ pub struct PaymentFilter {
     pub status: Option<String>,
 }
 
-/// The payments the caller may see (scoped like registrations), oldest first.
+/// The payments the caller may see (scoped like registrations), oldest
+/// first. Unless filtered to one registration, the count of an organiser's
+/// events comes from their tallies (kept by the database on every write),
+/// plus their own payments for other events.
 pub async fn list(
     state: &AppState,
     caller: &Caller,
     filter: &PaymentFilter,
     page: PageRequest,
 ) -> DomainResult<Page<payment::Model>> {
-    let mut select = scoped_to_caller(
-        state,
+    let scope = Scope::of(state, caller, filter.event).await?;
+    let mut select = scope.apply(
         payment::Entity::find(),
         caller,
         payment::Column::UserId,
         payment::Column::EventId,
-    )
-    .await?;
+    );
     if let Some(id) = filter.registration {
         select = select.filter(payment::Column::RegistrationId.eq(id));
     }
@@ -84,7 +88,53 @@ pub async fn list(
     let select = select
         .order_by_asc(payment::Column::CreatedAt)
         .order_by_asc(payment::Column::Id);
-    Ok(super::fetch_page(state.db.conn(), select, page).await?)
+    let db = state.db.conn();
+    let tallied: Option<(Vec<Uuid>, bool)> = match &scope {
+        _ if filter.registration.is_some() => None,
+        Scope::ManagedEvent(event) => Some((vec![event.id], false)),
+        Scope::OwnAnd(events) if filter.event.is_none() => Some((events.clone(), true)),
+        _ => None,
+    };
+    let Some((events, and_own)) = tallied else {
+        return Ok(super::fetch_page(db, select, page).await?);
+    };
+    let mut tallies = payment_tally::Entity::find()
+        .filter(payment_tally::Column::EventId.is_in(events.iter().copied()));
+    if let Some(status) = &filter.status {
+        tallies = tallies.filter(payment_tally::Column::PaymentStatus.eq(status.as_str()));
+    }
+    let mut count: u64 = tallies
+        .all(db)
+        .await?
+        .iter()
+        .map(|t| t.n.max(0) as u64)
+        .sum();
+    if and_own {
+        let mut own = payment::Entity::find()
+            .filter(payment::Column::UserId.eq(caller.id))
+            .filter(payment::Column::EventId.is_not_in(events.iter().copied()));
+        if let Some(status) = &filter.status {
+            own = own.filter(payment::Column::PaymentStatus.eq(status.as_str()));
+        }
+        count += own.count(db).await?;
+        let merged = scope::merged_page::<payment::Entity>(
+            state,
+            "payments",
+            "created_at",
+            "user_id",
+            "event_id",
+            &events,
+            caller,
+            filter.status.as_deref(),
+            page,
+            count,
+        )
+        .await?;
+        if let Some(merged) = merged {
+            return Ok(merged);
+        }
+    }
+    Ok(super::fetch_page_counted(db, select, page, count).await?)
 }
 
 /// Who may pay for a registration: its user, superuser and admin (403); an

@@ -10,14 +10,17 @@
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select, Set,
+    QuerySelect, Set,
 };
 use tracing::instrument;
 use uuid::Uuid;
 
+use super::scope::{self, Scope};
 use super::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest, does_not_exist};
 use crate::cache::Family;
-use crate::db::entities::{checkin, event, payment, registration, ticket, user};
+use crate::db::entities::{
+    checkin, event, payment, registration, registration_tally, ticket, user,
+};
 use crate::db::errors::{is_fk_violation, is_unique_violation};
 use crate::db::registration_writer::{self, WriteRefused};
 use crate::state::AppState;
@@ -39,57 +42,6 @@ pub struct RegistrationFilter {
     pub user: Option<Uuid>,
 }
 
-/// Most events an organiser's scope names one by one; beyond, a subquery.
-const MAX_SCOPED_EVENTS: usize = 1000;
-
-/// Rows visible to the caller (registrations, payments): all for
-/// superuser/admin; otherwise their own (`user_column`) plus those for events
-/// they organise (`event_column`).
-///
-/// The events are read first and named in the query: an attendee who
-/// organises nothing gets `user = me` alone (its index, a few rows), an
-/// organiser `user = me OR event IN (…)` (two index scans, OR-ed). A
-/// subquery in the `OR` kept PostgreSQL from using either index: it walked
-/// every registration in `registered_at` order (2 s for an attendee's
-/// list at a million rows).
-pub(crate) async fn scoped_to_caller<E: EntityTrait>(
-    state: &AppState,
-    select: Select<E>,
-    caller: &Caller,
-    user_column: E::Column,
-    event_column: E::Column,
-) -> DomainResult<Select<E>> {
-    if caller.is_admin() {
-        return Ok(select);
-    }
-    let organised: Vec<Uuid> = event::Entity::find()
-        .select_only()
-        .column(event::Column::Id)
-        .filter(event::Column::OrganizerId.eq(caller.id))
-        .limit(MAX_SCOPED_EVENTS as u64 + 1)
-        .into_tuple()
-        .all(state.db.conn())
-        .await?;
-    let own = user_column.eq(caller.id);
-    Ok(match organised.len() {
-        0 => select.filter(own),
-        n if n <= MAX_SCOPED_EVENTS => {
-            select.filter(Condition::any().add(own).add(event_column.is_in(organised)))
-        }
-        _ => select.filter(
-            Condition::any().add(own).add(
-                event_column.in_subquery(
-                    Query::select()
-                        .column(event::Column::Id)
-                        .from(event::Entity)
-                        .and_where(event::Column::OrganizerId.eq(caller.id))
-                        .to_owned(),
-                ),
-            ),
-        ),
-    })
-}
-
 /// The organiser of an event (not found when the event is gone).
 pub(crate) async fn organizer_of(state: &AppState, event_id: Uuid) -> DomainResult<Uuid> {
     event::Entity::find_by_id(event_id)
@@ -99,21 +51,21 @@ pub(crate) async fn organizer_of(state: &AppState, event_id: Uuid) -> DomainResu
         .ok_or(DomainError::NotFound)
 }
 
-/// The registrations the caller may see, in registration order.
+/// The registrations the caller may see, in registration order. Filtered
+/// to an event they manage, the count is the event's counter.
 pub async fn list(
     state: &AppState,
     caller: &Caller,
     filter: &RegistrationFilter,
     page: PageRequest,
 ) -> DomainResult<Page<registration::Model>> {
-    let mut select = scoped_to_caller(
-        state,
+    let scope = Scope::of(state, caller, filter.event).await?;
+    let mut select = scope.apply(
         registration::Entity::find(),
         caller,
         registration::Column::UserId,
         registration::Column::EventId,
-    )
-    .await?;
+    );
     if let Some(id) = filter.ticket {
         select = select.filter(registration::Column::TicketId.eq(id));
     }
@@ -126,7 +78,52 @@ pub async fn list(
     let select = select
         .order_by_asc(registration::Column::RegisteredAt)
         .order_by_asc(registration::Column::Id);
-    Ok(super::fetch_page(state.db.conn(), select, page).await?)
+    let db = state.db.conn();
+    let unfiltered = filter.ticket.is_none() && filter.user.is_none();
+    Ok(match &scope {
+        Scope::ManagedEvent(event) if unfiltered => {
+            let count = u64::try_from(event.registered).unwrap_or(0);
+            super::fetch_page_counted(db, select, page, count).await?
+        }
+        Scope::OwnAnd(events) if unfiltered => {
+            // Their events' counters, and their own registrations elsewhere.
+            let registered: Vec<i64> = event::Entity::find()
+                .select_only()
+                .column(event::Column::Registered)
+                .filter(event::Column::Id.is_in(events.iter().copied()))
+                .into_tuple()
+                .all(db)
+                .await?;
+            let elsewhere = registration::Entity::find()
+                .filter(registration::Column::UserId.eq(caller.id))
+                .filter(registration::Column::EventId.is_not_in(events.iter().copied()))
+                .count(db)
+                .await?;
+            let count = registered
+                .iter()
+                .map(|n| u64::try_from(*n).unwrap_or(0))
+                .sum::<u64>()
+                + elsewhere;
+            match scope::merged_page::<registration::Entity>(
+                state,
+                "registrations",
+                "registered_at",
+                "user_id",
+                "event_id",
+                events,
+                caller,
+                None,
+                page,
+                count,
+            )
+            .await?
+            {
+                Some(merged) => merged,
+                None => super::fetch_page_counted(db, select, page, count).await?,
+            }
+        }
+        _ => super::fetch_page(db, select, page).await?,
+    })
 }
 
 /// What deciding a registration needs from a ticket and its event: the
@@ -530,7 +527,8 @@ pub struct RosterRow {
 }
 
 /// An event's registrations, in registration order, for those who manage
-/// it; `search` matches username, e-mail or names.
+/// it; `search` matches username, e-mail or names. Without a search the
+/// count is the event's counter.
 pub async fn roster(
     state: &AppState,
     caller: &Caller,
@@ -538,44 +536,114 @@ pub async fn roster(
     search: Option<&str>,
     page: PageRequest,
 ) -> DomainResult<Page<RosterRow>> {
-    super::events::get_managed(state, caller, event_id).await?;
+    let event = super::events::get_managed(state, caller, event_id).await?;
     let db = state.db.conn();
-    let mut select =
-        registration::Entity::find().filter(registration::Column::EventId.eq(event_id));
-    if let Some(search) = search.filter(|s| !s.trim().is_empty()) {
-        let pattern = super::events::like_contains(search.trim());
-        select = select.filter(
-            registration::Column::UserId.in_subquery(
-                Query::select()
-                    .column(user::Column::Id)
-                    .from(user::Entity)
-                    .cond_where(
-                        Condition::any()
-                            .add(Expr::col(user::Column::UsernameKey).like(pattern.clone()))
-                            .add(Expr::col(user::Column::EmailKey).like(pattern.clone()))
-                            .add(
-                                Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(
-                                    user::Column::FirstName,
-                                )))
-                                .like(pattern.clone()),
-                            )
-                            .add(
-                                Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(
-                                    user::Column::LastName,
-                                )))
-                                .like(pattern),
-                            ),
-                    )
-                    .to_owned(),
-            ),
-        );
-    }
-    let select = select
+    let search = search.map(str::trim).filter(|s| !s.is_empty());
+    let select = registration::Entity::find()
+        .filter(registration::Column::EventId.eq(event_id))
         .order_by_asc(registration::Column::RegisteredAt)
         .order_by_asc(registration::Column::Id);
-    let mut page = super::fetch_page(db, select, page).await?;
-    let ids: Vec<Uuid> = page.items.iter().map(|r| r.id).collect();
-    let user_ids: Vec<Uuid> = page.items.iter().map(|r| r.user_id).collect();
+    let mut page = match search {
+        None => {
+            let count = u64::try_from(event.registered).unwrap_or(0);
+            super::fetch_page_counted(db, select, page, count).await?
+        }
+        Some(search) => {
+            // The people first (their trigram indexes on PostgreSQL), then
+            // their registrations here; planned for these values, so the
+            // few people of a narrow search lead in a big event.
+            let txn = state.db.begin_planned_per_value().await?;
+            let matching = people_matching(search);
+            let people: Vec<Uuid> = user::Entity::find()
+                .select_only()
+                .column(user::Column::Id)
+                .filter(matching.clone())
+                .limit(MAX_NAMED_PEOPLE + 1)
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            let select = if people.len() as u64 <= MAX_NAMED_PEOPLE {
+                select.filter(registration::Column::UserId.is_in(people))
+            } else {
+                select.filter(
+                    registration::Column::UserId.in_subquery(
+                        Query::select()
+                            .column(user::Column::Id)
+                            .from(user::Entity)
+                            .cond_where(matching)
+                            .to_owned(),
+                    ),
+                )
+            };
+            let page = super::fetch_page(&txn, select, page).await?;
+            txn.commit().await?;
+            page
+        }
+    };
+    let items = roster_rows(state, event_id, std::mem::take(&mut page.items)).await?;
+    Ok(page.with_items(items))
+}
+
+/// Most people a roster search names one by one; beyond, a subquery.
+const MAX_NAMED_PEOPLE: u64 = 1000;
+
+/// People whose username, e-mail or names contain `search` (any case).
+fn people_matching(search: &str) -> Condition {
+    let pattern = super::events::like_contains(search);
+    let lower = |column: user::Column| {
+        Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(column))).like(pattern.clone())
+    };
+    Condition::any()
+        .add(Expr::col(user::Column::UsernameKey).like(pattern.clone()))
+        .add(Expr::col(user::Column::EmailKey).like(pattern.clone()))
+        .add(lower(user::Column::FirstName))
+        .add(lower(user::Column::LastName))
+}
+
+/// The next `limit` registrations of an event after `after` (its
+/// `registered_at` and id; `None`: from the first), in registration order,
+/// for those who manage it — a keyset walk that costs the same at the end
+/// of a long roster as at its start (the CSV export).
+pub async fn roster_after(
+    state: &AppState,
+    caller: &Caller,
+    event_id: Uuid,
+    after: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
+    limit: u64,
+) -> DomainResult<Vec<RosterRow>> {
+    super::events::get_managed(state, caller, event_id).await?;
+    let mut select =
+        registration::Entity::find().filter(registration::Column::EventId.eq(event_id));
+    if let Some((at, id)) = after {
+        select = select.filter(
+            Condition::any()
+                .add(registration::Column::RegisteredAt.gt(at))
+                .add(
+                    Condition::all()
+                        .add(registration::Column::RegisteredAt.eq(at))
+                        .add(registration::Column::Id.gt(id)),
+                ),
+        );
+    }
+    let rows = select
+        .order_by_asc(registration::Column::RegisteredAt)
+        .order_by_asc(registration::Column::Id)
+        .limit(limit)
+        .all(state.db.conn())
+        .await?;
+    roster_rows(state, event_id, rows).await
+}
+
+/// Registrations of one event with their people, ticket names, payment
+/// status and admission, in the order given.
+async fn roster_rows(
+    state: &AppState,
+    event_id: Uuid,
+    rows: Vec<registration::Model>,
+) -> DomainResult<Vec<RosterRow>> {
+    let db = state.db.conn();
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let user_ids: Vec<Uuid> = rows.iter().map(|r| r.user_id).collect();
     let users = super::accounts::users_by_id(state, &user_ids).await?;
     let tickets: std::collections::HashMap<Uuid, String> = ticket::Entity::find()
         .filter(ticket::Column::EventId.eq(event_id))
@@ -586,15 +654,15 @@ pub async fn roster(
         .collect();
     let payments = super::payments::status_by_registration(state, &ids).await?;
     let admitted: std::collections::HashMap<Uuid, chrono::DateTime<chrono::Utc>> =
-        crate::db::entities::checkin::Entity::find()
-            .filter(crate::db::entities::checkin::Column::RegistrationId.is_in(ids.clone()))
-            .filter(crate::db::entities::checkin::Column::Conflict.eq(false))
+        checkin::Entity::find()
+            .filter(checkin::Column::RegistrationId.is_in(ids))
+            .filter(checkin::Column::Conflict.eq(false))
             .all(db)
             .await?
             .into_iter()
             .map(|c| (c.registration_id, c.checked_in_at))
             .collect();
-    let items = std::mem::take(&mut page.items)
+    Ok(rows
         .into_iter()
         .filter_map(|r| {
             let user = users.get(&r.user_id)?.clone();
@@ -606,14 +674,16 @@ pub async fn roster(
                 registration: r,
             })
         })
-        .collect();
-    Ok(page.with_items(items))
+        .collect())
 }
 
 /// Registrations per day of an event over the last `days` days (today
 /// included), oldest first, for those who manage it. Days are counted in
 /// the configured time zone at its offset of today (a DST change inside the
-/// window shifts the hour of older days by one).
+/// window shifts the hour of older days by one). Summed from the event's
+/// tallies per quarter hour (kept by the database on every write; every time
+/// zone's offset is a whole number of quarter hours): at most 96 rows a day
+/// however many registrations.
 pub async fn per_day(
     state: &AppState,
     caller: &Caller,
@@ -621,13 +691,6 @@ pub async fn per_day(
     days: u32,
 ) -> DomainResult<Vec<(chrono::NaiveDate, u64)>> {
     use chrono::Offset;
-    use sea_orm::{DbBackend, FromQueryResult, Statement};
-
-    #[derive(FromQueryResult)]
-    struct Day {
-        day: i64,
-        n: i64,
-    }
 
     super::events::get_managed(state, caller, event_id).await?;
     let now = crate::db::now();
@@ -639,42 +702,17 @@ pub async fn per_day(
         .and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc() - chrono::Duration::seconds(offset))
         .unwrap_or(now);
-    // Cached with the ticket reads: every registration write makes those
-    // stale (a new generation), so the chart is never older than a write.
-    let key = format!("per_day:{event_id}:{first}:{offset}");
-    let cached = state.cache.lookup(Family::Tickets, &key).await;
-    if let Some(days) = cached
-        .hit
-        .as_deref()
-        .and_then(|body| serde_json::from_slice::<Vec<(chrono::NaiveDate, u64)>>(body).ok())
+    let mut counts: std::collections::HashMap<i64, u64> = std::collections::HashMap::new();
+    for tally in registration_tally::Entity::find()
+        .filter(registration_tally::Column::EventId.eq(event_id))
+        .filter(registration_tally::Column::Slot.gte(since.timestamp().div_euclid(SLOT_SECONDS)))
+        .all(state.db.conn())
+        .await?
     {
-        return Ok(days);
+        let day = (tally.slot * SLOT_SECONDS + offset).div_euclid(86_400);
+        *counts.entry(day).or_insert(0) += u64::try_from(tally.n).unwrap_or(0);
     }
-    let backend = state.db.backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "SELECT CAST(floor((date_part('epoch', registered_at) + $1) / 86400) AS BIGINT) AS day, \
-             COUNT(*) AS n FROM registrations WHERE event_id = $2 AND registered_at >= $3 \
-             GROUP BY 1"
-        }
-        _ => {
-            "SELECT CAST((unixepoch(registered_at) + ?) / 86400 AS INTEGER) AS day, \
-             COUNT(*) AS n FROM registrations WHERE event_id = ? AND registered_at >= ? \
-             GROUP BY 1"
-        }
-    };
-    let rows = Day::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [offset.into(), event_id.into(), since.into()],
-    ))
-    .all(state.db.conn())
-    .await?;
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    let counts: std::collections::HashMap<i64, u64> = rows
-        .into_iter()
-        .map(|d| (d.day, std::cmp::max(d.n, 0) as u64))
-        .collect();
     let per_day: Vec<(chrono::NaiveDate, u64)> = (0..i64::from(std::cmp::max(days, 1)))
         .map(|i| {
             let date = first + chrono::Duration::days(i);
@@ -682,14 +720,11 @@ pub async fn per_day(
             (date, counts.get(&day).copied().unwrap_or(0))
         })
         .collect();
-    if let (Some(generation), Ok(body)) = (cached.generation, serde_json::to_vec(&per_day)) {
-        state
-            .cache
-            .store(Family::Tickets, generation, &key, body.into())
-            .await;
-    }
     Ok(per_day)
 }
+
+/// The span of a registration tally's slot (migration `m20261205_000010_scale`).
+const SLOT_SECONDS: i64 = 900;
 
 /// Registrations made since `since`, on every event (for superuser and
 /// admin's dashboard; the caller is checked by the page).

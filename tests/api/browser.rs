@@ -664,11 +664,11 @@ async fn flow(mut s: Session<'_>, files: &Path) {
     let row = lines.next().expect("the attendee's row");
     assert!(
         row.starts_with(&format!(
-            "{registration},siti,siti@example.com,Siti,Rahma,Regular,"
+            "\"{registration}\",\"siti\",\"siti@example.com\",\"Siti\",\"Rahma\",\"Regular\","
         )),
         "{row}"
     );
-    assert!(row.contains(",pending,"), "{row}");
+    assert!(row.contains(",\"pending\","), "{row}");
     assert!(lines.next().is_none(), "{csv}");
     // Today's bar says 1.
     s.goto(&event_path).await;

@@ -18,6 +18,8 @@ crate::backend_tests!(
     offline_door_app_syncs_and_uploads,
     a_door_app_verifies_codes_with_the_published_keys_only,
     event_stats,
+    stats_follow_every_write_and_cascade,
+    instants_out_of_range_are_refused,
 );
 
 /// An organiser's event with a free and a priced ticket, and an attendee
@@ -614,4 +616,179 @@ async fn concurrent_scans_admit_once() {
     assert_eq!(list.body["count"], 1, "one row");
     sibling.cleanup().await;
     app.cleanup().await;
+}
+
+/// The numbers come from tallies the database keeps (migration
+/// `m20261205_000010_scale`): every kind of write moves them, cascades
+/// included, and they always equal a count of the rows.
+async fn stats_follow_every_write_and_cascade(app: &TestApp) {
+    let d = door(app, "tally").await;
+    // Payments: one pending, then completed, another failed then deleted.
+    let pay = |status: &str, amount: f64| json!({"registration_id": d.priced, "payment_method": "QRIS", "amount_paid": amount, "payment_status": status});
+    let first = app
+        .post("/api/payments/", app.admin(), pay("pending", 150000.0))
+        .await;
+    first.assert(201);
+    let failed = app
+        .post("/api/payments/", app.admin(), pay("failed", 150000.0))
+        .await;
+    failed.assert(201);
+    let now = stats_of(app, &d).await;
+    assert_eq!(
+        now["payments"],
+        json!({"pending": 1, "completed": 0, "failed": 1, "refunded": 0})
+    );
+    assert_eq!(now["revenue"].as_f64(), Some(0.0));
+    app.patch(
+        &format!("/api/payments/{}/", first.id()),
+        app.admin(),
+        json!({"payment_status": "completed", "amount_paid": 120000.25}),
+    )
+    .await
+    .assert(200);
+    app.delete(&format!("/api/payments/{}/", failed.id()), app.admin())
+        .await
+        .assert(204);
+    let now = stats_of(app, &d).await;
+    assert_eq!(
+        now["payments"],
+        json!({"pending": 0, "completed": 1, "failed": 0, "refunded": 0})
+    );
+    assert_eq!(now["revenue"].as_f64(), Some(120000.25));
+
+    // Check-ins: two admitted, one undone.
+    let free_code = code_of(app, &d.attendee, &d.free).await;
+    let admitted = scan(app, &d.organizer, json!({ "code": free_code })).await;
+    admitted.assert(201);
+    let priced_code = code_of(app, &d.attendee, &d.priced).await;
+    scan(app, &d.organizer, json!({ "code": priced_code }))
+        .await
+        .assert(201);
+    assert_eq!(stats_of(app, &d).await["checked_in"], 2);
+    app.delete(
+        &format!("/api/checkins/{}/", admitted.id()),
+        Some(&d.organizer),
+    )
+    .await
+    .assert(204);
+    let now = stats_of(app, &d).await;
+    assert_eq!(now["checked_in"], 1);
+    assert_eq!(now["registered"], 2);
+    let listed = app
+        .get(
+            &format!("/api/checkins/?event={}", d.event),
+            Some(&d.organizer),
+        )
+        .await;
+    assert_eq!(listed.body["count"], 1);
+
+    // Deleting the priced registration takes its payment and check-in.
+    app.delete(&format!("/api/registrations/{}/", d.priced), app.admin())
+        .await
+        .assert(204);
+    let now = stats_of(app, &d).await;
+    assert_eq!(now["registered"], 1);
+    assert_eq!(now["checked_in"], 0);
+    assert_eq!(
+        now["payments"],
+        json!({"pending": 0, "completed": 0, "failed": 0, "refunded": 0})
+    );
+    assert_eq!(now["revenue"].as_f64(), Some(0.0));
+    let listed = app
+        .get(
+            &format!("/api/registrations/?event={}", d.event),
+            Some(&d.organizer),
+        )
+        .await;
+    assert_eq!(listed.body["count"], 1);
+    assert_eq!(
+        listed.body["registrations"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    // A ticket deleted with its registrations, a user deleted with theirs.
+    let ticket = app.create_ticket(&d.organizer, &d.event, 10).await;
+    let (guest, guest_token) = app.user("tallyguest2").await;
+    let theirs = app.register(&guest_token, &ticket).await;
+    theirs.assert(201);
+    app.post(
+        "/api/payments/",
+        app.admin(),
+        json!({"registration_id": theirs.id(), "payment_method": "QRIS", "amount_paid": 10, "payment_status": "completed"}),
+    )
+    .await
+    .assert(201);
+    let now = stats_of(app, &d).await;
+    assert_eq!(now["registered"], 2);
+    assert_eq!(now["payments"]["completed"], 1);
+    app.delete(&format!("/api/users/{guest}/"), Some(&guest_token))
+        .await
+        .assert(204);
+    let now = stats_of(app, &d).await;
+    assert_eq!(now["registered"], 1);
+    assert_eq!(now["payments"]["completed"], 0);
+    let (_, third) = app.user("tallyguest3").await;
+    app.register(&third, &ticket).await.assert(201);
+    assert_eq!(stats_of(app, &d).await["registered"], 2);
+    app.delete(&format!("/api/tickets/{ticket}/"), Some(&d.organizer))
+        .await
+        .assert(204);
+    assert_eq!(stats_of(app, &d).await["registered"], 1);
+
+    // The organiser's payments list counts from the tallies too.
+    let mine = app
+        .get(
+            "/api/payments/?payment_status=completed",
+            Some(&d.organizer),
+        )
+        .await;
+    assert_eq!(mine.body["count"], 0);
+    // The event deleted: its tallies go with it (the next event starts at 0).
+    app.delete(&format!("/api/events/{}/", d.event), Some(&d.organizer))
+        .await
+        .assert(204);
+    app.get(
+        &format!("/api/events/{}/stats/", d.event),
+        Some(&d.organizer),
+    )
+    .await
+    .assert(404);
+}
+
+async fn stats_of(app: &TestApp, d: &Door) -> Value {
+    let reply = app
+        .get(
+            &format!("/api/events/{}/stats/", d.event),
+            Some(&d.organizer),
+        )
+        .await;
+    reply.assert(200);
+    reply.body
+}
+
+/// Instants outside years 1-9999 in UTC, and a scan time in the future, are
+/// refused on their field (API.md §7, §12) and nothing is written.
+async fn instants_out_of_range_are_refused(app: &TestApp) {
+    let d = door(app, "far").await;
+    let code = code_of(app, &d.attendee, &d.free).await;
+    for at in ["9999-12-31T23:59:59Z", "2999-01-01T00:00:00Z"] {
+        let reply = scan(app, &d.organizer, json!({ "code": code, "scanned_at": at })).await;
+        reply.assert(400);
+        assert!(reply.body["scanned_at"].is_array(), "{}", reply.body);
+    }
+    let listed = app
+        .get(
+            &format!("/api/checkins/?event={}", d.event),
+            Some(&d.organizer),
+        )
+        .await;
+    assert_eq!(listed.body["count"], 0);
+    let before = app.get("/api/events/", None).await.body["count"].clone();
+    let mut body = TestApp::event_body("Far future", 10);
+    body["start_time"] = json!("9999-12-31T23:59:59-14:00");
+    body["end_time"] = json!("9999-12-31T23:59:59-14:00");
+    let reply = app.post("/api/events/", Some(&d.organizer), body).await;
+    reply.assert(400);
+    assert!(reply.body["start_time"].is_array(), "{}", reply.body);
+    assert_eq!(app.get("/api/events/", None).await.body["count"], before);
 }

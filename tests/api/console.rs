@@ -526,7 +526,7 @@ async fn organisers_see_their_events_and_export_registrations(app: &TestApp) {
     );
     let row = lines.next().expect("one registration");
     assert!(
-        row.contains(",siti,siti@example.com,'=cmd,\"Rahma, S.\",Regular,"),
+        row.contains(",\"siti\",\"siti@example.com\",\"'=cmd\",\"Rahma, S.\",\"Regular\","),
         "{row}"
     );
     assert!(lines.next().is_none());

@@ -26,6 +26,7 @@ mod media;
 mod metrics;
 mod openapi;
 mod payments;
+mod plans;
 mod registrations;
 mod regressions;
 mod tickets;

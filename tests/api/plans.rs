@@ -1,0 +1,269 @@
+//! Query plans at a million registrations (PostgreSQL only).
+//!
+//! The database is filled by `bench/scale/populate.sql` (the scale bench's
+//! data: 100,000 users, 10,000 events, one of 100,000 registrations,
+//! 1,000,000 registrations in all, payments, check-ins), then the real
+//! server binary is started on it with PostgreSQL's `auto_explain` loaded
+//! into its connections (`options` in `DATABASE_URL`) and reporting every
+//! statement's plan as a notice, which the server logs. Each read of the
+//! scale bench is made once over HTTP; every plan logged must read the large
+//! tables through an index: a sequential scan of `registrations`,
+//! `payments`, `checkins`, `users` or `events` fails the test, naming the
+//! statement.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::console::Browser;
+use crate::helpers::*;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_dicoevent");
+const LARGE_TABLES: [&str; 5] = ["registrations", "payments", "checkins", "users", "events"];
+
+/// `bench/scale/populate.sql` with its psql variables filled in, as
+/// single statements.
+fn populate_statements(organizer: &str, attendee: &str) -> Vec<String> {
+    let script = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/bench/scale/populate.sql"
+    ))
+    .expect("bench/scale/populate.sql");
+    let mut sql = String::new();
+    for line in script.lines() {
+        // psql meta-commands and comments.
+        if line.starts_with('\\') || line.trim_start().starts_with("--") {
+            continue;
+        }
+        sql.push_str(line);
+        sql.push('\n');
+    }
+    // `::type` casts stay; `:name` and `:'name'` are psql variables.
+    let mut sql = sql
+        .replace("::", "\u{1}")
+        .replace(":'organizer'", &format!("'{organizer}'"))
+        .replace(":'attendee'", &format!("'{attendee}'"));
+    for (name, value) in [
+        ("users", 100_000),
+        ("events", 10_000),
+        ("big", 100_000),
+        ("others", 900_000),
+        ("prunable", 20_000),
+    ] {
+        sql = sql.replace(&format!(":{name}"), &value.to_string());
+    }
+    sql.replace('\u{1}', "::")
+        .split(";\n")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The server binary on the app's database, with every statement's plan
+/// logged (JSON lines on stdout, into `log`).
+fn explaining_server(app: &TestApp, port: u16, log: &std::path::Path) -> Child {
+    let url = app.var("DATABASE_URL").expect("DATABASE_URL");
+    let options = "-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0 \
+                   -c auto_explain.log_level=notice -c auto_explain.log_format=json";
+    let url = format!(
+        "{url}{}options={}",
+        if url.contains('?') { '&' } else { '?' },
+        form_urlencoded::byte_serialize(options.as_bytes()).collect::<String>()
+    );
+    let mut command = Command::new(BINARY);
+    command.args(["serve", "--no-worker"]);
+    for name in ["SECRET_KEY", "DATA_DIR"] {
+        command.env(name, app.var(name).expect("variable"));
+    }
+    command
+        .env("DATABASE_URL", url)
+        .env("PORT", port.to_string())
+        .env("CACHE_TTL", "0")
+        .env("LOG_FORMAT", "json")
+        .env("LOG_DIR", app.data_dir().join("explain-logs"))
+        .env("LOG_LEVEL", "warn,sqlx::postgres::notice=info")
+        .stdout(std::fs::File::create(log).expect("log file"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server binary starts")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Nodes of a plan (and its sub-plans) that read a large table whole.
+fn sequential_scans(plan: &Value, found: &mut Vec<String>) {
+    if plan["Node Type"] == "Seq Scan"
+        && let Some(table) = plan["Relation Name"].as_str()
+        && LARGE_TABLES.contains(&table)
+    {
+        found.push(table.to_string());
+    }
+    for child in plan["Plans"].as_array().into_iter().flatten() {
+        sequential_scans(child, found);
+    }
+}
+
+#[tokio::test]
+async fn every_read_of_the_scale_bench_is_index_backed_at_a_million_rows() {
+    if postgres_url().is_none() {
+        eprintln!("skipped: TEST_DATABASE_URL is not set");
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let (organizer, org_token) = app.user_in("organiser", "organizer").await;
+    let (attendee, fan_token) = app.user("attendee").await;
+    let populate = sea_orm::Database::connect({
+        let mut options = sea_orm::ConnectOptions::new(app.var("DATABASE_URL").expect("url"));
+        options.max_connections(1).sqlx_logging(false);
+        options
+    })
+    .await
+    .expect("connect");
+    use sea_orm::ConnectionTrait;
+    for statement in populate_statements(&organizer, &attendee) {
+        populate
+            .execute_unprepared(&statement)
+            .await
+            .unwrap_or_else(|e| panic!("{e}: {statement}"));
+    }
+    // The one big event (the script's event 1).
+    let big: String = populate
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT md5('event1')::uuid::text AS id",
+        ))
+        .await
+        .expect("query")
+        .expect("a row")
+        .try_get("", "id")
+        .expect("id");
+    populate.close().await.ok();
+
+    let mut browser = Browser::new(&app);
+    browser.sign_in("organiser", PASSWORD).await;
+    let cookie = browser
+        .cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+
+    let port = free_port();
+    let log = app.data_dir().join("explain.jsonl");
+    let mut server = explaining_server(&app, port, &log);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..200 {
+        if client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "the explaining server did not start");
+
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let reads: Vec<(&str, String)> = vec![
+        ("", "/api/events/".into()),
+        ("", "/api/events/?page=450".into()),
+        (
+            "",
+            "/api/events/?category=music&status=scheduled&ordering=-start_time,name".into(),
+        ),
+        ("", "/api/events/?search=chess%20poetry".into()),
+        ("", "/api/events/?location=yogya&ordering=name".into()),
+        ("fan", "/api/registrations/".into()),
+        ("fan", "/api/payments/".into()),
+        ("org", format!("/api/registrations/?event={big}")),
+        ("org", format!("/api/registrations/?event={big}&page=4500")),
+        ("org", "/api/registrations/".into()),
+        ("org", "/api/payments/?payment_status=pending".into()),
+        ("org", format!("/api/checkins/?event={big}")),
+        ("org", format!("/api/events/{big}/stats/")),
+        (
+            "org",
+            format!("/api/events/{big}/checkin-sync/?since={since}"),
+        ),
+        ("console", format!("/console/events/{big}/")),
+        ("console", format!("/console/events/{big}/?q=guest777")),
+        ("console", format!("/console/events/{big}/?page=1000")),
+        (
+            "console",
+            format!("/console/events/{big}/registrations.csv"),
+        ),
+    ];
+    for (who, path) in &reads {
+        let mut request = client.get(format!("{base}{path}"));
+        request = match *who {
+            "fan" => request.bearer_auth(&fan_token),
+            "org" => request.bearer_auth(&org_token),
+            "console" => request.header("cookie", &cookie),
+            _ => request,
+        };
+        let response = request.send().await.expect("sent");
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let body = response.text().await.expect("body");
+        if path.ends_with(".csv") {
+            // Every registration once, across the 500-row chunks.
+            let ids: Vec<&str> = body.lines().skip(1).map(|l| &l[1..37]).collect();
+            assert_eq!(
+                ids.len(),
+                100_001,
+                "the big event's rows and the attendee's"
+            );
+            let distinct: std::collections::HashSet<&&str> = ids.iter().collect();
+            assert_eq!(distinct.len(), ids.len());
+        }
+    }
+    // Stopping the server writes out its last log lines.
+    let _ = Command::new("kill").arg(server.id().to_string()).status();
+    let _ = server.wait();
+
+    let mut plans = 0;
+    let mut offenders = Vec::new();
+    let file = std::fs::File::open(&log).expect("server log");
+    for line in BufReader::new(file).lines() {
+        let Ok(line) = line else { continue };
+        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        let Some(message) = entry["message"].as_str() else {
+            continue;
+        };
+        let Some((_, plan)) = message.split_once("plan:") else {
+            continue;
+        };
+        let plan: Value = serde_json::from_str(plan.trim()).expect("a JSON plan");
+        plans += 1;
+        let mut scans = Vec::new();
+        sequential_scans(&plan["Plan"], &mut scans);
+        if !scans.is_empty() {
+            offenders.push(format!(
+                "{scans:?} read whole by: {}",
+                plan["Query Text"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    assert!(plans > reads.len(), "only {plans} plans were logged");
+    assert!(
+        offenders.is_empty(),
+        "sequential scans of large tables:\n{}",
+        offenders.join("\n")
+    );
+    app.cleanup().await;
+}

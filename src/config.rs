@@ -141,8 +141,9 @@ pub struct SmtpConfig {
     pub tls: MailTls,
 }
 
-/// Login throttling: at most `max_failures` failed logins per username and per
-/// client address within `window`.
+/// Login throttling: at most `max_failures` failed logins per username from
+/// one client address, and `max_failures_per_address` per address, within
+/// `window`.
 #[derive(Clone, Debug)]
 pub struct ThrottleConfig {
     pub max_failures: u32,

@@ -29,6 +29,10 @@ use crate::input::QueryParams;
 use crate::state::AppState;
 use crate::ticket_codes;
 
+/// How far ahead of the server's clock an offline scan's `scanned_at` may
+/// be (a door app's clock running fast).
+const MAX_SCAN_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(ticket))
@@ -396,6 +400,13 @@ async fn scan(
     let code = input.text("code", crate::input::Text::required(1024));
     let force = input.boolean("force", false);
     let scanned_at = input.datetime("scanned_at", false, state.config.time_zone);
+    // An offline scan happened in the past: a door app's clock may run a
+    // few minutes ahead, no more.
+    if scanned_at.is_some_and(|at| at > crate::db::now() + MAX_SCAN_CLOCK_SKEW) {
+        input
+            .errors
+            .add("scanned_at", "Scan time cannot be in the future.");
+    }
     let Some(code) = code.filter(|_| input.errors.is_empty()) else {
         return code_errors(input.errors);
     };

@@ -156,10 +156,12 @@ where
 
     fn call(&mut self, mut req: Request) -> Self::Future {
         let started = Instant::now();
-        // The client's id is kept; otherwise one is drawn here.
+        // The client's id is kept when it is a plain token (API.md §12:
+        // `[A-Za-z0-9._-]{1,64}`, nothing that could add a field to a log
+        // line); otherwise one is drawn here, in its place.
         let request_id = match req.headers().get(&X_REQUEST_ID) {
-            Some(id) => id.clone(),
-            None => {
+            Some(id) if is_plain_request_id(id.as_bytes()) => id.clone(),
+            _ => {
                 let id = new_request_id();
                 req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
                 id
@@ -463,6 +465,14 @@ fn trim_slashes(uri: &Uri) -> Option<Uri> {
 /// A random UUID (v4) from a fast per-thread generator (xoshiro, seeded
 /// from the operating system's entropy): an id to find a request by, not
 /// a secret, so a few instructions rather than a ChaCha block.
+/// 1 to 64 letters, digits, `.`, `_` or `-`.
+fn is_plain_request_id(id: &[u8]) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 fn new_request_id() -> HeaderValue {
     use rand::{Rng, SeedableRng};
     thread_local! {

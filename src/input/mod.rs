@@ -11,7 +11,7 @@ pub mod events;
 pub mod posters;
 pub mod tickets;
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Number, Value};
 use uuid::Uuid;
@@ -277,8 +277,14 @@ pub fn canonical_choice(raw: &str, choices: &[&str], aliases: &[(&str, &str)]) -
 }
 
 /// RFC 3339, or a naive `YYYY-MM-DD[T ]HH:MM[:SS[.f]]` in the configured zone.
-/// Truncated to microseconds, the precision stored.
+/// Truncated to microseconds, the precision stored. Only instants of years
+/// 1 to 9999 in UTC (API.md §12): beyond, RFC 3339 cannot write them back.
 pub fn parse_datetime(raw: &str, tz: Tz) -> Option<DateTime<Utc>> {
+    let parsed = parse_any_datetime(raw, tz)?;
+    (1..=9999).contains(&parsed.year()).then_some(parsed)
+}
+
+fn parse_any_datetime(raw: &str, tz: Tz) -> Option<DateTime<Utc>> {
     let raw = raw.trim();
     let parsed = if let Ok(dt) = DateTime::parse_from_rfc3339(raw) {
         dt.with_timezone(&Utc)
@@ -551,6 +557,15 @@ mod tests {
         assert!(parse_money(&json!(true)).is_err());
         assert_eq!(money_json(20_000_050), json!(200000.5));
         assert_eq!(money_json(20_000_000), json!(200000));
+    }
+
+    #[test]
+    fn datetimes_outside_years_1_to_9999_in_utc_are_refused() {
+        let utc = chrono_tz::UTC;
+        assert!(parse_datetime("9999-12-31T23:59:59Z", utc).is_some());
+        assert!(parse_datetime("9999-12-31T23:59:59-14:00", utc).is_none());
+        assert!(parse_datetime("0001-01-01T00:00:00+01:00", utc).is_none());
+        assert!(parse_datetime("0001-01-01T00:00:00Z", utc).is_some());
     }
 
     #[test]

@@ -22,6 +22,7 @@ crate::backend_tests!(
     logout_requires_authentication,
     logout_revokes_the_refresh_token,
     login_is_throttled_after_ten_failures,
+    concurrent_wrong_passwords_are_checked_at_most_the_limit,
     anonymous_request_to_protected_route_is_401,
     forged_tokens_are_refused_on_protected_and_public_routes,
     token_of_a_deleted_user_is_refused,
@@ -670,31 +671,36 @@ async fn login_from(app: &TestApp, source: [u8; 4], username: &str, password: &s
         .as_u16()
 }
 
-/// One username attacked from many addresses is still throttled (the
-/// per-username limit), and one address trying many usernames is too (the
-/// per-address limit).
+/// Failures count per (username, address) and per address (API.md §12):
+/// one address hammering a username is locked out of it, the person
+/// elsewhere is not; one address trying many usernames is refused them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_throttle_holds_across_addresses_and_usernames() {
     let app = crate::helpers::TestApp::spawn_with(
         crate::helpers::Backend::Sqlite,
-        &[("LOGIN_THROTTLE_ADDRESS_FAILURES", "5")],
+        &[("LOGIN_THROTTLE_ADDRESS_FAILURES", "12")],
     )
     .await;
     app.user("target").await;
-    // Ten failures for "target", two from each of five addresses: each
-    // address stays under its own limit of five.
+    // Ten failures for "target" from one address: that address is locked
+    // out of it, right password too, and told how long to wait.
     for attempt in 0..10u8 {
-        let status = login_from(&app, [127, 0, 0, 10 + attempt / 2], "target", "Wrong-1").await;
+        let status = login_from(&app, [127, 0, 0, 10], "target", "Wrong-1").await;
         assert_eq!(status, 401, "failure {attempt}");
     }
-    // The username is now locked, from a fresh address, right password too.
     assert_eq!(
-        login_from(&app, [127, 0, 0, 40], "target", PASSWORD).await,
+        login_from(&app, [127, 0, 0, 10], "target", PASSWORD).await,
         429
     );
+    // The person, from their own address, is not locked out by a stranger.
+    assert_eq!(
+        login_from(&app, [127, 0, 0, 40], "target", PASSWORD).await,
+        200
+    );
 
-    // One address, five different usernames: the sixth is refused.
-    for n in 0..5 {
+    // One address, twelve different usernames: the next is refused, even a
+    // real account with its right password.
+    for n in 0..12 {
         let status = login_from(&app, [127, 0, 0, 50], &format!("nobody{n}"), "Wrong-1").await;
         assert_eq!(status, 401, "failure {n}");
     }
@@ -709,4 +715,22 @@ async fn login_throttle_holds_across_addresses_and_usernames() {
         200
     );
     app.cleanup().await;
+}
+
+/// Thirty wrong passwords sent at once for one username: at most the limit
+/// (ten) are checked and answered 401, every other one 429 — the count is
+/// claimed before the password is checked, not read before and written
+/// after. On both backends.
+async fn concurrent_wrong_passwords_are_checked_at_most_the_limit(app: &TestApp) {
+    app.user("racetarget").await;
+    let attempts = (0..30).map(|_| login_from(app, [127, 0, 0, 60], "racetarget", "Wrong-1"));
+    let statuses = futures::future::join_all(attempts).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert!(
+        checked <= 10,
+        "{checked} wrong passwords were checked: {statuses:?}"
+    );
+    assert_eq!(checked + throttled, 30, "{statuses:?}");
+    assert!(checked >= 1, "{statuses:?}");
 }

@@ -547,6 +547,52 @@ async fn request_id_is_set_and_echoed(app: &TestApp) {
             .and_then(|v| v.to_str().ok()),
         Some("logout-id")
     );
+    // An id that is not a plain token (spaces that would add fields to the
+    // access line, 8 KB, a character outside [A-Za-z0-9._-]) is replaced by
+    // one of the server's.
+    let long = "a".repeat(8192);
+    for sent in [
+        "abc user=someone forged=1",
+        long.as_str(),
+        "id/with/slashes",
+        "x".repeat(65).as_str(),
+    ] {
+        let res = app
+            .client
+            .get(app.url("/api/events/"))
+            .header("X-Request-Id", sent)
+            .send()
+            .await
+            .expect("sent");
+        let answered = res
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("an id")
+            .to_string();
+        assert_ne!(answered, sent);
+        assert!(
+            (1..=64).contains(&answered.len())
+                && answered
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
+            "{answered}"
+        );
+    }
+    let kept = "A.b_c-1".to_string() + &"9".repeat(57);
+    let res = app
+        .client
+        .get(app.url("/api/events/"))
+        .header("X-Request-Id", &kept)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        res.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some(kept.as_str())
+    );
 }
 
 async fn errors_are_json(app: &TestApp) {

@@ -88,6 +88,14 @@ async fn log_files_have_the_line_format_and_no_secrets() {
         .await
         .expect("login");
     assert_eq!(failed.status(), 401);
+    // A password typed in the username field is not logged.
+    let typed = client
+        .post(format!("{base}/api/login/"))
+        .json(&json!({ "username": "Typed-Secret-In-Username", "password": "x" }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(typed.status(), 401);
     let tokens: Value = client
         .post(format!("{base}/api/login/"))
         .json(&json!({ "username": "logger", "password": PASSWORD }))
@@ -167,6 +175,8 @@ async fn log_files_have_the_line_format_and_no_secrets() {
         for secret in [
             PASSWORD,
             "wrong-password-1",
+            "Typed-Secret-In-Username",
+            "typed-secret-in-username",
             &access,
             &refresh,
             "log-test-secret-key-long-enough",
@@ -174,7 +184,8 @@ async fn log_files_have_the_line_format_and_no_secrets() {
             assert!(!l.contains(secret), "a secret leaked into the log: {l:?}");
         }
     }
-    assert!(application.contains("Login failed for \"logger\" from 127.0.0.1"));
+    assert!(application.contains("Login failed for logger from 127.0.0.1"));
+    assert!(application.contains("Login failed for an unknown username (digest "));
     assert!(application.contains("Login succeeded for logger"));
     assert!(
         application

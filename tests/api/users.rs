@@ -24,6 +24,7 @@ crate::backend_tests!(
     user_delete_permissions,
     deleting_an_organizer_conflicts,
     deleting_a_user_removes_registrations_and_payments,
+    look_alike_usernames_are_taken,
 );
 
 const FIELDS: [&str; 8] = [
@@ -791,4 +792,21 @@ async fn deleting_a_user_removes_registrations_and_payments(app: &TestApp) {
     assert_eq!(regs.body["count"], 1);
     let payments = app.get("/api/payments/", app.admin()).await;
     assert_eq!(payments.body["count"], 0);
+}
+
+/// Usernames are unique by their NFKC form, case aside (API.md §12):
+/// fullwidth, mathematical and ligature look-alikes of a taken name are
+/// refused like the name itself, and nothing is written.
+async fn look_alike_usernames_are_taken(app: &TestApp) {
+    app.signup("plain").await.assert(201);
+    app.signup("fish").await.assert(201);
+    let before = app.get("/api/users/", app.admin()).await.body["count"].clone();
+    for look_alike in ["ｐｌａｉｎ", "𝐩𝐥𝐚𝐢𝐧", "PLAIN", "ﬁsh", "ＦＩＳＨ"]
+    {
+        let reply = app.signup(look_alike).await;
+        reply.assert(400);
+        assert_field_error(&reply, "username");
+    }
+    let after = app.get("/api/users/", app.admin()).await.body["count"].clone();
+    assert_eq!(before, after, "nothing written");
 }

@@ -24,9 +24,15 @@ pub struct TokenPair {
 }
 
 /// Checks a username and password from `client` (its address, for the
-/// throttle): the account when they match an active user. Failures are
-/// counted per username and per address; past the configured limits the
-/// answer is `Throttled` whatever the password.
+/// throttle): the account when they match an active user.
+///
+/// Attempts are counted per (username, address) and per address (API.md
+/// §12): a stranger elsewhere cannot lock a person out. Each attempt claims
+/// its place before the password is checked (a row, committed, then
+/// counted), so however many arrive at once at most the limit are checked;
+/// past it the answer is `Throttled` whatever the password. A wrong
+/// password keeps its row as a failure; a right one removes it and clears
+/// the failures of its (username, address).
 #[instrument(name = "login", skip_all, fields(client = %client))]
 pub async fn verify_credentials(
     state: &AppState,
@@ -34,10 +40,11 @@ pub async fn verify_credentials(
     password: String,
     client: std::net::IpAddr,
 ) -> DomainResult<user::Model> {
-    let user_key = format!("user:{}", username.to_lowercase());
+    let username_key = super::username_key(username);
+    let user_key = format!("user:{username_key}|{client}");
     let addr_key = format!("addr:{client}");
     let limits = &state.config.login_throttle;
-    throttle(
+    let claimed = claim_attempt(
         state,
         &[
             (&user_key, limits.max_failures),
@@ -47,7 +54,7 @@ pub async fn verify_credentials(
     .await?;
 
     let found = user::Entity::find()
-        .filter(user::Column::UsernameKey.eq(username.to_lowercase()))
+        .filter(user::Column::UsernameKey.eq(username_key.as_str()))
         .one(state.db.conn())
         .await?;
     let stored = found
@@ -57,9 +64,14 @@ pub async fn verify_credentials(
     let verified = password::verify_async(password.clone(), stored).await?;
     let account = match (found, &verified) {
         (Some(u), Verified::Yes | Verified::YesRehash) if u.is_active => u,
-        _ => {
-            record_failure(state, &[&user_key, &addr_key]).await?;
-            tracing::warn!("Login failed for {username:?} from {client}");
+        (found, _) => {
+            // People type their password in the username field: an unknown
+            // name is logged as a short digest, never as typed.
+            let who = match &found {
+                Some(u) => u.username.clone(),
+                None => format!("an unknown username (digest {})", short_digest(username)),
+            };
+            tracing::warn!("Login failed for {who} from {client}");
             return Err(DomainError::BadCredentials);
         }
     };
@@ -74,9 +86,17 @@ pub async fn verify_credentials(
         txn.commit().await?;
         tracing::info!("Password hash of {} upgraded to Argon2id", account.username);
     }
-    clear_failures(state, &user_key).await?;
+    succeeded(state, &claimed, &user_key).await?;
     tracing::info!("Login succeeded for {} from {client}", account.username);
     Ok(account)
+}
+
+/// The first 8 hex digits of a SHA-256: enough to tell repeated attempts
+/// apart in the log, nothing of what was typed.
+fn short_digest(text: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Logs in: a token pair for the account the credentials name.
@@ -92,71 +112,107 @@ pub async fn login(
     Ok(TokenPair { refresh, access })
 }
 
-/// `Throttled` when any of `keys` has reached its failure limit within the
-/// window.
-async fn throttle(state: &AppState, keys: &[(&str, u32)]) -> DomainResult<()> {
+/// Claims one attempt under each key: a failure row per key, committed,
+/// then the rows of each key within the window counted (its own included).
+/// Rows commit in some order and each attempt counts at least those before
+/// its own, so at most `limit` attempts of a key ever see a count within
+/// it. Past a limit the claimed rows are removed again (a refused attempt
+/// does not extend the lock-out) and the answer is `Throttled` with the
+/// seconds until the oldest counted failure leaves the window. The ids of
+/// the rows claimed.
+async fn claim_attempt(state: &AppState, keys: &[(&str, u32)]) -> DomainResult<Vec<i64>> {
     let limits = &state.config.login_throttle;
     let window = chrono::Duration::from_std(limits.window)
         .map_err(|e| DomainError::Internal(anyhow::anyhow!("throttle window: {e}")))?;
     let now = crate::db::now();
     let since = now - window;
-    let mut retry_after: Option<i64> = None;
-    for (key, limit) in keys {
-        let failures: Vec<DateTime<Utc>> = login_failure::Entity::find()
-            .filter(login_failure::Column::Key.eq(*key))
-            .filter(login_failure::Column::FailedAt.gt(since))
-            .order_by_desc(login_failure::Column::FailedAt)
-            .all(state.db.conn())
-            .await?
-            .into_iter()
-            .map(|f| f.failed_at)
-            .collect();
-        let limit = *limit as usize;
-        if failures.len() >= limit {
-            // Allowed again when the limit-th most recent failure leaves the window.
-            let pivot = failures[limit - 1];
-            let wait = (pivot + window - now).num_seconds().max(1);
-            retry_after = Some(retry_after.map_or(wait, |r| r.max(wait)));
-        }
-    }
-    match retry_after {
-        Some(secs) => {
-            tracing::warn!("Login throttled for {keys:?}, retry in {secs}s");
-            Err(DomainError::Throttled {
-                retry_after: secs as u64,
-            })
-        }
-        None => Ok(()),
-    }
-}
-
-async fn record_failure(state: &AppState, keys: &[&str]) -> DomainResult<()> {
-    let now = crate::db::now();
-    let window = chrono::Duration::from_std(state.config.login_throttle.window)
-        .map_err(|e| DomainError::Internal(anyhow::anyhow!("throttle window: {e}")))?;
     let txn = state.db.begin_write().await?;
-    for key in keys {
-        login_failure::ActiveModel {
+    let mut claimed = Vec::with_capacity(keys.len());
+    for (key, _) in keys {
+        let row = login_failure::ActiveModel {
             key: Set((*key).to_string()),
             failed_at: Set(now),
             ..Default::default()
         }
         .insert(&*txn)
         .await?;
+        claimed.push(row.id);
     }
     // Forget failures that no longer count.
     login_failure::Entity::delete_many()
-        .filter(login_failure::Column::FailedAt.lt(now - window))
+        .filter(login_failure::Column::FailedAt.lt(since))
+        .exec(&*txn)
+        .await?;
+    txn.commit().await?;
+
+    let mut retry_after: Option<i64> = None;
+    for (key, limit) in keys {
+        let counted: Vec<(i64, DateTime<Utc>)> = login_failure::Entity::find()
+            .filter(login_failure::Column::Key.eq(*key))
+            .filter(login_failure::Column::FailedAt.gt(since))
+            .order_by_desc(login_failure::Column::FailedAt)
+            .all(state.db.conn())
+            .await?
+            .into_iter()
+            .map(|f| (f.id, f.failed_at))
+            .collect();
+        if counted.len() > *limit as usize {
+            // Allowed again when the limit-th most recent other failure
+            // leaves the window.
+            let others: Vec<DateTime<Utc>> = counted
+                .iter()
+                .filter(|(id, _)| !claimed.contains(id))
+                .map(|(_, at)| *at)
+                .collect();
+            let wait = others
+                .get((*limit as usize).saturating_sub(1))
+                .map_or(1, |pivot| (*pivot + window - now).num_seconds().max(1));
+            retry_after = Some(retry_after.map_or(wait, |r| r.max(wait)));
+        }
+    }
+    match retry_after {
+        Some(secs) => {
+            forget(state, &claimed).await?;
+            let names: Vec<&str> = keys
+                .iter()
+                .map(|(k, _)| {
+                    if k.starts_with("addr:") {
+                        *k
+                    } else {
+                        "a username"
+                    }
+                })
+                .collect();
+            tracing::warn!("Login throttled for {names:?}, retry in {secs}s");
+            Err(DomainError::Throttled {
+                retry_after: secs as u64,
+            })
+        }
+        None => Ok(claimed),
+    }
+}
+
+/// Removes failure rows by id.
+async fn forget(state: &AppState, ids: &[i64]) -> DomainResult<()> {
+    let txn = state.db.begin_write().await?;
+    login_failure::Entity::delete_many()
+        .filter(login_failure::Column::Id.is_in(ids.iter().copied()))
         .exec(&*txn)
         .await?;
     txn.commit().await?;
     Ok(())
 }
 
-async fn clear_failures(state: &AppState, key: &str) -> DomainResult<()> {
+/// A right password: its claimed rows and the failures of its (username,
+/// address) go.
+async fn succeeded(state: &AppState, claimed: &[i64], user_key: &str) -> DomainResult<()> {
     let txn = state.db.begin_write().await?;
     login_failure::Entity::delete_many()
-        .filter(login_failure::Column::Key.eq(key))
+        .filter(
+            sea_orm::Condition::any()
+                .add(login_failure::Column::Id.is_in(claimed.iter().copied()))
+                .add(login_failure::Column::Key.eq(user_key)),
+        )
         .exec(&*txn)
         .await?;
     txn.commit().await?;

@@ -146,6 +146,14 @@ async fn with_groups(state: &AppState, user: user::Model) -> DomainResult<UserWi
     Ok(UserWithGroups { user, groups })
 }
 
+/// The key a username is unique by (API.md §12): NFKC-normalised, then
+/// lowercased, so `ｐｌａｉｎ`, `𝐩𝐥𝐚𝐢𝐧` and `Plain` are all `plain` and `ﬁsh`
+/// is `fish` (Django's `normalize_username` does the same NFKC step).
+pub(crate) fn username_key(username: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    username.nfkc().collect::<String>().to_lowercase()
+}
+
 /// Django's username rule: letters, digits and `@.+-_`.
 fn valid_username(name: &str) -> bool {
     !name.is_empty()
@@ -232,7 +240,7 @@ async fn validate_account(
         } else if taken(
             db,
             user::Column::UsernameKey,
-            &username.to_lowercase(),
+            &username_key(username),
             except,
         )
         .await?
@@ -329,7 +337,7 @@ pub async fn create_user(state: &AppState, new: NewUser) -> DomainResult<user::M
     let hash = hash_password(new.password).await?;
     let model = user::ActiveModel {
         id: Set(Uuid::now_v7()),
-        username_key: Set(new.username.to_lowercase()),
+        username_key: Set(username_key(&new.username)),
         username: Set(new.username.clone()),
         email_key: Set(new.email.to_lowercase()),
         email: Set(new.email.clone()),
@@ -467,7 +475,7 @@ pub async fn update_user(
 
     let mut model: user::ActiveModel = found.clone().into();
     if let Some(username) = &changes.username {
-        model.username_key = Set(username.to_lowercase());
+        model.username_key = Set(username_key(username));
         model.username = Set(username.clone());
     }
     if let Some(email) = &changes.email {

@@ -81,7 +81,7 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
     let mut iterations: BTreeMap<String, usize> = BTreeMap::new();
     let mut staff_only = 0;
     for u in &src.users {
-        let username_key = u.username.to_lowercase();
+        let username_key = crate::domain::accounts::username_key(&u.username);
         let email_key = u.email.to_lowercase();
         if let Some(owner) = username_owner.get(&username_key).filter(|o| **o != u.id) {
             USERS.skip(

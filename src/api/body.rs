@@ -100,6 +100,34 @@ impl JsonBody {
         }
     }
 
+    /// What the request asks, for binding an `Idempotency-Key` to it: a
+    /// SHA-256 (hex) of the JSON body with its object keys sorted (the same
+    /// request sent with its fields in another order or other spacing is
+    /// the same request), or of the raw bytes when they are not JSON.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        fn sorted(value: Value) -> Value {
+            match value {
+                Value::Object(map) => {
+                    let mut entries: Vec<(String, Value)> =
+                        map.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+                    entries.sort_by(|a, b| a.0.cmp(&b.0));
+                    Value::Object(entries.into_iter().collect())
+                }
+                Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+                other => other,
+            }
+        }
+        let canonical = match serde_json::from_slice::<Value>(&self.bytes) {
+            Ok(value) => sorted(value).to_string().into_bytes(),
+            Err(_) => self.bytes.to_vec(),
+        };
+        sha2::Sha256::digest(&canonical)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// The body as an `Input` for validation.
     pub fn input(&self, partial: bool) -> Result<Input, ApiError> {
         Ok(Input::new(self.object()?, partial))

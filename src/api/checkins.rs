@@ -24,7 +24,7 @@ use crate::domain::FieldErrors;
 use crate::domain::checkins::{
     self as domain, Admission, CheckinFilter, PublicKey, Scan, ScanRefused,
 };
-use crate::domain::idempotency::{self, Remembered};
+use crate::domain::idempotency::{self, Endpoint, Remembered, RequestKey};
 use crate::input::QueryParams;
 use crate::state::AppState;
 use crate::ticket_codes;
@@ -375,6 +375,9 @@ fn scan_answer(
         (status = 409, description = "Cancelled event, unpaid ticket, or already checked in",
             body = ScanRefusal,
             example = json!({"detail": "Already checked in.", "reason": "already_checked_in", "checked_in_at": "2027-01-10T12:04:00Z", "checked_in_by": "0193a4c2-7d1e-7c3a-9b1f-2f0e5d6c7b8a"})),
+        (status = 422, description = "The Idempotency-Key was used with another request body",
+            body = super::schemas::ErrorDetail,
+            example = json!({"detail": "Idempotency-Key reused with a different request."})),
     )
 )]
 async fn scan(
@@ -383,14 +386,16 @@ async fn scan(
     headers: HeaderMap,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    // Scans have their own key space beside payments' (the column holds 255).
+    // Scans have their own key space beside payments; their keys stay at
+    // most 247 characters, as door apps were told when the key was stored
+    // as sent.
     let key = idempotency_key(&headers)?;
     if key.as_ref().is_some_and(|k| k.len() > 247) {
         return Err(ApiError::BadRequest(
             "Idempotency-Key must be 1 to 247 characters long here.".into(),
         ));
     }
-    let key = key.map(|k| format!("checkin:{k}"));
+    let key = key.map(|sent| RequestKey::new(Endpoint::Checkins, &sent, body.fingerprint()));
     if let Some(key) = &key
         && let Some(previous) = idempotency::remembered(&state, caller.id, key).await?
     {
@@ -426,7 +431,7 @@ async fn scan(
             force: request.force,
             scanned_at: request.scanned_at,
         },
-        key.as_deref().map(|key| domain::Idempotent {
+        key.as_ref().map(|key| domain::Idempotent {
             key,
             render: &render,
         }),

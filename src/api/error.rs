@@ -35,6 +35,10 @@ pub enum ApiError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A well-formed request that cannot be processed as sent (an
+    /// `Idempotency-Key` reused with another body).
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type {0:?}")]
@@ -69,6 +73,7 @@ impl ApiError {
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -104,6 +109,9 @@ impl From<DomainError> for ApiError {
                 code: Some("token_not_valid"),
             },
             DomainError::Throttled { retry_after } => ApiError::Throttled { retry_after },
+            reused @ DomainError::IdempotencyKeyReused => {
+                ApiError::Unprocessable(reused.to_string())
+            }
             DomainError::Unavailable(message) => ApiError::Unavailable(message),
             DomainError::Internal(err) => ApiError::Internal(err),
         }
@@ -148,7 +156,7 @@ impl IntoResponse for ApiError {
             .into_response(),
             ApiError::Forbidden => detail("You do not have permission to perform this action."),
             ApiError::NotFound => detail("Not found."),
-            ApiError::Conflict(message) => detail(message),
+            ApiError::Conflict(message) | ApiError::Unprocessable(message) => detail(message),
             ApiError::PayloadTooLarge => detail(PAYLOAD_TOO_LARGE),
             ApiError::UnsupportedMediaType(ct) => {
                 detail(format!("Unsupported media type \"{ct}\" in request."))

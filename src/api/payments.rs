@@ -1,5 +1,6 @@
 //! `/api/payments/`: payments for registrations, with `Idempotency-Key`.
 
+use crate::domain::idempotency::{Endpoint, RequestKey};
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -182,6 +183,9 @@ async fn list(
         (status = 403, description = "Not allowed"),
         (status = 409, description = "The registration already has a completed payment",
             example = json!({"detail": "This registration already has a completed payment."})),
+        (status = 422, description = "The Idempotency-Key was used with another request body",
+            body = super::schemas::ErrorDetail,
+            example = json!({"detail": "Idempotency-Key reused with a different request."})),
     )
 )]
 async fn create(
@@ -190,7 +194,8 @@ async fn create(
     headers: HeaderMap,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let key = super::body::idempotency_key(&headers)?;
+    let key = super::body::idempotency_key(&headers)?
+        .map(|sent| RequestKey::new(Endpoint::Payments, &sent, body.fingerprint()));
     if let Some(key) = &key
         && let Some(previous) =
             crate::domain::idempotency::remembered(&state, caller.id, key).await?
@@ -229,7 +234,7 @@ async fn create(
         amount_paid_minor: create.amount_paid,
         status: create.payment_status,
     };
-    let created = domain::create(&state, &caller, new, key.as_deref(), |p| {
+    let created = domain::create(&state, &caller, new, key.as_ref(), |p| {
         serde_json::to_string(&PaymentOut::from(p.clone())).unwrap_or_default()
     })
     .await?;

@@ -206,9 +206,12 @@ pub mod idempotency_key {
         #[sea_orm(primary_key, auto_increment = false)]
         pub user_id: Uuid,
         #[sea_orm(primary_key, auto_increment = false)]
+        /// The endpoint's name and the SHA-256 (hex) of the key as sent.
         pub key: String,
         pub status_code: i32,
         pub response_body: String,
+        /// SHA-256 (hex) of the request's body, its JSON keys sorted.
+        pub fingerprint: String,
         pub created_at: DateTimeUtc,
     }
 

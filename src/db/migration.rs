@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(ConsoleIndexes),
             Box::new(HousekeepingIndexes),
             Box::new(ScaleSchema),
+            Box::new(IdempotencyFingerprints),
         ]
     }
 }
@@ -990,6 +991,35 @@ impl MigrationTrait for ScaleSchema {
         )
         .await?;
         m.create_index(index("checkins", &["event_id", "recorded_at", "id"]))
+            .await?;
+        Ok(())
+    }
+}
+
+/// Idempotency keys bound to their request (API.md §7): the fingerprint of
+/// the body a key was first used with. Keys stored before (without their
+/// endpoint's name) are forgotten: a retry across the upgrade is processed
+/// anew.
+struct IdempotencyFingerprints;
+
+impl MigrationName for IdempotencyFingerprints {
+    fn name(&self) -> &str {
+        "m20261205_000011_idempotency_fingerprints"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IdempotencyFingerprints {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("idempotency_keys")
+                .add_column(string_len("fingerprint", 64).default(""))
+                .to_owned(),
+        )
+        .await?;
+        m.get_connection()
+            .execute_unprepared("DELETE FROM idempotency_keys")
             .await?;
         Ok(())
     }

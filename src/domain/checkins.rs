@@ -10,12 +10,12 @@ use sea_orm::{
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::idempotency::{Remembered, remembered};
+use super::idempotency::{self, Remembered, RequestKey, remembered};
 use super::{Caller, DomainError, DomainResult, Page, PageRequest};
 use crate::cache::Family;
 use crate::db::entities::{
-    checkin, checkin_tally, event, idempotency_key, payment, payment_tally, registration,
-    registration_revocation, ticket, ticket_key, user,
+    checkin, checkin_tally, event, payment, payment_tally, registration, registration_revocation,
+    ticket, ticket_key, user,
 };
 use crate::db::errors::{is_fk_violation, is_unique_violation};
 use crate::metrics::METRICS;
@@ -184,7 +184,7 @@ pub struct Admission {
 /// A scan's `Idempotency-Key` and how its admission is rendered for the
 /// replay of a retry.
 pub struct Idempotent<'a> {
-    pub key: &'a str,
+    pub key: &'a RequestKey,
     pub render: &'a (dyn Fn(&Admission) -> String + Send + Sync),
 }
 
@@ -299,28 +299,19 @@ async fn admit(
         // transaction: a retry racing this request waits on the key, then
         // replays this answer; the admission exists if and only if the key
         // remembers it.
-        let claimed = idempotency_key::ActiveModel {
-            user_id: Set(caller.id),
-            key: Set(idempotent.key.to_string()),
-            status_code: Set(201),
-            response_body: Set((idempotent.render)(&admission)),
-            created_at: Set(now),
-        }
-        .insert(&*txn)
-        .await;
-        match claimed {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                drop(txn);
-                return match remembered(state, caller.id, idempotent.key).await? {
-                    Some(first) => Err(ScanRefused::Replay(first)),
-                    None => Err(DomainError::Conflict(
-                        "A scan with this Idempotency-Key is being processed.".into(),
-                    )
-                    .into()),
-                };
-            }
-            Err(e) => return Err(e.into()),
+        let answer = Remembered {
+            status: 201,
+            body: (idempotent.render)(&admission),
+        };
+        if !idempotency::claim(&*txn, caller.id, idempotent.key, &answer).await? {
+            drop(txn);
+            return match remembered(state, caller.id, idempotent.key).await? {
+                Some(first) => Err(ScanRefused::Replay(first)),
+                None => Err(DomainError::Conflict(
+                    "A scan with this Idempotency-Key is being processed.".into(),
+                )
+                .into()),
+            };
         }
     }
     match checkin::ActiveModel::from(admitted.clone())

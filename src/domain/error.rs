@@ -82,6 +82,9 @@ pub enum DomainError {
     /// Too many failed logins; allowed again after this many seconds.
     #[error("throttled for {retry_after}s")]
     Throttled { retry_after: u64 },
+    /// An `Idempotency-Key` already used for a request with another body.
+    #[error("Idempotency-Key reused with a different request.")]
+    IdempotencyKeyReused,
     /// A dependency this operation needs is down; worth retrying.
     #[error("{0}")]
     Unavailable(String),

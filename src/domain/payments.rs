@@ -1,7 +1,6 @@
 //! Payments for registrations: the status state machine, at most one
 //! completed payment per registration, idempotent creation.
 
-use chrono::Duration;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -9,7 +8,7 @@ use sea_orm::{
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::idempotency::{IDEMPOTENCY_WINDOW_HOURS, Remembered, remembered};
+use super::idempotency::{self, Remembered, RequestKey, remembered};
 use super::registrations::organizer_of;
 use super::scope::{self, Scope};
 use super::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest, does_not_exist};
@@ -185,7 +184,7 @@ pub async fn create(
     state: &AppState,
     caller: &Caller,
     new: NewPayment,
-    idempotency: Option<&str>,
+    idempotency: Option<&RequestKey>,
     render: impl FnOnce(&payment::Model) -> String,
 ) -> DomainResult<Created> {
     if let Some(key) = idempotency
@@ -212,36 +211,21 @@ pub async fn create(
     if let Some(key) = idempotency {
         // The key is claimed first, in the payment's transaction: a
         // concurrent request with the same key waits on it, then loses the
-        // race on the primary key and answers with the winner's response;
-        // and the payment exists if and only if the key is remembered.
-        let stale_cutoff = now - Duration::hours(IDEMPOTENCY_WINDOW_HOURS);
-        idempotency_key::Entity::delete_many()
-            .filter(idempotency_key::Column::UserId.eq(caller.id))
-            .filter(idempotency_key::Column::Key.eq(key))
-            .filter(idempotency_key::Column::CreatedAt.lte(stale_cutoff))
-            .exec(&*txn)
-            .await?;
-        let claimed = idempotency_key::ActiveModel {
-            user_id: Set(caller.id),
-            key: Set(key.to_string()),
-            status_code: Set(201),
-            response_body: Set(String::new()),
-            created_at: Set(now),
-        }
-        .insert(&*txn)
-        .await;
-        match claimed {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                drop(txn);
-                if let Some(previous) = remembered(state, caller.id, key).await? {
-                    return Ok(Created::Replayed(previous));
-                }
-                return Err(DomainError::Conflict(
-                    "A request with this Idempotency-Key is being processed.".into(),
-                ));
+        // race on the primary key and answers with the winner's response
+        // (or 422 when it asked something else); and the payment exists if
+        // and only if the key is remembered.
+        let pending = Remembered {
+            status: 201,
+            body: String::new(),
+        };
+        if !idempotency::claim(&*txn, caller.id, key, &pending).await? {
+            drop(txn);
+            if let Some(previous) = remembered(state, caller.id, key).await? {
+                return Ok(Created::Replayed(previous));
             }
-            Err(e) => return Err(e.into()),
+            return Err(DomainError::Conflict(
+                "A request with this Idempotency-Key is being processed.".into(),
+            ));
         }
     }
     let inserted = payment::ActiveModel {
@@ -270,7 +254,7 @@ pub async fn create(
                 sea_orm::sea_query::Expr::value(render(&created)),
             )
             .filter(idempotency_key::Column::UserId.eq(caller.id))
-            .filter(idempotency_key::Column::Key.eq(key))
+            .filter(idempotency_key::Column::Key.eq(key.stored()))
             .exec(&*txn)
             .await?;
     }

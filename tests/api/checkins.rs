@@ -20,6 +20,7 @@ crate::backend_tests!(
     event_stats,
     stats_follow_every_write_and_cascade,
     instants_out_of_range_are_refused,
+    idempotency_keys_are_bound_to_endpoint_body_and_time,
 );
 
 /// An organiser's event with a free and a priced ticket, and an attendee
@@ -791,4 +792,148 @@ async fn instants_out_of_range_are_refused(app: &TestApp) {
     reply.assert(400);
     assert!(reply.body["start_time"].is_array(), "{}", reply.body);
     assert_eq!(app.get("/api/events/", None).await.body["count"], before);
+}
+
+/// An Idempotency-Key is bound to its endpoint, its caller and its body
+/// (API.md §7): another body under a used key is 422 and records nothing —
+/// also when ten such requests race; a payment's key never replays a scan
+/// (nor the reverse); a key past its 24 hours is forgotten and the request
+/// processed anew.
+async fn idempotency_keys_are_bound_to_endpoint_body_and_time(app: &TestApp) {
+    let d = door(app, "bound").await;
+    let free_code = code_of(app, &d.attendee, &d.free).await;
+    let priced_code = code_of(app, &d.attendee, &d.priced).await;
+    let send = |path: &'static str, token: String, key: String, body: Value| {
+        let request = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&body);
+        async move { TestApp::reply(request.send().await.expect("sent")).await }
+    };
+    let admitted = || async {
+        app.get(
+            &format!("/api/checkins/?event={}", d.event),
+            Some(&d.organizer),
+        )
+        .await
+        .body["count"]
+            .clone()
+    };
+
+    // The first scan under K; K again with another code: 422, not admitted.
+    let first = send(
+        "/api/checkins/",
+        d.organizer.clone(),
+        "K".into(),
+        json!({ "code": free_code }),
+    )
+    .await;
+    first.assert(201);
+    let other = send(
+        "/api/checkins/",
+        d.organizer.clone(),
+        "K".into(),
+        json!({ "code": priced_code, "force": true }),
+    )
+    .await;
+    other.assert(422);
+    assert_eq!(
+        other.body,
+        json!({"detail": "Idempotency-Key reused with a different request."})
+    );
+    assert_eq!(admitted().await, 1);
+    // The same body with its fields in another order is the same request.
+    let again = send(
+        "/api/checkins/",
+        d.organizer.clone(),
+        "K".into(),
+        json!({ "code": free_code }),
+    )
+    .await;
+    again.assert(201);
+    assert_eq!(again.body, first.body);
+
+    // Ten different codes at once under one new key: one is admitted, the
+    // others are refused with 422, nothing else recorded.
+    let mut roomy = TestApp::ticket_body(&d.event, "Free, roomy", 20);
+    roomy["price"] = json!(0);
+    let free_ticket = app.post("/api/tickets/", Some(&d.organizer), roomy).await;
+    free_ticket.assert(201);
+    let free_ticket = free_ticket.id();
+    let mut codes = Vec::new();
+    for n in 0..10 {
+        let (_, guest) = app.user(&format!("boundguest{n}")).await;
+        let registration = app.register(&guest, &free_ticket).await;
+        registration.assert(201);
+        codes.push(code_of(app, &guest, &registration.id()).await);
+    }
+    let racing = codes.iter().map(|code| {
+        send(
+            "/api/checkins/",
+            d.organizer.clone(),
+            "RACE".into(),
+            json!({ "code": code }),
+        )
+    });
+    let replies = futures::future::join_all(racing).await;
+    let created = replies.iter().filter(|r| r.status.as_u16() == 201).count();
+    let reused = replies.iter().filter(|r| r.status.as_u16() == 422).count();
+    assert_eq!(
+        created,
+        1,
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        reused,
+        9,
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(admitted().await, 2);
+
+    // A payment sent with a key a scan used (and its old spelling) is a
+    // payment: it never replays the scan.
+    for key in ["K", "checkin:K"] {
+        let paid = send(
+            "/api/payments/",
+            d.attendee.clone(),
+            key.into(),
+            json!({"registration_id": d.priced, "payment_method": "QRIS", "amount_paid": 150000}),
+        )
+        .await;
+        paid.assert(201);
+        assert_eq!(
+            paid.body["registration"],
+            d.priced.as_str(),
+            "{}",
+            paid.body
+        );
+    }
+
+    // A key past its 24 hours: forgotten, another request under it processed
+    // anew (not refused as a reuse, not "in progress" for ever).
+    {
+        use dicoevent::db::entities::idempotency_key;
+        use sea_orm::EntityTrait;
+        idempotency_key::Entity::update_many()
+            .col_expr(
+                idempotency_key::Column::CreatedAt,
+                sea_orm::sea_query::Expr::value(chrono::Utc::now() - chrono::Duration::hours(25)),
+            )
+            .exec(app.state.db.conn())
+            .await
+            .expect("keys aged");
+    }
+    let fresh = send(
+        "/api/checkins/",
+        d.organizer.clone(),
+        "K".into(),
+        json!({ "code": priced_code, "force": true }),
+    )
+    .await;
+    fresh.assert(201);
+    assert_eq!(admitted().await, 3);
 }

@@ -97,6 +97,7 @@ async fn each_table_loses_only_rows_that_no_longer_matter(app: &TestApp) {
             key: Set(key.into()),
             status_code: Set(201),
             response_body: Set("{}".into()),
+            fingerprint: Set(String::new()),
             created_at: Set(now - age),
         }
         .insert(db)

@@ -266,12 +266,16 @@ async fn idempotency_key_replays_the_first_response(app: &TestApp) {
     assert_ne!(roots.id(), first.id());
     assert_eq!(payment_count(app, "").await, 4);
 
-    // The same key with another body still replays the first response.
+    // The same key with another body is refused (API.md §7) and writes
+    // nothing.
     let mut changed = body.clone();
     changed["amount_paid"] = json!(1);
-    let replay = post_with_key(app, &alice, "key-1", &changed).await;
-    replay.assert(201);
-    assert_eq!(replay.body, first.body);
+    let reused = post_with_key(app, &alice, "key-1", &changed).await;
+    reused.assert(422);
+    assert_eq!(
+        reused.body,
+        json!({"detail": "Idempotency-Key reused with a different request."})
+    );
     assert_eq!(payment_count(app, "").await, 4);
 
     // Without a key, each POST creates a payment.

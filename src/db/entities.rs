@@ -491,3 +491,22 @@ pub mod event_tally {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod password_change {
+    use sea_orm::entity::prelude::*;
+
+    /// When an account's password last changed: refresh tokens issued
+    /// before are refused.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "password_changes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        pub changed_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

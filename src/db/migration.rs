@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(HousekeepingIndexes),
             Box::new(ScaleSchema),
             Box::new(IdempotencyFingerprints),
+            Box::new(PasswordChanges),
         ]
     }
 }
@@ -1022,5 +1023,35 @@ impl MigrationTrait for IdempotencyFingerprints {
             .execute_unprepared("DELETE FROM idempotency_keys")
             .await?;
         Ok(())
+    }
+}
+
+/// When each account's password last changed (API.md §12): a refresh
+/// token issued before it is refused.
+struct PasswordChanges;
+
+impl MigrationName for PasswordChanges {
+    fn name(&self) -> &str {
+        "m20261205_000012_password_changes"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PasswordChanges {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("password_changes")
+                .col(uuid("user_id").primary_key())
+                .col(timestamp_with_time_zone("changed_at"))
+                .foreign_key(&mut fk(
+                    "password_changes",
+                    "user_id",
+                    "users",
+                    ForeignKeyAction::Cascade,
+                ))
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -25,6 +25,7 @@ crate::backend_tests!(
     deleting_an_organizer_conflicts,
     deleting_a_user_removes_registrations_and_payments,
     look_alike_usernames_are_taken,
+    a_password_change_ends_earlier_refresh_tokens,
 );
 
 const FIELDS: [&str; 8] = [
@@ -809,4 +810,50 @@ async fn look_alike_usernames_are_taken(app: &TestApp) {
     }
     let after = app.get("/api/users/", app.admin()).await.body["count"].clone();
     assert_eq!(before, after, "nothing written");
+}
+
+/// A password change invalidates every refresh token issued before it
+/// (API.md §12); setting the password the account already has is not a
+/// change and keeps them.
+async fn a_password_change_ends_earlier_refresh_tokens(app: &TestApp) {
+    let (id, token) = app.user("rotator").await;
+    let (_, refresh) = app.login_ok("rotator", PASSWORD).await;
+    let refreshed = app
+        .post("/api/token/refresh/", None, json!({ "refresh": refresh }))
+        .await;
+    refreshed.assert(200);
+
+    // The same password again: not a change, the refresh token still works.
+    app.patch(
+        &format!("/api/users/{id}/"),
+        Some(&token),
+        json!({ "password": PASSWORD }),
+    )
+    .await
+    .assert(200);
+    app.post("/api/token/refresh/", None, json!({ "refresh": refresh }))
+        .await
+        .assert(200);
+
+    // Tokens issued in the second of the change would survive it: wait for
+    // the next second, so the old one is strictly older.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let changed = "Rotated-Passw0rd!";
+    app.patch(
+        &format!("/api/users/{id}/"),
+        Some(&token),
+        json!({ "password": changed }),
+    )
+    .await
+    .assert(200);
+    let refused = app
+        .post("/api/token/refresh/", None, json!({ "refresh": refresh }))
+        .await;
+    refused.assert(401);
+    assert_eq!(refused.body["code"], "token_not_valid", "{}", refused.body);
+    // A token issued after the change works.
+    let (_, fresh) = app.login_ok("rotator", changed).await;
+    app.post("/api/token/refresh/", None, json!({ "refresh": fresh }))
+        .await
+        .assert(200);
 }

@@ -7,7 +7,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::password::{self, Verified};
-use crate::db::entities::{login_failure, revoked_token, user};
+use crate::db::entities::{login_failure, password_change, revoked_token, user};
 use crate::db::errors::is_unique_violation;
 use crate::domain::{Caller, DomainError, DomainResult, FieldErrors};
 use crate::jwt::{Claims, TokenType};
@@ -219,7 +219,26 @@ async fn succeeded(state: &AppState, claimed: &[i64], user_key: &str) -> DomainR
     Ok(())
 }
 
-/// A valid, unrevoked refresh token of an active user.
+/// Records that an account's password changed now (in the change's
+/// transaction): refresh tokens issued before are refused from then on.
+pub(crate) async fn password_changed(
+    txn: &impl sea_orm::ConnectionTrait,
+    user_id: Uuid,
+) -> Result<(), sea_orm::DbErr> {
+    password_change::Entity::delete_by_id(user_id)
+        .exec(txn)
+        .await?;
+    password_change::ActiveModel {
+        user_id: Set(user_id),
+        changed_at: Set(crate::db::now()),
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
+}
+
+/// A valid, unrevoked refresh token of an active user, issued after the
+/// account's password last changed.
 async fn check_refresh(state: &AppState, token: &str) -> DomainResult<(Claims, user::Model)> {
     let Some((claims, user_id)) = state.jwt.verify(token, TokenType::Refresh) else {
         return Err(DomainError::TokenNotValid("Token is invalid or expired"));
@@ -229,6 +248,13 @@ async fn check_refresh(state: &AppState, token: &str) -> DomainResult<(Claims, u
         .await?;
     if revoked.is_some() {
         return Err(DomainError::TokenNotValid("Token is blacklisted"));
+    }
+    let changed = password_change::Entity::find_by_id(user_id)
+        .one(state.db.conn())
+        .await?;
+    if changed.is_some_and(|c| claims.iat < c.changed_at.timestamp()) {
+        // Issued before the password changed.
+        return Err(DomainError::TokenNotValid("Token is invalid or expired"));
     }
     match user::Entity::find_by_id(user_id)
         .one(state.db.conn())

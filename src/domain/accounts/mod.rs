@@ -488,14 +488,27 @@ pub async fn update_user(
     if let Some(last_name) = changes.last_name {
         model.last_name = Set(last_name);
     }
-    let password_changed = changes.password.is_some();
-    if let Some(password) = changes.password {
+    // Setting the password the account already has is not a change.
+    let new_password = match changes.password {
+        Some(password) => {
+            let same = matches!(
+                password::verify_async(password.clone(), found.password.clone()).await?,
+                password::Verified::Yes | password::Verified::YesRehash
+            );
+            (!same).then_some(password)
+        }
+        None => None,
+    };
+    let password_changed = new_password.is_some();
+    if let Some(password) = new_password {
         model.password = Set(hash_password(password).await?);
     }
     let txn = state.db.begin_write().await?;
     if password_changed {
-        // A new password signs out every browser of the account.
+        // A new password signs out every browser of the account and every
+        // refresh token issued before it (API.md §12).
         sessions::end_all_for(&*txn, found.id).await?;
+        login::password_changed(&*txn, found.id).await?;
     }
     let updated = match model.update(&*txn).await {
         Ok(updated) => updated,

@@ -14,6 +14,7 @@ pub mod config;
 pub mod connection;
 pub mod console;
 pub mod db;
+pub mod digest;
 pub mod domain;
 pub mod import;
 pub mod input;

@@ -105,7 +105,6 @@ impl JsonBody {
     /// request sent with its fields in another order or other spacing is
     /// the same request), or of the raw bytes when they are not JSON.
     pub fn fingerprint(&self) -> String {
-        use sha2::Digest;
         fn sorted(value: Value) -> Value {
             match value {
                 Value::Object(map) => {
@@ -122,10 +121,7 @@ impl JsonBody {
             Ok(value) => sorted(value).to_string().into_bytes(),
             Err(_) => self.bytes.to_vec(),
         };
-        sha2::Sha256::digest(&canonical)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::digest::sha256_hex(canonical)
     }
 
     /// The body as an `Input` for validation.

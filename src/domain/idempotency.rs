@@ -13,7 +13,6 @@ use chrono::Duration;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
 };
-use sha2::Digest;
 use uuid::Uuid;
 
 use super::{DomainError, DomainResult};
@@ -52,7 +51,7 @@ impl RequestKey {
     /// `api::body::JsonBody::fingerprint`).
     pub fn new(endpoint: Endpoint, sent: &str, fingerprint: String) -> RequestKey {
         RequestKey {
-            stored: format!("{}:{}", endpoint.name(), hex(&sha2::Sha256::digest(sent))),
+            stored: format!("{}:{}", endpoint.name(), crate::digest::sha256_hex(sent)),
             fingerprint,
         }
     }
@@ -63,10 +62,6 @@ impl RequestKey {
     pub(crate) fn stored(&self) -> &str {
         &self.stored
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A response first given for an idempotency key: status and body.

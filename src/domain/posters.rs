@@ -11,7 +11,6 @@ use bytes::Bytes;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
-use sha2::{Digest, Sha256};
 use tracing::instrument;
 use uuid::Uuid;
 
@@ -62,10 +61,6 @@ pub fn sanitise_file_name(raw: Option<&str>) -> String {
     } else {
         cleaned
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub(crate) fn storage_error(err: StorageError) -> DomainError {
@@ -193,7 +188,7 @@ pub async fn upload(
         Uuid::now_v7(),
         image.extension
     );
-    let sha256 = hex(&Sha256::digest(&image.bytes));
+    let sha256 = crate::digest::sha256_hex(&image.bytes);
     let size = image.bytes.len() as i64;
     state
         .storage

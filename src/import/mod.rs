@@ -25,7 +25,6 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Iterable, NotSet, Set,
 };
-use sha2::{Digest, Sha256};
 
 use crate::config::{Config, DatabaseConfig};
 use crate::db::Database;
@@ -444,10 +443,6 @@ async fn write_all(
     Ok(())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Each poster: read from the source, checked by its bytes, stored under
 /// our own name (derived from the source row id), then its row committed.
 async fn import_posters(
@@ -498,7 +493,7 @@ async fn import_posters(
             original_name: plan::original_name(&m.image),
             content_type: content_type.to_string(),
             size: bytes.len() as i64,
-            sha256: hex(&Sha256::digest(&bytes)),
+            sha256: crate::digest::sha256_hex(&bytes),
             uploaded_at: m.uploaded_at,
         };
         let existing = target.media.get(&m.id);

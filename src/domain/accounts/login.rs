@@ -94,9 +94,9 @@ pub async fn verify_credentials(
 /// The first 8 hex digits of a SHA-256: enough to tell repeated attempts
 /// apart in the log, nothing of what was typed.
 fn short_digest(text: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(text.as_bytes());
-    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+    let mut digest = crate::digest::sha256_hex(text);
+    digest.truncate(8);
+    digest
 }
 
 /// Logs in: a token pair for the account the credentials name.

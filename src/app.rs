@@ -45,13 +45,26 @@ pub type App = front::Front<Either<Cors<front::Guard<Router>>, Router>>;
 pub fn app(state: AppState) -> App {
     let limits = front::Limits::new(state.config.max_in_flight, state.config.request_timeout);
     let router = router(state.clone());
-    match cors(&state.config.cors_allowed_origins) {
+    let config = &state.config;
+    let names = std::sync::Arc::new(front::Names {
+        allowed: crate::hosts::AllowedHosts::new(
+            config.allowed_hosts.as_deref(),
+            &config.host,
+            config.public_url.as_deref(),
+        ),
+        public_url: config
+            .public_url
+            .as_deref()
+            .map(|url| front::PublicUrl(url.into())),
+    });
+    match cors(&config.cors_allowed_origins) {
         Some(cors) => front::Front::new(
             Either::Left(cors.layer(front::Guard::new(router, limits))),
             false,
             None,
+            names,
         ),
-        None => front::Front::new(Either::Right(router), true, Some(limits)),
+        None => front::Front::new(Either::Right(router), true, Some(limits), names),
     }
 }
 

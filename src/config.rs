@@ -34,6 +34,7 @@ impl ConfigError {
 
 /// Every variable DicoEvent reads (here and elsewhere).
 const KNOWN_VARIABLES: &[&str] = &[
+    "ALLOWED_HOSTS",
     "CACHE_PREFIX",
     "CACHE_TTL",
     "CORS_ALLOWED_ORIGINS",
@@ -54,6 +55,7 @@ const KNOWN_VARIABLES: &[&str] = &[
     "HOUSEKEEPING_INTERVAL",
     "JWT_ACCESS_TTL",
     "JWT_REFRESH_TTL",
+    "JWT_REVOKE_ACCESS_ON_PASSWORD_CHANGE",
     "LOGIN_THROTTLE_ADDRESS_FAILURES",
     "LOGIN_THROTTLE_FAILURES",
     "LOGIN_THROTTLE_WINDOW",
@@ -75,6 +77,7 @@ const KNOWN_VARIABLES: &[&str] = &[
     "MINIO_SECRET_KEY",
     "OUTBOX_RETENTION_DAYS",
     "PORT",
+    "PUBLIC_URL",
     "REDIS_DB",
     "REDIS_HOST",
     "REDIS_PASSWORD",
@@ -179,6 +182,10 @@ pub struct Config {
     pub cache_ttl: Duration,
     pub jwt_access_ttl: Duration,
     pub jwt_refresh_ttl: Duration,
+    /// Access tokens issued before a password change are refused too
+    /// (`JWT_REVOKE_ACCESS_ON_PASSWORD_CHANGE`; default: they live out
+    /// their lifetime, as SimpleJWT's do).
+    pub jwt_revoke_access_on_password_change: bool,
     pub login_throttle: ThrottleConfig,
     /// `None`: posters are files under `<data dir>/media`.
     pub s3: Option<S3Config>,
@@ -201,6 +208,11 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Origins allowed by CORS (`*` for any); empty: no CORS headers.
     pub cors_allowed_origins: Vec<String>,
+    /// `ALLOWED_HOSTS`: the `Host` names served (`None`: the default,
+    /// see `hosts::AllowedHosts::new`).
+    pub allowed_hosts: Option<Vec<crate::hosts::HostPattern>>,
+    /// `PUBLIC_URL` without its trailing slash: where absolute URLs point.
+    pub public_url: Option<String>,
     /// A console session ends after this long without a request.
     pub session_idle: Duration,
     /// Console cookies only over HTTPS (`SESSION_COOKIE_SECURE=true`).
@@ -387,20 +399,19 @@ impl Config {
             )?,
             max_in_flight: parse_number(&get, "MAX_IN_FLIGHT", 1024, 1, 1_000_000)?,
             cors_allowed_origins: cors_from_vars(&get)?,
+            allowed_hosts: allowed_hosts_from_vars(&get)?,
+            public_url: get("PUBLIC_URL")
+                .map(|raw| {
+                    crate::hosts::parse_public_url(&raw)
+                        .map_err(|message| ConfigError::new("PUBLIC_URL", message))
+                })
+                .transpose()?,
             session_idle: parse_duration_var(&get, "SESSION_IDLE", Duration::from_secs(8 * 3600))?,
-            session_cookie_secure: match get("SESSION_COOKIE_SECURE")
-                .map(|v| v.trim().to_ascii_lowercase())
-                .as_deref()
-            {
-                None | Some("false" | "0" | "no" | "off" | "") => false,
-                Some("true" | "1" | "yes" | "on") => true,
-                Some(other) => {
-                    return Err(ConfigError::new(
-                        "SESSION_COOKIE_SECURE",
-                        format!("{other:?} is not true or false"),
-                    ));
-                }
-            },
+            session_cookie_secure: parse_bool(&get, "SESSION_COOKIE_SECURE")?,
+            jwt_revoke_access_on_password_change: parse_bool(
+                &get,
+                "JWT_REVOKE_ACCESS_ON_PASSWORD_CHANGE",
+            )?,
             redis_url,
             cache_prefix: get("CACHE_PREFIX").unwrap_or_else(|| "dicoevent".into()),
             s3,
@@ -481,6 +492,23 @@ impl Config {
                 format!("{}s", self.housekeeping_interval.as_secs()),
             ),
             ("HOST:PORT".into(), format!("{}:{}", self.host, self.port)),
+            (
+                "ALLOWED_HOSTS".into(),
+                match &self.allowed_hosts {
+                    Some(patterns) => patterns
+                        .iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    None => "127.0.0.1,localhost (the default, with the bind address and PUBLIC_URL's host)".into(),
+                },
+            ),
+            (
+                "PUBLIC_URL".into(),
+                self.public_url
+                    .clone()
+                    .unwrap_or_else(|| "(unset: links follow the request's Host)".into()),
+            ),
             (
                 "SECRET_KEY".into(),
                 match &self.secret_key {
@@ -612,6 +640,37 @@ fn cors_from_vars(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<String>, 
         }
     }
     Ok(origins)
+}
+
+/// A yes/no variable: unset or empty is no.
+fn parse_bool(get: &impl Fn(&str) -> Option<String>, name: &str) -> Result<bool, ConfigError> {
+    match get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("false" | "0" | "no" | "off") => Ok(false),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some(other) => Err(ConfigError::new(
+            name,
+            format!("{other:?} is not true or false"),
+        )),
+    }
+}
+
+/// `ALLOWED_HOSTS`: names separated by commas (or spaces, as some Django
+/// settings split them); unset or empty: the default.
+fn allowed_hosts_from_vars(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<Vec<crate::hosts::HostPattern>>, ConfigError> {
+    let Some(raw) = get("ALLOWED_HOSTS") else {
+        return Ok(None);
+    };
+    let patterns = raw
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            crate::hosts::HostPattern::parse(entry)
+                .map_err(|message| ConfigError::new("ALLOWED_HOSTS", message))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((!patterns.is_empty()).then_some(patterns))
 }
 
 fn smtp_from_vars(

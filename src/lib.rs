@@ -16,6 +16,7 @@ pub mod console;
 pub mod db;
 pub mod digest;
 pub mod domain;
+pub mod hosts;
 pub mod import;
 pub mod input;
 pub mod jobs;

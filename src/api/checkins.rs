@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::body::{JsonBody, idempotency_key, path_id};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
-use super::pagination::{CheckinList, Pagination, absolute, page_request};
+use super::pagination::{CheckinList, Origin, Pagination, page_request};
 use super::schemas::{ID_UUID, datetime, money};
 use crate::domain::FieldErrors;
 use crate::domain::checkins::{
@@ -73,7 +73,7 @@ async fn ticket(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    origin: Origin,
 ) -> ApiResult<Json<TicketOut>> {
     let found = domain::ticket_code(&state, &caller, path_id(&id)?).await?;
     let base = format!("/api/registrations/{}/ticket", found.registration.id);
@@ -81,8 +81,8 @@ async fn ticket(
         registration: found.registration.id,
         event: found.registration.event_id,
         code: found.code,
-        qr_svg: absolute(&headers, &format!("{base}.svg")),
-        qr_png: absolute(&headers, &format!("{base}.png")),
+        qr_svg: origin.url(&format!("{base}.svg")),
+        qr_png: origin.url(&format!("{base}.png")),
     }))
 }
 
@@ -332,6 +332,10 @@ fn scan_answer(
             StatusCode::CONFLICT,
             json!({ "detail": "Payment not completed.", "reason": reason }),
         ),
+        Err(ScanRefused::BeforeRegistration) => (
+            StatusCode::BAD_REQUEST,
+            json!({ "scanned_at": ["Scan time cannot be before the registration was made."] }),
+        ),
         Err(ScanRefused::AlreadyCheckedIn { at, by }) => (
             StatusCode::CONFLICT,
             json!({
@@ -493,7 +497,7 @@ async fn list(
     AuthUser(caller): AuthUser,
     RawQuery(raw): RawQuery,
     SentUri(uri): SentUri,
-    headers: HeaderMap,
+    origin: Origin,
 ) -> ApiResult<Json<CheckinList>> {
     let query = QueryParams::parse(raw.as_deref());
     let mut errors = FieldErrors::default();
@@ -511,7 +515,7 @@ async fn list(
         page,
         CheckinOut::from,
         &uri,
-        &headers,
+        &origin,
     )))
 }
 

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::body::{JsonBody, path_id};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
-use super::pagination::{EventList, Pagination, page_request};
+use super::pagination::{EventList, Origin, Pagination, page_request};
 use super::schemas::{EventStatus, FieldErrorsBody, ID_UUID, datetime};
 use crate::cache::Family;
 use crate::db::entities::event;
@@ -179,9 +179,9 @@ async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
     SentUri(uri): SentUri,
-    headers: HeaderMap,
+    origin: Origin,
 ) -> ApiResult<Response> {
-    let key = super::list_cache_key(&uri, &headers);
+    let key = super::list_cache_key(&uri, &origin);
     let state = &state;
     super::cached(state, Family::Events, key, |generation| async move {
         let query = QueryParams::parse(raw.as_deref());
@@ -194,7 +194,7 @@ async fn list(
             generation,
         )
         .await?;
-        Ok(EventList::new(page, EventOut::from, &uri, &headers))
+        Ok(EventList::new(page, EventOut::from, &uri, &origin))
     })
     .await
 }

@@ -14,8 +14,8 @@ use axum::http::request::Parts;
 
 use super::error::ApiError;
 use crate::domain::Caller;
-use crate::domain::accounts::{self, CallerRefused};
-use crate::jwt::TokenType;
+use crate::domain::accounts::{self, CallerRefused, login};
+use crate::jwt::{TokenRefused, TokenType};
 use crate::state::AppState;
 
 /// The authenticated caller, stored in the request's extensions (absent: anonymous).
@@ -124,10 +124,19 @@ pub(super) async fn resolve(
             "Authorization header must contain two space-delimited values",
         ));
     };
-    let (_, user_id) = state
+    let (claims, user_id) = state
         .jwt
         .check(token, TokenType::Access)
         .map_err(ApiError::BearerToken)?;
+    if state.config.jwt_revoke_access_on_password_change
+        && login::issued_before(
+            claims.iat,
+            login::password_changed_at(state, user_id).await?,
+        )
+    {
+        // Issued before the password changed: refused as any bad token is.
+        return Err(ApiError::BearerToken(TokenRefused::Invalid));
+    }
     match accounts::load_caller(state, user_id).await? {
         Ok(caller) => Ok(caller),
         Err(refused) => Err(ApiError::Unauthorized {

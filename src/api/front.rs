@@ -117,7 +117,20 @@ pub struct Front<S> {
     plain_cors: bool,
     /// Enforced here when no CORS layer sits behind (`Guard` does it there).
     limits: Option<Limits>,
+    /// The names requests may give as `Host` (`ALLOWED_HOSTS`), and
+    /// `PUBLIC_URL`, handed to the handlers that build absolute URLs.
+    names: Arc<Names>,
 }
+
+/// What the front door knows of this server's names.
+pub struct Names {
+    pub allowed: crate::hosts::AllowedHosts,
+    pub public_url: Option<PublicUrl>,
+}
+
+/// `PUBLIC_URL`, as a request extension for [`super::pagination::Origin`].
+#[derive(Clone)]
+pub struct PublicUrl(pub Arc<str>);
 
 impl<S> Front<S> {
     /// `limits` enforced here (`Some`), or by a [`Guard`] inside `inner`.
@@ -127,11 +140,12 @@ impl<S> Front<S> {
     /// them and answers `OPTIONS` as that layer does (200, empty), without
     /// that layer's per-request header maps; with origins configured, that
     /// layer sits behind this one.
-    pub fn new(inner: S, plain_cors: bool, limits: Option<Limits>) -> Self {
+    pub fn new(inner: S, plain_cors: bool, limits: Option<Limits>, names: Arc<Names>) -> Self {
         Front {
             inner,
             plain_cors,
             limits,
+            names,
         }
     }
 }
@@ -167,6 +181,9 @@ where
                 id
             }
         };
+        if let Some(public_url) = &self.names.public_url {
+            req.extensions_mut().insert(public_url.clone());
+        }
         // The URI as the client sent it: the access log's path and, when
         // its trailing slash is trimmed, the handlers' `SentUri`. Cloning a
         // `Uri` bumps a reference count.
@@ -178,7 +195,15 @@ where
         }
         // The inner service is called here, not in the future: it was
         // readied by `poll_ready`, and no clone of it is needed.
-        let state = if self.plain_cors && method == Method::OPTIONS {
+        let state = if !self.serves_host(&req) {
+            // Django's answer to a `Host` outside ALLOWED_HOSTS (API.md §12).
+            AnswerState::Ready {
+                response: Some(json_body(
+                    StatusCode::BAD_REQUEST.into_response(),
+                    json!({"detail": "Bad Request (400)"}),
+                )),
+            }
+        } else if self.plain_cors && method == Method::OPTIONS {
             // `OPTIONS` without CORS origins: the CORS layer's empty 200.
             AnswerState::Ready {
                 response: Some(Response::new(Body::empty())),
@@ -207,6 +232,24 @@ where
                 plain_cors: self.plain_cors,
             }),
         }
+    }
+}
+
+impl<S> Front<S> {
+    /// Whether the request names an allowed host: its `Host` header, else
+    /// the authority of an absolute-form URI. A request naming none (HTTP/1.0)
+    /// is served: its links then follow `PUBLIC_URL` or say `localhost`. The
+    /// probes are served whatever they name (load balancers and monitors
+    /// address a host by its IP address).
+    fn serves_host(&self, req: &Request) -> bool {
+        let named = match req.headers().get(header::HOST) {
+            Some(host) => host.as_bytes(),
+            None => match req.uri().authority() {
+                Some(authority) => authority.as_str().as_bytes(),
+                None => return true,
+            },
+        };
+        self.names.allowed.allows(named) || is_probe(req.uri().path())
     }
 }
 

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
-use super::pagination::{GroupList, Pagination, page_request};
+use super::pagination::{GroupList, Origin, Pagination, page_request};
 use super::schemas::ErrorDetail;
 use crate::db::entities::group;
 use crate::domain::accounts::groups::{self as domain, MAX_NAME};
@@ -110,11 +110,11 @@ async fn list(
     AuthUser(caller): AuthUser,
     RawQuery(raw): RawQuery,
     SentUri(uri): SentUri,
-    headers: HeaderMap,
+    origin: Origin,
 ) -> ApiResult<Json<GroupList>> {
     let query = QueryParams::parse(raw.as_deref());
     let page = domain::list(&state, &caller, page_request(&query)).await?;
-    Ok(Json(GroupList::new(page, GroupOut::from, &uri, &headers)))
+    Ok(Json(GroupList::new(page, GroupOut::from, &uri, &origin)))
 }
 
 /// Create a group (superuser)

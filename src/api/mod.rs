@@ -123,20 +123,13 @@ pub fn json_response(body: Body) -> Response {
     response
 }
 
-/// The cache key of a list: its query string, and the host and scheme its
+/// The cache key of a list: its query string, and the origin its
 /// `next`/`previous` links are built with.
-pub fn list_cache_key(uri: &axum::http::Uri, headers: &axum::http::HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let proto = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
+pub fn list_cache_key(uri: &axum::http::Uri, origin: &pagination::Origin) -> String {
+    let origin = origin.as_str();
     let query = uri.query().unwrap_or("");
-    let mut key = String::with_capacity(7 + proto.len() + host.len() + query.len());
-    for part in ["list:", proto, "|", host, "|", query] {
+    let mut key = String::with_capacity(7 + origin.len() + query.len());
+    for part in ["list:", origin, "|", query] {
         key.push_str(part);
     }
     key

@@ -1,12 +1,18 @@
 //! Page-number pagination with Django's `Paginator.get_page` semantics, and
 //! the one list envelope every list endpoint uses.
 
-use axum::http::{HeaderMap, Uri, header};
+use std::convert::Infallible;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{Uri, header};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::{Page, PageRequest};
 use crate::input::QueryParams;
+
+use super::front::PublicUrl;
 
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
 pub const MAX_PAGE_SIZE: u64 = 100;
@@ -69,11 +75,10 @@ pub struct Links {
 }
 
 impl Links {
-    pub fn of<T>(page: &Page<T>, uri: &Uri, headers: &HeaderMap) -> Links {
+    pub fn of<T>(page: &Page<T>, uri: &Uri, origin: &Origin) -> Links {
         Links {
-            next: (page.number < page.total_pages)
-                .then(|| page_link(uri, headers, page.number + 1)),
-            previous: (page.number > 1).then(|| page_link(uri, headers, page.number - 1)),
+            next: (page.number < page.total_pages).then(|| page_link(uri, origin, page.number + 1)),
+            previous: (page.number > 1).then(|| page_link(uri, origin, page.number - 1)),
         }
     }
 }
@@ -109,9 +114,9 @@ macro_rules! list_envelope {
                 page: Page<T>,
                 item: impl FnMut(T) -> $item,
                 uri: &Uri,
-                headers: &HeaderMap,
+                origin: &Origin,
             ) -> Self {
-                let links = Links::of(&page, uri, headers);
+                let links = Links::of(&page, uri, origin);
                 $name {
                     count: page.count,
                     page: page.number,
@@ -164,22 +169,55 @@ list_envelope!(
     "A page of payments."
 );
 
-/// An absolute URL on this server, for the host and scheme the client used.
-pub fn absolute(headers: &HeaderMap, path: &str) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .filter(|p| *p == "https" || *p == "http")
-        .unwrap_or("http");
-    format!("{scheme}://{host}{path}")
+/// Where this request's absolute URLs point (API.md §12): `PUBLIC_URL`
+/// when set, else the scheme (`X-Forwarded-Proto` when it says `http` or
+/// `https`) and `Host` the client used — a `Host` the front door has
+/// checked against `ALLOWED_HOSTS`.
+pub struct Origin(String);
+
+impl Origin {
+    fn of(parts: &Parts) -> Origin {
+        if let Some(PublicUrl(url)) = parts.extensions.get::<PublicUrl>() {
+            return Origin(url.to_string());
+        }
+        let headers = &parts.headers;
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .unwrap_or("localhost");
+        let scheme = headers
+            .get("x-forwarded-proto")
+            .and_then(|h| h.to_str().ok())
+            .filter(|p| *p == "https" || *p == "http")
+            .unwrap_or("http");
+        Origin(format!("{scheme}://{host}"))
+    }
+
+    /// The absolute URL of `path` (which begins with `/`).
+    pub fn url(&self, path: &str) -> String {
+        let mut url = String::with_capacity(self.0.len() + path.len());
+        url.push_str(&self.0);
+        url.push_str(path);
+        url
+    }
+
+    /// `scheme://host[/prefix]`, as a cache key's part.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Origin::of(parts))
+    }
 }
 
 /// The absolute URL of this list at another page, other parameters kept.
-fn page_link(uri: &Uri, headers: &HeaderMap, number: u64) -> String {
+fn page_link(uri: &Uri, origin: &Origin, number: u64) -> String {
     let mut path = uri.path().to_string();
     if !path.ends_with('/') {
         path.push('/');
@@ -191,7 +229,7 @@ fn page_link(uri: &Uri, headers: &HeaderMap, number: u64) -> String {
         }
     }
     query.append_pair("page", &number.to_string());
-    absolute(headers, &format!("{path}?{}", query.finish()))
+    origin.url(&format!("{path}?{}", query.finish()))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::body::{JsonBody, path_id};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
-use super::pagination::{Pagination, PaymentList, page_request};
+use super::pagination::{Origin, Pagination, PaymentList, page_request};
 use super::schemas::{FieldErrorsBody, ID_UUID, PaymentStatus, datetime, money, optional_datetime};
 use crate::db::entities::payment;
 use crate::domain::FieldErrors;
@@ -143,7 +143,7 @@ async fn list(
     AuthUser(caller): AuthUser,
     RawQuery(raw): RawQuery,
     SentUri(uri): SentUri,
-    headers: HeaderMap,
+    origin: Origin,
 ) -> ApiResult<Json<PaymentList>> {
     let query = QueryParams::parse(raw.as_deref());
     let mut errors = FieldErrors::default();
@@ -162,7 +162,7 @@ async fn list(
         page,
         PaymentOut::from,
         &uri,
-        &headers,
+        &origin,
     )))
 }
 

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::body::{JsonBody, path_id};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
-use super::pagination::{Pagination, RegistrationList, page_request};
+use super::pagination::{Origin, Pagination, RegistrationList, page_request};
 use super::schemas::{FieldErrorsBody, ID_UUID, datetime};
 use crate::db::entities::registration;
 use crate::domain::FieldErrors;
@@ -103,7 +103,7 @@ async fn list(
     AuthUser(caller): AuthUser,
     RawQuery(raw): RawQuery,
     SentUri(uri): SentUri,
-    headers: HeaderMap,
+    origin: Origin,
 ) -> ApiResult<Json<RegistrationList>> {
     let query = QueryParams::parse(raw.as_deref());
     let mut errors = FieldErrors::default();
@@ -123,7 +123,7 @@ async fn list(
         page,
         RegistrationOut::from,
         &uri,
-        &headers,
+        &origin,
     )))
 }
 

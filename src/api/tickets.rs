@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::body::{JsonBody, path_id};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
-use super::pagination::{Pagination, TicketList, page_request};
+use super::pagination::{Origin, Pagination, TicketList, page_request};
 use super::schemas::{FieldErrorsBody, ID_UUID, datetime, money};
 use crate::cache::Family;
 use crate::domain::FieldErrors;
@@ -118,9 +118,9 @@ async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
     SentUri(uri): SentUri,
-    headers: HeaderMap,
+    origin: Origin,
 ) -> ApiResult<Response> {
-    let key = super::list_cache_key(&uri, &headers);
+    let key = super::list_cache_key(&uri, &origin);
     let state = &state;
     super::cached(state, Family::Tickets, key, |generation| async move {
         let query = QueryParams::parse(raw.as_deref());
@@ -139,7 +139,7 @@ async fn list(
             generation,
         )
         .await?;
-        Ok(TicketList::new(page, TicketOut::from, &uri, &headers))
+        Ok(TicketList::new(page, TicketOut::from, &uri, &origin))
     })
     .await
 }

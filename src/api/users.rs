@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::body::{JsonBody, path_id};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
-use super::pagination::{Pagination, UserList, page_request};
+use super::pagination::{Origin, Pagination, UserList, page_request};
 use super::schemas::{FieldErrorsBody, ID_UUID, datetime};
 use crate::domain::FieldErrors;
 use crate::domain::accounts::{
@@ -140,7 +140,7 @@ async fn list(
     AuthUser(caller): AuthUser,
     RawQuery(raw): RawQuery,
     SentUri(uri): SentUri,
-    headers: HeaderMap,
+    origin: Origin,
 ) -> ApiResult<Json<UserList>> {
     domain::authorize_list(&caller)?;
     let query = QueryParams::parse(raw.as_deref());
@@ -156,7 +156,7 @@ async fn list(
         page_request(&query),
     )
     .await?;
-    Ok(Json(UserList::new(page, UserOut::from, &uri, &headers)))
+    Ok(Json(UserList::new(page, UserOut::from, &uri, &origin)))
 }
 
 /// Sign up (no authentication needed)

@@ -135,6 +135,11 @@ async fn scan_submit(State(state): State<AppState>, headers: HeaderMap, body: By
             detail: "The ticket has no completed payment. Tick \"Admit even if not paid\" to let them in."
                 .into(),
         },
+        // The console never sends a scan time: only door apps' uploads do.
+        Err(ScanRefused::BeforeRegistration) => refused(
+            "Scan time refused",
+            "The scan is dated before the registration was made.",
+        ),
         Err(ScanRefused::Replay(_)) => refused("Already answered", "This scan was sent twice."),
         Err(ScanRefused::Failed(e)) => return refusal(e),
     };

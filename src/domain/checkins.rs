@@ -136,6 +136,8 @@ pub enum ScanRefused {
     EventCancelled,
     /// A priced ticket without a completed payment.
     Unpaid,
+    /// An offline scan's `scanned_at` before the registration was made.
+    BeforeRegistration,
     /// Already admitted: when and by whom.
     AlreadyCheckedIn {
         at: DateTime<Utc>,
@@ -155,6 +157,7 @@ impl ScanRefused {
             ScanRefused::Forbidden => "forbidden",
             ScanRefused::EventCancelled => "event_cancelled",
             ScanRefused::Unpaid => "unpaid",
+            ScanRefused::BeforeRegistration => "invalid_scan_time",
             ScanRefused::AlreadyCheckedIn { .. } => "already_checked_in",
             ScanRefused::Replay(_) => "replayed",
             ScanRefused::Failed(_) => "error",
@@ -253,6 +256,9 @@ async fn admit(
     };
     if !caller.manages_event(the_event.organizer_id) {
         return Err(ScanRefused::Forbidden);
+    }
+    if scan.scanned_at.is_some_and(|at| at < found.registered_at) {
+        return Err(ScanRefused::BeforeRegistration);
     }
     if the_event.status == "cancelled" {
         return Err(ScanRefused::EventCancelled);

@@ -406,7 +406,11 @@ async fn offline_door_app_syncs_and_uploads(app: &TestApp) {
     )
     .await
     .assert(204);
-    let scanned_at = "2026-12-01T09:00:00Z";
+    // Admitted offline after the registrations were made (a scan dated
+    // before its registration is refused): the next whole second.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let scanned_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let scanned_at = scanned_at.as_str();
     let upload_priced = scan(
         app,
         &d.organizer,
@@ -777,6 +781,19 @@ async fn instants_out_of_range_are_refused(app: &TestApp) {
         reply.assert(400);
         assert!(reply.body["scanned_at"].is_array(), "{}", reply.body);
     }
+    // Nor before the registration was made (API.md §7).
+    let reply = scan(
+        app,
+        &d.organizer,
+        json!({ "code": code, "scanned_at": "2020-01-01T00:00:00Z" }),
+    )
+    .await;
+    reply.assert(400);
+    assert_eq!(
+        reply.body["scanned_at"][0], "Scan time cannot be before the registration was made.",
+        "{}",
+        reply.body
+    );
     let listed = app
         .get(
             &format!("/api/checkins/?event={}", d.event),

@@ -17,6 +17,7 @@ mod events;
 mod fixes;
 mod golden;
 mod groups;
+mod hosts;
 mod housekeeping;
 mod import_django;
 mod logs;

@@ -857,3 +857,41 @@ async fn a_password_change_ends_earlier_refresh_tokens(app: &TestApp) {
         .await
         .assert(200);
 }
+
+/// With `JWT_REVOKE_ACCESS_ON_PASSWORD_CHANGE=true`, access tokens issued
+/// before a password change are refused too (API.md §12); without it they
+/// live out their lifetime (the test above, and SimpleJWT's behaviour).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_tokens_end_with_a_password_change_when_configured() {
+    let app = TestApp::spawn_with(
+        crate::helpers::Backend::Sqlite,
+        &[("JWT_REVOKE_ACCESS_ON_PASSWORD_CHANGE", "true")],
+    )
+    .await;
+    let (id, token) = app.user("revoked").await;
+    app.get("/api/users/me/", Some(&token)).await.assert(200);
+    // The same password: not a change, the token still works.
+    app.patch(
+        &format!("/api/users/{id}/"),
+        Some(&token),
+        json!({ "password": PASSWORD }),
+    )
+    .await
+    .assert(200);
+    app.get("/api/users/me/", Some(&token)).await.assert(200);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let changed = "Revoked-Passw0rd!";
+    app.patch(
+        &format!("/api/users/{id}/"),
+        Some(&token),
+        json!({ "password": changed }),
+    )
+    .await
+    .assert(200);
+    let refused = app.get("/api/users/me/", Some(&token)).await;
+    refused.assert(401);
+    assert_eq!(refused.body["code"], "token_not_valid", "{}", refused.body);
+    let (fresh, _) = app.login_ok("revoked", changed).await;
+    app.get("/api/users/me/", Some(&fresh)).await.assert(200);
+    app.cleanup().await;
+}

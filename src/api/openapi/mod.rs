@@ -54,7 +54,8 @@ except the poster upload (`multipart/form-data`); unknown body fields are ignore
 strings, except group ids (integers). Datetimes are accepted as RFC 3339 or naive \
 `YYYY-MM-DD HH:MM[:SS]` (in the server's time zone) and returned as RFC 3339 in UTC with `Z`. \
 Money is a JSON number with at most two decimals. Enumerations are accepted case-insensitively \
-and returned in lower case. Every response carries `X-Request-Id` (the client's, if it sent one).\n\n\
+and returned in lower case. Every response carries `X-Request-Id` (the client's, if it sent one). \
+A request whose `Host` is not allowed (`ALLOWED_HOSTS`) is answered `400 {\"detail\": \"Bad Request (400)\"}`.\n\n\
 Authentication: `Authorization: Bearer <access token>` from `POST /api/login/`. An invalid or \
 expired token is refused with 401 on every route that reads the header, public ones included.",
     ),

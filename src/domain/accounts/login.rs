@@ -237,6 +237,35 @@ pub(crate) async fn password_changed(
     Ok(())
 }
 
+/// When an account's password last changed (seconds since the epoch), as
+/// the bearer check reads it under `JWT_REVOKE_ACCESS_ON_PASSWORD_CHANGE`:
+/// cached with the accounts (a password change clears them).
+pub async fn password_changed_at(state: &AppState, user_id: Uuid) -> DomainResult<Option<i64>> {
+    let found = state
+        .cache
+        .shared(
+            crate::cache::Family::Accounts,
+            &format!("password-changed:{user_id}"),
+            || async {
+                Ok::<_, DomainError>(
+                    password_change::Entity::find_by_id(user_id)
+                        .one(state.db.conn())
+                        .await?
+                        .map(|c| c.changed_at.timestamp()),
+                )
+            },
+        )
+        .await?;
+    Ok(*found)
+}
+
+/// Whether a token issued at `iat` predates the password change at
+/// `changed` (both in whole seconds: one issued in the change's second
+/// counts as after it).
+pub fn issued_before(iat: i64, changed: Option<i64>) -> bool {
+    changed.is_some_and(|changed| iat < changed)
+}
+
 /// A valid, unrevoked refresh token of an active user, issued after the
 /// account's password last changed.
 async fn check_refresh(state: &AppState, token: &str) -> DomainResult<(Claims, user::Model)> {
@@ -249,10 +278,7 @@ async fn check_refresh(state: &AppState, token: &str) -> DomainResult<(Claims, u
     if revoked.is_some() {
         return Err(DomainError::TokenNotValid("Token is blacklisted"));
     }
-    let changed = password_change::Entity::find_by_id(user_id)
-        .one(state.db.conn())
-        .await?;
-    if changed.is_some_and(|c| claims.iat < c.changed_at.timestamp()) {
+    if issued_before(claims.iat, password_changed_at(state, user_id).await?) {
         // Issued before the password changed.
         return Err(DomainError::TokenNotValid("Token is invalid or expired"));
     }

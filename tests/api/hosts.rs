@@ -1,0 +1,184 @@
+//! API.md §12: the `Host` names served (`ALLOWED_HOSTS`) and the address
+//! absolute URLs point at (`PUBLIC_URL`).
+
+use reqwest::Method;
+use reqwest::header::HOST;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, PASSWORD, Reply, TestApp};
+
+crate::backend_tests!(an_unlisted_host_is_refused_and_nothing_written);
+
+async fn with_host(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    host: &str,
+    body: Option<Value>,
+) -> Reply {
+    let mut request = app.client.request(method, app.url(path)).header(HOST, host);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    TestApp::reply(request.send().await.expect("sent")).await
+}
+
+#[track_caller]
+fn assert_bad_host(reply: &Reply) {
+    reply.assert(400);
+    assert_eq!(reply.body, json!({ "detail": "Bad Request (400)" }));
+}
+
+/// The default list: 127.0.0.1 and localhost (any port). Another name is
+/// refused before anything runs (a sign-up creates nothing); the probes
+/// answer whatever they are called.
+async fn an_unlisted_host_is_refused_and_nothing_written(app: &TestApp) {
+    let port = app.address.rsplit(':').next().expect("port").to_owned();
+    let fine = with_host(
+        app,
+        Method::GET,
+        "/api/events/",
+        &format!("localhost:{port}"),
+        None,
+    )
+    .await;
+    fine.assert(200);
+    for host in [
+        "evil.example",
+        "evil.example:80",
+        "127.0.0.1.evil.example",
+        "localhost@evil.example",
+        "",
+    ] {
+        assert_bad_host(&with_host(app, Method::GET, "/api/events/", host, None).await);
+    }
+    let signup = with_host(
+        app,
+        Method::POST,
+        "/api/users/",
+        "evil.example",
+        Some(json!({
+            "username": "hostless",
+            "email": "hostless@example.com",
+            "password": PASSWORD,
+        })),
+    )
+    .await;
+    assert_bad_host(&signup);
+    let users = app.get("/api/users/?search=hostless", app.admin()).await;
+    assert_eq!(users.body["count"], 0, "{}", users.body);
+    // The request id and security headers are still given.
+    assert!(signup.headers.contains_key("x-request-id"));
+    for probe in ["/healthz", "/readyz"] {
+        let reply = app
+            .client
+            .get(app.url(probe))
+            .header(HOST, "10.1.2.3:8000")
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(reply.status(), 200, "{probe}");
+    }
+}
+
+/// `ALLOWED_HOSTS` as Django reads it: exact names, `.domain` for a domain
+/// and its subdomains; links follow the `Host` used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_hosts_are_served_and_others_refused() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[(
+            "ALLOWED_HOSTS",
+            "127.0.0.1, events.example.com,.example.org",
+        )],
+    )
+    .await;
+    let token = app.admin().expect("admin").to_owned();
+    for n in 0..3 {
+        app.create_event(&token, &format!("Hosted {n}"), 10).await;
+    }
+    for host in [
+        "events.example.com",
+        "EVENTS.example.com:8443",
+        "a.example.org",
+    ] {
+        let page = with_host(&app, Method::GET, "/api/events/?page_size=1", host, None).await;
+        page.assert(200);
+        let next = page.body["next"].as_str().expect("next").to_owned();
+        assert!(
+            next.starts_with(&format!("http://{host}/api/events/?")),
+            "{host}: {next}"
+        );
+    }
+    for host in ["localhost", "example.com", "events.example.com.evil"] {
+        assert_bad_host(&with_host(&app, Method::GET, "/api/events/", host, None).await);
+    }
+    app.cleanup().await;
+}
+
+/// With `PUBLIC_URL`, every absolute URL points there, whatever (allowed)
+/// `Host` the request named: pagination links and ticket images.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absolute_urls_follow_the_public_url() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("PUBLIC_URL", "https://tickets.example.com/dicoevent/")],
+    )
+    .await;
+    let token = app.admin().expect("admin").to_owned();
+    let event = app.create_event(&token, "Public", 10).await;
+    app.create_event(&token, "Public two", 10).await;
+    let page = app.get("/api/events/?page_size=1", None).await;
+    let next = page.body["next"].as_str().expect("next");
+    assert!(
+        next.starts_with("https://tickets.example.com/dicoevent/api/events/?"),
+        "{next}"
+    );
+    // The public host is served by default, alongside loopback.
+    with_host(
+        &app,
+        Method::GET,
+        "/api/events/",
+        "tickets.example.com",
+        None,
+    )
+    .await
+    .assert(200);
+    let ticket = app.create_ticket(&token, &event, 5).await;
+    let (_, attendee) = app.user("public").await;
+    let registration = app.register(&attendee, &ticket).await;
+    registration.assert(201);
+    let code = app
+        .get(
+            &format!("/api/registrations/{}/ticket/", registration.id()),
+            Some(&attendee),
+        )
+        .await;
+    code.assert(200);
+    let svg = code.body["qr_svg"].as_str().expect("qr_svg");
+    assert_eq!(
+        svg,
+        format!(
+            "https://tickets.example.com/dicoevent/api/registrations/{}/ticket.svg",
+            registration.id()
+        )
+    );
+    app.cleanup().await;
+}
+
+/// Bad values are refused at start, naming the variable.
+#[test]
+fn bad_host_settings_are_named() {
+    use std::collections::HashMap;
+    for (name, value) in [
+        ("ALLOWED_HOSTS", "https://events.example.com"),
+        ("ALLOWED_HOSTS", "events.example.com:8000"),
+        ("ALLOWED_HOSTS", "evil_host"),
+        ("PUBLIC_URL", "events.example.com"),
+        ("PUBLIC_URL", "https://events.example.com/?x=1"),
+    ] {
+        let vars: HashMap<String, String> = [(name.to_string(), value.to_string())].into();
+        let error = dicoevent::config::Config::from_vars(&vars).expect_err(value);
+        assert_eq!(error.variable, name, "{value}: {error}");
+    }
+}

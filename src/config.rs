@@ -75,6 +75,7 @@ const KNOWN_VARIABLES: &[&str] = &[
     "MINIO_ENDPOINT_URL",
     "MINIO_REGION",
     "MINIO_SECRET_KEY",
+    "OUTBOX_LEASE",
     "OUTBOX_RETENTION_DAYS",
     "PORT",
     "PUBLIC_URL",
@@ -91,6 +92,7 @@ const KNOWN_VARIABLES: &[&str] = &[
     "SESSION_IDLE",
     "TICKET_SIGNING_KEY",
     "TIME_ZONE",
+    "WORKER_CONCURRENCY",
     "WORKER_POLL_INTERVAL",
 ];
 
@@ -199,6 +201,11 @@ pub struct Config {
     pub mail_from: String,
     /// How often a worker looks for due jobs.
     pub worker_poll: Duration,
+    /// Jobs a worker runs at once (`WORKER_CONCURRENCY`).
+    pub worker_concurrency: usize,
+    /// How long a claimed job belongs to its worker without a renewal
+    /// (`OUTBOX_LEASE`); renewed every third of it while the job runs.
+    pub outbox_lease: Duration,
     /// Longest a request may take (a slow client included) before a 408.
     pub request_timeout: Duration,
     /// Longest a client may take to send a request's headers (on a new or
@@ -391,6 +398,17 @@ impl Config {
             smtp,
             mail_from,
             worker_poll: parse_duration_var(&get, "WORKER_POLL_INTERVAL", Duration::from_secs(5))?,
+            worker_concurrency: parse_number(&get, "WORKER_CONCURRENCY", 8, 1, 1000)?,
+            outbox_lease: match parse_duration_var(&get, "OUTBOX_LEASE", Duration::from_secs(120))?
+            {
+                lease if lease >= Duration::from_secs(1) => lease,
+                _ => {
+                    return Err(ConfigError::new(
+                        "OUTBOX_LEASE",
+                        "must be at least 1 second (e.g. 120s, 2m)",
+                    ));
+                }
+            },
             request_timeout: parse_duration_var(&get, "REQUEST_TIMEOUT", Duration::from_secs(30))?,
             header_read_timeout: parse_duration_var(
                 &get,

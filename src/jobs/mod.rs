@@ -8,15 +8,18 @@
 //!
 //! Workers claim due rows with one guarded `UPDATE … WHERE id IN (SELECT …
 //! FOR UPDATE SKIP LOCKED)` (the lock clause on PostgreSQL; SQLite's single
-//! writer serialises claims), under a lease: a worker killed mid-send loses
-//! its lease and another worker finishes the job. Failures are retried with
-//! exponential backoff and jitter, and after `MAX_ATTEMPTS` the job is dead
-//! (logged at ERROR, counted in `/readyz`).
+//! writer serialises claims), under a lease per job (`OUTBOX_LEASE`): a
+//! worker claims only as many jobs as it starts at once
+//! (`WORKER_CONCURRENCY`), runs them side by side, and renews each job's
+//! lease while its send runs, so a slow receiver never lets another worker
+//! take over a job that is still being sent (which would send it twice);
+//! a worker killed mid-send stops renewing, and another worker finishes the
+//! job once the lease has run out. Failures are retried with exponential
+//! backoff and jitter, and after `MAX_ATTEMPTS` the job is dead (logged at
+//! ERROR, counted in `/readyz`).
 
 pub mod housekeeping;
 pub mod reminders;
-
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -28,12 +31,8 @@ use uuid::Uuid;
 use crate::db::entities::outbox;
 use crate::state::AppState;
 
-/// How long a claimed job belongs to its worker.
-pub const LEASE: Duration = Duration::from_secs(120);
 /// Attempts before a job is dead.
 pub const MAX_ATTEMPTS: i32 = 8;
-/// Jobs claimed per round trip.
-const BATCH: u64 = 20;
 
 /// Delay before attempt `attempts + 1`: 1 min doubling (capped at 2 h),
 /// ±20 % jitter so that failed jobs don't retry in lockstep.
@@ -53,7 +52,7 @@ pub async fn claim(
     limit: u64,
 ) -> Result<Vec<outbox::Model>, sea_orm::DbErr> {
     let now = state.clock.now();
-    let lease_end = now + chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::minutes(2));
+    let lease_end = now + lease(state);
     let due = Query::select()
         .column(outbox::Column::Id)
         .from(outbox::Entity)
@@ -84,6 +83,56 @@ pub async fn claim(
         .await?;
     txn.commit().await?;
     Ok(claimed)
+}
+
+/// `OUTBOX_LEASE`, as a span of the clock.
+fn lease(state: &AppState) -> chrono::Duration {
+    chrono::Duration::from_std(state.config.outbox_lease).unwrap_or(chrono::Duration::minutes(2))
+}
+
+/// Extends a running job's lease (if `worker` still holds it); false when
+/// it no longer does.
+async fn renew(state: &AppState, job: Uuid, worker: &str) -> Result<bool, sea_orm::DbErr> {
+    let lease_end = state.clock.now() + lease(state);
+    let txn = state.db.begin_write().await?;
+    let renewed = outbox::Entity::update_many()
+        .col_expr(outbox::Column::LockedUntil, Expr::value(Some(lease_end)))
+        .filter(outbox::Column::Id.eq(job))
+        .filter(outbox::Column::LockedBy.eq(worker))
+        .exec(&*txn)
+        .await?;
+    txn.commit().await?;
+    Ok(renewed.rows_affected == 1)
+}
+
+/// Runs one claimed job, renewing its lease every third of it until the
+/// job is done.
+async fn run_leased(
+    state: &AppState,
+    worker: &str,
+    job: outbox::Model,
+) -> (outbox::Model, Outcome) {
+    let claimed = job.clone();
+    let work = reminders::run_job(state, &claimed);
+    tokio::pin!(work);
+    let mut beat = tokio::time::interval(state.config.outbox_lease / 3);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate: the claim has just set the lease.
+    beat.tick().await;
+    loop {
+        tokio::select! {
+            outcome = &mut work => return (job, outcome),
+            _ = beat.tick() => match renew(state, job.id, worker).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    "Job {} ({}) outlived its lease: another worker may run it too",
+                    job.id,
+                    job.kind
+                ),
+                Err(e) => tracing::warn!("Job {}: its lease could not be renewed: {e}", job.id),
+            },
+        }
+    }
 }
 
 /// What happened to a job.
@@ -173,20 +222,28 @@ pub async fn run_pass(state: &AppState, worker: &str) -> anyhow::Result<PassRepo
         reminders_scheduled: reminders::schedule(state).await?,
         ..Default::default()
     };
+    // Jobs are claimed only when they can start at once: a job claimed and
+    // left waiting would see its lease run out and be sent by another
+    // worker as well.
+    let slots = state.config.worker_concurrency;
+    let mut running = futures::stream::FuturesUnordered::new();
     loop {
-        let jobs = claim(state, worker, BATCH).await?;
-        if jobs.is_empty() {
-            break;
-        }
-        for job in &jobs {
-            let outcome = reminders::run_job(state, job).await;
-            match &outcome {
-                Outcome::Sent => report.sent += 1,
-                Outcome::Skipped(_) => report.skipped += 1,
-                Outcome::Failed(_) => report.failed += 1,
+        // Claimed when a slot is free (at the start, and after each job).
+        if running.len() < slots {
+            let free = u64::try_from(slots - running.len()).unwrap_or(1);
+            for job in claim(state, worker, free).await? {
+                running.push(run_leased(state, worker, job));
             }
-            finish(state, job, worker, &outcome).await?;
         }
+        let Some((job, outcome)) = futures::StreamExt::next(&mut running).await else {
+            break;
+        };
+        match &outcome {
+            Outcome::Sent => report.sent += 1,
+            Outcome::Skipped(_) => report.skipped += 1,
+            Outcome::Failed(_) => report.failed += 1,
+        }
+        finish(state, &job, worker, &outcome).await?;
     }
     Ok(report)
 }

@@ -299,7 +299,8 @@ async fn a_dead_workers_lease_expires_and_another_worker_finishes() {
     assert_eq!(pass(&app).await.sent, 0, "the lease holds");
     assert!(inbox.to(&email, "Registration confirmed").await.is_empty());
     app.state.clock.advance(
-        chrono::Duration::from_std(jobs::LEASE).expect("lease") + chrono::Duration::seconds(1),
+        chrono::Duration::from_std(app.state.config.outbox_lease).expect("lease")
+            + chrono::Duration::seconds(1),
     );
     assert_eq!(pass(&app).await.sent, 1, "another worker takes it over");
     assert_eq!(pass(&app).await.sent, 0);
@@ -568,4 +569,130 @@ async fn the_confirmation_carries_the_ticket_code_in_eml_files() {
     let inbox = Inbox::Files(app.data_dir().join("outbox"));
     the_confirmation_carries_the_ticket_code(&app, &inbox).await;
     app.cleanup().await;
+}
+
+/// An SMTP server on loopback that takes `delay` to accept each message,
+/// and counts the messages it accepted per recipient.
+async fn slow_smtp(
+    delay: Duration,
+) -> (
+    u16,
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let counts = received.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let counts = counts.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 slow.test ESMTP\r\n").await;
+                let mut recipients: Vec<String> = Vec::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        b"250 slow.test\r\n"
+                    } else if upper.starts_with("RCPT TO:") {
+                        recipients.push(line[8..].trim().trim_matches(['<', '>']).to_owned());
+                        b"250 OK\r\n"
+                    } else if upper == "DATA" {
+                        let _ = write.write_all(b"354 go on\r\n").await;
+                        while let Ok(Some(body)) = lines.next_line().await {
+                            if body == "." {
+                                break;
+                            }
+                        }
+                        tokio::time::sleep(delay).await;
+                        if let Ok(mut counts) = counts.lock() {
+                            for to in recipients.drain(..) {
+                                *counts.entry(to).or_insert(0) += 1;
+                            }
+                        }
+                        b"250 queued\r\n"
+                    } else if upper == "QUIT" {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        break;
+                    } else {
+                        // MAIL FROM, RSET, NOOP.
+                        if upper.starts_with("RSET") {
+                            recipients.clear();
+                        }
+                        b"250 OK\r\n"
+                    };
+                    if write.write_all(reply).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (port, received)
+}
+
+/// Two workers on PostgreSQL, an SMTP server that takes 1.5 s to accept
+/// each message and a 2 s lease: every confirmation is sent exactly once.
+/// (With jobs claimed twenty at a time and sent one after another under
+/// one lease, the other worker took over the jobs the first had not reached
+/// when the lease ran out, and both sent them.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_mail_server_gets_each_message_once_from_two_workers() {
+    if crate::helpers::postgres_url().is_none() {
+        eprintln!("skipped: TEST_DATABASE_URL is not set");
+        return;
+    }
+    let (port, received) = slow_smtp(Duration::from_millis(1500)).await;
+    let port = port.to_string();
+    let settings = [
+        ("MAIL_HOST", "127.0.0.1"),
+        ("MAIL_PORT", port.as_str()),
+        ("MAIL_TLS", "none"),
+        ("OUTBOX_LEASE", "2s"),
+        ("WORKER_POLL_INTERVAL", "1"),
+        ("WORKER_CONCURRENCY", "4"),
+    ];
+    let a = TestApp::spawn_with(Backend::Postgres, &settings).await;
+    let b = a.spawn_sibling().await;
+    let (_, ticket) = event_at(&a, "Slow mail", chrono::Duration::days(30)).await;
+    let people = a.many_users("slowmail", 12).await;
+    for (_, token) in &people {
+        a.register(token, &ticket).await.assert(201);
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = [
+        tokio::spawn(jobs::run_worker(a.state.clone(), stopped.clone())),
+        tokio::spawn(jobs::run_worker(b.state.clone(), stopped)),
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let (pending, _) = jobs::stats(&a.state).await.expect("outbox stats");
+        if pending == 0 || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = stop.send(true);
+    for worker in workers {
+        let _ = worker.await;
+    }
+    let counts = received.lock().expect("counts").clone();
+    let mut not_once = Vec::new();
+    for i in 0..people.len() {
+        let address = format!("slowmail{i}@example.com");
+        match counts.get(&address).copied().unwrap_or(0) {
+            1 => {}
+            n => not_once.push(format!("{address}: {n}")),
+        }
+    }
+    assert!(
+        not_once.is_empty(),
+        "not exactly once: {not_once:?} (all: {counts:?})"
+    );
+    b.cleanup().await;
+    a.cleanup().await;
 }

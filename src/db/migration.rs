@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(ScaleSchema),
             Box::new(IdempotencyFingerprints),
             Box::new(PasswordChanges),
+            Box::new(EventTextSearch),
         ]
     }
 }
@@ -1053,5 +1054,35 @@ impl MigrationTrait for PasswordChanges {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// The events search (name or description contains the text) through one
+/// trigram index over both, joined by U+001F (a character no search can
+/// span: a text containing it is searched column by column), in place of
+/// one index per column: one index scan instead of two (bench/scale.sh).
+struct EventTextSearch;
+
+impl MigrationName for EventTextSearch {
+    fn name(&self) -> &str {
+        "m20261206_000013_event_text_search"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for EventTextSearch {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if m.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        let db = m.get_connection();
+        db.execute_unprepared(
+            "CREATE INDEX idx_events_text_trgm ON events \
+             USING gin (lower(name || E'\\x1f' || description) gin_trgm_ops)",
+        )
+        .await?;
+        db.execute_unprepared("DROP INDEX IF EXISTS idx_events_description_trgm")
+            .await?;
+        Ok(())
     }
 }

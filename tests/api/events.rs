@@ -739,6 +739,20 @@ async fn event_filters_and_ordering(app: &TestApp) {
     assert_eq!(names(&get("search=Alph").await), ["Alpha"]);
     assert_eq!(names(&get("search=cooking").await), ["Charlie"]);
     assert!(names(&get("search=nothing-like-this").await).is_empty());
+    assert!(
+        names(&get("search=%25").await).is_empty(),
+        "% matches itself"
+    );
+    // A search's pages, a page past the end being the last one.
+    let second = get("search=ust&page_size=1&page=2").await;
+    assert_eq!(names(&second), ["Bravo"]);
+    assert_eq!(second.body["count"], 2);
+    let past = get("search=ust&page_size=1&page=9").await;
+    assert_eq!(names(&past), ["Bravo"]);
+    assert_eq!(
+        (past.body["page"].clone(), past.body["count"].clone()),
+        (json!(2), json!(2))
+    );
     // Start window.
     assert_eq!(
         names(&get("start_after=2030-01-02T12:00:00Z").await),

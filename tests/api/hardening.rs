@@ -205,7 +205,7 @@ async fn a_slow_client_is_cut_off_with_408() {
         .expect("connect");
     // Headers promise 100 bytes; only one arrives.
     stream
-        .write_all(b"POST /api/login/ HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        .write_all(b"POST /api/login/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
         .await
         .expect("write");
     let mut answer = vec![0u8; 4096];
@@ -329,7 +329,7 @@ async fn a_client_slow_to_send_its_headers_is_disconnected() {
     let mut slow = tokio::net::TcpStream::connect(&address)
         .await
         .expect("connect");
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Slow: ")
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
         .await
         .expect("write");
     let (_, waited) = read_until_closed(&mut slow).await;
@@ -352,7 +352,7 @@ async fn a_client_slow_to_send_its_headers_is_disconnected() {
         .await
         .expect("connect");
     prompt
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .expect("write");
     let (received, _) = read_until_closed(&mut prompt).await;

@@ -230,7 +230,13 @@ async fn create_superuser(
             last_name: String::new(),
             is_superuser: true,
         };
-        match crate::domain::accounts::create_user(&state, new_user).await {
+        match crate::domain::accounts::create_user(
+            &state,
+            new_user,
+            Some(crate::db::audit::Context::cli()),
+        )
+        .await
+        {
             Ok(created) => {
                 // Logged at INFO by the domain, as for the API's sign-ups.
                 crate::cache::refresh_running_servers(&config, &state.db).await?;
@@ -315,6 +321,17 @@ async fn truncate(config: Config, yes: bool) -> anyhow::Result<()> {
         .filter(user::Column::IsSuperuser.eq(false))
         .exec(&*txn)
         .await?;
+    // The audit log is kept: it says this happened.
+    let entry = crate::db::audit::Entry {
+        action: crate::db::audit::Action::DataTruncated,
+        entity_type: "data",
+        entity_id: "all".into(),
+        event_id: None,
+        changes: crate::db::audit::Changes::none()
+            .with("accounts_removed", None::<u64>, users.rows_affected)
+            .with("posters_removed", None::<u64>, posters.len() as u64),
+    };
+    crate::db::audit::record_one(&*txn, &crate::db::audit::Context::cli(), entry).await?;
     txn.commit().await?;
     tracing::info!(
         "All data deleted by the command line (truncate): {} non-superuser accounts removed, superusers kept",

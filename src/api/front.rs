@@ -181,6 +181,7 @@ where
                 id
             }
         };
+        crate::connection::answering(&request_id);
         if let Some(public_url) = &self.names.public_url {
             req.extensions_mut().insert(public_url.clone());
         }

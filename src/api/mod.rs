@@ -2,6 +2,7 @@
 //! extractors, pagination, the OpenAPI document, the front door every
 //! response goes through). `crate::app` assembles the router.
 
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod checkins;
@@ -47,6 +48,7 @@ pub fn authenticated_routes() -> OpenApiRouter<AppState> {
         .merge(payments::router())
         .merge(media::router())
         .merge(checkins::router())
+        .merge(audit::router())
         .merge(openapi::router())
 }
 

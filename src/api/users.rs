@@ -198,6 +198,7 @@ async fn create(
             last_name: signup.last_name.unwrap_or_default(),
             is_superuser: false,
         },
+        None,
     )
     .await?;
     let out = UserWithGroups {

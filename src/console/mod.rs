@@ -8,6 +8,7 @@
 //! - `attendee`: "My tickets" with QR codes, browsing events, registering
 //!   and cancelling.
 //! - `admin`: users, groups, background jobs, service status.
+//! - `history`: the audit log, per event and as a whole.
 //! - `scan`: the door.
 //! - `charts`, `format`: SVG charts and the way numbers and dates read.
 //!
@@ -35,6 +36,7 @@ mod auth;
 mod charts;
 mod events;
 mod format;
+mod history;
 mod scan;
 
 use askama::Template;
@@ -66,6 +68,7 @@ pub fn router() -> Router<AppState> {
         .merge(events::router())
         .merge(attendee::router())
         .merge(admin::router())
+        .merge(history::router())
         .merge(scan::router())
         .route("/console/static/scan.js", get(scan_script))
         .route("/console/static/console.css", get(stylesheet))

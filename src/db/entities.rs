@@ -510,3 +510,36 @@ pub mod password_change {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod audit_entry {
+    use sea_orm::entity::prelude::*;
+
+    /// One write, as the audit log keeps it (see `db::audit`). Never
+    /// changed or deleted: a trigger refuses both.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_entries")]
+    pub struct Model {
+        /// UUIDv7 of `occurred_at`: ids sort by time.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub occurred_at: DateTimeUtc,
+        /// `user`, `system` or `cli`.
+        pub actor_type: String,
+        pub actor_id: Option<Uuid>,
+        pub actor_username: Option<String>,
+        /// `<entity>.<verb>`, e.g. `registration.created`.
+        pub action: String,
+        pub entity_type: String,
+        pub entity_id: String,
+        pub event_id: Option<Uuid>,
+        /// JSON: `{"field": [before, after]}`, secrets masked.
+        pub changes: String,
+        pub ip: Option<String>,
+        pub request_id: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(IdempotencyFingerprints),
             Box::new(PasswordChanges),
             Box::new(EventTextSearch),
+            Box::new(AuditLog),
         ]
     }
 }
@@ -1083,6 +1084,78 @@ impl MigrationTrait for EventTextSearch {
         .await?;
         db.execute_unprepared("DROP INDEX IF EXISTS idx_events_description_trgm")
             .await?;
+        Ok(())
+    }
+}
+
+/// The audit log (API.md §10): append-only, enforced by triggers that
+/// refuse `UPDATE` and `DELETE` (and, on PostgreSQL, `TRUNCATE`). No foreign
+/// keys: an entry outlives what it names. Its indexes serve the list's
+/// filters, each ending with the id the list is ordered by.
+struct AuditLog;
+
+impl MigrationName for AuditLog {
+    fn name(&self) -> &str {
+        "m20261207_000014_audit_log"
+    }
+}
+
+const AUDIT_REFUSAL: &str = "audit entries are never changed or deleted";
+
+#[async_trait::async_trait]
+impl MigrationTrait for AuditLog {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("audit_entries")
+                .col(pk_uuid("id"))
+                .col(timestamp_with_time_zone("occurred_at"))
+                .col(string("actor_type"))
+                .col(uuid_null("actor_id"))
+                .col(string_null("actor_username"))
+                .col(string("action"))
+                .col(string("entity_type"))
+                .col(string("entity_id"))
+                .col(uuid_null("event_id"))
+                .col(text("changes"))
+                .col(string_null("ip"))
+                .col(string_null("request_id"))
+                .to_owned(),
+        )
+        .await?;
+        for cols in [
+            &["event_id", "id"][..],
+            &["entity_type", "entity_id", "id"][..],
+            &["actor_id", "id"][..],
+        ] {
+            m.create_index(index("audit_entries", cols)).await?;
+        }
+        let db = m.get_connection();
+        if m.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            db.execute_unprepared(&format!(
+                "CREATE FUNCTION audit_entries_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                 BEGIN RAISE EXCEPTION '{AUDIT_REFUSAL}' USING ERRCODE = 'insufficient_privilege'; END $$"
+            ))
+            .await?;
+            db.execute_unprepared(
+                "CREATE TRIGGER audit_entries_append_only BEFORE UPDATE OR DELETE ON audit_entries \
+                 FOR EACH ROW EXECUTE FUNCTION audit_entries_refuse()",
+            )
+            .await?;
+            db.execute_unprepared(
+                "CREATE TRIGGER audit_entries_no_truncate BEFORE TRUNCATE ON audit_entries \
+                 FOR EACH STATEMENT EXECUTE FUNCTION audit_entries_refuse()",
+            )
+            .await?;
+        } else {
+            for (name, what) in [("no_update", "UPDATE"), ("no_delete", "DELETE")] {
+                db.execute_unprepared(&format!(
+                    "CREATE TRIGGER audit_entries_{name} BEFORE {what} ON audit_entries \
+                     BEGIN SELECT RAISE(ABORT, '{AUDIT_REFUSAL}'); END"
+                ))
+                .await?;
+            }
+        }
         Ok(())
     }
 }

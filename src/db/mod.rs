@@ -1,6 +1,7 @@
 //! The database: connection (SQLite or PostgreSQL), migrations, and write
 //! transactions that are safe under concurrency on both backends.
 
+pub mod audit;
 pub mod batch;
 pub mod callers;
 pub mod entities;

@@ -32,6 +32,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::Database;
+use super::audit::{self, Action, Actor, Entry};
 use super::entities::{event, registration, registration_revocation, ticket};
 use super::errors::{DbFailure, classify, is_unreachable};
 use super::outbox::{KIND_CONFIRMATION, confirmation_key, enqueue_confirmation};
@@ -60,14 +61,16 @@ impl From<DbErr> for WriteRefused {
 
 /// Writes a new registration with its confirmation job, taking one place on
 /// its ticket and event.
+/// Its audit entry (`registration.created`, by `audit`) is written with it.
 pub async fn register(
     db: &Database,
     queues: &Arc<Queues>,
     new: registration::Model,
+    audit: audit::Context,
 ) -> Result<registration::Model, WriteRefused> {
     match db.backend() {
-        DbBackend::Postgres => register_batched(db, queues, new).await,
-        _ => insert_in_transaction(db, &new).await,
+        DbBackend::Postgres => register_batched(db, queues, new, audit).await,
+        _ => insert_in_transaction(db, &new, &audit).await,
     }
 }
 
@@ -78,6 +81,7 @@ pub async fn register(
 async fn insert_in_transaction(
     db: &Database,
     new: &registration::Model,
+    context: &audit::Context,
 ) -> Result<registration::Model, WriteRefused> {
     let txn = db.begin_write().await?;
     let created = registration::ActiveModel::from(new.clone())
@@ -90,6 +94,12 @@ async fn insert_in_transaction(
     {
         return Err(WriteRefused::SoldOut);
     }
+    audit::record_one(
+        &*txn,
+        context,
+        Entry::created(Action::RegistrationCreated, &created),
+    )
+    .await?;
     txn.commit().await?;
     Ok(created)
 }
@@ -207,6 +217,7 @@ const MAX_BATCH: usize = 64;
 
 struct Pending {
     new: registration::Model,
+    audit: audit::Context,
     reply: oneshot::Sender<Result<registration::Model, WriteRefused>>,
 }
 
@@ -239,11 +250,12 @@ async fn register_batched(
     db: &Database,
     queues: &Arc<Queues>,
     new: registration::Model,
+    audit: audit::Context,
 ) -> Result<registration::Model, WriteRefused> {
     let index = (new.ticket_id.as_u128() % STRIPES as u128) as usize;
     let stripe = &queues.stripes[index];
     let (reply, answer) = oneshot::channel();
-    lock(&stripe.pending).push(Pending { new, reply });
+    lock(&stripe.pending).push(Pending { new, audit, reply });
     if !stripe.draining.swap(true, Ordering::AcqRel) {
         // Its own task: a client that goes away must not stop a batch that
         // carries other clients' registrations.
@@ -375,12 +387,16 @@ impl Outcome {
 /// One statement for a batch: lock the ticket, then its event (the order
 /// every writer uses); admit the new users in arrival order up to the room
 /// both have; insert their registrations and confirmation jobs; move both
-/// counters by the number admitted. The registrations come as arrays (one
-/// per column, `req.n` the arrival order), so every batch size is the same
-/// statement, prepared once per connection.
+/// counters by the number admitted; write the audit entries of those
+/// admitted. The registrations come as arrays (one per column, `req.n` the
+/// arrival order; an empty text for a missing value), so every batch size
+/// is the same statement, prepared once per connection.
 const BATCH_SQL: &str = r#"
-WITH req (id, user_id, outbox_id, dedupe_key, registered_at, n) AS (
-    SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[])
+WITH req (id, user_id, outbox_id, dedupe_key, registered_at,
+          audit_id, actor_type, actor_id, actor_username, changes, ip, request_id, n) AS (
+    SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[],
+                         $8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[],
+                         $13::text[], $14::text[])
         WITH ORDINALITY
 ), ticket_room AS (
     SELECT event_id, quota - sold AS room FROM tickets WHERE id = $1 FOR UPDATE
@@ -408,6 +424,13 @@ WITH req (id, user_id, outbox_id, dedupe_key, registered_at, n) AS (
 ), event_taken AS (
     UPDATE events SET registered = registered + (SELECT count(*) FROM created)
     WHERE id = (SELECT id FROM event_room)
+), audited AS (
+    INSERT INTO audit_entries (id, occurred_at, actor_type, actor_id, actor_username, action,
+                               entity_type, entity_id, event_id, changes, ip, request_id)
+    SELECT audit_id, registered_at, actor_type, NULLIF(actor_id, '')::uuid,
+           NULLIF(actor_username, ''), 'registration.created', 'registration', id::text,
+           (SELECT id FROM event_room), changes, NULLIF(ip, ''), NULLIF(request_id, '')
+    FROM admitted
 )
 SELECT req.n,
        req.id IN (SELECT id FROM created) AS admitted,
@@ -426,6 +449,32 @@ async fn insert_batch(
     let keys: Vec<String> = group.iter().map(|p| confirmation_key(p.new.id)).collect();
     let times: Vec<chrono::DateTime<chrono::Utc>> =
         group.iter().map(|p| p.new.registered_at).collect();
+    let audit_ids: Vec<Uuid> = group
+        .iter()
+        .map(|p| audit::id_at(p.new.registered_at))
+        .collect();
+    let text = |f: &dyn Fn(&Pending) -> Option<String>| -> Vec<String> {
+        group.iter().map(|p| f(p).unwrap_or_default()).collect()
+    };
+    let actor_types = text(&|p| Some(p.audit.actor.kind().to_owned()));
+    let actor_ids = text(&|p| match &p.audit.actor {
+        Actor::User { id, .. } => Some(id.to_string()),
+        _ => None,
+    });
+    let actor_names = text(&|p| match &p.audit.actor {
+        Actor::User { username, .. } => Some(username.clone()),
+        _ => None,
+    });
+    let changes = text(&|p| {
+        Some(
+            Entry::created(Action::RegistrationCreated, &p.new)
+                .changes
+                .into_json()
+                .to_string(),
+        )
+    });
+    let ips = text(&|p| p.audit.origin.ip.clone());
+    let request_ids = text(&|p| p.audit.origin.request_id.clone());
     let values: Vec<Value> = vec![
         ticket_id.into(),
         ids.into(),
@@ -434,6 +483,13 @@ async fn insert_batch(
         keys.into(),
         times.into(),
         KIND_CONFIRMATION.into(),
+        audit_ids.into(),
+        actor_types.into(),
+        actor_ids.into(),
+        actor_names.into(),
+        changes.into(),
+        ips.into(),
+        request_ids.into(),
     ];
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, BATCH_SQL, values);
     let rows = db.conn().query_all_raw(statement).await?;
@@ -455,4 +511,15 @@ async fn insert_batch(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_batch_logs_what_one_registration_logs() {
+        let action = format!("'{}'", Action::RegistrationCreated);
+        assert!(BATCH_SQL.contains(&action));
+    }
 }

@@ -32,3 +32,11 @@ impl Caller {
         self.is_admin() || self.id == organizer_id
     }
 }
+
+impl Caller {
+    /// Who the audit log names for this caller's writes, from the request
+    /// being served.
+    pub fn audit(&self) -> crate::db::audit::Context {
+        crate::db::audit::Context::user(self.id, &self.username)
+    }
+}

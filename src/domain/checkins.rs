@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::idempotency::{self, Remembered, RequestKey, remembered};
 use super::{Caller, DomainError, DomainResult, Page, PageRequest};
 use crate::cache::Family;
+use crate::db::audit::{self, Action, Changes, Entry};
 use crate::db::entities::{
     checkin, checkin_tally, event, payment, payment_tally, registration, registration_revocation,
     ticket, ticket_key, user,
@@ -43,7 +44,15 @@ pub async fn record_signing_key(state: &AppState) -> DomainResult<()> {
     .insert(&*txn)
     .await;
     match inserted {
-        Ok(_) => {
+        Ok(recorded) => {
+            let entry = Entry {
+                action: Action::SigningKeyCreated,
+                entity_type: "signing_key",
+                entity_id: recorded.kid,
+                event_id: None,
+                changes: Changes::none().with("public_key", None::<String>, recorded.public_key),
+            };
+            audit::record_one(&*txn, &audit::Context::system(), entry).await?;
             txn.commit().await?;
             tracing::info!("Ticket signing key {kid} recorded");
         }
@@ -325,6 +334,12 @@ async fn admit(
         .await
     {
         Ok(_) => {
+            audit::record_one(
+                &*txn,
+                &caller.audit(),
+                Entry::created(Action::CheckinCreated, &admitted),
+            )
+            .await?;
             txn.commit().await?;
             state.cache.invalidate(&[Family::Console]).await;
             Ok(admission)
@@ -352,8 +367,17 @@ async fn admit(
                     ..admitted
                 };
                 let txn = state.db.begin_write().await?;
-                match checkin::ActiveModel::from(conflicting).insert(&*txn).await {
+                match checkin::ActiveModel::from(conflicting.clone())
+                    .insert(&*txn)
+                    .await
+                {
                     Ok(_) => {
+                        audit::record_one(
+                            &*txn,
+                            &caller.audit(),
+                            Entry::created(Action::CheckinCreated, &conflicting),
+                        )
+                        .await?;
                         txn.commit().await?;
                         state.cache.invalidate(&[Family::Console]).await;
                     }
@@ -471,6 +495,12 @@ pub async fn undo(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult<(
     }
     let txn = state.db.begin_write().await?;
     checkin::Entity::delete_by_id(found.id).exec(&*txn).await?;
+    audit::record_one(
+        &*txn,
+        &caller.audit(),
+        Entry::deleted(Action::CheckinDeleted, &found),
+    )
+    .await?;
     txn.commit().await?;
     state.cache.invalidate(&[Family::Console]).await;
     tracing::info!(

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest, does_not_exist};
 use crate::cache::Family;
+use crate::db::audit::{self, Action, Entry};
 use crate::db::entities::{event, event_tally, ticket, user};
 use crate::state::AppState;
 
@@ -358,6 +359,12 @@ pub async fn create(
     };
     let txn = state.db.begin_write().await?;
     let created = model.insert(&*txn).await?;
+    audit::record_one(
+        &*txn,
+        &caller.audit(),
+        Entry::created(Action::EventCreated, &created),
+    )
+    .await?;
     txn.commit().await?;
     state.cache.invalidate(&[Family::Events]).await;
     tracing::info!(
@@ -454,6 +461,12 @@ pub async fn update(
         .one(&*txn)
         .await?
         .ok_or(DomainError::NotFound)?;
+    audit::record_one(
+        &*txn,
+        &caller.audit(),
+        Entry::updated(Action::EventUpdated, &found, &updated),
+    )
+    .await?;
     txn.commit().await?;
     // Its tickets' `available` depends on the event's quota.
     state
@@ -486,6 +499,12 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult
     // Tickets, registrations, payments and poster rows go with it (ON DELETE
     // CASCADE); the stored poster objects are deleted once that is committed.
     event::Entity::delete_by_id(found.id).exec(&*txn).await?;
+    audit::record_one(
+        &*txn,
+        &caller.audit(),
+        Entry::deleted(Action::EventDeleted, &found),
+    )
+    .await?;
     txn.commit().await?;
     state
         .cache

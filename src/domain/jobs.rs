@@ -8,6 +8,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::{Caller, DomainError, DomainResult, Page, PageRequest};
+use crate::db::audit::{self, Action, Changes, Entry};
 use crate::db::entities::outbox;
 use crate::state::AppState;
 
@@ -75,8 +76,16 @@ pub async fn retry(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult<
         .filter(outbox::Column::Status.eq("dead"))
         .exec_with_returning(&*txn)
         .await?;
-    txn.commit().await?;
     let job = updated.into_iter().next().ok_or(DomainError::NotFound)?;
+    let entry = Entry {
+        action: Action::JobRetried,
+        entity_type: "job",
+        entity_id: job.id.to_string(),
+        event_id: None,
+        changes: Changes::none().with("status", "dead", "pending"),
+    };
+    audit::record_one(&*txn, &caller.audit(), entry).await?;
+    txn.commit().await?;
     tracing::info!(
         "Job {} ({} for registration {}) retried by {}",
         job.id,

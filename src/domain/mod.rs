@@ -8,6 +8,7 @@
 //! own shape. Nothing in here knows about HTTP, JSON or HTML.
 
 pub mod accounts;
+pub mod audit;
 mod caller;
 pub mod checkins;
 mod error;

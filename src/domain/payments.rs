@@ -258,6 +258,12 @@ pub async fn create(
             .exec(&*txn)
             .await?;
     }
+    crate::db::audit::record_one(
+        &*txn,
+        &caller.audit(),
+        crate::db::audit::Entry::created(crate::db::audit::Action::PaymentCreated, &created),
+    )
+    .await?;
     txn.commit().await?;
     state.cache.invalidate(&[Family::Console]).await;
     tracing::info!(
@@ -389,6 +395,16 @@ pub async fn update(
         .one(&*txn)
         .await?
         .ok_or(DomainError::NotFound)?;
+    crate::db::audit::record_one(
+        &*txn,
+        &caller.audit(),
+        crate::db::audit::Entry::updated(
+            crate::db::audit::Action::PaymentUpdated,
+            &found,
+            &updated,
+        ),
+    )
+    .await?;
     txn.commit().await?;
     state.cache.invalidate(&[Family::Console]).await;
     tracing::info!(
@@ -406,6 +422,12 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult
     let txn = state.db.begin_write().await?;
     lock_registration(&txn, found.registration_id).await?;
     payment::Entity::delete_by_id(found.id).exec(&*txn).await?;
+    crate::db::audit::record_one(
+        &*txn,
+        &caller.audit(),
+        crate::db::audit::Entry::deleted(crate::db::audit::Action::PaymentDeleted, &found),
+    )
+    .await?;
     txn.commit().await?;
     state.cache.invalidate(&[Family::Console]).await;
     tracing::info!("Payment {} deleted by {}", found.id, caller.username);

@@ -209,6 +209,12 @@ pub async fn upload(
     let committed = async {
         let txn = state.db.begin_write().await?;
         let created = row.insert(&*txn).await?;
+        crate::db::audit::record_one(
+            &*txn,
+            &caller.audit(),
+            crate::db::audit::Entry::created(crate::db::audit::Action::PosterCreated, &created),
+        )
+        .await?;
         txn.commit().await?;
         state.cache.invalidate(&[Family::Console]).await;
         Ok::<_, sea_orm::DbErr>(created)
@@ -295,6 +301,12 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult
     }
     let txn = state.db.begin_write().await?;
     media::Entity::delete_by_id(found.id).exec(&*txn).await?;
+    crate::db::audit::record_one(
+        &*txn,
+        &caller.audit(),
+        crate::db::audit::Entry::deleted(crate::db::audit::Action::PosterDeleted, &found),
+    )
+    .await?;
     txn.commit().await?;
     state.cache.invalidate(&[Family::Console]).await;
     delete_objects(state, std::slice::from_ref(&found.object_key)).await;

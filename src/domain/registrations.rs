@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::scope::{self, Scope};
 use super::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest, does_not_exist};
 use crate::cache::Family;
+use crate::db::audit::{self, Action, Entry};
 use crate::db::entities::{
     checkin, event, payment, registration, registration_tally, ticket, user,
 };
@@ -283,22 +284,28 @@ pub async fn register(
         event_id: rules.event_id,
         registered_at: crate::db::now(),
     };
-    let created =
-        match registration_writer::register(&state.db, &state.registration_queues, new).await {
-            Ok(created) => created,
-            Err(WriteRefused::Duplicate) => {
-                return Err(DomainError::AlreadyRegistered {
-                    own: caller.id == target_user,
-                });
-            }
-            Err(WriteRefused::Gone) => {
-                return Err(DomainError::Conflict(
-                    "The ticket or the user was deleted meanwhile.".into(),
-                ));
-            }
-            Err(WriteRefused::SoldOut) => return Err(DomainError::SoldOut),
-            Err(WriteRefused::Failed(err)) => return Err(err.into()),
-        };
+    let created = match registration_writer::register(
+        &state.db,
+        &state.registration_queues,
+        new,
+        caller.audit(),
+    )
+    .await
+    {
+        Ok(created) => created,
+        Err(WriteRefused::Duplicate) => {
+            return Err(DomainError::AlreadyRegistered {
+                own: caller.id == target_user,
+            });
+        }
+        Err(WriteRefused::Gone) => {
+            return Err(DomainError::Conflict(
+                "The ticket or the user was deleted meanwhile.".into(),
+            ));
+        }
+        Err(WriteRefused::SoldOut) => return Err(DomainError::SoldOut),
+        Err(WriteRefused::Failed(err)) => return Err(err.into()),
+    };
     state.cache.invalidate(&[Family::Tickets]).await;
     tracing::info!(
         "Registration {} created by {} for user {} on ticket {}",
@@ -426,6 +433,16 @@ pub async fn move_to(
         .filter(payment::Column::RegistrationId.eq(found.id))
         .exec(&*txn)
         .await?;
+    crate::db::audit::record_one(
+        &*txn,
+        &caller.audit(),
+        crate::db::audit::Entry::updated(
+            crate::db::audit::Action::RegistrationUpdated,
+            &found,
+            &updated,
+        ),
+    )
+    .await?;
     txn.commit().await?;
     state.cache.invalidate(&[Family::Tickets]).await;
     tracing::info!(
@@ -464,6 +481,14 @@ pub async fn cancel(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult
         }
     }
     let deleted = delete_and_release(&*txn, found.id).await?;
+    if deleted {
+        audit::record_one(
+            &*txn,
+            &caller.audit(),
+            Entry::deleted(Action::RegistrationCancelled, &found),
+        )
+        .await?;
+    }
     txn.commit().await?;
     state.cache.invalidate(&[Family::Tickets]).await;
     if !deleted {

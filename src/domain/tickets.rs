@@ -239,6 +239,12 @@ pub async fn create(state: &AppState, caller: &Caller, new: NewTicket) -> Domain
     }
     .insert(&*txn)
     .await?;
+    crate::db::audit::record_one(
+        &*txn,
+        &caller.audit(),
+        crate::db::audit::Entry::created(crate::db::audit::Action::TicketCreated, &created),
+    )
+    .await?;
     txn.commit().await?;
     state.cache.invalidate(&[Family::Tickets]).await;
     tracing::info!(
@@ -329,6 +335,12 @@ pub async fn update(
         .one(&*txn)
         .await?
         .ok_or(DomainError::NotFound)?;
+    crate::db::audit::record_one(
+        &*txn,
+        &caller.audit(),
+        crate::db::audit::Entry::updated(crate::db::audit::Action::TicketUpdated, &found, &updated),
+    )
+    .await?;
     txn.commit().await?;
     // The registration rules (`registrations::TicketRules`) are kept
     // under `Events`.
@@ -376,6 +388,12 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult
         .filter(event::Column::Id.eq(found.event_id))
         .exec(&*txn)
         .await?;
+    crate::db::audit::record_one(
+        &*txn,
+        &caller.audit(),
+        crate::db::audit::Entry::deleted(crate::db::audit::Action::TicketDeleted, &found),
+    )
+    .await?;
     txn.commit().await?;
     // The registration rules (`registrations::TicketRules`) are kept
     // under `Events`.

@@ -28,6 +28,7 @@ use sea_orm::{
 
 use crate::config::{Config, DatabaseConfig};
 use crate::db::Database;
+use crate::db::audit::{self, Action, Entry, Snapshot};
 use crate::db::entities::user_group;
 use crate::db::entities::{event, group, media as media_row, payment, registration, ticket, user};
 use crate::storage::Storage;
@@ -280,10 +281,11 @@ impl Writer<'_> {
         table: &'static str,
         rows: Vec<E::Model>,
         on_conflict: OnConflict,
+        action: Action,
     ) -> anyhow::Result<()>
     where
         E: EntityTrait,
-        E::Model: IntoActiveModel<E::ActiveModel> + Clone + Send,
+        E::Model: IntoActiveModel<E::ActiveModel> + Clone + Send + Snapshot,
         E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
     {
         let Some(db) = self.db else {
@@ -309,6 +311,8 @@ impl Writer<'_> {
                 .on_conflict(on_conflict.clone())
                 .exec_without_returning(&*txn)
                 .await?;
+                let entries = chunk.iter().map(|row| Entry::created(action, row));
+                audit::record(&*txn, &audit::Context::cli(), entries).await?;
                 txn.commit().await
             };
             write.await.with_context(|| {
@@ -378,8 +382,13 @@ async fn write_all(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let dry = w.db.is_none();
-    w.upsert::<user::Entity>("users", rows.users, update_all(user::Column::Id))
-        .await?;
+    w.upsert::<user::Entity>(
+        "users",
+        rows.users,
+        update_all(user::Column::Id),
+        Action::UserImported,
+    )
+    .await?;
     table_done(report, "users", dry);
 
     let mut group_ids: HashMap<String, i32> = target
@@ -400,6 +409,12 @@ async fn write_all(
             .insert(&*txn)
             .await
             .with_context(|| format!("creating group {name:?}"))?;
+            audit::record_one(
+                &*txn,
+                &audit::Context::cli(),
+                Entry::created(Action::GroupImported, &created),
+            )
+            .await?;
             group_ids.insert(created.name_key, created.id);
         }
         txn.commit().await.context("creating groups")?;
@@ -421,24 +436,41 @@ async fn write_all(
         OnConflict::columns([user_group::Column::UserId, user_group::Column::GroupId])
             .do_nothing()
             .to_owned(),
+        Action::RoleImported,
     )
     .await?;
     table_done(report, "memberships", dry);
-    w.upsert::<event::Entity>("events", rows.events, update_all(event::Column::Id))
-        .await?;
+    w.upsert::<event::Entity>(
+        "events",
+        rows.events,
+        update_all(event::Column::Id),
+        Action::EventImported,
+    )
+    .await?;
     table_done(report, "events", dry);
-    w.upsert::<ticket::Entity>("tickets", rows.tickets, update_all(ticket::Column::Id))
-        .await?;
+    w.upsert::<ticket::Entity>(
+        "tickets",
+        rows.tickets,
+        update_all(ticket::Column::Id),
+        Action::TicketImported,
+    )
+    .await?;
     table_done(report, "tickets", dry);
     w.upsert::<registration::Entity>(
         "registrations",
         rows.registrations,
         update_all(registration::Column::Id),
+        Action::RegistrationImported,
     )
     .await?;
     table_done(report, "registrations", dry);
-    w.upsert::<payment::Entity>("payments", rows.payments, update_all(payment::Column::Id))
-        .await?;
+    w.upsert::<payment::Entity>(
+        "payments",
+        rows.payments,
+        update_all(payment::Column::Id),
+        Action::PaymentImported,
+    )
+    .await?;
     table_done(report, "payments", dry);
     Ok(())
 }
@@ -518,6 +550,12 @@ async fn import_posters(
                 .on_conflict(update_all(media_row::Column::Id))
                 .exec_without_returning(&*txn)
                 .await?;
+            audit::record_one(
+                &*txn,
+                &audit::Context::cli(),
+                Entry::created(Action::PosterImported, &desired),
+            )
+            .await?;
             txn.commit().await
         };
         commit.await.with_context(|| {

@@ -13,7 +13,7 @@ pub mod tickets;
 
 use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::domain::{DomainError, FieldErrors};
@@ -377,16 +377,8 @@ fn decimal_to_minor(text: &str) -> Result<i64, String> {
     Ok(if negative { -minor } else { minor })
 }
 
-/// Minor units → a JSON number: `200000` or `200000.5`.
-pub fn money_json(minor: i64) -> Value {
-    if minor % 100 == 0 {
-        Value::Number(Number::from(minor / 100))
-    } else {
-        Number::from_f64(minor as f64 / 100.0)
-            .map(Value::Number)
-            .unwrap_or(Value::Null)
-    }
-}
+/// Money in minor units as a JSON number (`200000`, `200000.5`).
+pub use crate::db::audit::money_json;
 
 /// A query string as ordered pairs.
 pub struct QueryParams(pub Vec<(String, String)>);

@@ -24,11 +24,16 @@ pub mod reminders;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter,
+    QuerySelect,
+};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::db::entities::outbox;
+use crate::db::audit::{self, Action, Changes, Entry};
+use crate::db::entities::{outbox, registration};
+use crate::db::outbox::{KIND_CONFIRMATION, KIND_REMINDER};
 use crate::state::AppState;
 
 /// Attempts before a job is dead.
@@ -199,12 +204,40 @@ async fn finish(
         }
     }
     let txn = state.db.begin_write().await?;
-    update
+    let finished = update
         .filter(outbox::Column::Id.eq(job.id))
         .filter(outbox::Column::LockedBy.eq(worker))
         .exec(&*txn)
         .await?;
+    if finished.rows_affected > 0
+        && let Outcome::Sent = outcome
+    {
+        log_sent(&*txn, job).await?;
+    }
     txn.commit().await
+}
+
+/// The audit entry of a mail sent: on its registration, by the system.
+async fn log_sent(txn: &impl ConnectionTrait, job: &outbox::Model) -> Result<(), sea_orm::DbErr> {
+    let action = match job.kind.as_str() {
+        KIND_CONFIRMATION => Action::RegistrationConfirmationSent,
+        KIND_REMINDER => Action::RegistrationReminderSent,
+        _ => return Ok(()),
+    };
+    let event_id: Option<Uuid> = registration::Entity::find_by_id(job.registration_id)
+        .select_only()
+        .column(registration::Column::EventId)
+        .into_tuple()
+        .one(txn)
+        .await?;
+    let entry = Entry {
+        action,
+        entity_type: "registration",
+        entity_id: job.registration_id.to_string(),
+        event_id,
+        changes: Changes::none(),
+    };
+    audit::record_one(txn, &audit::Context::system(), entry).await
 }
 
 /// Counts of one pass.

@@ -727,12 +727,35 @@ async fn flow(mut s: Session<'_>, files: &Path) {
     let flash = s.flash().await;
     assert!(flash.contains("completed"), "flash: {flash}");
     s.shot("10-event-admin").await;
+    // The event's history names the payment's change.
+    let history = s.text("#history").await;
+    assert!(history.contains("payment updated"), "history: {history}");
     s.goto("/console/users/").await;
     s.wait_for("table").await;
     s.shot("11-users").await;
     s.goto("/console/jobs/").await;
     s.wait_for("h1").await;
     s.shot("12-jobs").await;
+
+    // The log page filters the history by action.
+    s.goto("/console/history/?action=payment.").await;
+    s.wait_for("table.history").await;
+    let log = s.text("table.history").await;
+    assert!(
+        log.contains("budi"),
+        "log: {log} page: {}",
+        s.body_text().await
+    );
+    assert!(
+        log.contains("payment status pending → completed"),
+        "log: {log}"
+    );
+    assert!(!log.contains("event created"), "filtered: {log}");
+    s.shot("13-history").await;
+    s.resize(PHONE).await;
+    s.note_overflow("the history page").await;
+    s.shot("13-history-375").await;
+    s.resize(WIDTH).await;
 
     // 8. Signed out: the sign-in page.
     s.sign_out().await;

@@ -144,6 +144,7 @@ impl TestApp {
                 last_name: String::new(),
                 is_superuser: true,
             },
+            Some(dicoevent::db::audit::Context::cli()),
         )
         .await
         .expect("superuser");
@@ -454,6 +455,7 @@ impl TestApp {
                     last_name: String::new(),
                     is_superuser: false,
                 },
+                Some(dicoevent::db::audit::Context::cli()),
             )
             .await
             .expect("user created");

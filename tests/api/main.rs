@@ -4,6 +4,7 @@
 mod hardening;
 mod helpers;
 
+mod audit;
 mod auth;
 mod browser;
 mod cache;

@@ -49,6 +49,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/checkins/{id}/", &["delete"]),
     ("/api/events/{id}/checkin-sync/", &["get"]),
     ("/api/events/{id}/stats/", &["get"]),
+    ("/api/audit/", &["get"]),
     ("/healthz", &["get"]),
     ("/readyz", &["get"]),
     ("/metrics", &["get"]),

@@ -82,6 +82,7 @@ expired token is refused with 401 on every route that reads the header, public o
         (name = "payments", description = "Payments of registrations"),
         (name = "posters", description = "Event posters in object storage"),
         (name = "checkins", description = "Signed ticket codes and check-in at the door"),
+        (name = "audit", description = "The audit log: who changed what, and when"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "documentation", description = "This document and its page"),
     )

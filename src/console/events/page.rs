@@ -27,6 +27,7 @@ use crate::domain::{
 use crate::state::AppState;
 
 use super::{EVENT_FIELDS, TICKET_FIELDS};
+use crate::console::history::{HistoryRow, of_event};
 
 #[derive(Serialize, Deserialize)]
 struct TicketRow {
@@ -122,6 +123,8 @@ struct EventPage<'a> {
     may_move_payments: bool,
     details: FormState,
     statuses: &'static [&'static str],
+    history: Vec<HistoryRow>,
+    history_count: u64,
 }
 
 /// The template reads the view's fields as the page's own.
@@ -190,6 +193,11 @@ pub(super) async fn render_event(
         Err(DomainError::Forbidden) => return not_found_page(),
         Err(e) => return refusal(e),
     };
+    // Read fresh on every visit (one indexed read), not with the cached view.
+    let (history, history_count) = match of_event(state, &caller, id, 10).await {
+        Ok(found) => found,
+        Err(e) => return refusal(e),
+    };
     let details = submitted.details.unwrap_or_else(|| {
         let values: Vec<(&str, String)> = view
             .event_values
@@ -216,6 +224,8 @@ pub(super) async fn render_event(
         may_move_payments: caller.is_admin(),
         details,
         statuses: STATUSES,
+        history,
+        history_count,
     }
     .render();
     render(&frame, status, html)

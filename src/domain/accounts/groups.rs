@@ -9,6 +9,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use crate::cache::Family;
+use crate::db::audit::{self, Action, Changes, Entry};
 use crate::db::entities::{group, user, user_group};
 use crate::db::errors::is_unique_violation;
 use crate::domain::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest};
@@ -78,6 +79,12 @@ pub async fn create(state: &AppState, caller: &Caller, name: String) -> DomainRe
         }
         Err(e) => return Err(e.into()),
     };
+    audit::record_one(
+        &*txn,
+        &caller.audit(),
+        Entry::created(Action::GroupCreated, &created),
+    )
+    .await?;
     txn.commit().await?;
     tracing::info!(
         "Group {} ({}) created by {}",
@@ -111,7 +118,7 @@ pub async fn rename(
     let mut errors = FieldErrors::default();
     check_name(state, &name, Some(found.id), &mut errors).await?;
     errors.into_result()?;
-    let mut model: group::ActiveModel = found.into();
+    let mut model: group::ActiveModel = found.clone().into();
     model.name_key = Set(name.to_lowercase());
     model.name = Set(name);
     let txn = state.db.begin_write().await?;
@@ -125,6 +132,12 @@ pub async fn rename(
         }
         Err(e) => return Err(e.into()),
     };
+    audit::record_one(
+        &*txn,
+        &caller.audit(),
+        Entry::updated(Action::GroupUpdated, &found, &updated),
+    )
+    .await?;
     txn.commit().await?;
     state.cache.invalidate(&[Family::Accounts]).await;
     tracing::info!(
@@ -143,6 +156,12 @@ pub async fn delete(state: &AppState, caller: &Caller, id: i32) -> DomainResult<
     let txn = state.db.begin_write().await?;
     // Memberships go with the group (ON DELETE CASCADE).
     group::Entity::delete_by_id(found.id).exec(&*txn).await?;
+    audit::record_one(
+        &*txn,
+        &caller.audit(),
+        Entry::deleted(Action::GroupDeleted, &found),
+    )
+    .await?;
     txn.commit().await?;
     state.cache.invalidate(&[Family::Accounts]).await;
     tracing::info!(
@@ -200,6 +219,14 @@ pub async fn assign(
         Err(e) if is_unique_violation(&e) => false,
         Err(e) => return Err(e.into()),
     };
+    if created {
+        let entry = Entry::of(
+            Action::RoleAssigned,
+            &account,
+            Changes::none().with("group", None::<String>, group.name.clone()),
+        );
+        audit::record_one(&*txn, &caller.audit(), entry).await?;
+    }
     txn.commit().await?;
     state.cache.invalidate(&[Family::Accounts]).await;
     if created {
@@ -232,6 +259,14 @@ pub async fn unassign(
         .filter(user_group::Column::GroupId.eq(group.id))
         .exec(&*txn)
         .await?;
+    if removed.rows_affected > 0 {
+        let entry = Entry::of(
+            Action::RoleRemoved,
+            &account,
+            Changes::none().with("group", group.name.clone(), None::<String>),
+        );
+        audit::record_one(&*txn, &caller.audit(), entry).await?;
+    }
     txn.commit().await?;
     state.cache.invalidate(&[Family::Accounts]).await;
     if removed.rows_affected == 0 {

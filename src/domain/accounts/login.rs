@@ -7,6 +7,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::password::{self, Verified};
+use crate::db::audit::{self, Action, Changes, Entry};
 use crate::db::entities::{login_failure, password_change, revoked_token, user};
 use crate::db::errors::is_unique_violation;
 use crate::domain::{Caller, DomainError, DomainResult, FieldErrors};
@@ -86,7 +87,7 @@ pub async fn verify_credentials(
         txn.commit().await?;
         tracing::info!("Password hash of {} upgraded to Argon2id", account.username);
     }
-    succeeded(state, &claimed, &user_key).await?;
+    succeeded(state, &claimed, &user_key, &account).await?;
     tracing::info!("Login succeeded for {} from {client}", account.username);
     Ok(account)
 }
@@ -204,8 +205,13 @@ async fn forget(state: &AppState, ids: &[i64]) -> DomainResult<()> {
 }
 
 /// A right password: its claimed rows and the failures of its (username,
-/// address) go.
-async fn succeeded(state: &AppState, claimed: &[i64], user_key: &str) -> DomainResult<()> {
+/// address) go, and the log says who signed in.
+async fn succeeded(
+    state: &AppState,
+    claimed: &[i64],
+    user_key: &str,
+    account: &user::Model,
+) -> DomainResult<()> {
     let txn = state.db.begin_write().await?;
     login_failure::Entity::delete_many()
         .filter(
@@ -215,6 +221,12 @@ async fn succeeded(state: &AppState, claimed: &[i64], user_key: &str) -> DomainR
         )
         .exec(&*txn)
         .await?;
+    audit::record_one(
+        &*txn,
+        &audit::Context::user(account.id, &account.username),
+        Entry::of(Action::UserLoggedIn, account, Changes::none()),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }
@@ -329,6 +341,12 @@ pub async fn revoke(state: &AppState, caller: &Caller, token: &str) -> DomainRes
         Err(e) if is_unique_violation(&e) => {}
         Err(e) => return Err(e.into()),
     }
+    audit::record_one(
+        &*txn,
+        &caller.audit(),
+        Entry::of(Action::UserLoggedOut, &account, Changes::none()),
+    )
+    .await?;
     txn.commit().await?;
     tracing::info!("Logout: refresh token of {} revoked", caller.username);
     Ok(())

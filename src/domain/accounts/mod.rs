@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::events::like_contains;
 use super::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest};
 use crate::cache::Family;
+use crate::db::audit::{self, Action, Changes, Entry};
 use crate::db::callers::CallerRow;
 use crate::db::entities::{event, group, registration, user, user_group};
 use crate::db::errors::is_fk_violation;
@@ -300,8 +301,13 @@ pub async fn hash_password(password: String) -> DomainResult<String> {
 }
 
 /// Validates and stores a new account (sign-up and `createsuperuser`).
+/// The audit log names `by`, or else the new account itself (a sign-up).
 #[instrument(name = "create_user", skip_all)]
-pub async fn create_user(state: &AppState, new: NewUser) -> DomainResult<user::Model> {
+pub async fn create_user(
+    state: &AppState,
+    new: NewUser,
+    by: Option<audit::Context>,
+) -> DomainResult<user::Model> {
     let db = state.db.conn();
     let mut errors = FieldErrors::default();
     if new.username.chars().count() > MAX_USERNAME {
@@ -357,6 +363,8 @@ pub async fn create_user(state: &AppState, new: NewUser) -> DomainResult<user::M
         }
         Err(e) => return Err(e.into()),
     };
+    let by = by.unwrap_or_else(|| audit::Context::user(created.id, &created.username));
+    audit::record_one(&*txn, &by, Entry::created(Action::UserCreated, &created)).await?;
     txn.commit().await?;
     tracing::info!(
         "User {} ({}) created{}",
@@ -519,6 +527,20 @@ pub async fn update_user(
         }
         Err(e) => return Err(e.into()),
     };
+    // A new password has its own entry; the update's names the other fields.
+    let mut entries = Vec::new();
+    let others = Changes::updated(&found, &updated).without("password");
+    if !others.is_empty() || !password_changed {
+        entries.push(Entry::of(Action::UserUpdated, &updated, others));
+    }
+    if password_changed {
+        entries.push(Entry::of(
+            Action::UserPasswordChanged,
+            &updated,
+            Changes::none().with("password", found.password.clone(), updated.password.clone()),
+        ));
+    }
+    audit::record(&*txn, &caller.audit(), entries).await?;
     txn.commit().await?;
     state.cache.invalidate(&[Family::Accounts]).await;
     tracing::info!("User {} updated by {}", updated.id, caller.username);
@@ -568,6 +590,12 @@ pub async fn delete_user(state: &AppState, caller: &Caller, id: Uuid) -> DomainR
         }
         Err(e) => return Err(e.into()),
     }
+    audit::record_one(
+        &*txn,
+        &caller.audit(),
+        Entry::deleted(Action::UserDeleted, &found),
+    )
+    .await?;
     txn.commit().await?;
     // The user's registrations released their places.
     state
@@ -626,9 +654,15 @@ pub async fn set_active(
     if !active {
         sessions::end_all_for(&*txn, found.id).await?;
     }
-    let mut model: user::ActiveModel = found.into();
+    let mut model: user::ActiveModel = found.clone().into();
     model.is_active = Set(active);
     let updated = model.update(&*txn).await?;
+    audit::record_one(
+        &*txn,
+        &caller.audit(),
+        Entry::updated(Action::UserUpdated, &found, &updated),
+    )
+    .await?;
     txn.commit().await?;
     state.cache.invalidate(&[Family::Accounts]).await;
     tracing::info!(

@@ -11,6 +11,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use uuid::Uuid;
 
 use super::load_caller;
+use crate::db::audit::{self, Action, Changes, Entry};
 use crate::db::entities::console_session;
 use crate::domain::{Caller, DomainResult};
 use crate::state::AppState;
@@ -106,7 +107,21 @@ async fn end_key(state: &AppState, key: &str) -> DomainResult<()> {
 
 /// Logs out the browser holding this cookie value.
 pub async fn end(state: &AppState, token: &str, caller: &Caller) -> DomainResult<()> {
-    end_key(state, &key_of(token)).await?;
+    let txn = state.db.begin_write().await?;
+    let ended = console_session::Entity::delete_by_id(key_of(token))
+        .exec(&*txn)
+        .await?;
+    if ended.rows_affected > 0 {
+        let entry = Entry {
+            action: Action::UserLoggedOut,
+            entity_type: "user",
+            entity_id: caller.id.to_string(),
+            event_id: None,
+            changes: Changes::none(),
+        };
+        audit::record_one(&*txn, &caller.audit(), entry).await?;
+    }
+    txn.commit().await?;
     tracing::info!("Console session ended by {}", caller.username);
     Ok(())
 }

@@ -1,0 +1,631 @@
+//! The audit log (API.md §10): one append-only row per write, inserted in
+//! the write's own transaction, so a write that fails leaves no entry and
+//! one that commits always has its entry. Who wrote (`Actor`), from where
+//! (`Origin`: the request's client address and id), what (`Action`, the
+//! entity and the event it belongs to) and the fields that changed, with
+//! secrets masked.
+//!
+//! The table refuses `UPDATE` and `DELETE` (a trigger on both backends), and
+//! its ids are UUIDv7 made from `occurred_at`, so the id order is the time
+//! order and the list pages by id.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
+use serde_json::{Map, Number, Value};
+use uuid::Uuid;
+
+use super::entities::{
+    audit_entry, checkin, event, group, media, payment, registration, ticket, user, user_group,
+};
+
+/// What a masked value reads as.
+pub const MASK: &str = "********";
+
+/// Fields whose values never reach the log.
+const SECRET_FIELDS: &[&str] = &["password", "token", "secret", "signing_key", "private_key"];
+
+/// Who made a change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// A signed-in user (API, console), or a new account signing itself up.
+    User { id: Uuid, username: String },
+    /// The server itself: background jobs, start-up.
+    System,
+    /// The command line (`createsuperuser`, `truncate`, `import-django`).
+    Cli,
+}
+
+impl Actor {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Actor::User { .. } => "user",
+            Actor::System => "system",
+            Actor::Cli => "cli",
+        }
+    }
+}
+
+/// Where a change came from: the request's client address and id, when a
+/// request made it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Origin {
+    /// The request being served by this task, if any
+    /// (`connection::serving_client`).
+    pub fn of_this_request() -> Self {
+        Origin {
+            ip: crate::connection::client_ip().map(|ip| ip.to_string()),
+            request_id: crate::connection::request_id(),
+        }
+    }
+}
+
+/// The actor and origin of the writes one caller makes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Context {
+    pub actor: Actor,
+    pub origin: Origin,
+}
+
+impl Context {
+    /// A user acting through the request this task serves.
+    pub fn user(id: Uuid, username: &str) -> Self {
+        Context {
+            actor: Actor::User {
+                id,
+                username: username.to_owned(),
+            },
+            origin: Origin::of_this_request(),
+        }
+    }
+
+    pub fn system() -> Self {
+        Context {
+            actor: Actor::System,
+            origin: Origin::default(),
+        }
+    }
+
+    pub fn cli() -> Self {
+        Context {
+            actor: Actor::Cli,
+            origin: Origin::default(),
+        }
+    }
+}
+
+macro_rules! actions {
+    ($($variant:ident => $name:literal,)*) => {
+        /// What was done, as the log and webhook types name it
+        /// (`<entity>.<verb>`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Action {
+            $($variant,)*
+        }
+
+        impl Action {
+            pub const ALL: &'static [Action] = &[$(Action::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Action::$variant => $name,)*
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<Action> {
+                match text {
+                    $($name => Some(Action::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+actions! {
+    EventCreated => "event.created",
+    EventUpdated => "event.updated",
+    EventDeleted => "event.deleted",
+    EventImported => "event.imported",
+    TicketCreated => "ticket.created",
+    TicketUpdated => "ticket.updated",
+    TicketDeleted => "ticket.deleted",
+    TicketImported => "ticket.imported",
+    RegistrationCreated => "registration.created",
+    RegistrationUpdated => "registration.updated",
+    RegistrationCancelled => "registration.cancelled",
+    RegistrationImported => "registration.imported",
+    RegistrationConfirmationSent => "registration.confirmation_sent",
+    RegistrationReminderSent => "registration.reminder_sent",
+    PaymentCreated => "payment.created",
+    PaymentUpdated => "payment.updated",
+    PaymentDeleted => "payment.deleted",
+    PaymentImported => "payment.imported",
+    CheckinCreated => "checkin.created",
+    CheckinDeleted => "checkin.deleted",
+    PosterCreated => "poster.created",
+    PosterDeleted => "poster.deleted",
+    PosterImported => "poster.imported",
+    UserCreated => "user.created",
+    UserUpdated => "user.updated",
+    UserDeleted => "user.deleted",
+    UserImported => "user.imported",
+    UserPasswordChanged => "user.password_changed",
+    UserLoggedIn => "user.logged_in",
+    UserLoggedOut => "user.logged_out",
+    GroupCreated => "group.created",
+    GroupUpdated => "group.updated",
+    GroupDeleted => "group.deleted",
+    GroupImported => "group.imported",
+    RoleAssigned => "role.assigned",
+    RoleRemoved => "role.removed",
+    RoleImported => "role.imported",
+    JobRetried => "job.retried",
+    SigningKeyCreated => "signing_key.created",
+    DataTruncated => "data.truncated",
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The fields a change touched: `field → [before, after]`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Changes(Map<String, Value>);
+
+impl Changes {
+    pub fn none() -> Self {
+        Changes::default()
+    }
+
+    /// Every field of a new row, from nothing.
+    pub fn created(after: &impl Snapshot) -> Self {
+        Changes::between(&Map::new(), &after.snapshot())
+    }
+
+    /// Every field of a removed row, to nothing.
+    pub fn deleted(before: &impl Snapshot) -> Self {
+        Changes::between(&before.snapshot(), &Map::new())
+    }
+
+    /// The fields that differ between two versions of a row.
+    pub fn updated<S: Snapshot>(before: &S, after: &S) -> Self {
+        Changes::between(&before.snapshot(), &after.snapshot())
+    }
+
+    fn between(before: &Map<String, Value>, after: &Map<String, Value>) -> Self {
+        let mut changes = Changes::default();
+        for (field, old) in before {
+            let new = after.get(field).unwrap_or(&Value::Null);
+            if old != new {
+                changes = changes.with(field, old.clone(), new.clone());
+            }
+        }
+        for (field, new) in after {
+            if !before.contains_key(field) && !new.is_null() {
+                changes = changes.with(field, Value::Null, new.clone());
+            }
+        }
+        changes
+    }
+
+    /// One more field; a secret's values are masked.
+    pub fn with(mut self, field: &str, before: impl Into<Value>, after: impl Into<Value>) -> Self {
+        let (before, after) = (before.into(), after.into());
+        let masked = |v: Value| if v.is_null() { v } else { Value::from(MASK) };
+        let pair = if SECRET_FIELDS.contains(&field) {
+            vec![masked(before), masked(after)]
+        } else {
+            vec![before, after]
+        };
+        self.0.insert(field.to_owned(), Value::Array(pair));
+        self
+    }
+
+    /// The same changes but one field's.
+    pub fn without(mut self, field: &str) -> Self {
+        self.0.remove(field);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_json(self) -> Value {
+        Value::Object(self.0)
+    }
+}
+
+/// One entry, before it is written.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub action: Action,
+    pub entity_type: &'static str,
+    pub entity_id: String,
+    /// The event the entity belongs to (scoping organisers' reads).
+    pub event_id: Option<Uuid>,
+    pub changes: Changes,
+}
+
+impl Entry {
+    /// An entry about a row, which names its own entity and event.
+    pub fn of(action: Action, row: &impl Snapshot, changes: Changes) -> Self {
+        Entry {
+            action,
+            entity_type: row.entity_type(),
+            entity_id: row.entity_id(),
+            event_id: row.event_id(),
+            changes,
+        }
+    }
+
+    pub fn created(action: Action, row: &impl Snapshot) -> Self {
+        Entry::of(action, row, Changes::created(row))
+    }
+
+    pub fn deleted(action: Action, row: &impl Snapshot) -> Self {
+        Entry::of(action, row, Changes::deleted(row))
+    }
+
+    pub fn updated<S: Snapshot>(action: Action, before: &S, after: &S) -> Self {
+        Entry::of(action, after, Changes::updated(before, after))
+    }
+}
+
+/// A row as the log shows it: its entity, its event and its fields under
+/// the API's names.
+pub trait Snapshot {
+    fn entity_type(&self) -> &'static str;
+    fn entity_id(&self) -> String;
+    fn event_id(&self) -> Option<Uuid>;
+    fn snapshot(&self) -> Map<String, Value>;
+}
+
+/// Writes entries inside the caller's transaction, in one statement.
+pub async fn record(
+    db: &impl ConnectionTrait,
+    context: &Context,
+    entries: impl IntoIterator<Item = Entry>,
+) -> Result<(), DbErr> {
+    // One call's entries keep their order: each id follows the one before.
+    let at = super::now();
+    let mut id = id_at(at);
+    let rows: Vec<audit_entry::ActiveModel> = entries
+        .into_iter()
+        .map(|entry| {
+            let row = row(context, entry, id, at);
+            id = successor(id);
+            row
+        })
+        .collect();
+    // SQLite takes at most 32,766 parameters in one statement (12 a row).
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(2_000).collect();
+        audit_entry::Entity::insert_many(chunk)
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Writes one entry inside the caller's transaction.
+pub async fn record_one(
+    db: &impl ConnectionTrait,
+    context: &Context,
+    entry: Entry,
+) -> Result<(), DbErr> {
+    record(db, context, [entry]).await
+}
+
+/// The row of an entry; its id carries `at` (UUIDv7), so ids sort by time.
+fn row(context: &Context, entry: Entry, id: Uuid, at: DateTime<Utc>) -> audit_entry::ActiveModel {
+    let (actor_id, actor_username) = match &context.actor {
+        Actor::User { id, username } => (Some(*id), Some(username.clone())),
+        _ => (None, None),
+    };
+    audit_entry::ActiveModel {
+        id: Set(id),
+        occurred_at: Set(at),
+        actor_type: Set(context.actor.kind().to_owned()),
+        actor_id: Set(actor_id),
+        actor_username: Set(actor_username),
+        action: Set(entry.action.as_str().to_owned()),
+        entity_type: Set(entry.entity_type.to_owned()),
+        entity_id: Set(entry.entity_id),
+        event_id: Set(entry.event_id),
+        changes: Set(entry.changes.into_json().to_string()),
+        ip: Set(context.origin.ip.clone()),
+        request_id: Set(context.origin.request_id.clone()),
+    }
+}
+
+/// A UUIDv7 whose time is `at` (random below the millisecond).
+pub fn id_at(at: DateTime<Utc>) -> Uuid {
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        millis / 1000,
+        u32::try_from(millis % 1000).unwrap_or(0) * 1_000_000,
+    ))
+}
+
+/// The next UUIDv7 of the same millisecond (its random bits plus one).
+fn successor(id: Uuid) -> Uuid {
+    const RANDOM_BITS: u128 = (1 << 62) - 1;
+    let value = id.as_u128();
+    if value & RANDOM_BITS == RANDOM_BITS {
+        return id;
+    }
+    Uuid::from_u128(value + 1)
+}
+
+/// The smallest id of any entry at or after `at`.
+pub fn first_id_at(at: DateTime<Utc>) -> Uuid {
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    bytes[6] = 0x70;
+    bytes[8] = 0x80;
+    Uuid::from_bytes(bytes)
+}
+
+/// Money in minor units as the API writes it: a JSON number (`200000`,
+/// `200000.5`).
+pub fn money_json(minor: i64) -> Value {
+    if minor % 100 == 0 {
+        Value::Number(Number::from(minor / 100))
+    } else {
+        Number::from_f64(minor as f64 / 100.0)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
+    }
+}
+
+fn time(at: &DateTime<Utc>) -> Value {
+    Value::from(at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+    pairs
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+}
+
+impl Snapshot for event::Model {
+    fn entity_type(&self) -> &'static str {
+        "event"
+    }
+    fn entity_id(&self) -> String {
+        self.id.to_string()
+    }
+    fn event_id(&self) -> Option<Uuid> {
+        Some(self.id)
+    }
+    fn snapshot(&self) -> Map<String, Value> {
+        fields([
+            ("name", self.name.clone().into()),
+            ("description", self.description.clone().into()),
+            ("location", self.location.clone().into()),
+            ("start_time", time(&self.start_time)),
+            ("end_time", time(&self.end_time)),
+            ("status", self.status.clone().into()),
+            ("category", self.category.clone().into()),
+            ("quota", self.quota.into()),
+            ("organizer", self.organizer_id.to_string().into()),
+        ])
+    }
+}
+
+impl Snapshot for ticket::Model {
+    fn entity_type(&self) -> &'static str {
+        "ticket"
+    }
+    fn entity_id(&self) -> String {
+        self.id.to_string()
+    }
+    fn event_id(&self) -> Option<Uuid> {
+        Some(self.event_id)
+    }
+    fn snapshot(&self) -> Map<String, Value> {
+        fields([
+            ("event", self.event_id.to_string().into()),
+            ("name", self.name.clone().into()),
+            ("price", money_json(self.price_minor)),
+            ("sales_start", time(&self.sales_start)),
+            ("sales_end", time(&self.sales_end)),
+            ("quota", self.quota.into()),
+        ])
+    }
+}
+
+impl Snapshot for registration::Model {
+    fn entity_type(&self) -> &'static str {
+        "registration"
+    }
+    fn entity_id(&self) -> String {
+        self.id.to_string()
+    }
+    fn event_id(&self) -> Option<Uuid> {
+        Some(self.event_id)
+    }
+    fn snapshot(&self) -> Map<String, Value> {
+        fields([
+            ("ticket", self.ticket_id.to_string().into()),
+            ("user", self.user_id.to_string().into()),
+            ("event", self.event_id.to_string().into()),
+            ("registered_at", time(&self.registered_at)),
+        ])
+    }
+}
+
+impl Snapshot for payment::Model {
+    fn entity_type(&self) -> &'static str {
+        "payment"
+    }
+    fn entity_id(&self) -> String {
+        self.id.to_string()
+    }
+    fn event_id(&self) -> Option<Uuid> {
+        Some(self.event_id)
+    }
+    fn snapshot(&self) -> Map<String, Value> {
+        fields([
+            ("registration", self.registration_id.to_string().into()),
+            ("payment_method", self.payment_method.clone().into()),
+            ("payment_status", self.payment_status.clone().into()),
+            ("amount_paid", money_json(self.amount_paid_minor)),
+            ("paid_at", self.paid_at.as_ref().map_or(Value::Null, time)),
+        ])
+    }
+}
+
+impl Snapshot for checkin::Model {
+    fn entity_type(&self) -> &'static str {
+        "checkin"
+    }
+    fn entity_id(&self) -> String {
+        self.id.to_string()
+    }
+    fn event_id(&self) -> Option<Uuid> {
+        Some(self.event_id)
+    }
+    fn snapshot(&self) -> Map<String, Value> {
+        fields([
+            ("registration", self.registration_id.to_string().into()),
+            ("ticket", self.ticket_id.to_string().into()),
+            ("user", self.user_id.to_string().into()),
+            ("checked_in_at", time(&self.checked_in_at)),
+            ("forced", self.forced.into()),
+            ("offline", self.offline.into()),
+            ("conflict", self.conflict.into()),
+        ])
+    }
+}
+
+impl Snapshot for media::Model {
+    fn entity_type(&self) -> &'static str {
+        "poster"
+    }
+    fn entity_id(&self) -> String {
+        self.id.to_string()
+    }
+    fn event_id(&self) -> Option<Uuid> {
+        Some(self.event_id)
+    }
+    fn snapshot(&self) -> Map<String, Value> {
+        fields([
+            ("event", self.event_id.to_string().into()),
+            ("image", self.object_key.clone().into()),
+            ("original_name", self.original_name.clone().into()),
+            ("content_type", self.content_type.clone().into()),
+            ("size", self.size.into()),
+        ])
+    }
+}
+
+impl Snapshot for user::Model {
+    fn entity_type(&self) -> &'static str {
+        "user"
+    }
+    fn entity_id(&self) -> String {
+        self.id.to_string()
+    }
+    fn event_id(&self) -> Option<Uuid> {
+        None
+    }
+    fn snapshot(&self) -> Map<String, Value> {
+        fields([
+            ("username", self.username.clone().into()),
+            ("email", self.email.clone().into()),
+            ("password", self.password.clone().into()),
+            ("first_name", self.first_name.clone().into()),
+            ("last_name", self.last_name.clone().into()),
+            ("is_superuser", self.is_superuser.into()),
+            ("is_active", self.is_active.into()),
+        ])
+    }
+}
+
+impl Snapshot for group::Model {
+    fn entity_type(&self) -> &'static str {
+        "group"
+    }
+    fn entity_id(&self) -> String {
+        self.id.to_string()
+    }
+    fn event_id(&self) -> Option<Uuid> {
+        None
+    }
+    fn snapshot(&self) -> Map<String, Value> {
+        fields([("name", self.name.clone().into())])
+    }
+}
+
+/// A membership is logged on its user.
+impl Snapshot for user_group::Model {
+    fn entity_type(&self) -> &'static str {
+        "user"
+    }
+    fn entity_id(&self) -> String {
+        self.user_id.to_string()
+    }
+    fn event_id(&self) -> Option<Uuid> {
+        None
+    }
+    fn snapshot(&self) -> Map<String, Value> {
+        fields([("group_id", self.group_id.into())])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_read_back_as_themselves() {
+        for action in Action::ALL {
+            assert_eq!(Action::parse(action.as_str()), Some(*action));
+        }
+        assert_eq!(Action::parse("event.exploded"), None);
+    }
+
+    #[test]
+    fn changes_name_what_differs_and_mask_secrets() {
+        let changes = Changes::between(
+            &fields([("a", 1.into()), ("b", 2.into()), ("password", "x".into())]),
+            &fields([("a", 1.into()), ("b", 3.into()), ("password", "y".into())]),
+        );
+        assert_eq!(
+            changes.into_json(),
+            serde_json::json!({"b": [2, 3], "password": [MASK, MASK]})
+        );
+        let created = Changes::between(&Map::new(), &fields([("token", "t".into())]));
+        assert_eq!(
+            created.into_json(),
+            serde_json::json!({"token": [null, MASK]})
+        );
+    }
+
+    #[test]
+    fn ids_follow_the_time() {
+        let at = DateTime::parse_from_rfc3339("2026-12-05T10:00:00.123Z")
+            .map(|t| t.with_timezone(&Utc))
+            .expect("a valid time");
+        let later = at + chrono::Duration::milliseconds(1);
+        assert!(first_id_at(at) <= id_at(at));
+        assert!(id_at(at) < first_id_at(later));
+        assert!(id_at(at) < id_at(later));
+        let id = id_at(at);
+        assert!(successor(id) > id);
+        assert_eq!(successor(id).get_version_num(), 7);
+    }
+}

@@ -1,5 +1,6 @@
 //! The command line, run as the real binary.
 
+use sea_orm::ConnectionTrait;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -111,6 +112,27 @@ fn createsuperuser_truncate_and_check() {
         text(&still_there).contains("already exists"),
         "the superuser survived truncate"
     );
+    // Both commands are in the audit log, by the command line; truncate
+    // kept it.
+    let file = dir.path().join("data/dicoevent.sqlite3");
+    let logged = tokio::runtime::Runtime::new()
+        .expect("a runtime")
+        .block_on(async {
+            let db = sea_orm::Database::connect(format!("sqlite://{}", file.display()))
+                .await
+                .expect("open the database");
+            let rows = db
+                .query_all_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Sqlite,
+                    "SELECT action FROM audit_entries WHERE actor_type = 'cli' ORDER BY id",
+                ))
+                .await
+                .expect("read the audit log");
+            rows.iter()
+                .map(|r| r.try_get_by_index::<String>(0).expect("action"))
+                .collect::<Vec<_>>()
+        });
+    assert_eq!(logged, ["user.created", "data.truncated"]);
 
     // check prints the configuration with the secret masked and reaches the database.
     let check = run(dir.path(), &["check"], &[]);

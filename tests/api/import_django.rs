@@ -12,11 +12,13 @@ use base64::Engine;
 use dicoevent::Application;
 use dicoevent::config::Config;
 use dicoevent::db::entities::{
-    event, group, media, payment, registration, ticket, user, user_group,
+    audit_entry, event, group, media, payment, registration, ticket, user, user_group,
 };
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -404,6 +406,25 @@ async fn check_imported_fixture(target: &Target, said: &str) {
 
     let server = target.serve().await;
     let conn = target.connect().await;
+    // Each imported row left its audit entry, by the command line.
+    for (action, rows) in [
+        ("user.imported", 17),
+        ("group.imported", 2),
+        ("role.imported", 4),
+        ("event.imported", 8),
+        ("ticket.imported", 12),
+        ("registration.imported", 34),
+        ("payment.imported", 23),
+        ("poster.imported", 6),
+    ] {
+        let logged = audit_entry::Entity::find()
+            .filter(audit_entry::Column::Action.eq(action))
+            .filter(audit_entry::Column::ActorType.eq("cli"))
+            .count(&conn)
+            .await
+            .expect("count audit entries");
+        assert_eq!(logged, rows, "{action}");
+    }
     // Every account logs in with its Django password; the hash is then ours.
     let superuser = &m["superuser"];
     let admin = server

@@ -224,6 +224,25 @@ async fn reminders_go_out_once_two_hours_before() {
         inbox.to(&gone, "Reminder").await.is_empty(),
         "deleted registration: no reminder"
     );
+    // Each message sent is in the audit log, by the system, once.
+    for (action, sent) in [
+        ("registration.confirmation_sent", 3),
+        ("registration.reminder_sent", 3),
+    ] {
+        let logged = app
+            .get(&format!("/api/audit/?action={action}"), app.admin())
+            .await;
+        logged.assert(200);
+        assert_eq!(logged.body["count"], sent, "{action}: {}", logged.body);
+        let entries = logged.body["entries"].as_array().expect("entries");
+        assert!(
+            entries
+                .iter()
+                .all(|e| e["actor"]["type"] == "system" && e["entity"]["type"] == "registration"),
+            "{}",
+            logged.body
+        );
+    }
     app.cleanup().await;
 }
 

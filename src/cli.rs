@@ -322,15 +322,15 @@ async fn truncate(config: Config, yes: bool) -> anyhow::Result<()> {
         .exec(&*txn)
         .await?;
     // The audit log is kept: it says this happened.
-    let entry = crate::db::audit::Entry {
-        action: crate::db::audit::Action::DataTruncated,
-        entity_type: "data",
-        entity_id: "all".into(),
-        event_id: None,
-        changes: crate::db::audit::Changes::none()
+    let entry = crate::db::audit::Entry::about(
+        crate::db::audit::Action::DataTruncated,
+        "data",
+        "all".into(),
+        None,
+        crate::db::audit::Changes::none()
             .with("accounts_removed", None::<u64>, users.rows_affected)
             .with("posters_removed", None::<u64>, posters.len() as u64),
-    };
+    );
     crate::db::audit::record_one(&*txn, &crate::db::audit::Context::cli(), entry).await?;
     txn.commit().await?;
     tracing::info!(

@@ -206,6 +206,12 @@ pub struct Config {
     /// How long a claimed job belongs to its worker without a renewal
     /// (`OUTBOX_LEASE`); renewed every third of it while the job runs.
     pub outbox_lease: Duration,
+    /// Webhook deliveries a worker makes at once (`WEBHOOK_CONCURRENCY`),
+    /// apart from the mails: a receiver that hangs delays only its own.
+    pub webhook_concurrency: usize,
+    /// Webhooks may go to `http://` and to loopback and private addresses
+    /// (`WEBHOOK_ALLOW_PRIVATE`; tests and receivers inside the network).
+    pub webhook_allow_private: bool,
     /// Longest a request may take (a slow client included) before a 408.
     pub request_timeout: Duration,
     /// Longest a client may take to send a request's headers (on a new or
@@ -430,6 +436,8 @@ impl Config {
                 &get,
                 "JWT_REVOKE_ACCESS_ON_PASSWORD_CHANGE",
             )?,
+            webhook_concurrency: parse_number(&get, "WEBHOOK_CONCURRENCY", 16, 1, 1000)?,
+            webhook_allow_private: parse_bool(&get, "WEBHOOK_ALLOW_PRIVATE")?,
             redis_url,
             cache_prefix: get("CACHE_PREFIX").unwrap_or_else(|| "dicoevent".into()),
             s3,

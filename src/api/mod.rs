@@ -21,6 +21,7 @@ pub mod registrations;
 pub mod schemas;
 pub mod tickets;
 pub mod users;
+pub mod webhooks;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -49,6 +50,7 @@ pub fn authenticated_routes() -> OpenApiRouter<AppState> {
         .merge(media::router())
         .merge(checkins::router())
         .merge(audit::router())
+        .merge(webhooks::router())
         .merge(openapi::router())
 }
 

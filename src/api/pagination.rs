@@ -169,6 +169,19 @@ list_envelope!(
     "A page of payments."
 );
 
+list_envelope!(
+    WebhookList,
+    webhooks,
+    super::webhooks::WebhookOut,
+    "A page of webhook endpoints, newest first."
+);
+list_envelope!(
+    DeliveryList,
+    deliveries,
+    super::webhooks::DeliveryOut,
+    "A page of delivery attempts, newest first."
+);
+
 /// Where this request's absolute URLs point (API.md §12): `PUBLIC_URL`
 /// when set, else the scheme (`X-Forwarded-Proto` when it says `http` or
 /// `https`) and `Host` the client used — a `Host` the front door has

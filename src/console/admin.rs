@@ -407,7 +407,7 @@ async fn create_group(State(state): State<AppState>, headers: HeaderMap, body: B
 struct DeadJob {
     id: Uuid,
     kind: String,
-    registration: Uuid,
+    subject: String,
     attempts: i32,
     error: String,
     died: String,
@@ -448,9 +448,9 @@ async fn jobs_page(
             .items
             .into_iter()
             .map(|j| DeadJob {
+                subject: j.subject(),
                 id: j.id,
                 kind: j.kind,
-                registration: j.registration_id,
                 attempts: j.attempts,
                 error: j.last_error.unwrap_or_default(),
                 died: short(&state, j.finished_at.as_ref().unwrap_or(&j.run_at)),

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::entities::{
     audit_entry, checkin, event, group, media, payment, registration, ticket, user, user_group,
+    webhook_endpoint,
 };
 
 /// What a masked value reads as.
@@ -165,6 +166,13 @@ actions! {
     RoleRemoved => "role.removed",
     RoleImported => "role.imported",
     JobRetried => "job.retried",
+    WebhookCreated => "webhook.created",
+    WebhookUpdated => "webhook.updated",
+    WebhookDeleted => "webhook.deleted",
+    WebhookSecretRotated => "webhook.secret_rotated",
+    WebhookTested => "webhook.tested",
+    WebhookRetried => "webhook.retried",
+    WebhookDisabled => "webhook.disabled",
     SigningKeyCreated => "signing_key.created",
     DataTruncated => "data.truncated",
 }
@@ -252,6 +260,9 @@ pub struct Entry {
     /// The event the entity belongs to (scoping organisers' reads).
     pub event_id: Option<Uuid>,
     pub changes: Changes,
+    /// The entity as the API shows it (after the change; before it, for a
+    /// deletion), secrets left out: what a webhook message carries.
+    pub data: Option<Map<String, Value>>,
 }
 
 impl Entry {
@@ -263,6 +274,25 @@ impl Entry {
             entity_id: row.entity_id(),
             event_id: row.event_id(),
             changes,
+            data: Some(public_fields(row)),
+        }
+    }
+
+    /// An entry about something that is not a row with a snapshot.
+    pub fn about(
+        action: Action,
+        entity_type: &'static str,
+        entity_id: String,
+        event_id: Option<Uuid>,
+        changes: Changes,
+    ) -> Self {
+        Entry {
+            action,
+            entity_type,
+            entity_id,
+            event_id,
+            changes,
+            data: None,
         }
     }
 
@@ -288,18 +318,38 @@ pub trait Snapshot {
     fn snapshot(&self) -> Map<String, Value>;
 }
 
-/// Writes entries inside the caller's transaction, in one statement.
+/// A row's fields as the API shows them, with its id, secrets left out.
+pub fn public_fields(row: &impl Snapshot) -> Map<String, Value> {
+    let mut data = Map::new();
+    data.insert("id".into(), Value::from(row.entity_id()));
+    for (field, value) in row.snapshot() {
+        if !SECRET_FIELDS.contains(&field.as_str()) {
+            data.insert(field, value);
+        }
+    }
+    data
+}
+
+/// Writes entries inside the caller's transaction, in one statement, and
+/// queues the webhook messages made from them.
 pub async fn record(
     db: &impl ConnectionTrait,
     context: &Context,
     entries: impl IntoIterator<Item = Entry>,
-) -> Result<(), DbErr> {
+) -> Result<Vec<Uuid>, DbErr> {
     // One call's entries keep their order: each id follows the one before.
     let at = super::now();
     let mut id = id_at(at);
+    let mut messages = Vec::new();
     let rows: Vec<audit_entry::ActiveModel> = entries
         .into_iter()
         .map(|entry| {
+            messages.push(super::webhooks::Message {
+                id,
+                action: entry.action.as_str().to_owned(),
+                event_id: entry.event_id,
+                at,
+            });
             let row = row(context, entry, id, at);
             id = successor(id);
             row
@@ -313,16 +363,20 @@ pub async fn record(
             .exec_without_returning(db)
             .await?;
     }
-    Ok(())
+    super::webhooks::fan_out(db, &messages).await?;
+    Ok(messages.into_iter().map(|m| m.id).collect())
 }
 
-/// Writes one entry inside the caller's transaction.
+/// Writes one entry inside the caller's transaction; its id.
 pub async fn record_one(
     db: &impl ConnectionTrait,
     context: &Context,
     entry: Entry,
-) -> Result<(), DbErr> {
-    record(db, context, [entry]).await
+) -> Result<Uuid, DbErr> {
+    let ids = record(db, context, [entry]).await?;
+    ids.first()
+        .copied()
+        .ok_or_else(|| DbErr::Custom("an audit entry was not written".into()))
 }
 
 /// The row of an entry; its id carries `at` (UUIDv7), so ids sort by time.
@@ -342,6 +396,7 @@ fn row(context: &Context, entry: Entry, id: Uuid, at: DateTime<Utc>) -> audit_en
         entity_id: Set(entry.entity_id),
         event_id: Set(entry.event_id),
         changes: Set(entry.changes.into_json().to_string()),
+        data: Set(entry.data.map(|d| Value::Object(d).to_string())),
         ip: Set(context.origin.ip.clone()),
         request_id: Set(context.origin.request_id.clone()),
     }
@@ -567,6 +622,31 @@ impl Snapshot for group::Model {
     }
     fn snapshot(&self) -> Map<String, Value> {
         fields([("name", self.name.clone().into())])
+    }
+}
+
+impl Snapshot for webhook_endpoint::Model {
+    fn entity_type(&self) -> &'static str {
+        "webhook"
+    }
+    fn entity_id(&self) -> String {
+        self.id.to_string()
+    }
+    fn event_id(&self) -> Option<Uuid> {
+        self.event_id
+    }
+    fn snapshot(&self) -> Map<String, Value> {
+        fields([
+            ("url", self.url.clone().into()),
+            (
+                "event",
+                self.event_id.map_or(Value::Null, |e| e.to_string().into()),
+            ),
+            ("description", self.description.clone().into()),
+            ("enabled", self.enabled.into()),
+            ("disabled_reason", self.disabled_reason.clone().into()),
+            ("secret", self.secret.clone().into()),
+        ])
     }
 }
 

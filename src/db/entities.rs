@@ -277,9 +277,15 @@ pub mod outbox {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
-        /// `confirmation` or `reminder`.
+        /// `confirmation`, `reminder` (mails about a registration),
+        /// `webhook` (a message for an endpoint) or `webhook_disabled` (the
+        /// mail telling an endpoint's owner).
         pub kind: String,
-        pub registration_id: Uuid,
+        pub registration_id: Option<Uuid>,
+        pub endpoint_id: Option<Uuid>,
+        /// The audit entry a webhook message is made from (its
+        /// `webhook-id`).
+        pub message_id: Option<Uuid>,
         /// Unique: `confirmation:<registration>` or
         /// `reminder:<registration>:<event start time>`.
         pub dedupe_key: String,
@@ -301,6 +307,18 @@ pub mod outbox {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+}
+
+impl outbox::Model {
+    /// What the job is about, as people read it.
+    pub fn subject(&self) -> String {
+        match (self.registration_id, self.endpoint_id, self.message_id) {
+            (Some(r), _, _) => format!("registration {r}"),
+            (None, Some(e), Some(m)) => format!("message {m} for endpoint {e}"),
+            (None, Some(e), None) => format!("endpoint {e}"),
+            _ => "nothing".into(),
+        }
+    }
 }
 
 pub mod ticket_key {
@@ -536,6 +554,94 @@ pub mod audit_entry {
         pub changes: String,
         pub ip: Option<String>,
         pub request_id: Option<String>,
+        /// JSON: the entity as the API shows it after the change (before
+        /// it, for a deletion), secrets left out: a webhook's `data`.
+        pub data: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod webhook_endpoint {
+    use sea_orm::entity::prelude::*;
+
+    /// Where webhook messages go (API.md §11).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_endpoints")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub owner_id: Uuid,
+        pub url: String,
+        /// One event, or `None`: every event the owner may see.
+        pub event_id: Option<Uuid>,
+        pub description: String,
+        pub enabled: bool,
+        pub disabled_reason: Option<String>,
+        /// The owner saw every event (superuser or admin) when it was
+        /// saved; otherwise only the events they organise.
+        pub all_events: bool,
+        /// `whsec_` + base64 of 32 random bytes.
+        pub secret: String,
+        /// The secret before the last rotation, still signing until
+        /// `previous_secret_until`.
+        pub previous_secret: Option<String>,
+        pub previous_secret_until: Option<DateTimeUtc>,
+        /// When deliveries began failing (reset by a success).
+        pub first_failure_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod webhook_type {
+    use sea_orm::entity::prelude::*;
+
+    /// One type pattern of an endpoint (`registration.*`, `*`), stored as
+    /// its LIKE pattern's source.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_types")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub endpoint_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub pattern: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod webhook_attempt {
+    use sea_orm::entity::prelude::*;
+
+    /// One delivery attempt: the delivery log.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_attempts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub endpoint_id: Uuid,
+        pub message_id: Uuid,
+        pub message_type: String,
+        pub attempt: i32,
+        pub status_code: Option<i32>,
+        pub duration_ms: i64,
+        /// The first KiB of the answer.
+        pub response_body: String,
+        pub error: Option<String>,
+        pub next_attempt_at: Option<DateTimeUtc>,
+        pub attempted_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -23,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(PasswordChanges),
             Box::new(EventTextSearch),
             Box::new(AuditLog),
+            Box::new(Webhooks),
         ]
     }
 }
@@ -1156,6 +1157,165 @@ impl MigrationTrait for AuditLog {
                 .await?;
             }
         }
+        Ok(())
+    }
+}
+
+/// Webhooks (API.md §11): endpoints with their type patterns, the log of
+/// every delivery attempt, and the outbox made generic: a job is about a
+/// registration (mails) or a message for an endpoint (`endpoint_id`,
+/// `message_id`: the audit entry it was made from). The audit entry keeps
+/// the entity as the API shows it after the change (`data`), which the
+/// message carries. SQLite cannot drop a NOT NULL: the outbox is rebuilt
+/// (on both backends, one code path).
+struct Webhooks;
+
+impl MigrationName for Webhooks {
+    fn name(&self) -> &str {
+        "m20261207_000015_webhooks"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Webhooks {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("webhook_endpoints")
+                .col(pk_uuid("id"))
+                .col(uuid("owner_id"))
+                .col(text("url"))
+                .col(uuid_null("event_id"))
+                .col(text("description"))
+                .col(boolean("enabled"))
+                .col(text_null("disabled_reason"))
+                .col(boolean("all_events"))
+                .col(text("secret"))
+                .col(text_null("previous_secret"))
+                .col(timestamp_with_time_zone_null("previous_secret_until"))
+                .col(timestamp_with_time_zone_null("first_failure_at"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .foreign_key(&mut fk(
+                    "webhook_endpoints",
+                    "owner_id",
+                    "users",
+                    ForeignKeyAction::Cascade,
+                ))
+                .foreign_key(&mut fk(
+                    "webhook_endpoints",
+                    "event_id",
+                    "events",
+                    ForeignKeyAction::Cascade,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("webhook_endpoints", &["owner_id"]))
+            .await?;
+        m.create_table(
+            Table::create()
+                .table("webhook_types")
+                .col(uuid("endpoint_id"))
+                .col(string("pattern"))
+                .primary_key(Index::create().col("endpoint_id").col("pattern"))
+                .foreign_key(&mut fk(
+                    "webhook_types",
+                    "endpoint_id",
+                    "webhook_endpoints",
+                    ForeignKeyAction::Cascade,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("webhook_attempts")
+                .col(pk_uuid("id"))
+                .col(uuid("endpoint_id"))
+                .col(uuid("message_id"))
+                .col(string("message_type"))
+                .col(integer("attempt"))
+                .col(integer_null("status_code"))
+                .col(big_integer("duration_ms"))
+                .col(text("response_body"))
+                .col(text_null("error"))
+                .col(timestamp_with_time_zone_null("next_attempt_at"))
+                .col(timestamp_with_time_zone("attempted_at"))
+                .foreign_key(&mut fk(
+                    "webhook_attempts",
+                    "endpoint_id",
+                    "webhook_endpoints",
+                    ForeignKeyAction::Cascade,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("webhook_attempts", &["endpoint_id", "id"]))
+            .await?;
+        m.alter_table(
+            Table::alter()
+                .table("audit_entries")
+                .add_column(text_null("data"))
+                .to_owned(),
+        )
+        .await?;
+
+        // The outbox, rebuilt with a nullable registration and the
+        // message's columns; rows and indexes carried over.
+        m.create_table(
+            Table::create()
+                .table("outbox_v2")
+                .col(pk_uuid("id"))
+                .col(string_len("kind", 30))
+                .col(uuid_null("registration_id"))
+                .col(uuid_null("endpoint_id"))
+                .col(uuid_null("message_id"))
+                .col(string_len("dedupe_key", 200))
+                .col(timestamp_with_time_zone_null("event_start"))
+                .col(timestamp_with_time_zone("run_at"))
+                .col(integer("attempts").default(0))
+                .col(timestamp_with_time_zone_null("locked_until"))
+                .col(string_len_null("locked_by", 100))
+                .col(string_len("status", 10))
+                .col(text_null("last_error"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone_null("finished_at"))
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("fk_outbox_registration_id_v2")
+                        .from("outbox_v2", "registration_id")
+                        .to("registrations", "id")
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("fk_outbox_endpoint_id")
+                        .from("outbox_v2", "endpoint_id")
+                        .to("webhook_endpoints", "id")
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
+        .await?;
+        let db = m.get_connection();
+        // One call, so one connection (SQLite): another connection of the
+        // pool may still see the old table while the new one takes its name
+        // and its indexes' names.
+        db.execute_unprepared(
+            "INSERT INTO outbox_v2 (id, kind, registration_id, dedupe_key, event_start, run_at, \
+             attempts, locked_until, locked_by, status, last_error, created_at, finished_at) \
+             SELECT id, kind, registration_id, dedupe_key, event_start, run_at, attempts, \
+             locked_until, locked_by, status, last_error, created_at, finished_at FROM outbox; \
+             DROP TABLE outbox; \
+             ALTER TABLE outbox_v2 RENAME TO outbox; \
+             CREATE UNIQUE INDEX uq_outbox_dedupe_key ON outbox (dedupe_key); \
+             CREATE INDEX idx_outbox_status_run_at ON outbox (status, run_at); \
+             CREATE INDEX idx_outbox_registration_id ON outbox (registration_id); \
+             CREATE INDEX idx_outbox_status_finished_at ON outbox (status, finished_at); \
+             CREATE INDEX idx_outbox_endpoint_id_message_id ON outbox (endpoint_id, message_id)",
+        )
+        .await?;
         Ok(())
     }
 }

@@ -9,6 +9,7 @@ pub mod errors;
 pub mod migration;
 pub mod outbox;
 pub mod registration_writer;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;

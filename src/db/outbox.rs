@@ -9,6 +9,10 @@ use super::entities::outbox;
 
 pub const KIND_CONFIRMATION: &str = "confirmation";
 pub const KIND_REMINDER: &str = "reminder";
+/// A webhook message for one endpoint (`db::webhooks`).
+pub const KIND_WEBHOOK: &str = "webhook";
+/// The mail telling an endpoint's owner that it was disabled.
+pub const KIND_WEBHOOK_DISABLED: &str = "webhook_disabled";
 
 /// The outbox key that makes a registration's confirmation unique.
 pub fn confirmation_key(registration_id: Uuid) -> String {
@@ -24,7 +28,9 @@ pub async fn enqueue_confirmation(
     outbox::ActiveModel {
         id: Set(Uuid::now_v7()),
         kind: Set(KIND_CONFIRMATION.into()),
-        registration_id: Set(registration_id),
+        registration_id: Set(Some(registration_id)),
+        endpoint_id: Set(None),
+        message_id: Set(None),
         dedupe_key: Set(confirmation_key(registration_id)),
         event_start: Set(None),
         run_at: Set(now),

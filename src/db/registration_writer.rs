@@ -393,10 +393,10 @@ impl Outcome {
 /// is the same statement, prepared once per connection.
 const BATCH_SQL: &str = r#"
 WITH req (id, user_id, outbox_id, dedupe_key, registered_at,
-          audit_id, actor_type, actor_id, actor_username, changes, ip, request_id, n) AS (
+          audit_id, actor_type, actor_id, actor_username, changes, ip, request_id, data, n) AS (
     SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[],
                          $8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[],
-                         $13::text[], $14::text[])
+                         $13::text[], $14::text[], $15::text[])
         WITH ORDINALITY
 ), ticket_room AS (
     SELECT event_id, quota - sold AS room FROM tickets WHERE id = $1 FOR UPDATE
@@ -426,11 +426,18 @@ WITH req (id, user_id, outbox_id, dedupe_key, registered_at,
     WHERE id = (SELECT id FROM event_room)
 ), audited AS (
     INSERT INTO audit_entries (id, occurred_at, actor_type, actor_id, actor_username, action,
-                               entity_type, entity_id, event_id, changes, ip, request_id)
+                               entity_type, entity_id, event_id, changes, ip, request_id, data)
     SELECT audit_id, registered_at, actor_type, NULLIF(actor_id, '')::uuid,
            NULLIF(actor_username, ''), 'registration.created', 'registration', id::text,
-           (SELECT id FROM event_room), changes, NULLIF(ip, ''), NULLIF(request_id, '')
+           (SELECT id FROM event_room), changes, NULLIF(ip, ''), NULLIF(request_id, ''), data
     FROM admitted
+), announced AS (
+    INSERT INTO outbox (id, kind, endpoint_id, message_id, dedupe_key, run_at, attempts, status,
+                        created_at)
+    SELECT gen_random_uuid(), 'webhook', endpoint, audit_id,
+           'webhook:' || endpoint::text || ':' || audit_id::text, registered_at, 0, 'pending',
+           registered_at
+    FROM admitted CROSS JOIN unnest($16::uuid[]) AS endpoint
 )
 SELECT req.n,
        req.id IN (SELECT id FROM created) AS admitted,
@@ -443,6 +450,10 @@ async fn insert_batch(
     ticket_id: Uuid,
     group: &[Pending],
 ) -> Result<Vec<Outcome>, DbErr> {
+    // The endpoints its messages go to, read just before (a tiny table).
+    let event_id = group.first().map(|p| p.new.event_id);
+    let endpoints: Vec<Uuid> =
+        super::webhooks::targets(db.conn(), Action::RegistrationCreated.as_str(), event_id).await?;
     let ids: Vec<Uuid> = group.iter().map(|p| p.new.id).collect();
     let users: Vec<Uuid> = group.iter().map(|p| p.new.user_id).collect();
     let jobs: Vec<Uuid> = group.iter().map(|_| Uuid::now_v7()).collect();
@@ -473,6 +484,7 @@ async fn insert_batch(
                 .to_string(),
         )
     });
+    let data = text(&|p| Some(serde_json::Value::Object(audit::public_fields(&p.new)).to_string()));
     let ips = text(&|p| p.audit.origin.ip.clone());
     let request_ids = text(&|p| p.audit.origin.request_id.clone());
     let values: Vec<Value> = vec![
@@ -490,6 +502,8 @@ async fn insert_batch(
         changes.into(),
         ips.into(),
         request_ids.into(),
+        data.into(),
+        endpoints.into(),
     ];
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, BATCH_SQL, values);
     let rows = db.conn().query_all_raw(statement).await?;
@@ -518,8 +532,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_batch_logs_what_one_registration_logs() {
+    fn the_batch_logs_and_announces_what_one_registration_does() {
         let action = format!("'{}'", Action::RegistrationCreated);
         assert!(BATCH_SQL.contains(&action));
+        let kind = format!("'{}'", super::super::outbox::KIND_WEBHOOK);
+        assert!(BATCH_SQL.contains(&kind));
+        let key = super::super::webhooks::dedupe_key(Uuid::nil(), Uuid::max());
+        assert_eq!(key, format!("webhook:{}:{}", Uuid::nil(), Uuid::max()));
     }
 }

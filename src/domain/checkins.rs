@@ -45,13 +45,13 @@ pub async fn record_signing_key(state: &AppState) -> DomainResult<()> {
     .await;
     match inserted {
         Ok(recorded) => {
-            let entry = Entry {
-                action: Action::SigningKeyCreated,
-                entity_type: "signing_key",
-                entity_id: recorded.kid,
-                event_id: None,
-                changes: Changes::none().with("public_key", None::<String>, recorded.public_key),
-            };
+            let entry = Entry::about(
+                Action::SigningKeyCreated,
+                "signing_key",
+                recorded.kid,
+                None,
+                Changes::none().with("public_key", None::<String>, recorded.public_key),
+            );
             audit::record_one(&*txn, &audit::Context::system(), entry).await?;
             txn.commit().await?;
             tracing::info!("Ticket signing key {kid} recorded");

@@ -77,20 +77,20 @@ pub async fn retry(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult<
         .exec_with_returning(&*txn)
         .await?;
     let job = updated.into_iter().next().ok_or(DomainError::NotFound)?;
-    let entry = Entry {
-        action: Action::JobRetried,
-        entity_type: "job",
-        entity_id: job.id.to_string(),
-        event_id: None,
-        changes: Changes::none().with("status", "dead", "pending"),
-    };
+    let entry = Entry::about(
+        Action::JobRetried,
+        "job",
+        job.id.to_string(),
+        None,
+        Changes::none().with("status", "dead", "pending"),
+    );
     audit::record_one(&*txn, &caller.audit(), entry).await?;
     txn.commit().await?;
     tracing::info!(
-        "Job {} ({} for registration {}) retried by {}",
+        "Job {} ({} for {}) retried by {}",
         job.id,
         job.kind,
-        job.registration_id,
+        job.subject(),
         caller.username
     );
     Ok(job)

@@ -20,6 +20,7 @@ pub mod posters;
 pub mod registrations;
 mod scope;
 pub mod tickets;
+pub mod webhooks;
 
 pub use caller::Caller;
 pub use error::{DomainError, DomainResult, FieldErrors, does_not_exist};

@@ -187,6 +187,41 @@ impl Input {
         }
     }
 
+    /// A UUID that may be `null` (`Some(None)`); `None` when absent.
+    pub fn nullable_uuid(&mut self, name: &str) -> Option<Option<Uuid>> {
+        match self.map.get(name) {
+            Some(Value::Null) => Some(None),
+            Some(_) => self.uuid(name, false).map(Some),
+            None => None,
+        }
+    }
+
+    /// A list of strings (DRF's `ListField(child=CharField())`).
+    pub fn strings(&mut self, name: &str, required: bool) -> Option<Vec<String>> {
+        let value = self.take(name, required)?;
+        let Value::Array(items) = value else {
+            self.errors.add(
+                name,
+                format!(
+                    "Expected a list of items but got type \"{}\".",
+                    json_type(&value)
+                ),
+            );
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                Value::String(s) if !s.contains('\0') => out.push(s),
+                _ => {
+                    self.errors.add(name, "Not a valid string.");
+                    return None;
+                }
+            }
+        }
+        Some(out)
+    }
+
     pub fn datetime(&mut self, name: &str, required: bool, tz: Tz) -> Option<DateTime<Utc>> {
         let value = self.take(name, required)?;
         match value.as_str().and_then(|s| parse_datetime(s, tz)) {
@@ -379,6 +414,19 @@ fn decimal_to_minor(text: &str) -> Result<i64, String> {
 
 /// Money in minor units as a JSON number (`200000`, `200000.5`).
 pub use crate::db::audit::money_json;
+
+/// A JSON value's type as Python names it (DRF's messages).
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
 
 /// A query string as ordered pairs.
 pub struct QueryParams(pub Vec<(String, String)>);

@@ -17,9 +17,16 @@
 //! job once the lease has run out. Failures are retried with exponential
 //! backoff and jitter, and after `MAX_ATTEMPTS` the job is dead (logged at
 //! ERROR, counted in `/readyz`).
+//!
+//! Webhook messages (`webhooks`) ride the same outbox with their own slots
+//! (`WEBHOOK_CONCURRENCY`: a receiver that hangs holds only its own
+//! delivery), their own retry schedule (about three days, `Retry-After`
+//! honoured) and a delivery log: every attempt is a row, even one whose
+//! lease ran out, since the receiver saw it.
 
 pub mod housekeeping;
 pub mod reminders;
+pub mod webhooks;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -33,7 +40,8 @@ use uuid::Uuid;
 
 use crate::db::audit::{self, Action, Changes, Entry};
 use crate::db::entities::{outbox, registration};
-use crate::db::outbox::{KIND_CONFIRMATION, KIND_REMINDER};
+use crate::db::outbox::{KIND_CONFIRMATION, KIND_REMINDER, KIND_WEBHOOK, KIND_WEBHOOK_DISABLED};
+use crate::db::webhooks as db_webhooks;
 use crate::state::AppState;
 
 /// Attempts before a job is dead.
@@ -50,11 +58,29 @@ pub fn backoff(attempts: i32) -> chrono::Duration {
     chrono::Duration::milliseconds((base_secs as f64 * 1000.0 * jitter) as i64)
 }
 
-/// Claims up to `limit` due jobs for `worker`.
+/// Which jobs a slot runs: mails, or webhook deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Mail,
+    Webhook,
+}
+
+impl Class {
+    fn of(job: &outbox::Model) -> Class {
+        if job.kind == KIND_WEBHOOK {
+            Class::Webhook
+        } else {
+            Class::Mail
+        }
+    }
+}
+
+/// Claims up to `limit` due jobs of a class for `worker`.
 pub async fn claim(
     state: &AppState,
     worker: &str,
     limit: u64,
+    class: Class,
 ) -> Result<Vec<outbox::Model>, sea_orm::DbErr> {
     let now = state.clock.now();
     let lease_end = now + lease(state);
@@ -63,6 +89,10 @@ pub async fn claim(
         .from(outbox::Entity)
         .and_where(outbox::Column::Status.eq("pending"))
         .and_where(outbox::Column::RunAt.lte(now))
+        .and_where(match class {
+            Class::Webhook => outbox::Column::Kind.eq(KIND_WEBHOOK),
+            Class::Mail => outbox::Column::Kind.ne(KIND_WEBHOOK),
+        })
         .cond_where(
             Condition::any()
                 .add(outbox::Column::LockedUntil.is_null())
@@ -116,9 +146,15 @@ async fn run_leased(
     state: &AppState,
     worker: &str,
     job: outbox::Model,
-) -> (outbox::Model, Outcome) {
+) -> (outbox::Model, Outcome, Option<webhooks::Attempt>) {
     let claimed = job.clone();
-    let work = reminders::run_job(state, &claimed);
+    let work = async {
+        match claimed.kind.as_str() {
+            KIND_WEBHOOK => webhooks::run(state, &claimed).await,
+            KIND_WEBHOOK_DISABLED => (webhooks::notify_owner(state, &claimed).await, None),
+            _ => (reminders::run_job(state, &claimed).await, None),
+        }
+    };
     tokio::pin!(work);
     let mut beat = tokio::time::interval(state.config.outbox_lease / 3);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -126,7 +162,7 @@ async fn run_leased(
     beat.tick().await;
     loop {
         tokio::select! {
-            outcome = &mut work => return (job, outcome),
+            (outcome, attempt) = &mut work => return (job, outcome, attempt),
             _ = beat.tick() => match renew(state, job.id, worker).await {
                 Ok(true) => {}
                 Ok(false) => tracing::warn!(
@@ -146,14 +182,45 @@ pub enum Outcome {
     /// Nothing to send any more (cancelled event, moved start time…).
     Skipped(String),
     Failed(anyhow::Error),
+    /// Failed, to be retried no sooner than this (`Retry-After`).
+    Later(anyhow::Error, chrono::Duration),
 }
 
-/// Records a job's outcome, if the worker still holds its lease.
+impl Outcome {
+    fn failure(&self) -> Option<(&anyhow::Error, Option<chrono::Duration>)> {
+        match self {
+            Outcome::Failed(e) => Some((e, None)),
+            Outcome::Later(e, wait) => Some((e, Some(*wait))),
+            _ => None,
+        }
+    }
+}
+
+/// When a failed job runs again, or `None` when it is dead: a webhook
+/// follows its schedule (a `Retry-After` in place of the step's wait), a
+/// mail its backoff.
+fn next_run(job: &outbox::Model, wait: Option<chrono::Duration>) -> Option<chrono::Duration> {
+    if job.kind == KIND_WEBHOOK {
+        let retry = usize::try_from(job.attempts - 1).unwrap_or(0);
+        let step = webhooks::retry_delay(retry)?;
+        Some(wait.unwrap_or(step))
+    } else if job.attempts >= MAX_ATTEMPTS {
+        None
+    } else {
+        Some(backoff(job.attempts - 1))
+    }
+}
+
+/// Records a job's outcome, if the worker still holds its lease, and the
+/// attempt it made (always: the receiver saw it). A webhook's endpoint
+/// follows: a success clears its failing state, a 410 or a spent schedule
+/// disables it (the latter mails its owner).
 async fn finish(
     state: &AppState,
     job: &outbox::Model,
     worker: &str,
     outcome: &Outcome,
+    attempt: Option<webhooks::Attempt>,
 ) -> Result<(), sea_orm::DbErr> {
     let now = state.clock.now();
     let mut update = outbox::Entity::update_many()
@@ -165,6 +232,8 @@ async fn finish(
             outbox::Column::LockedBy,
             Expr::value(Option::<String>::None),
         );
+    let mut retry_at = None;
+    let mut dead = None;
     match outcome {
         Outcome::Sent => {
             update = update
@@ -177,28 +246,34 @@ async fn finish(
                 .col_expr(outbox::Column::LastError, Expr::value(Some(why.clone())))
                 .col_expr(outbox::Column::FinishedAt, Expr::value(Some(now)));
         }
-        Outcome::Failed(err) => {
-            let message = format!("{err:#}");
-            if job.attempts >= MAX_ATTEMPTS {
-                tracing::error!(
-                    "Job {} ({} for registration {}) is dead after {} attempts: {message}",
-                    job.id,
-                    job.kind,
-                    job.registration_id,
-                    job.attempts
-                );
-                update = update
-                    .col_expr(outbox::Column::Status, Expr::value("dead"))
-                    .col_expr(outbox::Column::FinishedAt, Expr::value(Some(now)));
-            } else {
-                let retry_at = now + backoff(job.attempts - 1);
-                tracing::warn!(
-                    "Job {} ({}) failed (attempt {}), retrying at {retry_at}: {message}",
-                    job.id,
-                    job.kind,
-                    job.attempts
-                );
-                update = update.col_expr(outbox::Column::RunAt, Expr::value(retry_at));
+        Outcome::Failed(_) | Outcome::Later(..) => {
+            let (err, wait) = outcome.failure().unzip();
+            let message = err.map(|e| format!("{e:#}")).unwrap_or_default();
+            match next_run(job, wait.flatten()) {
+                None => {
+                    tracing::error!(
+                        "Job {} ({} for {}) is dead after {} attempts: {message}",
+                        job.id,
+                        job.kind,
+                        job.subject(),
+                        job.attempts
+                    );
+                    update = update
+                        .col_expr(outbox::Column::Status, Expr::value("dead"))
+                        .col_expr(outbox::Column::FinishedAt, Expr::value(Some(now)));
+                    dead = Some(message.clone());
+                }
+                Some(after) => {
+                    let at = now + after;
+                    tracing::warn!(
+                        "Job {} ({}) failed (attempt {}), retrying at {at}: {message}",
+                        job.id,
+                        job.kind,
+                        job.attempts
+                    );
+                    update = update.col_expr(outbox::Column::RunAt, Expr::value(at));
+                    retry_at = Some(at);
+                }
             }
             update = update.col_expr(outbox::Column::LastError, Expr::value(Some(message)));
         }
@@ -208,11 +283,46 @@ async fn finish(
         .filter(outbox::Column::Id.eq(job.id))
         .filter(outbox::Column::LockedBy.eq(worker))
         .exec(&*txn)
-        .await?;
-    if finished.rows_affected > 0
-        && let Outcome::Sent = outcome
-    {
-        log_sent(&*txn, job).await?;
+        .await?
+        .rows_affected
+        > 0;
+    let endpoint = job.endpoint_id.filter(|_| job.kind == KIND_WEBHOOK);
+    if let (Some(attempt), Some(endpoint), Some(message)) = (&attempt, endpoint, job.message_id) {
+        let next = if finished { retry_at } else { None };
+        let seen = db_webhooks::AttemptSeen {
+            message_type: &attempt.message_type,
+            status_code: attempt.status_code,
+            duration_ms: attempt.duration_ms,
+            response_body: &attempt.response_body,
+            error: attempt.error.as_deref(),
+        };
+        db_webhooks::record_attempt(&*txn, endpoint, message, job.attempts, seen, next, now)
+            .await?;
+    }
+    if finished {
+        if let Outcome::Sent = outcome {
+            log_sent(&*txn, job).await?;
+        }
+        if let Some(endpoint) = endpoint {
+            match (outcome, &dead) {
+                (Outcome::Sent, _) => db_webhooks::delivered(&*txn, endpoint).await?,
+                (_, Some(last)) => {
+                    let reason = format!(
+                        "Disabled after {} failed attempts over about three days; the last: {last}",
+                        job.attempts
+                    );
+                    db_webhooks::disable(&*txn, endpoint, &reason, true, now).await?;
+                }
+                (Outcome::Skipped(_), None) if attempt.as_ref().is_some_and(|a| a.gone()) => {
+                    let reason = "The receiver answered 410 Gone.";
+                    db_webhooks::disable(&*txn, endpoint, reason, false, now).await?;
+                }
+                (Outcome::Failed(_) | Outcome::Later(..), None) => {
+                    db_webhooks::failing(&*txn, endpoint, now).await?;
+                }
+                _ => {}
+            }
+        }
     }
     txn.commit().await
 }
@@ -224,20 +334,25 @@ async fn log_sent(txn: &impl ConnectionTrait, job: &outbox::Model) -> Result<(),
         KIND_REMINDER => Action::RegistrationReminderSent,
         _ => return Ok(()),
     };
-    let event_id: Option<Uuid> = registration::Entity::find_by_id(job.registration_id)
+    let Some(registration_id) = job.registration_id else {
+        return Ok(());
+    };
+    let event_id: Option<Uuid> = registration::Entity::find_by_id(registration_id)
         .select_only()
         .column(registration::Column::EventId)
         .into_tuple()
         .one(txn)
         .await?;
-    let entry = Entry {
+    let entry = Entry::about(
         action,
-        entity_type: "registration",
-        entity_id: job.registration_id.to_string(),
+        "registration",
+        registration_id.to_string(),
         event_id,
-        changes: Changes::none(),
-    };
-    audit::record_one(txn, &audit::Context::system(), entry).await
+        Changes::none(),
+    );
+    audit::record_one(txn, &audit::Context::system(), entry)
+        .await
+        .map(|_| ())
 }
 
 /// Counts of one pass.
@@ -257,26 +372,52 @@ pub async fn run_pass(state: &AppState, worker: &str) -> anyhow::Result<PassRepo
     };
     // Jobs are claimed only when they can start at once: a job claimed and
     // left waiting would see its lease run out and be sent by another
-    // worker as well.
-    let slots = state.config.worker_concurrency;
-    let mut running = futures::stream::FuturesUnordered::new();
+    // worker as well. Mails and webhook deliveries have slots of their own,
+    // and jobs that fall due while others run are claimed every poll
+    // interval: a receiver that hangs holds one webhook slot, nothing else.
+    let slots = |class| match class {
+        Class::Mail => state.config.worker_concurrency,
+        Class::Webhook => state.config.webhook_concurrency,
+    };
+    let mut busy = [0usize; 2];
+    // Each job is a task of its own, its outcome recorded in it: a job
+    // waiting on the pool while this loop claims (or records) would hold a
+    // connection the loop needs.
+    let mut running = tokio::task::JoinSet::new();
     loop {
-        // Claimed when a slot is free (at the start, and after each job).
-        if running.len() < slots {
-            let free = u64::try_from(slots - running.len()).unwrap_or(1);
-            for job in claim(state, worker, free).await? {
-                running.push(run_leased(state, worker, job));
+        for class in [Class::Mail, Class::Webhook] {
+            let taken = busy[class as usize];
+            if taken < slots(class) {
+                let free = u64::try_from(slots(class) - taken).unwrap_or(1);
+                for job in claim(state, worker, free, class).await? {
+                    busy[class as usize] += 1;
+                    let (state, worker) = (state.clone(), worker.to_owned());
+                    running.spawn(async move {
+                        let (job, outcome, attempt) = run_leased(&state, &worker, job).await;
+                        let recorded = finish(&state, &job, &worker, &outcome, attempt).await;
+                        (job, outcome, recorded)
+                    });
+                }
             }
         }
-        let Some((job, outcome)) = futures::StreamExt::next(&mut running).await else {
+        if running.is_empty() {
+            break;
+        }
+        let done = tokio::select! {
+            done = running.join_next() => done,
+            () = tokio::time::sleep(state.config.worker_poll) => continue,
+        };
+        let Some(done) = done else {
             break;
         };
+        let (job, outcome, recorded) = done?;
+        busy[Class::of(&job) as usize] -= 1;
         match &outcome {
             Outcome::Sent => report.sent += 1,
             Outcome::Skipped(_) => report.skipped += 1,
-            Outcome::Failed(_) => report.failed += 1,
+            Outcome::Failed(_) | Outcome::Later(..) => report.failed += 1,
         }
-        finish(state, &job, worker, &outcome).await?;
+        recorded?;
     }
     Ok(report)
 }

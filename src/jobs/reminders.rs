@@ -64,7 +64,9 @@ pub async fn schedule(state: &AppState) -> anyhow::Result<usize> {
             .map(|(r, key)| outbox::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 kind: Set(KIND_REMINDER.into()),
-                registration_id: Set(r.id),
+                registration_id: Set(Some(r.id)),
+                endpoint_id: Set(None),
+                message_id: Set(None),
                 dedupe_key: Set(key),
                 event_start: Set(Some(e.start_time)),
                 run_at: Set(moment),
@@ -138,7 +140,10 @@ async fn load(state: &AppState, registration_id: Uuid) -> anyhow::Result<Option<
 
 /// Runs one claimed job: decides whether it is still wanted, then sends it.
 pub async fn run_job(state: &AppState, job: &outbox::Model) -> Outcome {
-    let context = match load(state, job.registration_id).await {
+    let Some(registration_id) = job.registration_id else {
+        return Outcome::Skipped("the job names no registration".into());
+    };
+    let context = match load(state, registration_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return Outcome::Skipped("the registration no longer exists".into()),
         Err(e) => return Outcome::Failed(e),
@@ -166,9 +171,8 @@ pub async fn run_job(state: &AppState, job: &outbox::Model) -> Outcome {
         Ok(()) => {
             crate::metrics::METRICS.record_email(&job.kind, true);
             tracing::info!(
-                "Mail sent: {} for registration {} to {}",
+                "Mail sent: {} for registration {registration_id} to {}",
                 job.kind,
-                job.registration_id,
                 email.to
             );
             Outcome::Sent

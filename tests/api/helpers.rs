@@ -106,6 +106,8 @@ impl TestApp {
             "SECRET_KEY".into(),
             "test-secret-key-of-decent-length".into(),
         );
+        // Webhook receivers in tests listen on loopback, over http.
+        vars.insert("WEBHOOK_ALLOW_PRIVATE".into(), "true".into());
         // Test servers may share a Redis: each app its own key space.
         vars.insert(
             "CACHE_PREFIX".into(),

@@ -31,6 +31,8 @@ async fn job_like(
         id: Set(id),
         kind: Set(job.kind.clone()),
         registration_id: Set(job.registration_id),
+        endpoint_id: Set(None),
+        message_id: Set(None),
         dedupe_key: Set(format!("test:{id}")),
         event_start: Set(event_start),
         run_at: Set(finished_at),

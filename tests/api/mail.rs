@@ -311,7 +311,7 @@ async fn a_dead_workers_lease_expires_and_another_worker_finishes() {
     let (_, token, email) = person(&app, "hadi").await;
     app.register(&token, &ticket).await.assert(201);
     // A worker claims the confirmation and dies before sending it.
-    let claimed = jobs::claim(&app.state, "killed-worker", 10)
+    let claimed = jobs::claim(&app.state, "killed-worker", 10, jobs::Class::Mail)
         .await
         .expect("claim");
     assert_eq!(claimed.len(), 1);

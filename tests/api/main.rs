@@ -34,3 +34,4 @@ mod regressions;
 mod tickets;
 mod users;
 mod walkthrough;
+mod webhooks;

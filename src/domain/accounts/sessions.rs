@@ -112,13 +112,13 @@ pub async fn end(state: &AppState, token: &str, caller: &Caller) -> DomainResult
         .exec(&*txn)
         .await?;
     if ended.rows_affected > 0 {
-        let entry = Entry {
-            action: Action::UserLoggedOut,
-            entity_type: "user",
-            entity_id: caller.id.to_string(),
-            event_id: None,
-            changes: Changes::none(),
-        };
+        let entry = Entry::about(
+            Action::UserLoggedOut,
+            "user",
+            caller.id.to_string(),
+            None,
+            Changes::none(),
+        );
         audit::record_one(&*txn, &caller.audit(), entry).await?;
     }
     txn.commit().await?;

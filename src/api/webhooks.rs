@@ -274,7 +274,7 @@ async fn change(
     Ok(Json(updated.into()))
 }
 
-/// Replace a webhook endpoint's fields (`url` and `types` required)
+/// Replace a webhook endpoint's fields (url and types required)
 #[utoipa::path(
     put, path = "/api/webhooks/{id}", tag = "webhooks", operation_id = "webhooks_update",
     params(("id" = Uuid, Path, description = ID_UUID)),
@@ -296,7 +296,7 @@ async fn put(
     change(state, caller, id, body, Method::PUT).await
 }
 
-/// Change some fields of a webhook endpoint (`enabled: true` re-enables it)
+/// Change some fields of a webhook endpoint (enabled: true re-enables it)
 #[utoipa::path(
     patch, path = "/api/webhooks/{id}", tag = "webhooks", operation_id = "webhooks_partial_update",
     params(("id" = Uuid, Path, description = ID_UUID)),
@@ -422,7 +422,7 @@ async fn retry(
     ))
 }
 
-/// Send a `webhook.test` message to this endpoint
+/// Send a test message (type webhook.test) to this endpoint
 #[utoipa::path(
     post, path = "/api/webhooks/{id}/test", tag = "webhooks", operation_id = "webhooks_test",
     params(("id" = Uuid, Path, description = ID_UUID)),

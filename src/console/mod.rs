@@ -9,6 +9,7 @@
 //!   and cancelling.
 //! - `admin`: users, groups, background jobs, service status.
 //! - `history`: the audit log, per event and as a whole.
+//! - `webhooks`: endpoints, their secrets and delivery logs.
 //! - `scan`: the door.
 //! - `charts`, `format`: SVG charts and the way numbers and dates read.
 //!
@@ -38,6 +39,7 @@ mod events;
 mod format;
 mod history;
 mod scan;
+mod webhooks;
 
 use askama::Template;
 use axum::Router;
@@ -69,6 +71,7 @@ pub fn router() -> Router<AppState> {
         .merge(attendee::router())
         .merge(admin::router())
         .merge(history::router())
+        .merge(webhooks::router())
         .merge(scan::router())
         .route("/console/static/scan.js", get(scan_script))
         .route("/console/static/console.css", get(stylesheet))

@@ -757,6 +757,76 @@ async fn flow(mut s: Session<'_>, files: &Path) {
     s.shot("13-history-375").await;
     s.resize(WIDTH).await;
 
+    // Webhooks: add an endpoint (its secret shown once), send a test
+    // message, see it in the delivery log, send it again.
+    let mut receiver = crate::webhooks::Receiver::start().await;
+    s.goto("/console/webhooks/").await;
+    s.fill("#w-url", "not a url").await;
+    s.press("form.form", "Add endpoint").await;
+    let refused = s.text("p.error").await;
+    assert!(refused.contains("valid URL"), "{refused}");
+    s.fill("#w-url", &receiver.url()).await;
+    s.fill("#w-types", "registration.*, webhook.test").await;
+    s.press("form.form", "Add endpoint").await;
+    let refused = s.text("p.error").await;
+    assert!(refused.contains("webhook.test"), "{refused}");
+    s.fill("#w-types", "checkin.*").await;
+    s.fill("#w-description", "Badge printer").await;
+    s.press("form.form", "Add endpoint").await;
+    let secret = s.text("#secret").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    s.shot("14-webhook-secret").await;
+    s.goto("/console/webhooks/").await;
+    s.wait_for("table").await;
+    assert!(
+        !s.body_text().await.contains(&secret),
+        "the secret is shown once"
+    );
+    s.shot("15-webhooks").await;
+    let endpoint = s
+        .client
+        .execute(
+            "return document.querySelector('table a').getAttribute('href');",
+            vec![],
+        )
+        .await
+        .expect("the endpoint's link");
+    let endpoint = endpoint.as_str().expect("a link").to_owned();
+    s.goto(&endpoint).await;
+    s.press(".actions", "Send a test message").await;
+    let flash = s.flash().await;
+    assert!(flash.contains("test message"), "flash: {flash}");
+    dicoevent::jobs::run_pass(&s.app.state, "browser-worker")
+        .await
+        .expect("a pass");
+    s.goto(&endpoint).await;
+    let log = s.text("#deliveries table").await;
+    assert!(
+        log.contains("webhook.test") && log.contains("200"),
+        "log: {log}"
+    );
+    s.press("#deliveries", "Send again").await;
+    let flash = s.flash().await;
+    assert!(flash.contains("queued again"), "flash: {flash}");
+    dicoevent::jobs::run_pass(&s.app.state, "browser-worker")
+        .await
+        .expect("a pass");
+    s.goto(&endpoint).await;
+    s.wait_for("#deliveries table").await;
+    s.shot("16-webhook").await;
+    s.resize(PHONE).await;
+    s.note_overflow("the webhook page").await;
+    s.shot("16-webhook-375").await;
+    s.resize(WIDTH).await;
+    let sent = receiver.seen();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0].id, sent[1].id, "sent again under the same id");
+    assert!(
+        sent.iter()
+            .all(|m| m.status == 200 && m.body.contains("webhook.test"))
+    );
+    receiver.stop().await;
+
     // 8. Signed out: the sign-in page.
     s.sign_out().await;
     assert_eq!(s.path().await, "/console/login");

@@ -54,7 +54,10 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/webhooks/{id}/", &["get", "put", "patch", "delete"]),
     ("/api/webhooks/{id}/rotate-secret/", &["post"]),
     ("/api/webhooks/{id}/deliveries/", &["get"]),
-    ("/api/webhooks/{id}/deliveries/{message_id}/retry/", &["post"]),
+    (
+        "/api/webhooks/{id}/deliveries/{message_id}/retry/",
+        &["post"],
+    ),
     ("/api/webhooks/{id}/test/", &["post"]),
     ("/healthz", &["get"]),
     ("/readyz", &["get"]),

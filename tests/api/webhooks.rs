@@ -27,12 +27,12 @@ crate::backend_tests!(
 
 /// One request the receiver saw, with what it answered.
 #[derive(Clone, Debug)]
-struct Seen {
-    id: String,
+pub(crate) struct Seen {
+    pub(crate) id: String,
     timestamp: String,
     signature: String,
-    body: String,
-    status: u16,
+    pub(crate) body: String,
+    pub(crate) status: u16,
 }
 
 /// What the receiver answers next.
@@ -45,7 +45,7 @@ enum Answer {
 
 /// A webhook receiver on loopback that can be stopped, restarted on the
 /// same port and told what to answer; it records every request.
-struct Receiver {
+pub(crate) struct Receiver {
     port: u16,
     seen: Arc<Mutex<Vec<Seen>>>,
     answer: Arc<Mutex<Answer>>,
@@ -53,7 +53,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub(crate) async fn start() -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
         let port = listener.local_addr().expect("its address").port();
         let mut receiver = Receiver {
@@ -66,7 +66,7 @@ impl Receiver {
         receiver
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.port)
     }
 
@@ -74,7 +74,7 @@ impl Receiver {
         *self.answer.lock().expect("answer") = answer;
     }
 
-    fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("seen").clone()
     }
 
@@ -139,7 +139,7 @@ impl Receiver {
     }
 
     /// Stops listening and closes every connection.
-    async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
             let _ = task.await;

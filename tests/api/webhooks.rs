@@ -41,6 +41,8 @@ enum Answer {
     Status(u16),
     /// 429 with `Retry-After: <seconds>`.
     Throttle(u64),
+    /// No answer for this long.
+    Hang(u64),
 }
 
 /// A webhook receiver on loopback that can be stopped, restarted on the
@@ -113,6 +115,10 @@ impl Receiver {
                         let (status, retry_after) = match now {
                             Answer::Status(s) => (s, None),
                             Answer::Throttle(secs) => (429, Some(secs)),
+                            Answer::Hang(secs) => {
+                                tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+                                (200, None)
+                            }
                         };
                         seen.lock().expect("seen").push(Seen {
                             id,
@@ -744,5 +750,190 @@ async fn nothing_is_lost_through_a_bad_receiver() {
     );
     receiver.stop().await;
     second.cleanup().await;
+    app.cleanup().await;
+}
+
+/// After the tenth failed attempt (about three days) the endpoint is
+/// disabled with its reason and its owner is mailed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_schedule_disables_and_tells_the_owner() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let receiver = Receiver::start().await;
+    receiver.answer(Answer::Status(500));
+    let (_, organizer) = app.user_in("spentorg", "organizer").await;
+    let event = app.create_event(&organizer, "Spent", 10).await;
+    let created = add(
+        &app,
+        &organizer,
+        json!({"url": receiver.url(), "event": event, "types": ["event.updated"]}),
+    )
+    .await;
+    created.assert(201);
+    let endpoint = created.id();
+    app.patch(
+        &format!("/api/events/{event}/"),
+        Some(&organizer),
+        json!({"quota": 12}),
+    )
+    .await
+    .assert(200);
+    for _ in 0..10 {
+        pass(&app, "spender").await;
+        app.state.clock.advance(chrono::Duration::hours(27));
+    }
+    pass(&app, "spender").await;
+    assert_eq!(receiver.seen().len(), 10, "ten attempts in all");
+    let found = app
+        .get(&format!("/api/webhooks/{endpoint}/"), Some(&organizer))
+        .await;
+    assert_eq!(found.body["enabled"], false, "{}", found.body);
+    let reason = found.body["disabled_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("10 failed attempts") && reason.contains("500"),
+        "{reason}"
+    );
+    let log = app
+        .get(
+            &format!("/api/webhooks/{endpoint}/deliveries/?page_size=20"),
+            Some(&organizer),
+        )
+        .await;
+    assert_eq!(log.body["count"], 10);
+    assert_eq!(log.body["deliveries"][0]["attempt"], 10);
+    assert_eq!(log.body["deliveries"][0]["next_attempt_at"], Value::Null);
+    assert!(log.body["deliveries"][1]["next_attempt_at"].is_string());
+    // The owner's mail (written as an .eml file without MAIL_HOST).
+    let mails = app.data_dir().join("outbox");
+    let told = std::fs::read_dir(&mails)
+        .expect("the mail directory")
+        .flatten()
+        .filter_map(|f| std::fs::read_to_string(f.path()).ok())
+        .any(|mail| {
+            mail.contains("A webhook endpoint was disabled") && mail.contains(&receiver.url())
+        });
+    assert!(told, "the owner is told");
+    let disabled = app
+        .get(
+            &format!("/api/audit/?entity_id={endpoint}&action=webhook.disabled"),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(disabled.body["count"], 1);
+    assert_eq!(disabled.body["entries"][0]["actor"]["type"], "system");
+    app.cleanup().await;
+}
+
+/// Without WEBHOOK_ALLOW_PRIVATE, a name that resolves to a private
+/// address is refused when the message is sent (the check at saving sees
+/// only a name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_resolving_inside_is_refused_at_sending() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("WEBHOOK_ALLOW_PRIVATE", "false")]).await;
+    // This machine's own name resolves to one of its addresses.
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let resolved: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 443))
+        .await
+        .map(|found| found.collect())
+        .unwrap_or_default();
+    if host.is_empty()
+        || resolved.is_empty()
+        || resolved
+            .iter()
+            .any(|a| dicoevent::jobs::webhooks::is_public(a.ip()))
+    {
+        eprintln!("skipped: this machine's name ({host:?}) does not resolve to a private address");
+        app.cleanup().await;
+        return;
+    }
+    let created = add(
+        &app,
+        &app.admin_token,
+        json!({"url": format!("https://{host}:9/hook"), "types": ["*"]}),
+    )
+    .await;
+    created.assert(201);
+    let endpoint = created.id();
+    let sent = app
+        .post(
+            &format!("/api/webhooks/{endpoint}/test/"),
+            app.admin(),
+            json!({}),
+        )
+        .await;
+    sent.assert(202);
+    pass(&app, "resolver").await;
+    let log = app
+        .get(
+            &format!("/api/webhooks/{endpoint}/deliveries/"),
+            app.admin(),
+        )
+        .await;
+    let error = log.body["deliveries"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(error.contains("no public address"), "{}", log.body);
+    assert_eq!(log.body["deliveries"][0]["status_code"], Value::Null);
+    app.cleanup().await;
+}
+
+/// A receiver that hangs holds its own delivery only: a mail queued with it
+/// is sent while the webhook still waits for its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_receiver_holds_up_nothing_else() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let receiver = Receiver::start().await;
+    receiver.answer(Answer::Hang(20));
+    let (_, organizer) = app.user_in("hangorg", "organizer").await;
+    let event = app.create_event(&organizer, "Hang", 10).await;
+    let ticket = app.create_ticket(&organizer, &event, 10).await;
+    add(
+        &app,
+        &organizer,
+        json!({"url": receiver.url(), "types": ["event.updated"]}),
+    )
+    .await
+    .assert(201);
+    app.patch(
+        &format!("/api/events/{event}/"),
+        Some(&organizer),
+        json!({"quota": 11}),
+    )
+    .await
+    .assert(200);
+    let (_, guest) = app.user("hangguest").await;
+    let registration = app.register(&guest, &ticket).await;
+    registration.assert(201);
+    let running = {
+        let state = app.state.clone();
+        tokio::spawn(async move { jobs::run_pass(&state, "hanger").await })
+    };
+    // The confirmation is sent (and logged) while the webhook hangs.
+    let confirmed = format!(
+        "/api/audit/?entity_id={}&action=registration.confirmation_sent",
+        registration.id()
+    );
+    let mut sent = false;
+    for _ in 0..200 {
+        if app.get(&confirmed, app.admin()).await.body["count"] == 1 {
+            sent = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(sent, "the mail went out");
+    assert!(
+        !running.is_finished(),
+        "the webhook is still waiting for its answer"
+    );
+    assert_eq!(
+        receiver.seen().len(),
+        0,
+        "the receiver has not answered yet"
+    );
+    let report = running.await.expect("the pass").expect("a pass");
+    assert_eq!((report.sent, report.failed), (1, 1), "{report:?}");
     app.cleanup().await;
 }

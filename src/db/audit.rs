@@ -10,7 +10,7 @@
 //! order and the list pages by id.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde_json::{Map, Number, Value};
 use uuid::Uuid;
 
@@ -337,6 +337,8 @@ pub async fn record(
     context: &Context,
     entries: impl IntoIterator<Item = Entry>,
 ) -> Result<Vec<Uuid>, DbErr> {
+    let entries: Vec<Entry> = entries.into_iter().collect();
+    let organizers = organizers_of(db, &entries).await?;
     // One call's entries keep their order: each id follows the one before.
     let at = super::now();
     let mut id = id_at(at);
@@ -344,13 +346,16 @@ pub async fn record(
     let rows: Vec<audit_entry::ActiveModel> = entries
         .into_iter()
         .map(|entry| {
+            let organizer = entry.event_id.and_then(|e| organizers.get(&e).copied());
             messages.push(super::webhooks::Message {
                 id,
                 action: entry.action.as_str().to_owned(),
                 event_id: entry.event_id,
+                organizer_id: organizer,
                 at,
             });
-            let row = row(context, entry, id, at);
+            let mut row = row(context, entry, id, at);
+            row.organizer_id = Set(organizer);
             id = successor(id);
             row
         })
@@ -379,6 +384,33 @@ pub async fn record_one(
         .ok_or_else(|| DbErr::Custom("an audit entry was not written".into()))
 }
 
+/// The organisers of the entries' events (written before an event is
+/// deleted, so that its entries keep their organiser).
+async fn organizers_of(
+    db: &impl ConnectionTrait,
+    entries: &[Entry],
+) -> Result<std::collections::HashMap<Uuid, Uuid>, DbErr> {
+    let events: std::collections::HashSet<Uuid> =
+        entries.iter().filter_map(|e| e.event_id).collect();
+    if events.is_empty() {
+        return Ok(Default::default());
+    }
+    let mut found = std::collections::HashMap::new();
+    let events: Vec<Uuid> = events.into_iter().collect();
+    for chunk in events.chunks(500) {
+        let rows: Vec<(Uuid, Uuid)> = event::Entity::find()
+            .select_only()
+            .column(event::Column::Id)
+            .column(event::Column::OrganizerId)
+            .filter(event::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 /// The row of an entry; its id carries `at` (UUIDv7), so ids sort by time.
 fn row(context: &Context, entry: Entry, id: Uuid, at: DateTime<Utc>) -> audit_entry::ActiveModel {
     let (actor_id, actor_username) = match &context.actor {
@@ -395,6 +427,7 @@ fn row(context: &Context, entry: Entry, id: Uuid, at: DateTime<Utc>) -> audit_en
         entity_type: Set(entry.entity_type.to_owned()),
         entity_id: Set(entry.entity_id),
         event_id: Set(entry.event_id),
+        organizer_id: Set(None),
         changes: Set(entry.changes.into_json().to_string()),
         data: Set(entry.data.map(|d| Value::Object(d).to_string())),
         ip: Set(context.origin.ip.clone()),
@@ -625,6 +658,8 @@ impl Snapshot for group::Model {
     }
 }
 
+/// An endpoint's entries belong to no event: only those who see everything
+/// read them (its URL may carry a receiver's token: masked).
 impl Snapshot for webhook_endpoint::Model {
     fn entity_type(&self) -> &'static str {
         "webhook"
@@ -633,11 +668,11 @@ impl Snapshot for webhook_endpoint::Model {
         self.id.to_string()
     }
     fn event_id(&self) -> Option<Uuid> {
-        self.event_id
+        None
     }
     fn snapshot(&self) -> Map<String, Value> {
         fields([
-            ("url", self.url.clone().into()),
+            ("url", super::webhooks::redacted_url(&self.url).into()),
             (
                 "event",
                 self.event_id.map_or(Value::Null, |e| e.to_string().into()),

@@ -550,6 +550,9 @@ pub mod audit_entry {
         pub entity_type: String,
         pub entity_id: String,
         pub event_id: Option<Uuid>,
+        /// That event's organiser when the entry was written (who else may
+        /// read it).
+        pub organizer_id: Option<Uuid>,
         /// JSON: `{"field": [before, after]}`, secrets masked.
         pub changes: String,
         pub ip: Option<String>,

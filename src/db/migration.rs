@@ -1091,8 +1091,10 @@ impl MigrationTrait for EventTextSearch {
 
 /// The audit log (API.md §10): append-only, enforced by triggers that
 /// refuse `UPDATE` and `DELETE` (and, on PostgreSQL, `TRUNCATE`). No foreign
-/// keys: an entry outlives what it names. Its indexes serve the list's
-/// filters, each ending with the id the list is ordered by.
+/// keys: an entry outlives what it names (its event's organiser is kept on
+/// it, so organisers still see the entries of an event once deleted). Its
+/// indexes serve the list's filters, each ending with the id the list is
+/// ordered by.
 struct AuditLog;
 
 impl MigrationName for AuditLog {
@@ -1118,6 +1120,7 @@ impl MigrationTrait for AuditLog {
                 .col(string("entity_type"))
                 .col(string("entity_id"))
                 .col(uuid_null("event_id"))
+                .col(uuid_null("organizer_id"))
                 .col(text("changes"))
                 .col(string_null("ip"))
                 .col(string_null("request_id"))
@@ -1126,6 +1129,7 @@ impl MigrationTrait for AuditLog {
         .await?;
         for cols in [
             &["event_id", "id"][..],
+            &["organizer_id", "id"][..],
             &["entity_type", "entity_id", "id"][..],
             &["actor_id", "id"][..],
         ] {

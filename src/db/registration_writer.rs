@@ -401,7 +401,7 @@ WITH req (id, user_id, outbox_id, dedupe_key, registered_at,
 ), ticket_room AS (
     SELECT event_id, quota - sold AS room FROM tickets WHERE id = $1 FOR UPDATE
 ), event_room AS (
-    SELECT id, quota - registered AS room FROM events
+    SELECT id, organizer_id, quota - registered AS room FROM events
     WHERE id = (SELECT event_id FROM ticket_room) FOR UPDATE
 ), fresh AS (
     SELECT req.*, row_number() OVER (ORDER BY n) AS k FROM req
@@ -426,10 +426,12 @@ WITH req (id, user_id, outbox_id, dedupe_key, registered_at,
     WHERE id = (SELECT id FROM event_room)
 ), audited AS (
     INSERT INTO audit_entries (id, occurred_at, actor_type, actor_id, actor_username, action,
-                               entity_type, entity_id, event_id, changes, ip, request_id, data)
+                               entity_type, entity_id, event_id, organizer_id, changes, ip,
+                               request_id, data)
     SELECT audit_id, registered_at, actor_type, NULLIF(actor_id, '')::uuid,
            NULLIF(actor_username, ''), 'registration.created', 'registration', id::text,
-           (SELECT id FROM event_room), changes, NULLIF(ip, ''), NULLIF(request_id, ''), data
+           (SELECT id FROM event_room), (SELECT organizer_id FROM event_room), changes,
+           NULLIF(ip, ''), NULLIF(request_id, ''), data
     FROM admitted
 ), announced AS (
     INSERT INTO outbox (id, kind, endpoint_id, message_id, dedupe_key, run_at, attempts, status,

@@ -25,12 +25,30 @@ pub struct Message {
     pub id: Uuid,
     pub action: String,
     pub event_id: Option<Uuid>,
+    /// The event's organiser, when known.
+    pub organizer_id: Option<Uuid>,
     pub at: DateTime<Utc>,
 }
 
 /// Actions never sent: the endpoints' own bookkeeping.
 fn is_sent(action: &str) -> bool {
     !action.starts_with("webhook.")
+}
+
+/// A URL as logs and the audit log show it: credentials and query (where
+/// receivers' tokens often are) masked.
+pub fn redacted_url(url: &str) -> String {
+    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+        return super::audit::MASK.to_owned();
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        let _ = parsed.set_username(super::audit::MASK);
+        let _ = parsed.set_password(None);
+    }
+    if parsed.query().is_some() {
+        parsed.set_query(Some(super::audit::MASK));
+    }
+    parsed.to_string()
 }
 
 /// Whether a type pattern (`*`, `registration.*`, `checkin.created`)
@@ -80,6 +98,7 @@ pub async fn targets(
         id: Uuid::nil(),
         action: action.to_owned(),
         event_id,
+        organizer_id: None,
         at: Utc::now(),
     };
     let found = routes(db, std::slice::from_ref(&message)).await?;
@@ -110,9 +129,16 @@ async fn routes(
         patterns.entry(t.endpoint_id).or_default().push(t.pattern);
     }
     // Organisers of the messages' events, for endpoints of organisers.
-    let mut organizers: HashMap<Uuid, Uuid> = HashMap::new();
+    let mut organizers: HashMap<Uuid, Uuid> = messages
+        .iter()
+        .filter_map(|m| Some((m.event_id?, m.organizer_id?)))
+        .collect();
     if endpoints.iter().any(|e| !e.all_events) {
-        let events: HashSet<Uuid> = messages.iter().filter_map(|m| m.event_id).collect();
+        let events: HashSet<Uuid> = messages
+            .iter()
+            .filter(|m| m.organizer_id.is_none())
+            .filter_map(|m| m.event_id)
+            .collect();
         if !events.is_empty() {
             let rows: Vec<(Uuid, Uuid)> = event::Entity::find()
                 .select_only()
@@ -152,12 +178,13 @@ async fn routes(
     Ok(found)
 }
 
-/// Whether an endpoint's owner may still see an event's messages (roles
-/// change): superuser and admin see all; an organiser their events'.
+/// Whether an endpoint's owner may still see a message (roles change):
+/// superuser and admin see all; an organiser those of their events (by the
+/// organiser the entry recorded, so an event's deletion is still theirs).
 pub async fn owner_may_see(
     db: &impl ConnectionTrait,
     endpoint: &webhook_endpoint::Model,
-    event_id: Option<Uuid>,
+    organizer_id: Option<Uuid>,
 ) -> Result<bool, DbErr> {
     let Some(owner) = user::Entity::find_by_id(endpoint.owner_id).one(db).await? else {
         return Ok(false);
@@ -182,14 +209,8 @@ pub async fn owner_may_see(
     if admin {
         return Ok(true);
     }
-    let Some(event_id) = event_id else {
-        // Entries outside any event are for those who see everything.
-        return Ok(false);
-    };
-    Ok(event::Entity::find_by_id(event_id)
-        .one(db)
-        .await?
-        .is_some_and(|e| e.organizer_id == owner.id))
+    // Entries outside any event are for those who see everything.
+    Ok(organizer_id == Some(owner.id))
 }
 
 /// An endpoint and its owner.
@@ -242,6 +263,14 @@ pub async fn record_attempt(
     .insert(db)
     .await
     .map(|_| ())
+}
+
+/// Whether an endpoint still exists (its delivery log goes with it).
+pub async fn exists(db: &impl ConnectionTrait, endpoint: Uuid) -> Result<bool, DbErr> {
+    Ok(webhook_endpoint::Entity::find_by_id(endpoint)
+        .one(db)
+        .await?
+        .is_some())
 }
 
 /// A delivery succeeded: the endpoint is no longer failing.
@@ -365,5 +394,13 @@ mod tests {
         assert!(matches("checkin.created", "checkin.created"));
         assert!(!matches("checkin.created", "checkin.deleted"));
         assert!(!is_sent("webhook.tested"));
+        assert_eq!(
+            redacted_url("https://bob:pw@hooks.example.com/in?token=abc"),
+            "https://********@hooks.example.com/in?********"
+        );
+        assert_eq!(
+            redacted_url("https://example.com/a"),
+            "https://example.com/a"
+        );
     }
 }

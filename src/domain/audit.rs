@@ -7,13 +7,13 @@
 //! seen) is read from the index by key, not by skipping rows.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use super::{Caller, DomainError, DomainResult, Page, PageRequest};
 use crate::db::audit::first_id_at;
-use crate::db::entities::{audit_entry, event};
+use crate::db::entities::audit_entry;
 use crate::state::AppState;
 
 /// Whose entries: an account by id, or all of one kind of actor.
@@ -61,16 +61,11 @@ pub async fn list(
 ) -> DomainResult<Page<audit_entry::Model>> {
     let organiser = organiser_scope(state, caller).await?;
     let mut select = audit_entry::Entity::find();
+    // The organiser each entry recorded: an event deleted (or handed to
+    // another organiser later) keeps its past entries with whoever
+    // organised it then.
     if let Some(organiser) = organiser {
-        select = select.filter(
-            audit_entry::Column::EventId.in_subquery(
-                Query::select()
-                    .column(event::Column::Id)
-                    .from(event::Entity)
-                    .and_where(event::Column::OrganizerId.eq(organiser))
-                    .to_owned(),
-            ),
-        );
+        select = select.filter(audit_entry::Column::OrganizerId.eq(organiser));
     }
     if let Some(v) = &filter.entity_type {
         select = select.filter(audit_entry::Column::EntityType.eq(v.as_str()));

@@ -440,6 +440,13 @@ pub async fn update(
     // Never below the registrations already held: the guard is part of the
     // UPDATE, so a registration racing this change cannot slip past it.
     let txn = state.db.begin_write().await?;
+    // The row as this change finds it (locked on PostgreSQL): the log's
+    // "before" values, whatever changed since it was read above.
+    let before = event::Entity::find_by_id(found.id)
+        .lock_exclusive()
+        .one(&*txn)
+        .await?
+        .ok_or(DomainError::NotFound)?;
     let mut update = event::Entity::update_many()
         .set(model)
         .filter(event::Column::Id.eq(found.id));
@@ -464,7 +471,7 @@ pub async fn update(
     audit::record_one(
         &*txn,
         &caller.audit(),
-        Entry::updated(Action::EventUpdated, &found, &updated),
+        Entry::updated(Action::EventUpdated, &before, &updated),
     )
     .await?;
     txn.commit().await?;
@@ -498,13 +505,14 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult
         .await?;
     // Tickets, registrations, payments and poster rows go with it (ON DELETE
     // CASCADE); the stored poster objects are deleted once that is committed.
-    event::Entity::delete_by_id(found.id).exec(&*txn).await?;
+    // Logged first: the entry records the event's organiser, read from it.
     audit::record_one(
         &*txn,
         &caller.audit(),
         Entry::deleted(Action::EventDeleted, &found),
     )
     .await?;
+    event::Entity::delete_by_id(found.id).exec(&*txn).await?;
     txn.commit().await?;
     state
         .cache

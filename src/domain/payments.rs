@@ -373,6 +373,12 @@ pub async fn update(
     model.updated_at = Set(now);
     let txn = state.db.begin_write().await?;
     lock_registration(&txn, found.registration_id).await?;
+    // As this change finds it, under its registration's lock: the log's
+    // "before" values.
+    let before = payment::Entity::find_by_id(found.id)
+        .one(&*txn)
+        .await?
+        .ok_or(DomainError::NotFound)?;
     // Guarded on the status the transition was checked against: a concurrent
     // change makes this one a conflict instead of a forbidden move.
     let result = payment::Entity::update_many()
@@ -400,7 +406,7 @@ pub async fn update(
         &caller.audit(),
         crate::db::audit::Entry::updated(
             crate::db::audit::Action::PaymentUpdated,
-            &found,
+            &before,
             &updated,
         ),
     )

@@ -251,7 +251,7 @@ pub async fn create(
     tracing::info!(
         "Webhook endpoint {} ({}) added by {}",
         created.id,
-        created.url,
+        crate::db::webhooks::redacted_url(&created.url),
         caller.username
     );
     Ok(Webhook {
@@ -393,7 +393,9 @@ pub async fn retry(
     let found = get(state, caller, id).await?;
     refuse_disabled(&found.endpoint)?;
     let now = state.clock.now();
+    let key = dedupe_key(found.endpoint.id, message_id);
     let txn = state.db.begin_write().await?;
+    // Not while a worker sends it: its outcome would overwrite the reset.
     let queued = outbox::Entity::update_many()
         .col_expr(outbox::Column::Status, Expr::value("pending"))
         .col_expr(outbox::Column::RunAt, Expr::value(now))
@@ -402,17 +404,45 @@ pub async fn retry(
             outbox::Column::FinishedAt,
             Expr::value(Option::<chrono::DateTime<Utc>>::None),
         )
-        .filter(outbox::Column::DedupeKey.eq(dedupe_key(found.endpoint.id, message_id)))
+        .filter(outbox::Column::DedupeKey.eq(key.as_str()))
+        .filter(
+            sea_orm::Condition::any()
+                .add(outbox::Column::LockedUntil.is_null())
+                .add(outbox::Column::LockedUntil.lt(now)),
+        )
         .exec(&*txn)
         .await?;
     if queued.rows_affected == 0 {
-        return Err(DomainError::NotFound);
+        let job_row = outbox::Entity::find()
+            .filter(outbox::Column::DedupeKey.eq(key.as_str()))
+            .one(&*txn)
+            .await?;
+        let logged = webhook_attempt::Entity::find()
+            .filter(webhook_attempt::Column::EndpointId.eq(found.endpoint.id))
+            .filter(webhook_attempt::Column::MessageId.eq(message_id))
+            .one(&*txn)
+            .await?
+            .is_some();
+        match (job_row, logged) {
+            (Some(_), _) => {
+                return Err(DomainError::Conflict(
+                    "This message is being sent right now.".into(),
+                ));
+            }
+            // Its job was pruned (housekeeping); its log remains: queued anew.
+            (None, true) => {
+                outbox::Entity::insert(job(found.endpoint.id, message_id, now))
+                    .exec_without_returning(&*txn)
+                    .await?;
+            }
+            (None, false) => return Err(DomainError::NotFound),
+        }
     }
     let entry = Entry::about(
         Action::WebhookRetried,
         "webhook",
         found.endpoint.id.to_string(),
-        found.endpoint.event_id,
+        None,
         Changes::none().with("message", None::<String>, message_id.to_string()),
     );
     audit::record_one(&*txn, &caller.audit(), entry).await?;
@@ -429,7 +459,7 @@ pub async fn test(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult<U
         Action::WebhookTested,
         "webhook",
         found.endpoint.id.to_string(),
-        found.endpoint.event_id,
+        None,
         Changes::none(),
     );
     let mut data = serde_json::Map::new();

@@ -203,7 +203,9 @@ fn next_run(job: &outbox::Model, wait: Option<chrono::Duration>) -> Option<chron
     if job.kind == KIND_WEBHOOK {
         let retry = usize::try_from(job.attempts - 1).unwrap_or(0);
         let step = webhooks::retry_delay(retry)?;
-        Some(wait.unwrap_or(step))
+        // `Retry-After` may lengthen a step, never shorten it: a receiver
+        // answering "retry in 1 s" must not spend the schedule in seconds.
+        Some(wait.map_or(step, |w| w.max(step)))
     } else if job.attempts >= MAX_ATTEMPTS {
         None
     } else {
@@ -287,7 +289,9 @@ async fn finish(
         .rows_affected
         > 0;
     let endpoint = job.endpoint_id.filter(|_| job.kind == KIND_WEBHOOK);
-    if let (Some(attempt), Some(endpoint), Some(message)) = (&attempt, endpoint, job.message_id) {
+    if let (Some(attempt), Some(endpoint), Some(message)) = (&attempt, endpoint, job.message_id)
+        && (finished || db_webhooks::exists(&*txn, endpoint).await?)
+    {
         let next = if finished { retry_at } else { None };
         let seen = db_webhooks::AttemptSeen {
             message_type: &attempt.message_type,
@@ -384,12 +388,32 @@ pub async fn run_pass(state: &AppState, worker: &str) -> anyhow::Result<PassRepo
     // waiting on the pool while this loop claims (or records) would hold a
     // connection the loop needs.
     let mut running = tokio::task::JoinSet::new();
+    // New jobs are claimed for a while, then the pass drains and ends, so
+    // that reminders are scheduled and a stop is seen even under steady
+    // traffic.
+    let started = std::time::Instant::now();
+    let claiming_for = std::cmp::max(
+        state.config.worker_poll * 6,
+        std::time::Duration::from_secs(30),
+    );
     loop {
-        for class in [Class::Mail, Class::Webhook] {
-            let taken = busy[class as usize];
-            if taken < slots(class) {
+        if started.elapsed() < claiming_for {
+            for class in [Class::Mail, Class::Webhook] {
+                let taken = busy[class as usize];
+                if taken >= slots(class) {
+                    continue;
+                }
                 let free = u64::try_from(slots(class) - taken).unwrap_or(1);
-                for job in claim(state, worker, free, class).await? {
+                let claimed = match claim(state, worker, free, class).await {
+                    Ok(claimed) => claimed,
+                    Err(e) => {
+                        // What runs is finished first: aborting it would
+                        // lose what its receivers already saw.
+                        while running.join_next().await.is_some() {}
+                        return Err(e.into());
+                    }
+                };
+                for job in claimed {
                     busy[class as usize] += 1;
                     let (state, worker) = (state.clone(), worker.to_owned());
                     running.spawn(async move {
@@ -410,14 +434,28 @@ pub async fn run_pass(state: &AppState, worker: &str) -> anyhow::Result<PassRepo
         let Some(done) = done else {
             break;
         };
-        let (job, outcome, recorded) = done?;
+        let (job, outcome, recorded) = match done {
+            Ok(done) => done,
+            Err(e) => {
+                // A job that panicked: its lease runs out and it is retried.
+                tracing::error!("a job's task failed: {e}");
+                continue;
+            }
+        };
         busy[Class::of(&job) as usize] -= 1;
         match &outcome {
             Outcome::Sent => report.sent += 1,
             Outcome::Skipped(_) => report.skipped += 1,
             Outcome::Failed(_) | Outcome::Later(..) => report.failed += 1,
         }
-        recorded?;
+        if let Err(e) = recorded {
+            // Its lease runs out and another pass runs it again.
+            tracing::error!(
+                "Job {} ({}): its outcome was not recorded: {e}",
+                job.id,
+                job.kind
+            );
+        }
     }
     Ok(report)
 }

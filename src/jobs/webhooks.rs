@@ -100,16 +100,30 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || a >= 240)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
+            let seg = v6.segments();
+            // IPv4 inside IPv6: mapped, compatible (`::a.b.c.d`), NAT64
+            // (64:ff9b::/96) and 6to4 (2002::/16) reach that IPv4 address.
+            if let Some(v4) = v6.to_ipv4() {
+                return !v6.is_loopback() && !v6.is_unspecified() && is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            if seg[0] == 0x0064 && seg[1] == 0xff9b && seg[2..6] == [0, 0, 0, 0] {
+                let [.., a, b, c, d] = v6.octets();
+                return is_public(IpAddr::from([a, b, c, d]));
+            }
+            if seg[0] == 0x2002 {
+                let o = v6.octets();
+                return is_public(IpAddr::from([o[2], o[3], o[4], o[5]]));
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] & 0xffc0) == 0xfe80
+                || (seg[0] & 0xffc0) == 0xfec0
+                || (seg[0] == 0x0064 && seg[1] == 0xff9b && seg[2] == 0x0001)
+                || (seg[0] == 0x2001 && seg[1] < 0x0200)
+                || (seg[0] == 0x2001 && seg[1] == 0x0db8)
+                || (seg[0] == 0x0100 && seg[1..4] == [0, 0, 0]))
         }
     }
 }
@@ -142,7 +156,10 @@ fn client(allow_private: bool) -> Result<&'static reqwest::Client, String> {
         [OnceLock::new(), OnceLock::new()];
     CLIENTS[usize::from(allow_private)]
         .get_or_init(|| {
+            // No proxy from the environment: it would resolve (and reach)
+            // what the resolver below refuses.
             let mut builder = reqwest::Client::builder()
+                .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(TIMEOUT)
                 .user_agent(concat!("DicoEvent-Webhooks/", env!("CARGO_PKG_VERSION")));
@@ -288,7 +305,11 @@ pub async fn run(state: &AppState, job: &outbox::Model) -> (Outcome, Option<Atte
         Ok(None) => return (Outcome::Skipped("the message's entry is gone".into()), None),
         Err(e) => return (Outcome::Failed(e.into()), None),
     };
-    match crate::db::webhooks::owner_may_see(db, &endpoint, entry.event_id).await {
+    // A test message is the endpoint's own; anything else must still be
+    // its owner's to see.
+    let test = entry.action == crate::db::audit::Action::WebhookTested.as_str();
+    match crate::db::webhooks::owner_may_see(db, &endpoint, entry.organizer_id).await {
+        _ if test => {}
         Ok(true) => {}
         Ok(false) => {
             return (
@@ -457,7 +478,13 @@ mod tests {
                 "{private}"
             );
         }
-        for public in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
+        for public in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+        ] {
             assert!(is_public(public.parse().expect("an address")), "{public}");
         }
         assert!(refusal("http://example.com/hook", false).is_some());

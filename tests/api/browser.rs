@@ -763,13 +763,20 @@ async fn flow(mut s: Session<'_>, files: &Path) {
     s.goto("/console/webhooks/").await;
     s.fill("#w-url", "not a url").await;
     s.press("form.form", "Add endpoint").await;
-    let refused = s.text("p.error").await;
-    assert!(refused.contains("valid URL"), "{refused}");
+    s.wait_true(
+        "the URL refused",
+        "(e => !!e && e.textContent.includes('valid URL'))(document.querySelector('p.error'))",
+    )
+    .await;
     s.fill("#w-url", &receiver.url()).await;
     s.fill("#w-types", "registration.*, webhook.test").await;
     s.press("form.form", "Add endpoint").await;
-    let refused = s.text("p.error").await;
-    assert!(refused.contains("webhook.test"), "{refused}");
+    // The page before had an error too: wait for this one.
+    s.wait_true(
+        "the message type refused",
+        "(e => !!e && e.textContent.includes('webhook.test'))(document.querySelector('p.error'))",
+    )
+    .await;
     s.fill("#w-types", "checkin.*").await;
     s.fill("#w-description", "Badge printer").await;
     s.press("form.form", "Add endpoint").await;

@@ -23,6 +23,7 @@ crate::backend_tests!(
     endpoints_follow_their_owners_rules,
     bad_endpoints_are_refused_and_nothing_written,
     messages_are_signed_to_the_standard,
+    an_organisers_endpoint_gets_its_events_only,
 );
 
 /// One request the receiver saw, with what it answered.
@@ -656,11 +657,20 @@ async fn nothing_is_lost_through_a_bad_receiver() {
     let (a, b) = tokio::join!(pass(&app, "worker-a"), pass(&second, "worker-b"));
     assert_eq!(a.failed + b.failed, 4);
 
-    // 3. 429 with Retry-After: 1 — honoured instead of the 30 min step.
-    receiver.answer(Answer::Throttle(1));
+    // 3. 429 with Retry-After: 3 hours — honoured: the 30 min step is
+    // lengthened (a shorter Retry-After never shortens a step).
+    receiver.answer(Answer::Throttle(3 * 3600));
     advance(&[&app, &second], chrono::Duration::minutes(6));
     let (a, b) = tokio::join!(pass(&app, "worker-a"), pass(&second, "worker-b"));
     assert_eq!(a.failed + b.failed, 4);
+    let before = receiver.seen().len();
+    advance(&[&app, &second], chrono::Duration::minutes(40));
+    tokio::join!(pass(&app, "worker-a"), pass(&second, "worker-b"));
+    assert_eq!(
+        receiver.seen().len(),
+        before,
+        "nothing before the Retry-After"
+    );
 
     // 4. The second server restarts (another process' state); more
     // registrations; the receiver answers 200; two seconds on, both
@@ -672,7 +682,7 @@ async fn nothing_is_lost_through_a_bad_receiver() {
         registrations.push(register_on(on, i).await);
     }
     receiver.answer(Answer::Status(200));
-    advance(&[&app, &second], chrono::Duration::seconds(2));
+    advance(&[&app, &second], chrono::Duration::hours(3));
     tokio::join!(pass(&app, "worker-a"), pass(&second, "worker-b"));
     let delivered: BTreeSet<String> = receiver
         .seen()
@@ -936,4 +946,66 @@ async fn a_hanging_receiver_holds_up_nothing_else() {
     let report = running.await.expect("the pass").expect("a pass");
     assert_eq!((report.sent, report.failed), (1, 1), "{report:?}");
     app.cleanup().await;
+}
+
+/// An organiser's endpoint for "all my events": their events' messages (an
+/// event's deletion included), a test message, nothing of others' events.
+async fn an_organisers_endpoint_gets_its_events_only(app: &TestApp) {
+    let receiver = Receiver::start().await;
+    let (_, mine) = app.user_in("scopehookorg", "organizer").await;
+    let (_, theirs) = app.user_in("scopehookother", "organizer").await;
+    let created = add(
+        app,
+        &mine,
+        json!({"url": receiver.url(), "types": ["event.*"]}),
+    )
+    .await;
+    created.assert(201);
+    let endpoint = created.id();
+    let own = app.create_event(&mine, "Mine", 10).await;
+    let other = app.create_event(&theirs, "Theirs", 10).await;
+    app.patch(
+        &format!("/api/events/{other}/"),
+        Some(&theirs),
+        json!({"quota": 11}),
+    )
+    .await
+    .assert(200);
+    app.delete(&format!("/api/events/{own}/"), Some(&mine))
+        .await
+        .assert(204);
+    app.post(
+        &format!("/api/webhooks/{endpoint}/test/"),
+        Some(&mine),
+        json!({}),
+    )
+    .await
+    .assert(202);
+    pass(app, "scoper").await;
+    let mut got: Vec<(String, String)> = receiver
+        .seen()
+        .iter()
+        .map(|s| {
+            let body: Value = serde_json::from_str(&s.body).expect("JSON");
+            (
+                body["type"].as_str().unwrap_or_default().to_owned(),
+                body["data"]["id"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("event.created".to_owned(), own.clone()),
+            ("event.deleted".to_owned(), own.clone()),
+            ("webhook.test".to_owned(), String::new()),
+        ]
+    );
+    // The deleted event's history is still its organiser's to read.
+    let history = app
+        .get(&format!("/api/audit/?event={own}"), Some(&mine))
+        .await;
+    history.assert(200);
+    assert_eq!(history.body["count"], 2, "{}", history.body);
 }

@@ -9,7 +9,6 @@ use uuid::Uuid;
 use super::password::{self, Verified};
 use crate::db::audit::{self, Action, Changes, Entry};
 use crate::db::entities::{login_failure, password_change, revoked_token, user};
-use crate::db::errors::is_unique_violation;
 use crate::domain::{Caller, DomainError, DomainResult, FieldErrors};
 use crate::jwt::{Claims, TokenType};
 use crate::state::AppState;
@@ -83,7 +82,15 @@ pub async fn verify_credentials(
         let mut model: user::ActiveModel = account.clone().into();
         model.password = Set(fresh);
         let txn = state.db.begin_write().await?;
-        model.update(&*txn).await?;
+        let upgraded = model.update(&*txn).await?;
+        // The same password, stored the new way: a change of the stored
+        // hash, by the system.
+        audit::record_one(
+            &*txn,
+            &audit::Context::system(),
+            Entry::updated(Action::UserUpdated, &account, &upgraded),
+        )
+        .await?;
         txn.commit().await?;
         tracing::info!("Password hash of {} upgraded to Argon2id", account.username);
     }
@@ -330,23 +337,28 @@ pub async fn revoke(state: &AppState, caller: &Caller, token: &str) -> DomainRes
         .filter(revoked_token::Column::ExpiresAt.lt(crate::db::now()))
         .exec(&*txn)
         .await?;
-    let inserted = revoked_token::ActiveModel {
+    // A token revoked twice (two logouts racing) is one logout: the
+    // second inserts nothing and logs nothing (an error would abort the
+    // transaction on PostgreSQL).
+    let inserted = revoked_token::Entity::insert(revoked_token::ActiveModel {
         jti: Set(claims.jti),
         expires_at: Set(expires_at),
-    }
-    .insert(&*txn)
-    .await;
-    match inserted {
-        Ok(_) => {}
-        Err(e) if is_unique_violation(&e) => {}
-        Err(e) => return Err(e.into()),
-    }
-    audit::record_one(
-        &*txn,
-        &caller.audit(),
-        Entry::of(Action::UserLoggedOut, &account, Changes::none()),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(revoked_token::Column::Jti)
+            .do_nothing()
+            .to_owned(),
     )
+    .exec_without_returning(&*txn)
     .await?;
+    if inserted > 0 {
+        audit::record_one(
+            &*txn,
+            &caller.audit(),
+            Entry::of(Action::UserLoggedOut, &account, Changes::none()),
+        )
+        .await?;
+    }
     txn.commit().await?;
     tracing::info!("Logout: refresh token of {} revoked", caller.username);
     Ok(())

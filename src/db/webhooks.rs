@@ -60,6 +60,16 @@ pub fn matches(pattern: &str, action: &str) -> bool {
     }
 }
 
+/// Every type pattern that matches an action: `*`, `<entity>.*` and the
+/// action itself (what an SQL statement compares patterns with).
+pub fn patterns_matching(action: &str) -> Vec<String> {
+    let mut patterns = vec!["*".to_owned(), action.to_owned()];
+    if let Some((entity, _)) = action.split_once('.') {
+        patterns.push(format!("{entity}.*"));
+    }
+    patterns
+}
+
 /// The outbox key of one message for one endpoint.
 pub fn dedupe_key(endpoint: Uuid, message: Uuid) -> String {
     format!("webhook:{endpoint}:{message}")
@@ -84,25 +94,6 @@ pub fn job(endpoint: Uuid, message: Uuid, at: DateTime<Utc>) -> outbox::ActiveMo
         created_at: Set(at),
         finished_at: Set(None),
     }
-}
-
-/// The enabled endpoints that receive `action` on `event_id`: one read of
-/// the (small) endpoints table, and of the event's organiser when an
-/// endpoint is scoped to its owner's events.
-pub async fn targets(
-    db: &impl ConnectionTrait,
-    action: &str,
-    event_id: Option<Uuid>,
-) -> Result<Vec<Uuid>, DbErr> {
-    let message = Message {
-        id: Uuid::nil(),
-        action: action.to_owned(),
-        event_id,
-        organizer_id: None,
-        at: Utc::now(),
-    };
-    let found = routes(db, std::slice::from_ref(&message)).await?;
-    Ok(found.into_iter().map(|(endpoint, _)| endpoint).collect())
 }
 
 /// (endpoint, message index) for every delivery `messages` make.
@@ -394,6 +385,15 @@ mod tests {
         assert!(matches("checkin.created", "checkin.created"));
         assert!(!matches("checkin.created", "checkin.deleted"));
         assert!(!is_sent("webhook.tested"));
+        for action in ["registration.created", "checkin.deleted"] {
+            for pattern in ["*", "registration.*", "registration.created", "checkin.*", "payment.*"] {
+                assert_eq!(
+                    patterns_matching(action).contains(&pattern.to_owned()),
+                    matches(pattern, action),
+                    "{pattern} / {action}"
+                );
+            }
+        }
         assert_eq!(
             redacted_url("https://bob:pw@hooks.example.com/in?token=abc"),
             "https://********@hooks.example.com/in?********"

@@ -393,10 +393,10 @@ impl Outcome {
 /// is the same statement, prepared once per connection.
 const BATCH_SQL: &str = r#"
 WITH req (id, user_id, outbox_id, dedupe_key, registered_at,
-          audit_id, actor_type, actor_id, actor_username, changes, ip, request_id, data, n) AS (
+          audit_id, actor_type, actor_id, actor_username, ip, request_id, n) AS (
     SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[],
                          $8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[],
-                         $13::text[], $14::text[], $15::text[])
+                         $13::text[])
         WITH ORDINALITY
 ), ticket_room AS (
     SELECT event_id, quota - sold AS room FROM tickets WHERE id = $1 FOR UPDATE
@@ -424,15 +424,30 @@ WITH req (id, user_id, outbox_id, dedupe_key, registered_at,
 ), event_taken AS (
     UPDATE events SET registered = registered + (SELECT count(*) FROM created)
     WHERE id = (SELECT id FROM event_room)
+), shown AS (
+    -- A registration's fields as the API writes them (RFC 3339 in UTC, the
+    -- fraction only as long as it needs: what `db::audit` writes too).
+    SELECT admitted.*,
+           regexp_replace(regexp_replace(
+               to_char(registered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               '\.000000Z$', 'Z'), '(\.[0-9]{3})000Z$', '\1Z') AS at_text,
+           (SELECT id FROM event_room)::text AS event_text
+    FROM admitted
 ), audited AS (
     INSERT INTO audit_entries (id, occurred_at, actor_type, actor_id, actor_username, action,
                                entity_type, entity_id, event_id, organizer_id, changes, ip,
                                request_id, data)
     SELECT audit_id, registered_at, actor_type, NULLIF(actor_id, '')::uuid,
            NULLIF(actor_username, ''), 'registration.created', 'registration', id::text,
-           (SELECT id FROM event_room), (SELECT organizer_id FROM event_room), changes,
-           NULLIF(ip, ''), NULLIF(request_id, ''), data
-    FROM admitted
+           (SELECT id FROM event_room), (SELECT organizer_id FROM event_room),
+           json_build_object('ticket', json_build_array(NULL, $1::text),
+                             'user', json_build_array(NULL, user_id::text),
+                             'event', json_build_array(NULL, event_text),
+                             'registered_at', json_build_array(NULL, at_text))::text,
+           NULLIF(ip, ''), NULLIF(request_id, ''),
+           json_build_object('id', id::text, 'ticket', $1::text, 'user', user_id::text,
+                             'event', event_text, 'registered_at', at_text)::text
+    FROM shown
 ), announced AS (
     INSERT INTO outbox (id, kind, endpoint_id, message_id, dedupe_key, run_at, attempts, status,
                         created_at)
@@ -445,7 +460,7 @@ WITH req (id, user_id, outbox_id, dedupe_key, registered_at,
      AND (e.event_id IS NULL OR e.event_id = (SELECT id FROM event_room))
      AND (e.all_events OR e.owner_id = (SELECT organizer_id FROM event_room))
      AND EXISTS (SELECT 1 FROM webhook_types t
-                 WHERE t.endpoint_id = e.id AND t.pattern = ANY ($16::text[]))
+                 WHERE t.endpoint_id = e.id AND t.pattern = ANY ($14::text[]))
 )
 SELECT req.n,
        req.id IN (SELECT id FROM created) AS admitted,
@@ -484,15 +499,6 @@ async fn insert_batch(
         Actor::User { username, .. } => Some(username.clone()),
         _ => None,
     });
-    let changes = text(&|p| {
-        Some(
-            Entry::created(Action::RegistrationCreated, &p.new)
-                .changes
-                .into_json()
-                .to_string(),
-        )
-    });
-    let data = text(&|p| Some(serde_json::Value::Object(audit::public_fields(&p.new)).to_string()));
     let ips = text(&|p| p.audit.origin.ip.clone());
     let request_ids = text(&|p| p.audit.origin.request_id.clone());
     let values: Vec<Value> = vec![
@@ -507,10 +513,8 @@ async fn insert_batch(
         actor_types.into(),
         actor_ids.into(),
         actor_names.into(),
-        changes.into(),
         ips.into(),
         request_ids.into(),
-        data.into(),
         patterns.into(),
     ];
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, BATCH_SQL, values);

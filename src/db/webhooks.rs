@@ -386,7 +386,13 @@ mod tests {
         assert!(!matches("checkin.created", "checkin.deleted"));
         assert!(!is_sent("webhook.tested"));
         for action in ["registration.created", "checkin.deleted"] {
-            for pattern in ["*", "registration.*", "registration.created", "checkin.*", "payment.*"] {
+            for pattern in [
+                "*",
+                "registration.*",
+                "registration.created",
+                "checkin.*",
+                "payment.*",
+            ] {
                 assert_eq!(
                     patterns_matching(action).contains(&pattern.to_owned()),
                     matches(pattern, action),

@@ -167,6 +167,16 @@ async fn every_write_leaves_one_entry(app: &TestApp) {
         registration_log[0]["changes"]["user"],
         json!([null, guest_id])
     );
+    // Written as the API writes it (on PostgreSQL by the batch statement).
+    assert_eq!(
+        registration_log[0]["changes"],
+        json!({
+            "ticket": [null, ticket],
+            "user": [null, guest_id],
+            "event": [null, event_id],
+            "registered_at": [null, registration.body["registered_at"]],
+        })
+    );
     let payment_log = entries_of(app, &payment_id).await;
     assert_eq!(
         actions(&payment_log),

@@ -170,13 +170,7 @@ async fn list(
         entity_type: text("entity_type").map(|v| v.to_lowercase()),
         entity_id: text("entity_id").map(|v| v.to_lowercase()),
         event: query.uuid("event", &mut errors),
-        actor: text("actor").map(|v| match Uuid::parse_str(&v) {
-            Ok(id) => ActorFilter::User(id),
-            Err(_) if matches!(v.to_lowercase().as_str(), "system" | "cli") => {
-                ActorFilter::Kind(v.to_lowercase())
-            }
-            Err(_) => ActorFilter::Username(v),
-        }),
+        actor: text("actor").map(|v| ActorFilter::parse(&v)),
         action: text("action").map(|v| v.to_lowercase()),
         since: query.datetime("since", state.config.time_zone, &mut errors),
         until: query.datetime("until", state.config.time_zone, &mut errors),

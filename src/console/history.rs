@@ -146,13 +146,7 @@ async fn history_page(
     let event = query_text(query, "event");
     let filter = AuditFilter {
         action: (!action.is_empty()).then(|| action.to_lowercase()),
-        actor: (!actor.is_empty()).then(|| match Uuid::parse_str(&actor) {
-            Ok(id) => ActorFilter::User(id),
-            Err(_) if matches!(actor.as_str(), "system" | "cli") => {
-                ActorFilter::Kind(actor.clone())
-            }
-            Err(_) => ActorFilter::Username(actor.clone()),
-        }),
+        actor: (!actor.is_empty()).then(|| ActorFilter::parse(&actor)),
         // A malformed event id matches nothing rather than everything.
         event: (!event.is_empty()).then(|| Uuid::parse_str(&event).unwrap_or(Uuid::nil())),
         ..AuditFilter::default()

@@ -25,6 +25,20 @@ pub enum ActorFilter {
     Username(String),
 }
 
+impl ActorFilter {
+    /// An actor as people name it: an account's id, `system` or `cli`
+    /// (any case), else a username.
+    pub fn parse(text: &str) -> ActorFilter {
+        match Uuid::parse_str(text) {
+            Ok(id) => ActorFilter::User(id),
+            Err(_) if text.eq_ignore_ascii_case("system") || text.eq_ignore_ascii_case("cli") => {
+                ActorFilter::Kind(text.to_lowercase())
+            }
+            Err(_) => ActorFilter::Username(text.to_owned()),
+        }
+    }
+}
+
 /// What a list selects.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {

@@ -34,6 +34,7 @@ impl ConfigError {
 
 /// Every variable DicoEvent reads (here and elsewhere).
 const KNOWN_VARIABLES: &[&str] = &[
+    "ADMISSION_OPENS_BEFORE",
     "ALLOWED_HOSTS",
     "CACHE_PREFIX",
     "CACHE_TTL",
@@ -228,6 +229,9 @@ pub struct Config {
     pub public_url: Option<String>,
     /// A console session ends after this long without a request.
     pub session_idle: Duration,
+    /// A scan that names its event admits from this long before the event's
+    /// start until its end (`ADMISSION_OPENS_BEFORE`, default 6h).
+    pub admission_opens_before: Duration,
     /// Console cookies only over HTTPS (`SESSION_COOKIE_SECURE=true`).
     pub session_cookie_secure: bool,
     /// How often a worker prunes what only grows (`jobs::housekeeping`).
@@ -431,6 +435,11 @@ impl Config {
                 })
                 .transpose()?,
             session_idle: parse_duration_var(&get, "SESSION_IDLE", Duration::from_secs(8 * 3600))?,
+            admission_opens_before: parse_duration_var(
+                &get,
+                "ADMISSION_OPENS_BEFORE",
+                Duration::from_secs(6 * 3600),
+            )?,
             session_cookie_secure: parse_bool(&get, "SESSION_COOKIE_SECURE")?,
             jwt_revoke_access_on_password_change: parse_bool(
                 &get,

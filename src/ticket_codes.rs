@@ -18,7 +18,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-const PREFIX: &str = "DE1.";
+/// What every long code starts with.
+pub const CODE_PREFIX: &str = "DE1.";
 const KID_LEN: usize = 6;
 const PAYLOAD_LEN: usize = KID_LEN + 16 + 16;
 
@@ -94,7 +95,7 @@ impl TicketSigner {
         payload.extend_from_slice(&kid_bytes(&self.signing.verifying_key()));
         payload.extend_from_slice(registration.as_bytes());
         payload.extend_from_slice(event.as_bytes());
-        let signed = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(&payload));
+        let signed = format!("{CODE_PREFIX}{}", URL_SAFE_NO_PAD.encode(&payload));
         let signature = self.signing.sign(signed.as_bytes());
         format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
     }
@@ -137,7 +138,7 @@ impl Decoded {
     /// Parses `DE1.<payload>.<signature>`; `None` when malformed.
     pub fn parse(code: &str) -> Option<Decoded> {
         let code = code.trim();
-        let rest = code.strip_prefix(PREFIX)?;
+        let rest = code.strip_prefix(CODE_PREFIX)?;
         let (payload_text, signature_text) = rest.split_once('.')?;
         let payload = URL_SAFE_NO_PAD.decode(payload_text).ok()?;
         let signature = URL_SAFE_NO_PAD.decode(signature_text).ok()?;
@@ -155,7 +156,7 @@ impl Decoded {
             kid: URL_SAFE_NO_PAD.encode(&payload[..KID_LEN]),
             registration: Uuid::from_slice(&payload[KID_LEN..KID_LEN + 16]).ok()?,
             event: Uuid::from_slice(&payload[KID_LEN + 16..]).ok()?,
-            signed: format!("{PREFIX}{payload_text}"),
+            signed: format!("{CODE_PREFIX}{payload_text}"),
             signature,
         })
     }
@@ -194,6 +195,55 @@ pub fn qr_png(code: &str) -> anyhow::Result<Vec<u8>> {
     Ok(bytes.into_inner())
 }
 
+/// The characters of short codes: Crockford's base32 (no I, L, O, U).
+pub const SHORT_CODE_ALPHABET: &str = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// A short code's characters (50 random bits).
+pub const SHORT_CODE_LEN: usize = 10;
+
+/// A new random short code (stored without dashes, upper case).
+pub fn new_short_code() -> String {
+    let alphabet = SHORT_CODE_ALPHABET.as_bytes();
+    let mut bytes = [0u8; SHORT_CODE_LEN];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| char::from(alphabet[usize::from(b & 31)]))
+        .collect()
+}
+
+/// A short code as typed or read aloud, as stored: case and dashes (and
+/// spaces) ignored, and Crockford's look-alikes read as what they look like
+/// (I and L as 1, O as 0). `None` when it cannot be a short code.
+pub fn normalize_short_code(typed: &str) -> Option<String> {
+    let mut code = String::with_capacity(SHORT_CODE_LEN);
+    for c in typed.chars() {
+        let c = match c.to_ascii_uppercase() {
+            '-' | ' ' => continue,
+            'I' | 'L' => '1',
+            'O' => '0',
+            c if SHORT_CODE_ALPHABET.contains(c) => c,
+            _ => return None,
+        };
+        code.push(c);
+        if code.len() > SHORT_CODE_LEN {
+            return None;
+        }
+    }
+    (code.len() == SHORT_CODE_LEN).then_some(code)
+}
+
+/// A short code as printed: `7KQ4-M2XD-9P`.
+pub fn format_short_code(code: &str) -> String {
+    let mut shown = String::with_capacity(code.len() + 2);
+    for (i, c) in code.chars().enumerate() {
+        if i == 4 || i == 8 {
+            shown.push('-');
+        }
+        shown.push(c);
+    }
+    shown
+}
+
 /// The QR version a code needs (for tests and the docs: ≤ 10).
 pub fn qr_version(code: &str) -> anyhow::Result<i16> {
     match qr(code)?.version() {
@@ -220,6 +270,39 @@ mod tests {
         assert!(!decoded.verify(&other.verifying_key()));
         assert!(qr_png(&code).expect("png").starts_with(b"\x89PNG"));
         assert!(qr_svg(&code).expect("svg").contains("<svg"));
+    }
+
+    #[test]
+    fn short_codes_read_as_people_type_them() {
+        let code = new_short_code();
+        assert_eq!(code.len(), SHORT_CODE_LEN);
+        assert!(code.chars().all(|c| SHORT_CODE_ALPHABET.contains(c)));
+        assert_ne!(code, new_short_code());
+        let shown = format_short_code("7KQ4M2XD9P");
+        assert_eq!(shown, "7KQ4-M2XD-9P");
+        for typed in [
+            "7KQ4-M2XD-9P",
+            "7kq4m2xd9p",
+            " 7kq4 m2xd 9p ",
+            "7KQ4-M2XD-9-P",
+        ] {
+            assert_eq!(normalize_short_code(typed).as_deref(), Some("7KQ4M2XD9P"));
+        }
+        // Look-alikes read as digits; U and anything else refused.
+        assert_eq!(
+            normalize_short_code("ILO0-0000-00").as_deref(),
+            Some("1100000000")
+        );
+        for bad in [
+            "7KQ4-M2XD-9U",
+            "7KQ4-M2XD-9",
+            "7KQ4-M2XD-9PP",
+            "",
+            "DE1.abc",
+            "7KQ4_M2XD_9P",
+        ] {
+            assert_eq!(normalize_short_code(bad), None, "{bad}");
+        }
     }
 
     #[test]

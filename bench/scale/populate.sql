@@ -52,26 +52,29 @@ SELECT md5('ticket' || j)::uuid, md5('event' || j)::uuid,
        CASE WHEN j = 1 THEN 1000000 ELSE 1000 END, 0
 FROM generate_series(1, :events) j;
 
--- The big event: guests 1..big, once each.
-INSERT INTO registrations (id, ticket_id, user_id, event_id, registered_at)
+-- The big event: guests 1..big, once each. Short codes are unique by
+-- construction here (a letter per batch, then the number).
+INSERT INTO registrations (id, ticket_id, user_id, event_id, registered_at, short_code)
 SELECT md5('reg' || i)::uuid, md5('ticket1')::uuid, md5('user' || i)::uuid,
-       md5('event1')::uuid, now() - make_interval(secs => (i * 7919) % (30 * 86400))
+       md5('event1')::uuid, now() - make_interval(secs => (i * 7919) % (30 * 86400)),
+       'B' || lpad(i::text, 9, '0')
 FROM generate_series(1, :big) i;
 -- The rest: registration k goes to event 2 + k % (events - 1), by guest
 -- 1 + (k * 7919) % users (distinct within an event: the two moduli are
 -- coprime and 7919 is prime).
-INSERT INTO registrations (id, ticket_id, user_id, event_id, registered_at)
+INSERT INTO registrations (id, ticket_id, user_id, event_id, registered_at, short_code)
 SELECT md5('reg' || (:big + k))::uuid,
        md5('ticket' || (2 + k % (:events - 1)))::uuid,
        md5('user' || (1 + (k * 7919::bigint) % :users))::uuid,
        md5('event' || (2 + k % (:events - 1)))::uuid,
-       now() - make_interval(secs => (k * 104729::bigint) % (60 * 86400))
+       now() - make_interval(secs => (k * 104729::bigint) % (60 * 86400)),
+       'R' || lpad(k::text, 9, '0')
 FROM generate_series(1, :others) k
 ON CONFLICT DO NOTHING;
 -- The attendee's own: ten events and the big one.
-INSERT INTO registrations (id, ticket_id, user_id, event_id, registered_at)
+INSERT INTO registrations (id, ticket_id, user_id, event_id, registered_at, short_code)
 SELECT md5('attendee-reg' || j)::uuid, md5('ticket' || j)::uuid, :'attendee'::uuid,
-       md5('event' || j)::uuid, now() - make_interval(days => j)
+       md5('event' || j)::uuid, now() - make_interval(days => j), 'A' || lpad(j::text, 9, '0')
 FROM generate_series(1, 11) j;
 
 UPDATE tickets t SET sold = c.n FROM (

@@ -18,11 +18,13 @@ use uuid::Uuid;
 use super::body::{JsonBody, idempotency_key, path_id};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
-use super::pagination::{CheckinList, Origin, Pagination, page_request};
+use super::pagination::{AttendeeList, CheckinList, Origin, Pagination, page_request};
 use super::schemas::{ID_UUID, datetime, money};
+use crate::db::entities::user;
 use crate::domain::FieldErrors;
 use crate::domain::checkins::{
-    self as domain, Admission, CheckinFilter, PublicKey, Scan, ScanRefused,
+    self as domain, Admission, CheckinFilter, Holder, Presented, PublicKey, Refused, Scan,
+    ScanRefused,
 };
 use crate::domain::idempotency::{self, Endpoint, Remembered, RequestKey};
 use crate::input::QueryParams;
@@ -43,6 +45,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(undo))
         .routes(routes!(sync))
         .routes(routes!(stats))
+        .routes(routes!(attendees))
 }
 
 /// A registration's ticket code and where its QR code is.
@@ -52,6 +55,10 @@ pub struct TicketOut {
     pub event: Uuid,
     /// `DE1.<payload>.<signature>`: what the QR code carries.
     pub code: String,
+    /// Printed under the QR code, e.g. `7KQ4-M2XD-9P`: door staff may type
+    /// it instead (any case, dashes ignored; looked up, not verifiable
+    /// offline).
+    pub short_code: String,
     /// URL of the QR code as SVG.
     pub qr_svg: String,
     /// URL of the QR code as PNG.
@@ -81,6 +88,7 @@ async fn ticket(
         registration: found.registration.id,
         event: found.registration.event_id,
         code: found.code,
+        short_code: ticket_codes::format_short_code(&found.registration.short_code),
         qr_svg: origin.url(&format!("{base}.svg")),
         qr_png: origin.url(&format!("{base}.png")),
     }))
@@ -204,7 +212,11 @@ pub struct CheckinOut {
     pub id: Uuid,
     pub registration: Uuid,
     pub event: Uuid,
+    /// The event's name (what the door says).
+    pub event_name: String,
     pub ticket: Uuid,
+    /// The ticket type's name.
+    pub ticket_name: String,
     pub user: Attendee,
     #[serde(serialize_with = "datetime")]
     pub checked_in_at: DateTime<Utc>,
@@ -218,6 +230,8 @@ pub struct CheckinOut {
     /// A second entry on the same ticket (an offline scan after another
     /// admission).
     pub conflict: bool,
+    /// `scan` (a code) or `manual` (admitted by registration id).
+    pub method: String,
 }
 
 impl From<Admission> for CheckinOut {
@@ -226,28 +240,50 @@ impl From<Admission> for CheckinOut {
             id: a.checkin.id,
             registration: a.checkin.registration_id,
             event: a.checkin.event_id,
+            event_name: a.event_name,
             ticket: a.checkin.ticket_id,
-            user: Attendee {
-                id: a.user.id,
-                username: a.user.username,
-                first_name: a.user.first_name,
-                last_name: a.user.last_name,
-            },
+            ticket_name: a.ticket_name,
+            user: Attendee::from(a.user),
             checked_in_at: a.checkin.checked_in_at,
             checked_in_by: a.checkin.checked_in_by,
             forced: a.checkin.forced,
             offline: a.checkin.offline,
             conflict: a.checkin.conflict,
+            method: a.checkin.method,
         }
     }
 }
 
-/// A scan.
+impl From<user::Model> for Attendee {
+    fn from(u: user::Model) -> Self {
+        Attendee {
+            id: u.id,
+            username: u.username,
+            first_name: u.first_name,
+            last_name: u.last_name,
+        }
+    }
+}
+
+/// A scan: a `code`, or a `registration` found by name (with its
+/// `event`).
 #[derive(ToSchema)]
 pub struct ScanRequest {
-    /// The ticket code read from the QR code.
-    pub code: String,
-    /// Admit although the ticket is not paid (recorded as forced).
+    /// The ticket code read from the QR code, or the short code printed
+    /// under it (any case, dashes ignored).
+    #[schema(required = false)]
+    pub code: Option<String>,
+    /// Admit this registration without a code (door staff found the person
+    /// by name; recorded as `manual`). Needs `event`.
+    #[schema(required = false)]
+    pub registration: Option<Uuid>,
+    /// The event whose door this is: another event's ticket is refused
+    /// (`wrong_event`), and so is a scan outside the admission window
+    /// (`not_yet_valid`, `event_ended`). Door apps should always send it.
+    #[schema(required = false)]
+    pub event: Option<Uuid>,
+    /// Admit although the ticket is not paid, or outside the admission
+    /// window (recorded as forced).
     #[schema(required = false)]
     pub force: bool,
     /// When a door app admitted the person offline; the scan is recorded
@@ -267,11 +303,14 @@ pub struct InvalidCode {
 
 /// A scan refused at the door (403, 404, 409): why, in words (`detail`)
 /// and as a `reason` a door app can switch on; an earlier admission says
-/// when and by whom.
+/// when and by whom. When the code is genuine and the caller manages its
+/// event, the refusal names whose ticket it is (`registration`, `user`,
+/// `ticket`, `ticket_name`, `event`, `event_name`).
 #[derive(ToSchema)]
 pub struct ScanRefusal {
     pub detail: String,
-    /// `forbidden` (403), `revoked` (404), `event_cancelled`, `unpaid`,
+    /// `forbidden` (403), `revoked` (404), `wrong_event`,
+    /// `event_cancelled`, `not_yet_valid`, `event_ended`, `unpaid`,
     /// `already_checked_in` (409).
     pub reason: String,
     /// `already_checked_in` only: when the person was admitted.
@@ -281,6 +320,24 @@ pub struct ScanRefusal {
     /// account is gone, or for an import).
     #[schema(required = false)]
     pub checked_in_by: Option<Uuid>,
+    /// `not_yet_valid` only: when the door opens for this event.
+    #[schema(required = false, value_type = DateTime<Utc>)]
+    pub opens_at: Option<DateTime<Utc>>,
+    /// `event_ended` only: when the event ended.
+    #[schema(required = false, value_type = DateTime<Utc>)]
+    pub ended_at: Option<DateTime<Utc>>,
+    #[schema(required = false)]
+    pub registration: Option<Uuid>,
+    #[schema(required = false)]
+    pub user: Option<Attendee>,
+    #[schema(required = false)]
+    pub ticket: Option<Uuid>,
+    #[schema(required = false)]
+    pub ticket_name: Option<String>,
+    #[schema(required = false)]
+    pub event: Option<Uuid>,
+    #[schema(required = false)]
+    pub event_name: Option<String>,
 }
 
 /// A 400 of a scan: an invalid code, or the usual field errors.
@@ -292,20 +349,20 @@ pub enum ScanBadRequest {
 }
 
 /// The answer to a scan: status and body.
-fn scan_answer(
-    outcome: Result<Admission, ScanRefused>,
-) -> ApiResult<(StatusCode, serde_json::Value)> {
-    let reason = match &outcome {
-        Err(refused) => refused.reason(),
-        Ok(_) => "",
+fn scan_answer(outcome: Result<Admission, Refused>) -> ApiResult<(StatusCode, serde_json::Value)> {
+    let refused = match outcome {
+        Ok(admission) => {
+            return Ok((
+                StatusCode::CREATED,
+                serde_json::to_value(CheckinOut::from(admission))
+                    .map_err(|e| ApiError::Internal(e.into()))?,
+            ));
+        }
+        Err(refused) => refused,
     };
-    Ok(match outcome {
-        Ok(admission) => (
-            StatusCode::CREATED,
-            serde_json::to_value(CheckinOut::from(admission))
-                .map_err(|e| ApiError::Internal(e.into()))?,
-        ),
-        Err(ScanRefused::InvalidCode) => (
+    let reason = refused.why.reason();
+    let (status, mut body) = match refused.why {
+        ScanRefused::InvalidCode => (
             StatusCode::BAD_REQUEST,
             serde_json::to_value(ScanBadRequest::InvalidCode(InvalidCode {
                 code: ["Invalid ticket code."],
@@ -313,30 +370,57 @@ fn scan_answer(
             }))
             .map_err(|e| ApiError::Internal(e.into()))?,
         ),
-        Err(ScanRefused::Revoked) => (
+        ScanRefused::NoSuchDoor(id) => (
+            StatusCode::BAD_REQUEST,
+            json!({ "event": [crate::domain::does_not_exist(id)] }),
+        ),
+        ScanRefused::WrongEvent(name) => (
+            StatusCode::CONFLICT,
+            json!({ "detail": format!("Ticket is for another event: {name}."), "reason": reason }),
+        ),
+        ScanRefused::Revoked => (
             StatusCode::NOT_FOUND,
             json!({ "detail": "Not found.", "reason": reason }),
         ),
-        Err(ScanRefused::Forbidden) => (
+        ScanRefused::Forbidden => (
             StatusCode::FORBIDDEN,
             json!({
                 "detail": "You do not have permission to perform this action.",
                 "reason": reason,
             }),
         ),
-        Err(ScanRefused::EventCancelled) => (
+        ScanRefused::EventCancelled => (
             StatusCode::CONFLICT,
             json!({ "detail": "Event is cancelled.", "reason": reason }),
         ),
-        Err(ScanRefused::Unpaid) => (
+        ScanRefused::NotYetValid { opens_at } => (
+            StatusCode::CONFLICT,
+            json!({
+                "detail": format!(
+                    "Ticket is not valid yet: admission opens at {}.",
+                    crate::input::format_datetime(&opens_at)
+                ),
+                "reason": reason,
+                "opens_at": crate::input::format_datetime(&opens_at),
+            }),
+        ),
+        ScanRefused::EventEnded { ended_at } => (
+            StatusCode::CONFLICT,
+            json!({
+                "detail": "Event has ended.",
+                "reason": reason,
+                "ended_at": crate::input::format_datetime(&ended_at),
+            }),
+        ),
+        ScanRefused::Unpaid => (
             StatusCode::CONFLICT,
             json!({ "detail": "Payment not completed.", "reason": reason }),
         ),
-        Err(ScanRefused::BeforeRegistration) => (
+        ScanRefused::BeforeRegistration => (
             StatusCode::BAD_REQUEST,
             json!({ "scanned_at": ["Scan time cannot be before the registration was made."] }),
         ),
-        Err(ScanRefused::AlreadyCheckedIn { at, by }) => (
+        ScanRefused::AlreadyCheckedIn { at, by } => (
             StatusCode::CONFLICT,
             json!({
                 "detail": "Already checked in.",
@@ -345,12 +429,35 @@ fn scan_answer(
                 "checked_in_by": by,
             }),
         ),
-        Err(ScanRefused::Replay(first)) => (
-            StatusCode::from_u16(first.status).unwrap_or(StatusCode::CREATED),
-            serde_json::from_str(&first.body).map_err(|e| ApiError::Internal(e.into()))?,
-        ),
-        Err(ScanRefused::Failed(err)) => return Err(err.into()),
-    })
+        ScanRefused::Replay(first) => {
+            return Ok((
+                StatusCode::from_u16(first.status).unwrap_or(StatusCode::CREATED),
+                serde_json::from_str(&first.body).map_err(|e| ApiError::Internal(e.into()))?,
+            ));
+        }
+        ScanRefused::Failed(err) => return Err(err.into()),
+    };
+    // A refusal about a genuine ticket says whose it is (not the field
+    // errors of a 400 about the request itself).
+    if let (Some(holder), true) = (refused.holder, status != StatusCode::BAD_REQUEST) {
+        name_holder(&mut body, holder)?;
+    }
+    Ok((status, body))
+}
+
+/// Adds whose ticket it is to a refusal's body.
+fn name_holder(body: &mut serde_json::Value, holder: Holder) -> ApiResult<()> {
+    let user = serde_json::to_value(Attendee::from(holder.user))
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert("registration".into(), json!(holder.registration));
+        fields.insert("user".into(), user);
+        fields.insert("ticket".into(), json!(holder.ticket));
+        fields.insert("ticket_name".into(), json!(holder.ticket_name));
+        fields.insert("event".into(), json!(holder.event));
+        fields.insert("event_name".into(), json!(holder.event_name));
+    }
+    Ok(())
 }
 
 /// Check a ticket in (superuser, admin, those who manage the code's event)
@@ -406,7 +513,13 @@ async fn scan(
         return super::replay(previous);
     }
     let mut input = body.input(false)?;
-    let code = input.text("code", crate::input::Text::required(1024));
+    let registration = input.uuid("registration", false);
+    let code = if input.contains("registration") && !input.contains("code") {
+        None
+    } else {
+        input.text("code", crate::input::Text::required(1024))
+    };
+    let event = input.uuid("event", false);
     let force = input.boolean("force", false);
     let scanned_at = input.datetime("scanned_at", false, state.config.time_zone);
     // An offline scan happened in the past: a door app's clock may run a
@@ -416,11 +529,30 @@ async fn scan(
             .errors
             .add("scanned_at", "Scan time cannot be in the future.");
     }
-    let Some(code) = code.filter(|_| input.errors.is_empty()) else {
+    if input.contains("registration") {
+        if input.contains("code") {
+            input.errors.add(
+                "non_field_errors",
+                "Send either a code or a registration, not both.",
+            );
+        } else if !input.contains("event") {
+            input.errors.add(
+                "event",
+                "This field is required when admitting by registration.",
+            );
+        }
+    }
+    if !input.errors.is_empty() {
         return code_errors(input.errors);
+    }
+    let presented = match (code, registration) {
+        (Some(code), _) => Presented::Code(code),
+        (None, Some(id)) => Presented::Registration(id),
+        (None, None) => return code_errors(FieldErrors::single("code", "This field is required.")),
     };
-    let request = ScanRequest {
-        code,
+    let request = Scan {
+        presented,
+        event,
         force: force.unwrap_or(false),
         scanned_at,
     };
@@ -430,18 +562,18 @@ async fn scan(
     let outcome = domain::scan(
         &state,
         &caller,
-        Scan {
-            code: request.code,
-            force: request.force,
-            scanned_at: request.scanned_at,
-        },
+        request,
         key.as_ref().map(|key| domain::Idempotent {
             key,
             render: &render,
         }),
     )
     .await;
-    if let Err(ScanRefused::Replay(first)) = outcome {
+    if let Err(Refused {
+        why: ScanRefused::Replay(first),
+        ..
+    }) = outcome
+    {
         return super::replay(first);
     }
     let (status, body) = scan_answer(outcome)?;
@@ -690,4 +822,104 @@ async fn stats(
             })
             .collect(),
     }))
+}
+
+/// An attendee as door staff find them.
+#[derive(Serialize, ToSchema)]
+pub struct Person {
+    pub id: Uuid,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+/// A registration of an event, for the door.
+#[derive(Serialize, ToSchema)]
+pub struct AttendeeOut {
+    pub registration: Uuid,
+    /// The short code printed on the ticket, e.g. `7KQ4-M2XD-9P`.
+    pub short_code: String,
+    pub user: Person,
+    pub ticket: Uuid,
+    pub ticket_name: String,
+    #[serde(serialize_with = "datetime")]
+    pub registered_at: DateTime<Utc>,
+    /// `completed` when a payment is, else the latest payment's status;
+    /// `null` without a payment.
+    #[schema(required = true)]
+    pub payment_status: Option<String>,
+    /// Whether the door must see a completed payment (a priced ticket).
+    pub paid: bool,
+    /// When the person was admitted, `null` until then.
+    #[schema(required = true, value_type = Option<DateTime<Utc>>)]
+    #[serde(serialize_with = "super::schemas::optional_datetime")]
+    pub checked_in_at: Option<DateTime<Utc>>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AttendeeParams {
+    /// Part of a name, username or e-mail (any case), or a short code.
+    pub search: Option<String>,
+}
+
+/// Find an event's attendees at the door (those who manage the event)
+///
+/// Registrations in registration order, each with the person, ticket type,
+/// payment status and admission; `search` narrows them to people whose
+/// name, username or e-mail contains it, or to the registration whose short
+/// code it is. Admit one with `POST /api/checkins/` and
+/// `{"registration", "event"}`.
+#[utoipa::path(
+    get, path = "/api/events/{id}/attendees", tag = "checkins", operation_id = "events_attendees",
+    params(("id" = Uuid, Path, description = ID_UUID), AttendeeParams, Pagination),
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "A page of attendees", body = AttendeeList),
+        (status = 403, description = "Not allowed"),
+        (status = 404, description = "No such event"),
+    )
+)]
+async fn attendees(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+    SentUri(uri): SentUri,
+    origin: Origin,
+) -> ApiResult<Json<AttendeeList>> {
+    let event_id = path_id(&id)?;
+    let query = QueryParams::parse(raw.as_deref());
+    let search = query.get("search").map(str::to_owned);
+    let page = crate::domain::registrations::roster(
+        &state,
+        &caller,
+        event_id,
+        search.as_deref(),
+        page_request(&query),
+    )
+    .await?;
+    Ok(Json(AttendeeList::new(
+        page,
+        |row| AttendeeOut {
+            registration: row.registration.id,
+            short_code: ticket_codes::format_short_code(&row.registration.short_code),
+            user: Person {
+                id: row.user.id,
+                username: row.user.username,
+                email: row.user.email,
+                first_name: row.user.first_name,
+                last_name: row.user.last_name,
+            },
+            ticket: row.registration.ticket_id,
+            ticket_name: row.ticket,
+            registered_at: row.registration.registered_at,
+            paid: !row.priced || row.payment_status.as_deref() == Some("completed"),
+            payment_status: row.payment_status,
+            checked_in_at: row.checked_in_at,
+        },
+        &uri,
+        &origin,
+    )))
 }

@@ -163,6 +163,12 @@ list_envelope!(
     "A page of check-ins."
 );
 list_envelope!(
+    AttendeeList,
+    attendees,
+    super::checkins::AttendeeOut,
+    "A page of an event's attendees, in registration order."
+);
+list_envelope!(
     PaymentList,
     payments,
     super::payments::PaymentOut,

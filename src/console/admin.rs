@@ -62,7 +62,7 @@ async fn users(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let Visit { caller, frame } =
+    let Visit { caller, frame, .. } =
         page_or_return!(visit(&state, &headers, "/console/users/", "users").await);
     let q = query_text(query.as_deref(), "q");
     let request = PageRequest {
@@ -129,7 +129,8 @@ async fn user_page(
     Path(id): Path<String>,
 ) -> Response {
     let here = format!("/console/users/{id}/");
-    let Visit { caller, frame } = page_or_return!(visit(&state, &headers, &here, "users").await);
+    let Visit { caller, frame, .. } =
+        page_or_return!(visit(&state, &headers, &here, "users").await);
     let id = page_or_return!(path_uuid(&id));
     let loaded = async {
         accounts::authorize_list(&caller)?;
@@ -246,7 +247,8 @@ async fn remove_group_confirm(
     Path((id, group)): Path<(String, String)>,
 ) -> Response {
     let here = format!("/console/users/{id}/groups/{group}/remove");
-    let Visit { caller, frame } = page_or_return!(visit(&state, &headers, &here, "users").await);
+    let Visit { caller, frame, .. } =
+        page_or_return!(visit(&state, &headers, &here, "users").await);
     let id = page_or_return!(path_uuid(&id));
     let Ok(group_id) = group.parse::<i32>() else {
         return super::not_found_page();
@@ -325,7 +327,9 @@ async fn render_groups(
     form: FormState,
     status: StatusCode,
 ) -> Response {
-    let Visit { caller, mut frame } = visit;
+    let Visit {
+        caller, mut frame, ..
+    } = visit;
     frame.section = "groups";
     let loaded = async {
         let all = groups::list(
@@ -428,7 +432,7 @@ async fn jobs_page(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let Visit { caller, frame } =
+    let Visit { caller, frame, .. } =
         page_or_return!(visit(&state, &headers, "/console/jobs/", "jobs").await);
     let request = PageRequest {
         page: page_number(query.as_deref()),
@@ -510,7 +514,7 @@ struct StatusPage<'a> {
 
 /// What `/readyz` reports, for people.
 async fn status_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Visit { caller, frame } =
+    let Visit { caller, frame, .. } =
         page_or_return!(visit(&state, &headers, "/console/status/", "status").await);
     if let Err(e) = jobs::authorize(&caller) {
         return refusal(e);

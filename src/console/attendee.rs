@@ -87,7 +87,7 @@ impl std::ops::Deref for Dashboard<'_> {
 }
 
 async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Visit { caller, frame } =
+    let Visit { caller, frame, .. } =
         page_or_return!(visit(&state, &headers, "/console/", "home").await);
     let key = format!(
         "dashboard:{}:{}:{}:{}",
@@ -198,8 +198,12 @@ struct HeldTicket {
     location: String,
     payment: String,
     code: String,
+    /// Printed under the QR code: `7KQ4-M2XD-9P`.
+    short_code: String,
     qr_svg: String,
     cancellable: bool,
+    /// "Checked in at 18:04 on Mon 1 Mar" once admitted.
+    checked_in: Option<String>,
 }
 
 #[derive(Template)]
@@ -219,12 +223,13 @@ fn inline_svg(code: &str) -> Result<String, DomainError> {
 }
 
 async fn my_tickets(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Visit { caller, frame } =
+    let Visit { caller, frame, .. } =
         page_or_return!(visit(&state, &headers, "/console/my/", "my").await);
     let result = async {
         let held = registrations::holdings(&state, &caller).await?;
         let ids: Vec<Uuid> = held.iter().map(|h| h.registration.id).collect();
         let payments = payments::status_by_registration(&state, &ids).await?;
+        let admitted = checkins::admissions_of(&state, &ids).await?;
         let mut tickets = Vec::with_capacity(held.len());
         for h in held {
             let code = checkins::ticket_code(&state, &caller, h.registration.id)
@@ -240,6 +245,10 @@ async fn my_tickets(State(state): State<AppState>, headers: HeaderMap) -> Respon
                 registration: h.registration.id,
                 qr_svg: inline_svg(&code)?,
                 code,
+                short_code: crate::ticket_codes::format_short_code(&h.registration.short_code),
+                checked_in: admitted
+                    .get(&h.registration.id)
+                    .map(|at| super::format::when(&state, at)),
                 starts: when(&state, &h.event.start_time),
                 event: h.event.name,
                 ticket: h.ticket.name,
@@ -311,7 +320,7 @@ async fn cancel_confirm(
     Path(id): Path<String>,
 ) -> Response {
     let here = format!("/console/my/registrations/{id}/cancel");
-    let Visit { caller, frame } = page_or_return!(visit(&state, &headers, &here, "my").await);
+    let Visit { caller, frame, .. } = page_or_return!(visit(&state, &headers, &here, "my").await);
     let id = page_or_return!(path_uuid(&id));
     let held = match cancellable(&state, &caller, id).await {
         Ok(held) => held,
@@ -470,7 +479,9 @@ async fn render_browse_event(
     status: StatusCode,
     message: Option<String>,
 ) -> Response {
-    let Visit { caller, mut frame } = visit;
+    let Visit {
+        caller, mut frame, ..
+    } = visit;
     frame.section = "browse";
     let id = page_or_return!(path_uuid(id));
     let loaded = async {

@@ -106,6 +106,10 @@ pub(crate) struct Flash {
 pub(crate) struct Visit {
     pub caller: Caller,
     pub frame: Frame,
+    /// The session cookie's value (to change what the session remembers).
+    pub session_token: String,
+    /// The event whose door this browser is at (the scan page).
+    pub door_event: Option<uuid::Uuid>,
 }
 
 fn roles_of(caller: &Caller) -> String {
@@ -146,8 +150,8 @@ async fn visit(
     here: &str,
     section: &'static str,
 ) -> Result<Visit, Response> {
-    let current = match session(state, headers).await {
-        Ok(Some((_, current))) => current,
+    let (session_token, current) = match session(state, headers).await {
+        Ok(Some(found)) => found,
         Ok(None) => return Err(login_redirect(here)),
         Err(e) => return Err(refusal(e)),
     };
@@ -165,7 +169,12 @@ async fn visit(
         flash: read_flash(headers),
         secure: state.config.session_cookie_secure,
     };
-    Ok(Visit { caller, frame })
+    Ok(Visit {
+        caller,
+        frame,
+        session_token,
+        door_event: current.door_event,
+    })
 }
 
 /// A form posted by a signed-in visitor, its CSRF token checked: anonymous

@@ -96,7 +96,9 @@ struct ListPage<'a> {
 }
 
 async fn show_list(state: &AppState, visit: Visit, form: AddForm, status: StatusCode) -> Response {
-    let Visit { caller, mut frame } = visit;
+    let Visit {
+        caller, mut frame, ..
+    } = visit;
     frame.section = "webhooks";
     let request = PageRequest { page: 1, size: 100 };
     let page = match domain::list(state, &caller, request).await {
@@ -239,7 +241,9 @@ async fn endpoint_page(
     RawQuery(query): RawQuery,
 ) -> Response {
     let here = format!("/console/webhooks/{id}/");
-    let Visit { caller, mut frame } = match visit(&state, &headers, &here, "webhooks").await {
+    let Visit {
+        caller, mut frame, ..
+    } = match visit(&state, &headers, &here, "webhooks").await {
         Ok(visit) => visit,
         Err(response) => return response,
     };
@@ -404,7 +408,7 @@ async fn delete_confirm(
     Path(id): Path<String>,
 ) -> Response {
     let here = format!("/console/webhooks/{id}/delete");
-    let Visit { caller, frame } = match visit(&state, &headers, &here, "webhooks").await {
+    let Visit { caller, frame, .. } = match visit(&state, &headers, &here, "webhooks").await {
         Ok(visit) => visit,
         Err(response) => return response,
     };

@@ -146,6 +146,9 @@ pub mod registration {
         /// by event without a join.
         pub event_id: Uuid,
         pub registered_at: DateTimeUtc,
+        /// Printed under the QR code and typed at the door: 10 Crockford
+        /// base32 characters, unique (`ticket_codes::new_short_code`).
+        pub short_code: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -368,6 +371,8 @@ pub mod checkin {
         pub offline: bool,
         /// A second entry on the same ticket.
         pub conflict: bool,
+        /// `scan` (a code) or `manual` (door staff found the person by name).
+        pub method: String,
         /// When the server recorded it.
         pub recorded_at: DateTimeUtc,
     }
@@ -413,6 +418,8 @@ pub mod console_session {
         pub csrf_token: String,
         pub created_at: DateTimeUtc,
         pub last_seen_at: DateTimeUtc,
+        /// The event whose door this browser is at (the scan page's door mode).
+        pub door_event_id: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(EventTextSearch),
             Box::new(AuditLog),
             Box::new(Webhooks),
+            Box::new(Door),
         ]
     }
 }
@@ -1320,6 +1321,85 @@ impl MigrationTrait for Webhooks {
              CREATE INDEX idx_outbox_endpoint_id_message_id ON outbox (endpoint_id, message_id)",
         )
         .await?;
+        Ok(())
+    }
+}
+
+/// The door (API.md §7): a short code per registration (10 Crockford
+/// base32 characters, unique), how each check-in was made (`scan` or
+/// `manual`), and the event a console session's door mode is at.
+struct Door;
+
+impl MigrationName for Door {
+    fn name(&self) -> &str {
+        "m20261208_000016_door"
+    }
+}
+
+/// A random short code, as SQL, one per row (for the registrations made
+/// before short codes existed).
+fn random_short_code_sql(backend: sea_orm::DbBackend) -> String {
+    let alphabet = crate::ticket_codes::SHORT_CODE_ALPHABET;
+    let one = match backend {
+        sea_orm::DbBackend::Postgres => {
+            format!("substr('{alphabet}', 1 + floor(random() * 32)::int, 1)")
+        }
+        _ => format!("substr('{alphabet}', 1 + (abs(random()) % 32), 1)"),
+    };
+    vec![one; crate::ticket_codes::SHORT_CODE_LEN].join(" || ")
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Door {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("registrations")
+                .add_column(string_len_null("short_code", 10))
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table("checkins")
+                .add_column(string_len("method", 10).default("scan"))
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table("console_sessions")
+                .add_column(uuid_null("door_event_id"))
+                .to_owned(),
+        )
+        .await?;
+        let db = m.get_connection();
+        let backend = db.get_database_backend();
+        let code = random_short_code_sql(backend);
+        db.execute_unprepared(&format!(
+            "UPDATE registrations SET short_code = {code} WHERE short_code IS NULL"
+        ))
+        .await?;
+        // Two registrations drawing the same code (about one in a billion
+        // per pair of a million): drawn again until none do.
+        for _ in 0..100 {
+            let redrawn = db
+                .execute_unprepared(&format!(
+                    "UPDATE registrations SET short_code = {code} WHERE short_code IN \
+                     (SELECT short_code FROM registrations GROUP BY short_code \
+                      HAVING count(*) > 1)"
+                ))
+                .await?;
+            if redrawn.rows_affected() == 0 {
+                break;
+            }
+        }
+        m.create_index(unique_index("registrations", &["short_code"]))
+            .await?;
+        if backend == sea_orm::DbBackend::Postgres {
+            db.execute_unprepared("ALTER TABLE registrations ALTER COLUMN short_code SET NOT NULL")
+                .await?;
+        }
         Ok(())
     }
 }

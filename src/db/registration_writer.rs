@@ -46,12 +46,22 @@ pub enum WriteRefused {
     Duplicate,
     /// The ticket, its event or the user was deleted meanwhile.
     Gone,
+    /// Another registration drew the same short code (drawn again).
+    CodeTaken,
     Failed(DbErr),
 }
 
 impl From<DbErr> for WriteRefused {
     fn from(err: DbErr) -> Self {
         match classify(&err) {
+            DbFailure::UniqueViolation(name)
+                if name
+                    .as_deref()
+                    .unwrap_or(&err.to_string())
+                    .contains("short_code") =>
+            {
+                WriteRefused::CodeTaken
+            }
             DbFailure::UniqueViolation(_) => WriteRefused::Duplicate,
             DbFailure::ForeignKeyViolation => WriteRefused::Gone,
             _ => WriteRefused::Failed(err),
@@ -65,12 +75,24 @@ impl From<DbErr> for WriteRefused {
 pub async fn register(
     db: &Database,
     queues: &Arc<Queues>,
-    new: registration::Model,
+    mut new: registration::Model,
     audit: audit::Context,
 ) -> Result<registration::Model, WriteRefused> {
-    match db.backend() {
-        DbBackend::Postgres => register_batched(db, queues, new, audit).await,
-        _ => insert_in_transaction(db, &new, &audit).await,
+    // A short code is 50 random bits: drawing one already taken happens
+    // about once in a billion registrations at a million; it is drawn again.
+    let mut draws = 0;
+    loop {
+        let written = match db.backend() {
+            DbBackend::Postgres => register_batched(db, queues, new.clone(), audit.clone()).await,
+            _ => insert_in_transaction(db, &new, &audit).await,
+        };
+        draws += 1;
+        match written {
+            Err(WriteRefused::CodeTaken) if draws < 5 => {
+                new.short_code = crate::ticket_codes::new_short_code();
+            }
+            other => return other,
+        }
     }
 }
 
@@ -393,10 +415,10 @@ impl Outcome {
 /// is the same statement, prepared once per connection.
 const BATCH_SQL: &str = r#"
 WITH req (id, user_id, outbox_id, dedupe_key, registered_at,
-          audit_id, actor_type, actor_id, actor_username, ip, request_id, n) AS (
+          audit_id, actor_type, actor_id, actor_username, ip, request_id, short_code, n) AS (
     SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[],
                          $8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[],
-                         $13::text[])
+                         $13::text[], $15::text[])
         WITH ORDINALITY
 ), ticket_room AS (
     SELECT event_id, quota - sold AS room FROM tickets WHERE id = $1 FOR UPDATE
@@ -412,8 +434,8 @@ WITH req (id, user_id, outbox_id, dedupe_key, registered_at,
     SELECT * FROM fresh
     WHERE k <= LEAST((SELECT room FROM ticket_room), (SELECT room FROM event_room))
 ), created AS (
-    INSERT INTO registrations (id, ticket_id, user_id, event_id, registered_at)
-    SELECT id, $1, user_id, (SELECT id FROM event_room), registered_at FROM admitted
+    INSERT INTO registrations (id, ticket_id, user_id, event_id, registered_at, short_code)
+    SELECT id, $1, user_id, (SELECT id FROM event_room), registered_at, short_code FROM admitted
     RETURNING id
 ), queued AS (
     INSERT INTO outbox (id, kind, registration_id, dedupe_key, run_at, attempts, status, created_at)
@@ -501,6 +523,7 @@ async fn insert_batch(
     });
     let ips = text(&|p| p.audit.origin.ip.clone());
     let request_ids = text(&|p| p.audit.origin.request_id.clone());
+    let short_codes = text(&|p| Some(p.new.short_code.clone()));
     let values: Vec<Value> = vec![
         ticket_id.into(),
         ids.into(),
@@ -516,6 +539,7 @@ async fn insert_batch(
         ips.into(),
         request_ids.into(),
         patterns.into(),
+        short_codes.into(),
     ];
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, BATCH_SQL, values);
     let rows = db.conn().query_all_raw(statement).await?;

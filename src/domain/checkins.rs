@@ -5,7 +5,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use tracing::instrument;
 use uuid::Uuid;
@@ -123,11 +124,33 @@ pub async fn ticket_code(state: &AppState, caller: &Caller, id: Uuid) -> DomainR
     })
 }
 
+/// What door staff present: a ticket code (the QR code's long code or the
+/// short code printed under it), or a registration found by name.
+#[derive(Debug, Clone)]
+pub enum Presented {
+    Code(String),
+    Registration(Uuid),
+}
+
+impl Presented {
+    /// How a check-in was made: `scan` or `manual`.
+    fn method(&self) -> &'static str {
+        match self {
+            Presented::Code(_) => "scan",
+            Presented::Registration(_) => "manual",
+        }
+    }
+}
+
 /// A scan at the door.
 #[derive(Debug, Clone)]
 pub struct Scan {
-    pub code: String,
-    /// Admit although the ticket is not paid (recorded as forced).
+    pub presented: Presented,
+    /// The event whose door this is. A scan that names it is also refused
+    /// for another event's ticket and outside the admission window.
+    pub event: Option<Uuid>,
+    /// Admit although the ticket is not paid or the door is not open
+    /// (recorded as forced).
     pub force: bool,
     /// When a door app admitted the person offline (uploaded later).
     pub scanned_at: Option<DateTime<Utc>>,
@@ -136,13 +159,26 @@ pub struct Scan {
 /// Why a scan does not admit, each with the `reason` a door app switches on.
 #[derive(Debug)]
 pub enum ScanRefused {
-    /// Not a well-formed code, or a bad signature, or an unknown key.
+    /// Not a well-formed code, or a bad signature, or an unknown key or
+    /// short code.
     InvalidCode,
+    /// The named door's event does not exist.
+    NoSuchDoor(Uuid),
+    /// The ticket is for another event than the door's (its name).
+    WrongEvent(String),
     /// The registration is gone (or moved to another event).
     Revoked,
     /// The caller does not manage the code's event.
     Forbidden,
     EventCancelled,
+    /// Before the door opens (`ADMISSION_OPENS_BEFORE` before the start).
+    NotYetValid {
+        opens_at: DateTime<Utc>,
+    },
+    /// After the event's end.
+    EventEnded {
+        ended_at: DateTime<Utc>,
+    },
     /// A priced ticket without a completed payment.
     Unpaid,
     /// An offline scan's `scanned_at` before the registration was made.
@@ -162,15 +198,28 @@ impl ScanRefused {
     pub fn reason(&self) -> &'static str {
         match self {
             ScanRefused::InvalidCode => "invalid_code",
+            ScanRefused::NoSuchDoor(_) => "invalid_event",
+            ScanRefused::WrongEvent(_) => "wrong_event",
             ScanRefused::Revoked => "revoked",
             ScanRefused::Forbidden => "forbidden",
             ScanRefused::EventCancelled => "event_cancelled",
+            ScanRefused::NotYetValid { .. } => "not_yet_valid",
+            ScanRefused::EventEnded { .. } => "event_ended",
             ScanRefused::Unpaid => "unpaid",
             ScanRefused::BeforeRegistration => "invalid_scan_time",
             ScanRefused::AlreadyCheckedIn { .. } => "already_checked_in",
             ScanRefused::Replay(_) => "replayed",
             ScanRefused::Failed(_) => "error",
         }
+    }
+
+    /// Whether `force` would have admitted (only a manager's scan gets
+    /// this far).
+    pub fn forceable(&self) -> bool {
+        matches!(
+            self,
+            ScanRefused::Unpaid | ScanRefused::NotYetValid { .. } | ScanRefused::EventEnded { .. }
+        )
     }
 }
 
@@ -186,11 +235,44 @@ impl From<sea_orm::DbErr> for ScanRefused {
     }
 }
 
-/// A check-in and the person it admitted.
+/// Whose ticket a genuine code is, so the door can say who stands there.
+#[derive(Debug, Clone)]
+pub struct Holder {
+    pub registration: Uuid,
+    pub user: user::Model,
+    pub ticket: Uuid,
+    pub ticket_name: String,
+    pub event: Uuid,
+    pub event_name: String,
+}
+
+/// A refused scan, with whose ticket it was when the code is genuine and
+/// the caller manages its event (nobody else learns who holds a ticket).
+#[derive(Debug)]
+pub struct Refused {
+    pub why: ScanRefused,
+    pub holder: Option<Holder>,
+}
+
+impl Refused {
+    fn anonymous(why: ScanRefused) -> Self {
+        Refused { why, holder: None }
+    }
+}
+
+impl<E: Into<ScanRefused>> From<E> for Refused {
+    fn from(err: E) -> Self {
+        Refused::anonymous(err.into())
+    }
+}
+
+/// A check-in and the person, ticket type and event it admitted to.
 #[derive(Debug, Clone)]
 pub struct Admission {
     pub checkin: checkin::Model,
     pub user: user::Model,
+    pub ticket_name: String,
+    pub event_name: String,
 }
 
 /// A scan's `Idempotency-Key` and how its admission is rendered for the
@@ -200,9 +282,11 @@ pub struct Idempotent<'a> {
     pub render: &'a (dyn Fn(&Admission) -> String + Send + Sync),
 }
 
-/// Scans a code: in this order, a bad code, a revoked registration, an
-/// event the caller does not manage, a cancelled event, an unpaid priced
-/// ticket (unless forced) and an earlier admission refuse it; otherwise the
+/// Scans a code (or admits a registration by name): in this order, a bad
+/// code; at a named door, another event's ticket; a revoked registration,
+/// an event the caller does not manage, a cancelled event; at a named door,
+/// outside the admission window (unless forced); an unpaid priced ticket
+/// (unless forced) and an earlier admission refuse it; otherwise the
 /// person is admitted, once.
 #[instrument(name = "scan", skip_all, fields(user = %caller.username))]
 pub async fn scan(
@@ -210,34 +294,82 @@ pub async fn scan(
     caller: &Caller,
     scan: Scan,
     idempotent: Option<Idempotent<'_>>,
-) -> Result<Admission, ScanRefused> {
+) -> Result<Admission, Refused> {
     let outcome = admit(state, caller, &scan, idempotent).await;
     let result = match &outcome {
         Ok(_) => "admitted",
-        Err(refused) => refused.reason(),
+        Err(refused) => refused.why.reason(),
     };
     METRICS.record_checkin(result);
     match &outcome {
         Ok(a) => tracing::info!(
-            "Check-in {}: registration {} admitted by {}{}{}",
+            "Check-in {}: registration {} admitted by {} ({}){}{}",
             a.checkin.id,
             a.checkin.registration_id,
             caller.username,
+            a.checkin.method,
             if a.checkin.offline {
                 " (offline scan)"
             } else {
                 ""
             },
-            if a.checkin.forced {
-                " (forced, unpaid)"
-            } else {
-                ""
-            },
+            if a.checkin.forced { " (forced)" } else { "" },
         ),
-        Err(ScanRefused::Failed(e)) => tracing::warn!("Scan by {} failed: {e}", caller.username),
-        Err(refused) => tracing::info!("Scan by {} refused: {}", caller.username, refused.reason()),
+        Err(Refused {
+            why: ScanRefused::Failed(e),
+            ..
+        }) => tracing::warn!("Scan by {} failed: {e}", caller.username),
+        Err(refused) => tracing::info!(
+            "Scan by {} refused: {}",
+            caller.username,
+            refused.why.reason()
+        ),
     }
     outcome
+}
+
+/// The registration a presented code or id names, with the event the code
+/// claims (a long code carries it; a short code or an id is looked up).
+async fn presented_registration(
+    state: &AppState,
+    presented: &Presented,
+) -> Result<(Uuid, Option<registration::Model>), ScanRefused> {
+    let db = state.db.conn();
+    match presented {
+        Presented::Code(code) if code.starts_with(crate::ticket_codes::CODE_PREFIX) => {
+            let Some(decoded) = Decoded::parse(code) else {
+                return Err(ScanRefused::InvalidCode);
+            };
+            if !signature_is_good(state, &decoded).await? {
+                return Err(ScanRefused::InvalidCode);
+            }
+            let found = registration::Entity::find_by_id(decoded.registration)
+                .one(db)
+                .await?
+                .filter(|r| r.event_id == decoded.event);
+            Ok((decoded.event, found))
+        }
+        Presented::Code(typed) => {
+            let Some(short) = crate::ticket_codes::normalize_short_code(typed) else {
+                return Err(ScanRefused::InvalidCode);
+            };
+            // Not offline-verifiable: a short code is only what the
+            // database knows (one of a deleted registration is unknown).
+            let found = registration::Entity::find()
+                .filter(registration::Column::ShortCode.eq(short))
+                .one(db)
+                .await?
+                .ok_or(ScanRefused::InvalidCode)?;
+            Ok((found.event_id, Some(found)))
+        }
+        Presented::Registration(id) => {
+            let found = registration::Entity::find_by_id(*id)
+                .one(db)
+                .await?
+                .ok_or(ScanRefused::Revoked)?;
+            Ok((found.event_id, Some(found)))
+        }
+    }
 }
 
 async fn admit(
@@ -245,52 +377,105 @@ async fn admit(
     caller: &Caller,
     scan: &Scan,
     idempotent: Option<Idempotent<'_>>,
-) -> Result<Admission, ScanRefused> {
-    let Some(decoded) = Decoded::parse(&scan.code) else {
-        return Err(ScanRefused::InvalidCode);
-    };
-    if !signature_is_good(state, &decoded).await? {
-        return Err(ScanRefused::InvalidCode);
-    }
+) -> Result<Admission, Refused> {
     let db = state.db.conn();
-    let Some(found) = registration::Entity::find_by_id(decoded.registration)
-        .one(db)
-        .await?
-        .filter(|r| r.event_id == decoded.event)
-    else {
-        return Err(ScanRefused::Revoked);
+    // The door first: it is where the request is made.
+    let door = match scan.event {
+        Some(id) => {
+            let found = event::Entity::find_by_id(id)
+                .one(db)
+                .await?
+                .ok_or(ScanRefused::NoSuchDoor(id))?;
+            if !caller.manages_event(found.organizer_id) {
+                return Err(ScanRefused::Forbidden.into());
+            }
+            Some(found)
+        }
+        None => None,
     };
-    let Some(the_event) = event::Entity::find_by_id(found.event_id).one(db).await? else {
-        return Err(ScanRefused::Revoked);
+    let (claimed_event, found) = presented_registration(state, &scan.presented).await?;
+    if let Some(door) = &door
+        && claimed_event != door.id
+    {
+        let other = event::Entity::find_by_id(claimed_event).one(db).await?;
+        let holder = match (&found, &other) {
+            (Some(r), Some(e)) if caller.manages_event(e.organizer_id) => {
+                holder_of(state, r, e).await?
+            }
+            _ => None,
+        };
+        let name = other.map_or_else(|| "an event that no longer exists".into(), |e| e.name);
+        return Err(Refused {
+            why: ScanRefused::WrongEvent(name),
+            holder,
+        });
+    }
+    let Some(found) = found else {
+        return Err(ScanRefused::Revoked.into());
+    };
+    let the_event = match door {
+        Some(door) => door,
+        None => event::Entity::find_by_id(found.event_id)
+            .one(db)
+            .await?
+            .ok_or(ScanRefused::Revoked)?,
     };
     if !caller.manages_event(the_event.organizer_id) {
-        return Err(ScanRefused::Forbidden);
+        return Err(ScanRefused::Forbidden.into());
     }
+    let Some(holder) = holder_of(state, &found, &the_event).await? else {
+        return Err(ScanRefused::Revoked.into());
+    };
+    let refuse = |why: ScanRefused| Refused {
+        why,
+        holder: Some(holder.clone()),
+    };
     if scan.scanned_at.is_some_and(|at| at < found.registered_at) {
-        return Err(ScanRefused::BeforeRegistration);
+        return Err(refuse(ScanRefused::BeforeRegistration));
     }
     if the_event.status == "cancelled" {
-        return Err(ScanRefused::EventCancelled);
+        return Err(refuse(ScanRefused::EventCancelled));
     }
-    let the_ticket = ticket::Entity::find_by_id(found.ticket_id)
+    let now = crate::db::now();
+    let mut forced = false;
+    if scan.event.is_some() {
+        let at = scan.scanned_at.unwrap_or(now);
+        let opens_before = chrono::Duration::from_std(state.config.admission_opens_before)
+            .unwrap_or(chrono::Duration::hours(6));
+        let opens_at = the_event.start_time - opens_before;
+        let closed = if at < opens_at {
+            Some(ScanRefused::NotYetValid { opens_at })
+        } else if at > the_event.end_time {
+            Some(ScanRefused::EventEnded {
+                ended_at: the_event.end_time,
+            })
+        } else {
+            None
+        };
+        if let Some(why) = closed {
+            if !scan.force {
+                return Err(refuse(why));
+            }
+            forced = true;
+        }
+    }
+    let price = ticket::Entity::find_by_id(found.ticket_id)
         .one(db)
         .await?
-        .ok_or(ScanRefused::Revoked)?;
-    let paid = the_ticket.price_minor == 0
+        .map_or(0, |t| t.price_minor);
+    let paid = price == 0
         || payment::Entity::find()
             .filter(payment::Column::RegistrationId.eq(found.id))
             .filter(payment::Column::PaymentStatus.eq("completed"))
             .count(db)
             .await?
             > 0;
-    if !paid && !scan.force {
-        return Err(ScanRefused::Unpaid);
+    if !paid {
+        if !scan.force {
+            return Err(refuse(ScanRefused::Unpaid));
+        }
+        forced = true;
     }
-    let attendee = user::Entity::find_by_id(found.user_id)
-        .one(db)
-        .await?
-        .ok_or(ScanRefused::Revoked)?;
-    let now = crate::db::now();
     let admitted = checkin::Model {
         id: Uuid::now_v7(),
         registration_id: found.id,
@@ -299,14 +484,17 @@ async fn admit(
         user_id: found.user_id,
         checked_in_at: scan.scanned_at.unwrap_or(now),
         checked_in_by: Some(caller.id),
-        forced: !paid,
+        forced,
         offline: scan.scanned_at.is_some(),
         conflict: false,
+        method: scan.presented.method().to_owned(),
         recorded_at: now,
     };
     let admission = Admission {
         checkin: admitted.clone(),
-        user: attendee,
+        user: holder.user.clone(),
+        ticket_name: holder.ticket_name.clone(),
+        event_name: holder.event_name.clone(),
     };
     let txn = state.db.begin_write().await?;
     if let Some(idempotent) = idempotent {
@@ -321,7 +509,7 @@ async fn admit(
         if !idempotency::claim(&*txn, caller.id, idempotent.key, &answer).await? {
             drop(txn);
             return match remembered(state, caller.id, idempotent.key).await? {
-                Some(first) => Err(ScanRefused::Replay(first)),
+                Some(first) => Err(ScanRefused::Replay(first).into()),
                 None => Err(DomainError::Conflict(
                     "A scan with this Idempotency-Key is being processed.".into(),
                 )
@@ -381,19 +569,43 @@ async fn admit(
                         txn.commit().await?;
                         state.cache.invalidate(&[Family::Console]).await;
                     }
-                    Err(e) if is_fk_violation(&e) => return Err(ScanRefused::Revoked),
+                    Err(e) if is_fk_violation(&e) => return Err(ScanRefused::Revoked.into()),
                     Err(e) => return Err(e.into()),
                 }
             }
-            Err(ScanRefused::AlreadyCheckedIn {
+            Err(refuse(ScanRefused::AlreadyCheckedIn {
                 at: earlier.checked_in_at,
                 by: earlier.checked_in_by,
-            })
+            }))
         }
         // Deleted between the reads above and this insert.
-        Err(e) if is_fk_violation(&e) => Err(ScanRefused::Revoked),
+        Err(e) if is_fk_violation(&e) => Err(ScanRefused::Revoked.into()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whose ticket a registration is: its person, ticket type and event
+/// (`None` when the person or ticket is gone meanwhile).
+async fn holder_of(
+    state: &AppState,
+    found: &registration::Model,
+    the_event: &event::Model,
+) -> DomainResult<Option<Holder>> {
+    let db = state.db.conn();
+    let Some(the_ticket) = ticket::Entity::find_by_id(found.ticket_id).one(db).await? else {
+        return Ok(None);
+    };
+    let Some(attendee) = user::Entity::find_by_id(found.user_id).one(db).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Holder {
+        registration: found.id,
+        user: attendee,
+        ticket: the_ticket.id,
+        ticket_name: the_ticket.name,
+        event: the_event.id,
+        event_name: the_event.name.clone(),
+    }))
 }
 
 /// Who may list check-ins: superuser and admin (all), and those who
@@ -470,11 +682,27 @@ pub async fn list(
     };
     let user_ids: Vec<Uuid> = page.items.iter().map(|c| c.user_id).collect();
     let users = super::accounts::users_by_id(state, &user_ids).await?;
+    let ticket_names: std::collections::HashMap<Uuid, String> = ticket::Entity::find()
+        .filter(ticket::Column::Id.is_in(page.items.iter().map(|c| c.ticket_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.name))
+        .collect();
+    let event_names: std::collections::HashMap<Uuid, String> = event::Entity::find()
+        .filter(event::Column::Id.is_in(page.items.iter().map(|c| c.event_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| (e.id, e.name))
+        .collect();
     let items = std::mem::take(&mut page.items)
         .into_iter()
         .filter_map(|c| {
             users.get(&c.user_id).map(|u| Admission {
                 user: u.clone(),
+                ticket_name: ticket_names.get(&c.ticket_id).cloned().unwrap_or_default(),
+                event_name: event_names.get(&c.event_id).cloned().unwrap_or_default(),
                 checkin: c,
             })
         })
@@ -648,21 +876,6 @@ pub async fn stats(state: &AppState, caller: &Caller, event_id: Uuid) -> DomainR
     })
 }
 
-/// How many people this scanner admitted since a time (the scan page's
-/// running count).
-pub async fn admitted_by(
-    state: &AppState,
-    caller: &Caller,
-    since: DateTime<Utc>,
-) -> DomainResult<u64> {
-    Ok(checkin::Entity::find()
-        .filter(checkin::Column::CheckedInBy.eq(caller.id))
-        .filter(checkin::Column::Conflict.eq(false))
-        .filter(checkin::Column::RecordedAt.gte(since))
-        .count(state.db.conn())
-        .await?)
-}
-
 /// Whether the caller may scan at all: superuser, admin, or someone who
 /// organises events.
 pub async fn may_scan(state: &AppState, caller: &Caller) -> DomainResult<bool> {
@@ -671,6 +884,62 @@ pub async fn may_scan(state: &AppState, caller: &Caller) -> DomainResult<bool> {
         Err(DomainError::Forbidden) => Ok(false),
         Err(other) => Err(other),
     }
+}
+
+/// The events whose door the caller may run now: those they manage (all
+/// for superuser and admin), not cancelled, not over for more than a day;
+/// soonest first.
+pub async fn doors(state: &AppState, caller: &Caller) -> DomainResult<Vec<event::Model>> {
+    let organizer = scope(state, caller).await?;
+    let since = crate::db::now() - chrono::Duration::days(1);
+    let mut select = event::Entity::find()
+        .filter(event::Column::EndTime.gte(since))
+        .filter(event::Column::Status.ne("cancelled"));
+    if let Some(organizer) = organizer {
+        select = select.filter(event::Column::OrganizerId.eq(organizer));
+    }
+    Ok(select
+        .order_by_asc(event::Column::StartTime)
+        .order_by_asc(event::Column::Id)
+        .limit(50)
+        .all(state.db.conn())
+        .await?)
+}
+
+/// An event at its door: the event (those who manage it), how many were
+/// admitted and how many hold a registration.
+pub async fn door(
+    state: &AppState,
+    caller: &Caller,
+    event_id: Uuid,
+) -> DomainResult<(event::Model, u64, u64)> {
+    let the_event = super::events::get_managed(state, caller, event_id).await?;
+    let admitted = admitted_per_event(state, &[event_id])
+        .await?
+        .get(&event_id)
+        .copied()
+        .unwrap_or(0);
+    let registered = u64::try_from(the_event.registered).unwrap_or(0);
+    Ok((the_event, admitted, registered))
+}
+
+/// When each of these registrations was admitted (those not yet admitted
+/// are absent).
+pub async fn admissions_of(
+    state: &AppState,
+    registration_ids: &[Uuid],
+) -> DomainResult<std::collections::HashMap<Uuid, DateTime<Utc>>> {
+    if registration_ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    Ok(checkin::Entity::find()
+        .filter(checkin::Column::RegistrationId.is_in(registration_ids.iter().copied()))
+        .filter(checkin::Column::Conflict.eq(false))
+        .all(state.db.conn())
+        .await?
+        .into_iter()
+        .map(|c| (c.registration_id, c.checked_in_at))
+        .collect())
 }
 
 /// People admitted per event, for a few events at once.

@@ -283,6 +283,7 @@ pub async fn register(
         user_id: target_user,
         event_id: rules.event_id,
         registered_at: crate::db::now(),
+        short_code: crate::ticket_codes::new_short_code(),
     };
     let created = match registration_writer::register(
         &state.db,
@@ -304,6 +305,11 @@ pub async fn register(
             ));
         }
         Err(WriteRefused::SoldOut) => return Err(DomainError::SoldOut),
+        Err(WriteRefused::CodeTaken) => {
+            return Err(DomainError::Conflict(
+                "No free short code was drawn; please try again.".into(),
+            ));
+        }
         Err(WriteRefused::Failed(err)) => return Err(err.into()),
     };
     state.cache.invalidate(&[Family::Tickets]).await;
@@ -546,14 +552,17 @@ pub struct RosterRow {
     pub registration: registration::Model,
     pub user: user::Model,
     pub ticket: String,
+    /// A priced ticket (the door wants a completed payment).
+    pub priced: bool,
     /// `completed` if one payment is, else the latest payment's status.
     pub payment_status: Option<String>,
     pub checked_in_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// An event's registrations, in registration order, for those who manage
-/// it; `search` matches username, e-mail or names. Without a search the
-/// count is the event's counter.
+/// it; `search` matches username, e-mail or names (any part, any case), or
+/// is a registration's short code. Without a search the count is the
+/// event's counter.
 pub async fn roster(
     state: &AppState,
     caller: &Caller,
@@ -587,18 +596,25 @@ pub async fn roster(
                 .into_tuple()
                 .all(&txn)
                 .await?;
-            let select = if people.len() as u64 <= MAX_NAMED_PEOPLE {
-                select.filter(registration::Column::UserId.is_in(people))
+            let named = if people.len() as u64 <= MAX_NAMED_PEOPLE {
+                registration::Column::UserId.is_in(people)
             } else {
-                select.filter(
-                    registration::Column::UserId.in_subquery(
-                        Query::select()
-                            .column(user::Column::Id)
-                            .from(user::Entity)
-                            .cond_where(matching)
-                            .to_owned(),
-                    ),
+                registration::Column::UserId.in_subquery(
+                    Query::select()
+                        .column(user::Column::Id)
+                        .from(user::Entity)
+                        .cond_where(matching)
+                        .to_owned(),
                 )
+            };
+            // The short code printed on a ticket finds it too.
+            let select = match crate::ticket_codes::normalize_short_code(search) {
+                Some(code) => select.filter(
+                    Condition::any()
+                        .add(named)
+                        .add(registration::Column::ShortCode.eq(code)),
+                ),
+                None => select.filter(named),
             };
             let page = super::fetch_page(&txn, select, page).await?;
             txn.commit().await?;
@@ -670,12 +686,12 @@ async fn roster_rows(
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let user_ids: Vec<Uuid> = rows.iter().map(|r| r.user_id).collect();
     let users = super::accounts::users_by_id(state, &user_ids).await?;
-    let tickets: std::collections::HashMap<Uuid, String> = ticket::Entity::find()
+    let tickets: std::collections::HashMap<Uuid, (String, bool)> = ticket::Entity::find()
         .filter(ticket::Column::EventId.eq(event_id))
         .all(db)
         .await?
         .into_iter()
-        .map(|t| (t.id, t.name))
+        .map(|t| (t.id, (t.name, t.price_minor > 0)))
         .collect();
     let payments = super::payments::status_by_registration(state, &ids).await?;
     let admitted: std::collections::HashMap<Uuid, chrono::DateTime<chrono::Utc>> =
@@ -691,8 +707,10 @@ async fn roster_rows(
         .into_iter()
         .filter_map(|r| {
             let user = users.get(&r.user_id)?.clone();
+            let (ticket, priced) = tickets.get(&r.ticket_id).cloned().unwrap_or_default();
             Some(RosterRow {
-                ticket: tickets.get(&r.ticket_id).cloned().unwrap_or_default(),
+                ticket,
+                priced,
                 payment_status: payments.get(&r.id).cloned(),
                 checked_in_at: admitted.get(&r.id).copied(),
                 user,

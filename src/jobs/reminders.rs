@@ -232,19 +232,20 @@ fn confirmation(state: &AppState, c: &Context) -> anyhow::Result<Email> {
         what_next(&c.registration.registered_at, &c.event.start_time),
     );
     let content_id = format!("ticket-{}@dicoevent", c.registration.id.simple());
+    let short = crate::ticket_codes::format_short_code(&c.registration.short_code);
     email.text = email.text.replacen(
         "\n\n— DicoEvent",
         &format!(
-            "\n\nYour ticket code (show the QR code of this e-mail at the door, or give this code if it does not scan):\n{code}\n\n— DicoEvent"
+            "\n\nShow the QR code of this e-mail at the door. If it does not scan, give your short code: {short}\n\nYour full ticket code (for door apps):\n{code}\n\n— DicoEvent"
         ),
         1,
     );
     email.html = email.html.replacen(
         "<p>— DicoEvent</p>",
         &format!(
-            "<p>Show this QR code at the door:</p><p><img src=\"cid:{}\" alt=\"Ticket QR code\" width=\"240\" height=\"240\"></p><p>If it does not scan, give this code:<br><code>{}</code></p><p>— DicoEvent</p>",
+            "<p>Show this QR code at the door:</p><p><img src=\"cid:{}\" alt=\"Ticket QR code\" width=\"240\" height=\"240\"></p><p>If it does not scan, give your short code:<br><strong style=\"font-size:1.4em;letter-spacing:.08em\"><code>{}</code></strong></p><p>— DicoEvent</p>",
             escape_html(&content_id),
-            escape_html(&code)
+            escape_html(&short)
         ),
         1,
     );

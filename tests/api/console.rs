@@ -391,23 +391,70 @@ async fn attendees_see_their_tickets_with_a_qr_code(app: &TestApp) {
     assert!(theirs.body.contains("No tickets yet"));
 }
 
+/// An event of `organizer` starting in an hour (its door is open: from 6 h
+/// before the start), with a free and a priced ticket.
+pub(crate) async fn event_at_the_door(
+    app: &TestApp,
+    organizer: &str,
+    name: &str,
+) -> (String, String, String) {
+    let event = app.create_event(organizer, name, 50).await;
+    let start = chrono::Utc::now() + chrono::Duration::hours(1);
+    app.patch(
+        &format!("/api/events/{event}/"),
+        Some(organizer),
+        json!({
+            "start_time": start.to_rfc3339(),
+            "end_time": (start + chrono::Duration::hours(3)).to_rfc3339(),
+        }),
+    )
+    .await
+    .assert(200);
+    let mut free = TestApp::ticket_body(&event, "Free entry", 10);
+    free["price"] = json!(0);
+    let free = app.post("/api/tickets/", Some(organizer), free).await;
+    free.assert(201);
+    let priced = app.create_ticket(organizer, &event, 10).await;
+    (event, free.id(), priced)
+}
+
 async fn door_staff_scan_from_the_scan_page(app: &TestApp) {
     let (_, organizer) = app.user_in("door", "organizer").await;
-    let event = app.create_event(&organizer, "Door test", 50).await;
-    let mut free = TestApp::ticket_body(&event, "Free", 10);
-    free["price"] = json!(0);
-    let ticket = app.post("/api/tickets/", Some(&organizer), free).await;
-    ticket.assert(201);
-    let (_, attendee) = app.user("guest").await;
-    let registration = app.register(&attendee, &ticket.id()).await;
+    let (event, free, priced) = event_at_the_door(app, &organizer, "Door test").await;
+    let (other, other_free, _) = event_at_the_door(app, &organizer, "Other night").await;
+    let (_, stranger) = app.user_in("notdoor", "organizer").await;
+    event_at_the_door(app, &stranger, "Not theirs").await;
+    let (guest_id, attendee) = app.user("guest").await;
+    app.patch(
+        &format!("/api/users/{guest_id}/"),
+        Some(&attendee),
+        json!({"first_name": "Siti", "last_name": "Rahma"}),
+    )
+    .await
+    .assert(200);
+    let registration = app.register(&attendee, &free).await;
     registration.assert(201);
-    let code = app
-        .get(
-            &format!("/api/registrations/{}/ticket/", registration.id()),
-            Some(&attendee),
-        )
-        .await
-        .body["code"]
+    let unpaid = app.register(&attendee, &priced).await;
+    unpaid.assert(201);
+    let elsewhere = app.register(&attendee, &other_free).await;
+    elsewhere.assert(201);
+    let (_, second) = app.user("walkin").await;
+    let walkin = app.register(&second, &free).await;
+    walkin.assert(201);
+    let ticket_of = |id: String| {
+        let attendee = attendee.clone();
+        async move {
+            app.get(&format!("/api/registrations/{id}/ticket/"), Some(&attendee))
+                .await
+                .body
+                .clone()
+        }
+    };
+    let code = ticket_of(registration.id()).await["code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    let other_code = ticket_of(elsewhere.id()).await["code"]
         .as_str()
         .expect("code")
         .to_owned();
@@ -417,14 +464,63 @@ async fn door_staff_scan_from_the_scan_page(app: &TestApp) {
     guest.sign_in("guest", PASSWORD).await;
     html(&guest.get("/console/scan/").await, 403);
 
+    // First: which door? Only the organiser's own events are offered.
     let mut staff = Browser::new(app);
     staff.sign_in("door", PASSWORD).await;
+    let choose = staff.get("/console/scan/").await;
+    html(&choose, 200);
+    assert!(choose.body.contains("Which event"), "{}", choose.body);
+    assert!(choose.body.contains("Door test") && choose.body.contains("Other night"));
+    assert!(!choose.body.contains("Not theirs"));
+    let csrf = hidden(&choose.body, "csrf_token");
+    // A scan before choosing is not made.
+    let early = staff
+        .post("/console/scan/", &[("csrf_token", &csrf), ("code", &code)])
+        .await;
+    assert_eq!(early.status, StatusCode::SEE_OTHER);
+    // Another organiser's event cannot be chosen.
+    let list = app.get("/api/events/?page_size=100", app.admin()).await;
+    let theirs = list.body["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["name"] == "Not theirs")
+        .expect("their event")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    html(
+        &staff
+            .post(
+                "/console/scan/door",
+                &[("csrf_token", &csrf), ("event", &theirs)],
+            )
+            .await,
+        404,
+    );
+    // Without the form's token nothing is recorded.
+    html(
+        &staff.post("/console/scan/door", &[("event", &event)]).await,
+        403,
+    );
+    let chosen = staff
+        .post(
+            "/console/scan/door",
+            &[("csrf_token", &csrf), ("event", &event)],
+        )
+        .await;
+    assert_eq!(chosen.status, StatusCode::SEE_OTHER);
+    // The session remembers the door.
     let form = staff.get("/console/scan/").await;
     html(&form, 200);
+    assert!(form.body.contains("Door test"));
+    assert!(
+        form.body.contains("<strong>0</strong> admitted of 3"),
+        "{}",
+        form.body
+    );
     assert!(form.body.contains("autofocus"));
     assert!(form.body.contains("src=\"/console/static/scan.js\""));
-    let csrf = hidden(&form.body, "csrf_token");
-    // Without the form's token nothing is recorded.
     html(&staff.post("/console/scan/", &[("code", &code)]).await, 403);
     let list = app.get("/api/checkins/", app.admin()).await;
     assert_eq!(list.body["count"], 0);
@@ -433,13 +529,25 @@ async fn door_staff_scan_from_the_scan_page(app: &TestApp) {
         .post("/console/scan/", &[("csrf_token", &csrf), ("code", &code)])
         .await;
     html(&admitted, 200);
-    assert!(admitted.body.contains("Admitted"), "{}", admitted.body);
-    assert!(admitted.body.contains("You admitted 1 person today"));
+    assert!(
+        admitted.body.contains("Admitted: Siti Rahma"),
+        "{}",
+        admitted.body
+    );
+    assert!(admitted.body.contains("Free entry · Door test"));
+    assert!(admitted.body.contains("<strong>1</strong> admitted of 3"));
     let again = staff
         .post("/console/scan/", &[("csrf_token", &csrf), ("code", &code)])
         .await;
     assert!(again.body.contains("Already checked in"));
     assert!(again.body.contains("by door"));
+    assert!(
+        again
+            .body
+            .contains("Siti Rahma (guest) · Free entry · Door test"),
+        "{}",
+        again.body
+    );
     let invalid = staff
         .post(
             "/console/scan/",
@@ -447,18 +555,111 @@ async fn door_staff_scan_from_the_scan_page(app: &TestApp) {
         )
         .await;
     assert!(invalid.body.contains("Invalid ticket"));
-    let list = app.get("/api/checkins/", app.admin()).await;
-    assert_eq!(list.body["count"], 1);
+    // Another event's ticket, even one this organiser runs, is refused here.
+    let wrong = staff
+        .post(
+            "/console/scan/",
+            &[("csrf_token", &csrf), ("code", &other_code)],
+        )
+        .await;
+    assert!(
+        wrong.body.contains("Another event&#39;s ticket")
+            || wrong.body.contains("Another event's ticket"),
+        "{}",
+        wrong.body
+    );
+    assert!(wrong.body.contains("This ticket is for Other night."));
+    // Unpaid: one button admits anyway, without scanning again.
+    let unpaid_code = ticket_of(unpaid.id()).await["short_code"]
+        .as_str()
+        .expect("short code")
+        .to_owned();
+    let refused = staff
+        .post(
+            "/console/scan/",
+            &[("csrf_token", &csrf), ("code", &unpaid_code.to_lowercase())],
+        )
+        .await;
+    assert!(refused.body.contains("Not paid"), "{}", refused.body);
+    assert!(refused.body.contains("Admit anyway"));
+    assert_eq!(hidden(&refused.body, "registration"), unpaid.id());
+    let forced = staff
+        .post(
+            "/console/scan/",
+            &[
+                ("csrf_token", &csrf),
+                ("registration", &unpaid.id()),
+                ("force", "true"),
+            ],
+        )
+        .await;
+    assert!(
+        forced.body.contains("Admitted: Siti Rahma"),
+        "{}",
+        forced.body
+    );
+    // Found by name and admitted with one button.
+    let found = staff.get("/console/scan/?q=walk").await;
+    html(&found, 200);
+    assert!(found.body.contains("walkin@example.com"), "{}", found.body);
+    assert!(!found.body.contains("guest@example.com"));
+    let by_name = staff
+        .post(
+            "/console/scan/",
+            &[
+                ("csrf_token", &csrf),
+                ("registration", &walkin.id()),
+                ("q", "walk"),
+            ],
+        )
+        .await;
+    assert!(
+        by_name.body.contains("Admitted: walkin"),
+        "{}",
+        by_name.body
+    );
+    assert!(by_name.body.contains("<strong>3</strong> admitted of 3"));
+    assert!(
+        by_name.body.contains("Checked in"),
+        "the search shows them admitted"
+    );
+    let checkins = app
+        .get(&format!("/api/checkins/?event={event}"), app.admin())
+        .await;
+    assert_eq!(checkins.body["count"], 3);
+    let methods: Vec<&str> = checkins.body["checkins"]
+        .as_array()
+        .expect("checkins")
+        .iter()
+        .map(|c| c["method"].as_str().expect("method"))
+        .collect();
+    assert_eq!(methods, ["manual", "manual", "scan"], "newest first");
     // The organiser's dashboard counts who came.
     let dashboard = staff.get("/console/").await;
     html(&dashboard, 200);
     assert!(
         dashboard
             .body
-            .contains("<td data-label=\"Checked in\" class=\"num\">1</td>"),
+            .contains("<td data-label=\"Checked in\" class=\"num\">3</td>"),
         "{}",
         dashboard.body
     );
+    // Leaving the door asks for an event again.
+    let left = staff
+        .post(
+            "/console/scan/door",
+            &[("csrf_token", &csrf), ("event", "")],
+        )
+        .await;
+    assert_eq!(left.status, StatusCode::SEE_OTHER);
+    assert!(
+        staff
+            .get("/console/scan/")
+            .await
+            .body
+            .contains("Which event")
+    );
+    let _ = other;
     // The script is served from here (the page's CSP allows only that).
     let script = staff.get("/console/static/scan.js").await;
     assert_eq!(script.status, StatusCode::OK);

@@ -117,6 +117,7 @@ async fn each_table_loses_only_rows_that_no_longer_matter(app: &TestApp) {
             csrf_token: Set("csrf".into()),
             created_at: Set(now - Duration::days(2)),
             last_seen_at: Set(now - idle),
+            door_event_id: Set(None),
         }
         .insert(db)
         .await

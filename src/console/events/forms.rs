@@ -61,7 +61,7 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (Visit { caller, frame }, fields) =
+    let (Visit { caller, frame, .. }, fields) =
         page_or_return!(posted(&state, &headers, &body, "/console/events/new").await);
     if let Err(response) = refuse_unless_manager(&frame) {
         return response;
@@ -151,7 +151,8 @@ pub(super) async fn delete_confirm(
     Path(id): Path<String>,
 ) -> Response {
     let here = format!("/console/events/{id}/delete");
-    let Visit { caller, frame } = page_or_return!(visit(&state, &headers, &here, "events").await);
+    let Visit { caller, frame, .. } =
+        page_or_return!(visit(&state, &headers, &here, "events").await);
     let id = page_or_return!(path_uuid(&id));
     let event = page_or_return!(managed(&state, &caller, id).await);
     let goes = match events::dependents(&state, &caller, id).await {

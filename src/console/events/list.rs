@@ -45,7 +45,7 @@ pub(super) async fn list(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let Visit { caller, frame } =
+    let Visit { caller, frame, .. } =
         page_or_return!(visit(&state, &headers, "/console/events/", "events").await);
     if let Err(response) = refuse_unless_manager(&frame) {
         return response;

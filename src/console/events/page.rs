@@ -160,7 +160,9 @@ pub(super) async fn render_event(
     submitted: Submitted,
     status: StatusCode,
 ) -> Response {
-    let Visit { caller, mut frame } = visit;
+    let Visit {
+        caller, mut frame, ..
+    } = visit;
     frame.section = "events";
     let q = query_text(query, "q");
     let roster_page = page_number(query);

@@ -20,7 +20,8 @@ pub(super) async fn refund_confirm(
     Path(id): Path<String>,
 ) -> Response {
     let here = format!("/console/payments/{id}/refund");
-    let Visit { caller, frame } = page_or_return!(visit(&state, &headers, &here, "events").await);
+    let Visit { caller, frame, .. } =
+        page_or_return!(visit(&state, &headers, &here, "events").await);
     let id = page_or_return!(path_uuid(&id));
     let found = match payments::get_changeable(&state, &caller, id).await {
         Ok(found) => found,

@@ -89,7 +89,8 @@ pub(super) async fn poster_delete_confirm(
     Path(id): Path<String>,
 ) -> Response {
     let here = format!("/console/posters/{id}/delete");
-    let Visit { caller, frame } = page_or_return!(visit(&state, &headers, &here, "events").await);
+    let Visit { caller, frame, .. } =
+        page_or_return!(visit(&state, &headers, &here, "events").await);
     let poster = page_or_return!(managed_poster(&state, &caller, &id).await);
     Confirm {
         frame: &frame,

@@ -81,7 +81,8 @@ pub(super) async fn ticket_delete_confirm(
     Path(id): Path<String>,
 ) -> Response {
     let here = format!("/console/tickets/{id}/delete");
-    let Visit { caller, frame } = page_or_return!(visit(&state, &headers, &here, "events").await);
+    let Visit { caller, frame, .. } =
+        page_or_return!(visit(&state, &headers, &here, "events").await);
     let t = page_or_return!(managed_ticket(&state, &caller, &id).await);
     let sold = u64::try_from(t.sold).unwrap_or(0);
     Confirm {

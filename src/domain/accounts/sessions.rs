@@ -35,6 +35,8 @@ fn key_of(token: &str) -> String {
 pub struct Session {
     pub caller: Caller,
     pub csrf_token: String,
+    /// The event whose door this browser is at (the scan page).
+    pub door_event: Option<Uuid>,
 }
 
 /// Starts a session for a user whose credentials were just verified: the
@@ -50,12 +52,20 @@ pub async fn start(state: &AppState, caller: Caller) -> DomainResult<(String, Se
         csrf_token: Set(csrf_token.clone()),
         created_at: Set(now),
         last_seen_at: Set(now),
+        door_event_id: Set(None),
     }
     .insert(&*txn)
     .await?;
     txn.commit().await?;
     tracing::info!("Console session started for {}", caller.username);
-    Ok((token, Session { caller, csrf_token }))
+    Ok((
+        token,
+        Session {
+            caller,
+            csrf_token,
+            door_event: None,
+        },
+    ))
 }
 
 /// The session of a cookie value, if it is still good (not idle too long,
@@ -93,7 +103,23 @@ pub async fn resume(state: &AppState, token: &str) -> DomainResult<Option<Sessio
     Ok(Some(Session {
         caller,
         csrf_token: found.csrf_token,
+        door_event: found.door_event_id,
     }))
+}
+
+/// Remembers which event's door this browser is at (`None`: none yet).
+pub async fn set_door(state: &AppState, token: &str, event: Option<Uuid>) -> DomainResult<()> {
+    let txn = state.db.begin_write().await?;
+    console_session::Entity::update_many()
+        .col_expr(
+            console_session::Column::DoorEventId,
+            sea_orm::sea_query::Expr::value(event),
+        )
+        .filter(console_session::Column::Id.eq(key_of(token)))
+        .exec(&*txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 async fn end_key(state: &AppState, key: &str) -> DomainResult<()> {

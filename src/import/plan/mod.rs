@@ -302,6 +302,13 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
             user_id: r.user_id,
             event_id,
             registered_at: r.registered_at,
+            // A registration imported again keeps the code printed on it.
+            short_code: target
+                .registrations
+                .get(&r.id)
+                .map_or_else(crate::ticket_codes::new_short_code, |t| {
+                    t.short_code.clone()
+                }),
         };
         REGISTRATIONS.keep(
             report,

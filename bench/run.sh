@@ -9,6 +9,11 @@
 #   BENCH_PROFILE=registrations bench/run.sh   also a perf profile of the
 #                                 scenarios whose name contains that text
 #   BENCH_ONLY=registrations bench/run.sh      only those scenarios
+#   BENCH_ONLY=door bench/run.sh  only the door: scans (POST /api/checkins/)
+#                                 and name searches (GET
+#                                 /api/events/{id}/attendees/?search=) at one
+#                                 event with 10k registrations (seeded only
+#                                 when one of them runs), 16 connections
 #
 # The ceilings (bench/ceiling: a minimal axum server on the same stack) are
 # measured in the same run, with the same wrk settings, just before each
@@ -262,11 +267,13 @@ measure_ceiling() {
 # $1 name, $2 server pid, $3 base url, $4 path ("-": the script builds it),
 # $5 Lua script, $6 the ceiling it is compared with (plain, redis; none:
 # not compared).
+# Whether the scenario named $1 runs (BENCH_ONLY).
+selected() {
+    [ -z "${BENCH_ONLY:-}" ] || [[ "$1" == *"$BENCH_ONLY"* ]]
+}
 run() {
     local name=$1 ceiling=${6:-}
-    if [ -n "${BENCH_ONLY:-}" ] && [[ "$name" != *"$BENCH_ONLY"* ]]; then
-        return 0
-    fi
+    selected "$name" || return 0
     [ -n "$ceiling" ] && measure_ceiling "$ceiling"
     measure "$@"
 }
@@ -285,7 +292,9 @@ measure() {
             sleep "${DURATION%s}" >/dev/null 2>&1 &
         perf_pid=$!
     fi
-    out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$base$path" 2>&1 | grep '^RESULT')
+    # wrk's whole output stays in $WORK/wrk.out (a scenario's extra lines).
+    out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$base$path" 2>&1 |
+        tee "$WORK/wrk.out" | grep '^RESULT')
     if [ -n "$perf_pid" ]; then
         wait "$perf_pid" || true
         profile_report "$name"
@@ -397,6 +406,60 @@ PIDS+=("$LOGIN_LOAD")
 CONNECTIONS=16 run "GET /api/events/{id}/ (cached, during logins)" "$SERVER" "$BASE" "/api/events/$EVENT/" "$EMPTY"
 wait "$LOGIN_LOAD" || true
 
+# The door: one event (open for admission: it starts in an hour) with a free
+# ticket and DOOR_N registrations of bench users, whose names are made
+# real-looking for the search; every registration's long code fetched once.
+DOOR_SCAN="POST /api/checkins/ (door, 10k registrations)"
+DOOR_SEARCH="GET /api/events/{id}/attendees/?search= (door, 10k attendees)"
+DOOR_N=10000
+DOOR_SUMMARY=""
+if selected "$DOOR_SCAN" || selected "$DOOR_SEARCH"; then
+    echo "== seeding the door: $DOOR_N registrations"
+    DOOR_DIR="$WORK/door"; mkdir -p "$DOOR_DIR"
+    DOOR_EVENT=$(api POST /api/events/ "{\"name\":\"Door event\",\"description\":\"d\",\"location\":\"Jakarta\",\"start_time\":\"$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)\",\"end_time\":\"$(date -u -d '+4 hours' +%Y-%m-%dT%H:%M:%SZ)\",\"quota\":$(( DOOR_N * 2 )),\"category\":\"Tech\"}" | id_of)
+    DOOR_TICKET=$(api POST /api/tickets/ "{\"event_id\":\"$DOOR_EVENT\",\"name\":\"Free entry\",\"price\":0,\"sales_start\":\"2020-01-01T00:00:00Z\",\"sales_end\":\"$(date -u -d '+30 minutes' +%Y-%m-%dT%H:%M:%SZ)\",\"quota\":$DOOR_N}" | id_of)
+    python3 bench/door.py rows "$DOOR_N" "$WORK/user_ids" "$DOOR_EVENT" "$DOOR_TICKET" "$DOOR_DIR"
+    if [ "$EMBEDDED" = 1 ]; then
+        python3 bench/door.py sqlite "$WORK/data/dicoevent.sqlite3" "$DOOR_DIR"
+    else
+        "${PSQL[@]}" -d "$DB_NAME" <<SQL
+BEGIN;
+\copy registrations (id,ticket_id,user_id,event_id,registered_at,short_code) FROM '$DOOR_DIR/registrations.tsv'
+CREATE TEMP TABLE door_names (id uuid PRIMARY KEY, first_name text, last_name text);
+\copy door_names FROM '$DOOR_DIR/names.tsv'
+UPDATE users u SET first_name = n.first_name, last_name = n.last_name FROM door_names n WHERE u.id = n.id;
+UPDATE tickets SET sold = $DOOR_N WHERE id = '$DOOR_TICKET';
+UPDATE events SET registered = $DOOR_N WHERE id = '$DOOR_EVENT';
+COMMIT;
+VACUUM (ANALYZE) users, registrations, tickets, events;
+SQL
+    fi
+    T_CODES=$(date +%s%N)
+    python3 bench/door.py codes "$BASE" "$ADMIN" "$DOOR_DIR"
+    echo "   $(wc -l < "$DOOR_DIR/codes") ticket codes fetched in $(( ($(date +%s%N) - T_CODES) / 1000000 )) ms"
+    export CODES_FILE="$DOOR_DIR/codes" TERMS_FILE="$DOOR_DIR/terms" DOOR_EVENT ADMIN_TOKEN="$ADMIN"
+    if selected "$DOOR_SCAN"; then
+        CONNECTIONS=16 run "$DOOR_SCAN" "$SERVER" "$BASE" - bench/door_scan.lua
+        DOOR_LINE=$(grep '^DOOR' "$WORK/wrk.out" || true)
+        admitted=$(sed -E 's/.*admitted=([0-9]+).*/\1/' <<<"$DOOR_LINE")
+        already=$(sed -E 's/.*already=([0-9]+).*/\1/' <<<"$DOOR_LINE")
+        other=$(sed -E 's/.*other=([0-9]+).*/\1/' <<<"$DOOR_LINE")
+        if [ "$EMBEDDED" = 1 ]; then
+            DOOR_ROWS=$(python3 -c "import sqlite3,uuid; db=sqlite3.connect('$WORK/data/dicoevent.sqlite3'); print(db.execute('select count(*) from checkins where event_id=?', (uuid.UUID('$DOOR_EVENT').bytes,)).fetchone()[0])")
+        else
+            DOOR_ROWS=$("${PSQL[@]}" -d "$DB_NAME" -tAc "SELECT count(*) FROM checkins WHERE event_id = '$DOOR_EVENT'")
+        fi
+        DOOR_SUMMARY="door: $DOOR_N registrations, $admitted admitted (201) and $already already-checked-in (409) during the scan run; check-ins in the database: $DOOR_ROWS"
+        if [ "$other" != 0 ]; then
+            DOOR_SUMMARY+="; $other other answers, the first: $(sed -E 's/.*other_sample=//' <<<"$DOOR_LINE")"
+        fi
+    fi
+    if selected "$DOOR_SEARCH"; then
+        CONNECTIONS=16 run "$DOOR_SEARCH" "$SERVER" "$BASE" - bench/door_search.lua
+        DOOR_SUMMARY+="${DOOR_SUMMARY:+$'\n'}door search: $(python3 bench/door.py matches "$BASE" "$ADMIN" "$DOOR_EVENT" "$DOOR_DIR")"
+    fi
+fi
+
 echo
 echo "DicoEvent benchmark — $BACKEND — $(nproc) cores — $(date -u +%Y-%m-%dT%H:%MZ)"
 printf '%-46s %4s %9s %9s %9s %8s %9s %11s\n' scenario conn "req/s" p50 p99 non-2xx "peak RSS" "of ceiling"
@@ -405,3 +468,4 @@ echo
 echo "start-up to ready (migrated database): ${STARTUP_MS} ms"
 echo "registrations with ample quota: sold=$SOLD"
 echo "sell-out run: quota 500, sold=$SELLOUT_SOLD, registration rows=$SELLOUT_ROWS"
+if [ -n "$DOOR_SUMMARY" ]; then echo "$DOOR_SUMMARY"; fi

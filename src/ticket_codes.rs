@@ -211,6 +211,17 @@ pub fn new_short_code() -> String {
         .collect()
 }
 
+/// A short code drawn from `seed` (the same seed, the same code): for
+/// imports, so that importing again keeps the codes people were given.
+pub fn derived_short_code(seed: &[u8]) -> String {
+    let alphabet = SHORT_CODE_ALPHABET.as_bytes();
+    Sha256::digest(seed)
+        .iter()
+        .take(SHORT_CODE_LEN)
+        .map(|b| char::from(alphabet[usize::from(b & 31)]))
+        .collect()
+}
+
 /// A short code as typed or read aloud, as stored: case and dashes (and
 /// spaces) ignored, and Crockford's look-alikes read as what they look like
 /// (I and L as 1, O as 0). `None` when it cannot be a short code.

@@ -339,10 +339,16 @@ async fn answer(state: &AppState, refused: Refused) -> ScanResult {
             "Event is over".into(),
             format!("It ended at {}.", super::format::short(state, &ended_at)),
         ),
+        // The holder's line names the ticket's event when the caller runs
+        // it; otherwise this says which.
         ScanRefused::WrongEvent(name) => (
             "refused",
             "Another event's ticket".into(),
-            format!("This ticket is for {name}."),
+            if holder.is_some() {
+                "Not valid at this door.".to_string()
+            } else {
+                format!("This ticket is for {name}.")
+            },
         ),
         ScanRefused::InvalidCode => (
             "refused",

@@ -595,6 +595,7 @@ impl Snapshot for checkin::Model {
             ("forced", self.forced.into()),
             ("offline", self.offline.into()),
             ("conflict", self.conflict.into()),
+            ("method", self.method.clone().into()),
         ])
     }
 }

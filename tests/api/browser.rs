@@ -430,6 +430,176 @@ async fn the_console_works_in_a_browser(app: &TestApp) {
     );
 }
 
+/// The door (API.md §7): the organiser chooses tonight's event, scans a
+/// ticket (typed, as a keyboard-wedge scanner does), is told about another
+/// event's ticket, finds a person by name and admits them with one button;
+/// the code field keeps the focus after every answer.
+/// The id of the element with the focus.
+async fn focused(s: &Session<'_>) -> serde_json::Value {
+    s.client
+        .execute(
+            "return document.activeElement && document.activeElement.id;",
+            vec![],
+        )
+        .await
+        .expect("focus")
+}
+
+async fn door_mode(s: &mut Session<'_>, other_event: &str) {
+    let app = s.app;
+    s.sign_out().await;
+    let (rina, _) = app.login_ok("rina", PASSWORD).await;
+    let (event, free, _) =
+        crate::console::event_at_the_door(app, &rina, "Jakarta Rust Meetup #12").await;
+    let (siti, _) = app.login_ok("siti", PASSWORD).await;
+    let tonight = app.register(&siti, &free).await;
+    tonight.assert(201);
+    for (username, first, last) in [
+        ("dewi", "Dewi", "Lestari"),
+        ("agus", "Agus", "Wijaya"),
+        ("wulan", "Wulan", "Sari"),
+    ] {
+        named_user(app, username, None, first, last).await;
+        let (token, _) = app.login_ok(username, PASSWORD).await;
+        app.register(&token, &free).await.assert(201);
+    }
+    let ticket = |id: String, token: String| async move {
+        app.get(&format!("/api/registrations/{id}/ticket/"), Some(&token))
+            .await
+            .body
+            .clone()
+    };
+    let code = ticket(tonight.id(), siti.clone()).await["code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    let mine = app.get("/api/registrations/", Some(&siti)).await;
+    let elsewhere = mine.body["registrations"]
+        .as_array()
+        .expect("registrations")
+        .iter()
+        .find(|r| r["event"] != event.as_str())
+        .expect("her other registration")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let other_code = ticket(elsewhere, siti.clone()).await["code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+
+    s.sign_in("rina").await;
+    s.goto("/console/scan/").await;
+    s.wait_for("ul.doors").await;
+    assert!(
+        s.text("main").await.contains(other_event),
+        "her events are offered"
+    );
+    s.shot("17-door-choose").await;
+    s.client
+        .find(Locator::Css(&format!(
+            "form.door-choice input[name='event'][value='{event}'] ~ button"
+        )))
+        .await
+        .expect("tonight's door")
+        .click()
+        .await
+        .expect("choose tonight's door");
+    s.wait_for(".door-count").await;
+    assert!(s.text("h1").await.contains("Jakarta Rust Meetup #12"));
+    assert_eq!(s.text(".door-count").await, "0 admitted of 4");
+    assert_eq!(
+        focused(s).await,
+        json!("code"),
+        "the scanner types into the code field"
+    );
+    // A scanner types the code and presses Enter.
+    s.wait_for("#code")
+        .await
+        .send_keys(&format!("{code}\n"))
+        .await
+        .expect("scan");
+    s.wait_true(
+        "the admission",
+        "document.querySelector('.result.admitted') !== null",
+    )
+    .await;
+    assert!(s.text(".result .headline").await.contains("Siti Rahma"));
+    assert!(
+        s.text(".result .holder")
+            .await
+            .contains("Jakarta Rust Meetup #12")
+    );
+    assert_eq!(s.text(".door-count").await, "1 admitted of 4");
+    assert_eq!(
+        focused(s).await,
+        json!("code"),
+        "focus kept after an answer"
+    );
+    s.shot("18-door-admitted").await;
+    // Her ticket for another event: refused, naming that event.
+    s.wait_for("#code")
+        .await
+        .send_keys(&format!("{other_code}\n"))
+        .await
+        .expect("scan");
+    s.wait_true(
+        "the refusal",
+        "document.querySelector('.result.refused') !== null",
+    )
+    .await;
+    assert!(s.text(".result").await.contains(other_event));
+    assert_eq!(focused(s).await, json!("code"));
+    s.shot("19-door-wrong-event").await;
+    // Found by name, admitted with one button.
+    s.fill("#q", "wul").await;
+    s.press(".door-search form.search", "Search").await;
+    s.wait_for("ul.people").await;
+    assert!(s.text("ul.people").await.contains("Wulan Sari"));
+    s.shot("20-door-search").await;
+    s.resize(PHONE).await;
+    s.note_overflow("door search").await;
+    s.shot("20-door-search-375").await;
+    s.resize(WIDTH).await;
+    s.press("ul.people", "Admit").await;
+    s.wait_true(
+        "the admission by name",
+        "document.querySelector('.result.admitted') !== null",
+    )
+    .await;
+    assert!(s.text(".result .headline").await.contains("Wulan Sari"));
+    assert_eq!(s.text(".door-count").await, "2 admitted of 4");
+    assert!(s.text("ul.people").await.contains("Checked in"));
+    assert_eq!(focused(s).await, json!("code"));
+    s.shot("21-door-admitted-by-name").await;
+    s.resize(PHONE).await;
+    s.note_overflow("door").await;
+    s.shot("21-door-admitted-by-name-375").await;
+    s.resize(WIDTH).await;
+    let checkins = app
+        .get(&format!("/api/checkins/?event={event}"), app.admin())
+        .await;
+    let methods: Vec<&str> = checkins.body["checkins"]
+        .as_array()
+        .expect("checkins")
+        .iter()
+        .map(|c| c["method"].as_str().expect("method"))
+        .collect();
+    assert_eq!(methods, ["manual", "scan"]);
+
+    // The attendee's ticket now says she is in.
+    s.sign_out().await;
+    s.sign_in("siti").await;
+    s.goto("/console/my/").await;
+    s.wait_for(".checked-in").await;
+    assert!(s.text(".checked-in").await.starts_with("Checked in at "));
+    s.shot("22-my-tickets-checked-in").await;
+    s.resize(PHONE).await;
+    s.note_overflow("my tickets, checked in").await;
+    s.shot("22-my-tickets-checked-in-375").await;
+    s.resize(WIDTH).await;
+}
+
 async fn flow(mut s: Session<'_>, files: &Path) {
     let app = s.app;
     named_user(app, "rina", Some("organizer"), "Rina", "Wulandari").await;
@@ -833,6 +1003,8 @@ async fn flow(mut s: Session<'_>, files: &Path) {
             .all(|m| m.status == 200 && m.body.contains("webhook.test"))
     );
     receiver.stop().await;
+
+    door_mode(&mut s, event_name).await;
 
     // 8. Signed out: the sign-in page.
     s.sign_out().await;

@@ -568,7 +568,14 @@ async fn door_staff_scan_from_the_scan_page(app: &TestApp) {
         "{}",
         wrong.body
     );
-    assert!(wrong.body.contains("This ticket is for Other night."));
+    assert!(
+        wrong
+            .body
+            .contains("Siti Rahma (guest) · Free entry · Other night"),
+        "{}",
+        wrong.body
+    );
+    assert!(wrong.body.contains("Not valid at this door."));
     // Unpaid: one button admits anyway, without scanning again.
     let unpaid_code = ticket_of(unpaid.id()).await["short_code"]
         .as_str()

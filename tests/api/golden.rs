@@ -95,6 +95,9 @@ impl<'a> Walk<'a> {
                     .map(|(k, v)| {
                         let v = if k == "request_id" {
                             json!("<request-id>")
+                        } else if k == "short_code" {
+                            // Drawn at random for each registration.
+                            json!("<short-code>")
                         } else if k == "kid" || k == "x" {
                             // A check-in key's id and public half (JWK).
                             json!("<key>")
@@ -635,6 +638,11 @@ async fn walk_matches_the_recording(app: &TestApp) {
     w.call("checkin unpaid", M::POST, "/api/checkins/", org1, Some(json!({"code": code}))).await;
     let admitted = w.call("checkin forced", M::POST, "/api/checkins/", org1, Some(json!({"code": code, "force": true}))).await;
     w.call("checkin again", M::POST, "/api/checkins/", org1, Some(json!({"code": code, "force": true}))).await;
+    w.call("checkin at another door", M::POST, "/api/checkins/", adm, Some(json!({"code": code, "event": ev2}))).await;
+    w.call("checkin at its door, too early", M::POST, "/api/checkins/", org1, Some(json!({"code": code, "event": ev1}))).await;
+    w.call("checkin by registration without event", M::POST, "/api/checkins/", org1, Some(json!({"registration": reg_bob}))).await;
+    w.call("door attendees", M::GET, &format!("/api/events/{ev1}/attendees/?search=bob"), org1, None).await;
+    w.call("door attendees by user", M::GET, &format!("/api/events/{ev1}/attendees/"), bob, None).await;
     w.call("checkins list", M::GET, &format!("/api/checkins/?event={ev1}"), org1, None).await;
     w.call("checkins list by user", M::GET, "/api/checkins/", bob, None).await;
     w.call("checkin sync", M::GET, &format!("/api/events/{ev1}/checkin-sync/"), org1, None).await;

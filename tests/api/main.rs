@@ -14,6 +14,7 @@ mod cli;
 mod console;
 mod console_manage;
 mod conventions;
+mod door;
 mod events;
 mod fixes;
 mod golden;

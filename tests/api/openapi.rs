@@ -48,6 +48,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/checkins/", &["get", "post"]),
     ("/api/checkins/{id}/", &["delete"]),
     ("/api/events/{id}/checkin-sync/", &["get"]),
+    ("/api/events/{id}/attendees/", &["get"]),
     ("/api/events/{id}/stats/", &["get"]),
     ("/api/audit/", &["get"]),
     ("/api/webhooks/", &["get", "post"]),

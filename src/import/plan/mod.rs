@@ -262,6 +262,12 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
     // A duplicate's id → the registration kept in its place.
     let mut replaced_by: HashMap<Uuid, Uuid> = HashMap::new();
     let mut first_trace: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
+    // Short codes are unique: those already here, and those given below.
+    let mut short_codes: std::collections::HashSet<String> = target
+        .registrations
+        .values()
+        .map(|r| r.short_code.clone())
+        .collect();
     for r in &src.registrations {
         let Some(event_id) = ticket_event.get(&r.ticket_id).copied() else {
             REGISTRATIONS.skip(
@@ -302,13 +308,22 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
             user_id: r.user_id,
             event_id,
             registered_at: r.registered_at,
-            // A registration imported again keeps the code printed on it.
-            short_code: target
-                .registrations
-                .get(&r.id)
-                .map_or_else(crate::ticket_codes::new_short_code, |t| {
-                    t.short_code.clone()
-                }),
+            // A registration imported again keeps the code printed on it; a
+            // new one gets a code drawn from its id (so two runs agree).
+            short_code: match target.registrations.get(&r.id) {
+                Some(kept) => kept.short_code.clone(),
+                None => {
+                    let mut draw = 0u32;
+                    loop {
+                        let seed = [r.id.as_bytes().as_slice(), &draw.to_be_bytes()].concat();
+                        let code = crate::ticket_codes::derived_short_code(&seed);
+                        if short_codes.insert(code.clone()) {
+                            break code;
+                        }
+                        draw += 1;
+                    }
+                }
+            },
         };
         REGISTRATIONS.keep(
             report,

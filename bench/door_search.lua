@@ -1,0 +1,18 @@
+-- GET /api/events/$DOOR_EVENT/attendees/?search=<term>: the name search at
+-- the door, each request a term at random from $TERMS_FILE (one a line,
+-- letters only).
+local terms = {}
+for line in io.lines(os.getenv("TERMS_FILE")) do terms[#terms + 1] = line end
+local base = "/api/events/" .. os.getenv("DOOR_EVENT") .. "/attendees/?search="
+local headers = { ["Authorization"] = "Bearer " .. os.getenv("ADMIN_TOKEN") }
+local count = 0
+setup = function(thread)
+  count = count + 1
+  thread:set("seed", count)
+end
+init = function()
+  math.randomseed(os.time() * 100 + seed)
+end
+request = function()
+  return wrk.format("GET", base .. terms[math.random(#terms)], headers)
+end

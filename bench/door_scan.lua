@@ -3,16 +3,18 @@
 -- k, k+n, k+2n… (its connections draw from that one sequence), so no two
 -- requests carry the same code until the run has gone through all of them;
 -- then the walk starts again and those scans answer 409 already_checked_in.
+-- n is $WRK_THREADS (bench/run.sh runs wrk with 2 threads): it cannot be
+-- counted in setup(), as wrk starts each thread right after its setup.
 local codes = {}
 for line in io.lines(os.getenv("CODES_FILE")) do codes[#codes + 1] = line end
 local event = os.getenv("DOOR_EVENT")
 local headers = { ["Content-Type"] = "application/json",
   ["Authorization"] = "Bearer " .. os.getenv("ADMIN_TOKEN") }
+local stride = tonumber(os.getenv("WRK_THREADS") or "2")
 local threads = {}
 setup = function(thread)
   table.insert(threads, thread)
   thread:set("offset", #threads)
-  for _, t in ipairs(threads) do t:set("stride", #threads) end
 end
 local index = nil
 request = function()

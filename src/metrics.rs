@@ -88,7 +88,7 @@ impl Metrics {
             IntCounterVec::new(
                 Opts::new(
                     "checkins_total",
-                    "Ticket scans at the door by result (admitted, already_checked_in, invalid_code, revoked, forbidden, event_cancelled, unpaid)",
+                    "Ticket scans at the door by result (admitted, already_checked_in, invalid_code, wrong_event, revoked, forbidden, event_cancelled, not_yet_valid, event_ended, unpaid)",
                 ),
                 &["result"],
             ),

@@ -49,15 +49,24 @@ pub struct EventOut {
     pub quota: i64,
     /// The organiser's user id.
     pub organizer: Uuid,
+    /// Where it happens (IANA name), when set: pages and mails show its
+    /// times there. Absent: the server's `TIME_ZONE` (so the Django
+    /// service's representation is unchanged for events that never set
+    /// one). Instants here stay in UTC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub timezone: Option<String>,
     #[serde(serialize_with = "datetime")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "datetime")]
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<event::Model> for EventOut {
-    fn from(e: event::Model) -> Self {
+impl EventOut {
+    /// An event as answered.
+    pub fn of(e: event::Model) -> Self {
         EventOut {
+            timezone: e.timezone,
             id: e.id,
             name: e.name,
             description: e.description,
@@ -100,6 +109,11 @@ pub struct EventWrite {
     /// may change it on an existing event.
     #[schema(required = false, value_type = Uuid)]
     pub organizer_id: Option<Uuid>,
+    /// Where it happens: an IANA name such as `Asia/Jakarta` (an unknown
+    /// name is a 400); `null` or left out: the server's `TIME_ZONE`.
+    /// Naive datetimes in the request are still read in `TIME_ZONE`.
+    #[schema(required = false, nullable, example = "Asia/Jakarta")]
+    pub timezone: Option<String>,
 }
 
 /// Event filters; a bad value is a 400 naming the parameter.
@@ -194,7 +208,7 @@ async fn list(
             generation,
         )
         .await?;
-        Ok(EventList::new(page, EventOut::from, &uri, &origin))
+        Ok(EventList::new(page, EventOut::of, &uri, &origin))
     })
     .await
 }
@@ -216,7 +230,7 @@ async fn retrieve(State(state): State<AppState>, Path(id): Path<String>) -> ApiR
         &state,
         Family::Events,
         super::id_key("detail:", id),
-        |_| async { Ok(EventOut::from(domain::get(&state, id).await?)) },
+        |_| async { Ok(EventOut::of(domain::get(&state, id).await?)) },
     )
     .await
 }
@@ -246,7 +260,7 @@ async fn create(
         return Err(ApiError::Validation(input.errors));
     };
     let created = domain::create(&state, &caller, write).await?;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    Ok((StatusCode::CREATED, Json(EventOut::of(created))))
 }
 
 /// Change an event (those who manage the event)
@@ -290,7 +304,7 @@ async fn update(
     // PUT: the required fields are all there (else `finish` refused them).
     let changes = EventChanges::from(fields);
     let updated = domain::update(&state, &caller, found.id, changes).await?;
-    Ok(Json(updated.into()))
+    Ok(Json(EventOut::of(updated)))
 }
 
 /// Delete an event (those who manage the event)

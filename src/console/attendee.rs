@@ -167,7 +167,7 @@ async fn load_dashboard(
             .into_iter()
             .map(|e| EventRow {
                 checked_in: admitted.get(&e.id).copied().unwrap_or(0),
-                starts: when(state, &e.start_time),
+                starts: super::format::event_when(state, &e),
                 id: e.id,
                 name: e.name,
                 status: e.status,
@@ -178,7 +178,7 @@ async fn load_dashboard(
         tickets: held
             .into_iter()
             .map(|h| TicketCard {
-                starts: when(state, &h.event.start_time),
+                starts: super::format::event_when(state, &h.event),
                 event: h.event.name,
                 ticket: h.ticket.name,
                 location: h.event.location,
@@ -249,7 +249,7 @@ async fn my_tickets(State(state): State<AppState>, headers: HeaderMap) -> Respon
                 checked_in: admitted
                     .get(&h.registration.id)
                     .map(|at| super::format::when(&state, at)),
-                starts: when(&state, &h.event.start_time),
+                starts: super::format::event_when(&state, &h.event),
                 event: h.event.name,
                 ticket: h.ticket.name,
                 location: h.event.location,
@@ -334,7 +334,7 @@ async fn cancel_confirm(
             "Cancel your {} ticket for {} ({})?",
             held.ticket.name,
             held.event.name,
-            when(&state, &held.event.start_time)
+            super::format::event_when(&state, &held.event)
         ),
         consequences: vec![
             "Your place goes back on sale and your ticket's QR code stops working.".into(),
@@ -426,7 +426,7 @@ async fn browse(
         .items
         .into_iter()
         .map(|e| BrowseRow {
-            starts: when(&state, &e.start_time),
+            starts: super::format::event_when(&state, &e),
             room: (e.quota - e.registered).max(0),
             id: e.id,
             name: e.name,
@@ -512,7 +512,11 @@ async fn render_browse_event(
     let html = BrowseEvent {
         frame: &frame,
         id: event.id,
-        starts: when(state, &event.start_time),
+        starts: super::format::event_span(
+            crate::domain::events::zone_of(state, &event),
+            &event.start_time,
+            &event.end_time,
+        ),
         offers: offers
             .items
             .into_iter()

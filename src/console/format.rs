@@ -21,17 +21,68 @@ pub fn when(state: &AppState, at: &DateTime<Utc>) -> String {
     format!("{} ({relative})", local.format("%a %-d %b %Y, %H:%M"))
 }
 
+/// Every IANA time zone name, for the event form's suggestions.
+pub fn time_zones() -> impl Iterator<Item = &'static str> {
+    chrono_tz::TZ_VARIANTS.iter().map(|z| z.name())
+}
+
+/// "Mon 1 Mar 2027, 18:00–21:00 WIB (Asia/Jakarta)": an event's start and
+/// end where it happens (the end's date too when it ends another day).
+pub fn event_span(zone: chrono_tz::Tz, start: &DateTime<Utc>, end: &DateTime<Utc>) -> String {
+    let (from, to) = (start.with_timezone(&zone), end.with_timezone(&zone));
+    let until = if to.date_naive() == from.date_naive() {
+        to.format("%H:%M").to_string()
+    } else {
+        to.format("%a %-d %b %Y, %H:%M").to_string()
+    };
+    format!(
+        "{}–{until} {} ({})",
+        from.format("%a %-d %b %Y, %H:%M"),
+        to.format("%Z"),
+        zone.name()
+    )
+}
+
+/// "Sat 10 Jan 2027, 19:00 WIB (in 40 days)": a moment of an event, where
+/// it happens, with how far off it is.
+pub fn when_in(zone: chrono_tz::Tz, at: &DateTime<Utc>) -> String {
+    let local = at.with_timezone(&zone);
+    let days = (local.date_naive() - Utc::now().with_timezone(&zone).date_naive()).num_days();
+    let relative = match days {
+        0 => "today".to_string(),
+        1 => "tomorrow".to_string(),
+        d if d > 1 => format!("in {d} days"),
+        -1 => "yesterday".to_string(),
+        d => format!("{} days ago", -d),
+    };
+    format!("{} ({relative})", local.format("%a %-d %b %Y, %H:%M %Z"))
+}
+
+/// When an event starts, where it happens: "Sat 10 Jan 2027, 19:00 WIB
+/// (in 40 days)".
+pub fn event_when(state: &AppState, event: &crate::db::entities::event::Model) -> String {
+    when_in(
+        crate::domain::events::zone_of(state, event),
+        &event.start_time,
+    )
+}
+
+/// "10 Jan 2027, 19:00 WIB": a moment in a zone, briefly.
+pub fn short_in(zone: chrono_tz::Tz, at: &DateTime<Utc>) -> String {
+    at.with_timezone(&zone)
+        .format("%-d %b %Y, %H:%M %Z")
+        .to_string()
+}
+
+/// The value of a `datetime-local` field in an event's zone.
+pub fn field_datetime_in(zone: chrono_tz::Tz, at: &DateTime<Utc>) -> String {
+    at.with_timezone(&zone).format("%Y-%m-%dT%H:%M").to_string()
+}
+
 /// "10 Jan 2027, 19:00" in the configured time zone.
 pub fn short(state: &AppState, at: &DateTime<Utc>) -> String {
     at.with_timezone(&state.config.time_zone)
         .format("%-d %b %Y, %H:%M")
-        .to_string()
-}
-
-/// The value of a `datetime-local` field in the configured time zone.
-pub fn field_datetime(state: &AppState, at: &DateTime<Utc>) -> String {
-    at.with_timezone(&state.config.time_zone)
-        .format("%Y-%m-%dT%H:%M")
         .to_string()
 }
 

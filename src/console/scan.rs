@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use uuid::Uuid;
 
-use super::format::{full_name, when};
+use super::format::full_name;
 use super::{Frame, Visit, error_page, posted, query_value, redirect_with, refusal, render, visit};
 use crate::domain::checkins::{self, Holder, Presented, Refused, Scan, ScanRefused};
 use crate::domain::registrations::RosterRow;
@@ -123,7 +123,7 @@ async fn render_door(
             .into_iter()
             .map(|e| DoorChoice {
                 id: e.id,
-                when: when(state, &e.start_time),
+                when: super::format::event_when(state, &e),
                 name: e.name,
                 location: e.location,
             })
@@ -165,7 +165,11 @@ async fn render_door(
     };
     let html = DoorPage {
         frame: &frame,
-        event_when: when(state, &event.start_time),
+        event_when: super::format::event_span(
+            crate::domain::events::zone_of(state, &event),
+            &event.start_time,
+            &event.end_time,
+        ),
         event_name: event.name,
         admitted,
         registered,

@@ -509,6 +509,7 @@ impl Snapshot for event::Model {
             ("category", self.category.clone().into()),
             ("quota", self.quota.into()),
             ("organizer", self.organizer_id.to_string().into()),
+            ("timezone", self.timezone.clone().into()),
         ])
     }
 }

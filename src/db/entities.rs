@@ -85,6 +85,8 @@ pub mod event {
         /// Registrations across all the event's tickets; never above `quota`.
         pub registered: i64,
         pub organizer_id: Uuid,
+        /// IANA name of where it happens (`NULL`: the server's `TIME_ZONE`).
+        pub timezone: Option<String>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }
@@ -93,6 +95,17 @@ pub mod event {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl Model {
+        /// The time zone it happens in: its own, else `default` (the
+        /// server's `TIME_ZONE`).
+        pub fn zone(&self, default: chrono_tz::Tz) -> chrono_tz::Tz {
+            self.timezone
+                .as_deref()
+                .and_then(|name| name.parse().ok())
+                .unwrap_or(default)
+        }
+    }
 }
 
 pub mod ticket {

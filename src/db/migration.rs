@@ -25,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(AuditLog),
             Box::new(Webhooks),
             Box::new(Door),
+            Box::new(EventTimeZones),
         ]
     }
 }
@@ -1401,5 +1402,28 @@ impl MigrationTrait for Door {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Where each event happens (API.md §8.1): an IANA time zone name, `NULL`
+/// for the server's `TIME_ZONE`.
+struct EventTimeZones;
+
+impl MigrationName for EventTimeZones {
+    fn name(&self) -> &str {
+        "m20261208_000017_event_time_zones"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for EventTimeZones {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("events")
+                .add_column(string_len_null("timezone", 64))
+                .to_owned(),
+        )
+        .await
     }
 }

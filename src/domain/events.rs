@@ -40,6 +40,8 @@ pub struct NewEvent {
     pub status: Option<String>,
     /// Default: the caller.
     pub organizer_id: Option<Uuid>,
+    /// An IANA name; `None`: the server's `TIME_ZONE`.
+    pub timezone: Option<String>,
 }
 
 /// The fields an update sets (`None`: unchanged).
@@ -54,6 +56,14 @@ pub struct EventChanges {
     pub category: Option<String>,
     pub status: Option<String>,
     pub organizer_id: Option<Uuid>,
+    /// `Some(None)`: back to the server's `TIME_ZONE`.
+    pub timezone: Option<Option<String>>,
+}
+
+/// The time zone an event happens in: its own, else the server's
+/// `TIME_ZONE`. Pages and mails show its times there.
+pub fn zone_of(state: &AppState, event: &event::Model) -> chrono_tz::Tz {
+    event.zone(state.config.time_zone)
 }
 
 /// What a list selects; text filters are matched case-insensitively.
@@ -354,6 +364,7 @@ pub async fn create(
         quota: Set(new.quota),
         registered: Set(0),
         organizer_id: Set(organizer_id),
+        timezone: Set(new.timezone),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -435,6 +446,9 @@ pub async fn update(
     }
     if let Some(v) = changes.quota {
         model.quota = Set(v);
+    }
+    if let Some(v) = changes.timezone {
+        model.timezone = Set(v);
     }
     model.updated_at = Set(crate::db::now());
     // Never below the registrations already held: the guard is part of the

@@ -20,6 +20,8 @@ pub struct EventPatch {
     pub status: Option<String>,
     /// Superuser and admin only.
     pub organizer_id: Option<Uuid>,
+    /// `Some(None)`: back to the server's `TIME_ZONE`.
+    pub timezone: Option<Option<String>>,
 }
 
 impl EventPatch {
@@ -43,6 +45,7 @@ impl EventPatch {
             category: input.text("category", Text::required(100)),
             status: input.choice("status", false, STATUSES, STATUS_ALIASES),
             organizer_id: input.uuid("organizer_id", false),
+            timezone: input.time_zone("timezone"),
         }
     }
 
@@ -58,6 +61,7 @@ impl EventPatch {
             category: self.category?,
             status: self.status,
             organizer_id: self.organizer_id,
+            timezone: self.timezone.flatten(),
         })
     }
 }
@@ -74,6 +78,7 @@ impl From<EventPatch> for EventChanges {
             category: p.category,
             status: p.status,
             organizer_id: p.organizer_id,
+            timezone: p.timezone,
         }
     }
 }

@@ -187,6 +187,34 @@ impl Input {
         }
     }
 
+    /// An IANA time zone name (`Asia/Jakarta`) that may be `null` (back to
+    /// the server's `TIME_ZONE`: `Some(None)`); `None` when absent.
+    pub fn time_zone(&mut self, name: &str) -> Option<Option<String>> {
+        if let Some(Value::Null) = self.map.get(name) {
+            return Some(None);
+        }
+        let text = self.text(
+            name,
+            Text {
+                required: false,
+                max_len: 64,
+                allow_blank: false,
+            },
+        )?;
+        match text.parse::<Tz>() {
+            Ok(zone) => Some(Some(zone.name().to_owned())),
+            Err(_) => {
+                self.errors.add(
+                    name,
+                    format!(
+                        "\"{text}\" is not a time zone: use an IANA name such as Asia/Jakarta."
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// A UUID that may be `null` (`Some(None)`); `None` when absent.
     pub fn nullable_uuid(&mut self, name: &str) -> Option<Option<Uuid>> {
         match self.map.get(name) {

@@ -185,15 +185,12 @@ pub async fn run_job(state: &AppState, job: &outbox::Model) -> Outcome {
     }
 }
 
-fn local_time(state: &AppState, at: &DateTime<Utc>) -> String {
-    format_when(at, state.config.time_zone)
-}
-
-/// "Tuesday 1 December 2026 at 18:00 (Asia/Jakarta)": `%-d`, not `%e`,
-/// whose space padding gave "Tuesday  1 December".
+/// "Tuesday 1 December 2026 at 18:00 WIB (Asia/Jakarta)": where the
+/// event happens, its zone named; `%-d`, not `%e`, whose space padding gave
+/// "Tuesday  1 December".
 fn format_when(at: &DateTime<Utc>, tz: chrono_tz::Tz) -> String {
     at.with_timezone(&tz)
-        .format(&format!("%A %-d %B %Y at %H:%M ({tz})"))
+        .format(&format!("%A %-d %B %Y at %H:%M %Z ({tz})"))
         .to_string()
 }
 
@@ -277,7 +274,7 @@ fn compose(
     (before, after): (&str, &str),
     closing: &str,
 ) -> Email {
-    let when = local_time(state, &c.event.start_time);
+    let when = format_when(&c.event.start_time, c.event.zone(state.config.time_zone));
     let hello = greeting(&c.user);
     let text = format!(
         "Hello {hello},\n\n{before}{}{after}\n\nWhen: {when}\nWhere: {}\nTicket: {}\n\n{closing}\n\n— DicoEvent\n",
@@ -312,7 +309,7 @@ mod tests {
         let at = at.expect("a valid time");
         assert_eq!(
             format_when(&at, chrono_tz::Asia::Jakarta),
-            "Tuesday 1 December 2026 at 18:00 (Asia/Jakarta)"
+            "Tuesday 1 December 2026 at 18:00 WIB (Asia/Jakarta)"
         );
     }
 

@@ -33,6 +33,7 @@ mod plans;
 mod registrations;
 mod regressions;
 mod tickets;
+mod time_zones;
 mod users;
 mod walkthrough;
 mod webhooks;

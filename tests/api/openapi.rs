@@ -284,9 +284,17 @@ async fn schema_documents_every_served_route(app: &TestApp) {
             "category",
             "quota",
             "organizer",
+            "timezone",
             "created_at",
             "updated_at"
         ]
+    );
+    // `timezone` is only answered when an event has one.
+    assert!(
+        !schemas["Event"]["required"]
+            .as_array()
+            .expect("required")
+            .contains(&serde_json::json!("timezone"))
     );
     assert_eq!(
         fields("Ticket"),

@@ -8,7 +8,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use crate::console::attendee::Confirm;
-use crate::console::format::when;
 use crate::console::{
     Fields, FormState, Frame, Visit, not_found_page, path_uuid, posted, redirect_with, refusal,
     refusal_words, render, visit,
@@ -38,7 +37,11 @@ pub(super) async fn new_form(State(state): State<AppState>, headers: HeaderMap) 
     }
     let form = FormState::new(
         EVENT_FIELDS,
-        &[("status", "draft".into()), ("description", String::new())],
+        &[
+            ("status", "draft".into()),
+            ("description", String::new()),
+            ("timezone", state.config.time_zone.name().to_owned()),
+        ],
     );
     let html = NewEventPage {
         frame: &frame,
@@ -49,10 +52,18 @@ pub(super) async fn new_form(State(state): State<AppState>, headers: HeaderMap) 
     render(&frame, StatusCode::OK, html)
 }
 
-/// The event form read by the API's rules (every field as on PUT).
-pub(super) fn read_event_form(state: &AppState, fields: &Fields) -> (EventPatch, FieldErrors) {
-    let mut input = Input::new(fields.to_json(EVENT_FIELDS), false);
-    let patch = EventPatch::read(&mut input, state.config.time_zone);
+/// The event form read by the API's rules (every field as on PUT). Its
+/// times are read where the event happens: the zone chosen in the form,
+/// else `zone` (the event's, or the server's for a new one).
+pub(super) fn read_event_form(fields: &Fields, zone: chrono_tz::Tz) -> (EventPatch, FieldErrors) {
+    let mut json = fields.to_json(EVENT_FIELDS);
+    // An empty zone field: the server's time zone.
+    if fields.get("timezone").trim().is_empty() {
+        json.insert("timezone".into(), serde_json::Value::Null);
+    }
+    let zone = fields.get("timezone").trim().parse().unwrap_or(zone);
+    let mut input = Input::new(json, false);
+    let patch = EventPatch::read(&mut input, zone);
     (patch, input.errors)
 }
 
@@ -66,7 +77,7 @@ pub(super) async fn create(
     if let Err(response) = refuse_unless_manager(&frame) {
         return response;
     }
-    let (patch, errors) = read_event_form(&state, &fields);
+    let (patch, errors) = read_event_form(&fields, state.config.time_zone);
     let outcome = match patch.complete().filter(|_| errors.is_empty()) {
         Some(write) => events::create(&state, &caller, write).await,
         None => Err(DomainError::Invalid(errors)),
@@ -104,7 +115,11 @@ pub(super) async fn update(
     let here = format!("/console/events/{id}/");
     let (visit, fields) = page_or_return!(posted(&state, &headers, &body, &here).await);
     let id = page_or_return!(path_uuid(&id));
-    let (patch, errors) = read_event_form(&state, &fields);
+    let zone = match events::get_managed(&state, &visit.caller, id).await {
+        Ok(event) => events::zone_of(&state, &event),
+        Err(_) => state.config.time_zone,
+    };
+    let (patch, errors) = read_event_form(&fields, zone);
     let outcome = if errors.is_empty() {
         let changes = EventChanges::from(patch);
         events::update(&state, &visit.caller, id, changes).await
@@ -165,7 +180,7 @@ pub(super) async fn delete_confirm(
         question: format!(
             "Delete “{}” ({})? This cannot be undone.",
             event.name,
-            when(&state, &event.start_time)
+            crate::console::format::event_when(&state, &event)
         ),
         consequences: vec![
             format!(

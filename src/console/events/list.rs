@@ -8,7 +8,7 @@ use axum::response::Response;
 use chrono::Utc;
 use uuid::Uuid;
 
-use crate::console::format::{Pager, page_number, pager, when};
+use crate::console::format::{Pager, page_number, pager};
 use crate::console::{Frame, Visit, query_text, refusal, render, visit};
 use crate::domain::events::{EventFilter, STATUSES};
 use crate::domain::{PageRequest, events};
@@ -89,7 +89,7 @@ pub(super) async fn list(
         .items
         .into_iter()
         .map(|e| EventListRow {
-            starts: when(&state, &e.start_time),
+            starts: crate::console::format::event_when(&state, &e),
             id: e.id,
             name: e.name,
             status: e.status,

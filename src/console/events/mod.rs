@@ -85,6 +85,7 @@ pub(super) const EVENT_FIELDS: &[&str] = &[
     "quota",
     "category",
     "status",
+    "timezone",
 ];
 
 /// The fields of the ticket form.

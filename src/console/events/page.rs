@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use crate::cache::Family;
 use crate::console::format::{
-    Pager, amount, count, field_datetime, page_number, pager, pager_with, person, short, when,
+    Pager, amount, count, field_datetime_in, page_number, pager, pager_with, person, short,
+    short_in,
 };
 use crate::console::{
     FormState, Frame, Visit, charts, not_found_page, path_uuid, query_text, refusal, render, visit,
@@ -110,6 +111,8 @@ struct EventView {
     event_values: Vec<(String, String)>,
     /// The new-ticket form's default end of sales: the event's start.
     sales_end: String,
+    /// The ticket form's default start: now, where the event happens.
+    sales_start: String,
 }
 
 #[derive(Template)]
@@ -212,7 +215,7 @@ pub(super) async fn render_event(
         FormState::new(
             TICKET_FIELDS,
             &[
-                ("sales_start", field_datetime(state, &Utc::now())),
+                ("sales_start", view.sales_start.clone()),
                 ("sales_end", view.sales_end.clone()),
             ],
         )
@@ -305,10 +308,11 @@ async fn load_event_view(
         .iter()
         .map(|t| (t.ticket.name.clone(), t.ticket.sold, t.ticket.quota))
         .collect();
+    let zone = crate::domain::events::zone_of(state, &event);
     Ok(EventView {
         id: event.id,
         organizer_id: event.organizer_id,
-        starts: when(state, &event.start_time),
+        starts: crate::console::format::event_span(zone, &event.start_time, &event.end_time),
         location: event.location.clone(),
         quota: event.quota,
         registered: count(stats.registered),
@@ -335,8 +339,8 @@ async fn load_event_view(
                 checked_in: admitted.get(&t.ticket.id).copied().unwrap_or(0),
                 sales: format!(
                     "{} – {}",
-                    short(state, &t.ticket.sales_start),
-                    short(state, &t.ticket.sales_end)
+                    short_in(zone, &t.ticket.sales_start),
+                    short_in(zone, &t.ticket.sales_end)
                 ),
                 id: t.ticket.id,
                 name: t.ticket.name,
@@ -423,14 +427,16 @@ async fn load_event_view(
             ("location".into(), event.location.clone()),
             (
                 "start_time".into(),
-                field_datetime(state, &event.start_time),
+                field_datetime_in(zone, &event.start_time),
             ),
-            ("end_time".into(), field_datetime(state, &event.end_time)),
+            ("end_time".into(), field_datetime_in(zone, &event.end_time)),
             ("quota".into(), event.quota.to_string()),
             ("category".into(), event.category.clone()),
             ("status".into(), event.status.clone()),
+            ("timezone".into(), zone.name().to_owned()),
         ],
-        sales_end: field_datetime(state, &event.start_time),
+        sales_end: field_datetime_in(zone, &event.start_time),
+        sales_start: field_datetime_in(zone, &Utc::now()),
         name: event.name,
         status: event.status,
     })

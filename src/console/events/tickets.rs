@@ -28,13 +28,16 @@ pub(super) async fn add_ticket(
     let back = format!("/console/events/{id}/");
     let (visit, fields) = page_or_return!(posted(&state, &headers, &body, &back).await);
     let id = page_or_return!(path_uuid(&id));
-    if let Err(response) = managed(&state, &visit.caller, id).await {
-        return response;
-    }
+    let event = match managed(&state, &visit.caller, id).await {
+        Ok(event) => event,
+        Err(response) => return response,
+    };
     let mut json = fields.to_json(TICKET_FIELDS);
     json.insert("event_id".into(), serde_json::Value::String(id.to_string()));
     let mut input = Input::new(json, false);
-    let patch = TicketPatch::read(&mut input, state.config.time_zone);
+    // The form's times are where the event happens.
+    let zone = crate::domain::events::zone_of(&state, &event);
+    let patch = TicketPatch::read(&mut input, zone);
     if let (Some(start), Some(end)) = (patch.sales_start, patch.sales_end) {
         tickets::check_window(start, end, &mut input.errors);
     }

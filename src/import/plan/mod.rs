@@ -428,6 +428,8 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
             quota: e.quota,
             registered: count,
             organizer_id: e.organizer_id,
+            // Django had one zone for all: the server's, until set here.
+            timezone: existing.and_then(|x| x.timezone.clone()),
             created_at,
             updated_at: created_at,
         };

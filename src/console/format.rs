@@ -35,11 +35,16 @@ pub fn event_span(zone: chrono_tz::Tz, start: &DateTime<Utc>, end: &DateTime<Utc
     } else {
         to.format("%a %-d %b %Y, %H:%M").to_string()
     };
+    let abbreviation = to.format("%Z").to_string();
+    // "UTC (UTC)" says it twice.
+    let named = if abbreviation == zone.name() {
+        String::new()
+    } else {
+        format!(" ({})", zone.name())
+    };
     format!(
-        "{}–{until} {} ({})",
+        "{}–{until} {abbreviation}{named}",
         from.format("%a %-d %b %Y, %H:%M"),
-        to.format("%Z"),
-        zone.name()
     )
 }
 

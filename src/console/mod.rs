@@ -11,6 +11,8 @@
 //! - `history`: the audit log, per event and as a whole.
 //! - `webhooks`: endpoints, their secrets and delivery logs.
 //! - `scan`: the door.
+//! - `public`: what anyone sees without an account: `/`, `/e/{id}` and
+//!   its calendar file.
 //! - `charts`, `format`: SVG charts and the way numbers and dates read.
 //!
 //! Pages work without JavaScript; every asset is compiled into the binary;
@@ -38,6 +40,7 @@ mod charts;
 mod events;
 mod format;
 mod history;
+mod public;
 mod scan;
 mod webhooks;
 
@@ -73,6 +76,7 @@ pub fn router() -> Router<AppState> {
         .merge(history::router())
         .merge(webhooks::router())
         .merge(scan::router())
+        .merge(public::router())
         .route("/console/static/scan.js", get(scan_script))
         .route("/console/static/console.css", get(stylesheet))
         .route("/console/{*rest}", get(not_found))

@@ -738,8 +738,30 @@ async fn flow(mut s: Session<'_>, files: &Path) {
     let flash = s.flash().await;
     assert!(flash.contains("Poster uploaded"), "flash: {flash}");
 
-    // 5. The attendee registers from Browse.
+    // The link the organiser shares, and the list of upcoming events, as
+    // anyone sees them (signed out).
     s.sign_out().await;
+    s.goto(&format!("/e/{event_id}")).await;
+    s.wait_true(
+        "the public page's poster loaded",
+        "[...document.querySelectorAll('img.poster')].every(i => i.complete && i.naturalWidth > 0)",
+    )
+    .await;
+    assert!(s.text("h1").await.contains(event_name));
+    s.shot("04-public-event").await;
+    s.resize(PHONE).await;
+    s.note_overflow("public event").await;
+    s.shot("04-public-event-375").await;
+    s.resize(WIDTH).await;
+    s.goto("/").await;
+    s.wait_for(".cards.events").await;
+    s.shot("04-public-home").await;
+    s.resize(PHONE).await;
+    s.note_overflow("public home").await;
+    s.shot("04-public-home-375").await;
+    s.resize(WIDTH).await;
+
+    // 5. The attendee registers from Browse.
     s.sign_in("siti").await;
     s.goto("/console/browse/").await;
     s.wait_for(".cards.events").await;

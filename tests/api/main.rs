@@ -30,6 +30,7 @@ mod metrics;
 mod openapi;
 mod payments;
 mod plans;
+mod public_pages;
 mod registrations;
 mod regressions;
 mod tickets;

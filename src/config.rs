@@ -711,9 +711,8 @@ fn allowed_hosts_from_vars(
 fn smtp_from_vars(
     get: &impl Fn(&str) -> Option<String>,
 ) -> Result<Option<SmtpConfig>, ConfigError> {
-    let Some(host) = get("MAIL_HOST") else {
-        return Ok(None);
-    };
+    // Checked even without MAIL_HOST: a typo must not wait for the day
+    // the mail server is configured.
     let tls = match get("MAIL_TLS").map(|t| t.to_ascii_lowercase()).as_deref() {
         None | Some("starttls") => MailTls::StartTls,
         Some("tls") | Some("ssl") => MailTls::Tls,
@@ -721,9 +720,12 @@ fn smtp_from_vars(
         Some(other) => {
             return Err(ConfigError::new(
                 "MAIL_TLS",
-                format!("{other:?} is not one of starttls, tls, none"),
+                format!("{other:?} is not one of starttls, tls (or ssl), none (or off)"),
             ));
         }
+    };
+    let Some(host) = get("MAIL_HOST") else {
+        return Ok(None);
     };
     let port = match get("MAIL_PORT") {
         None => match tls {
@@ -911,6 +913,13 @@ mod tests {
         assert_eq!(err.variable, "TIME_ZONE");
         let err = Config::from_vars(&vars(&[("JWT_ACCESS_TTL", "soon")])).expect_err("bad ttl");
         assert_eq!(err.variable, "JWT_ACCESS_TTL");
+        // Checked even while no mail server is configured.
+        let err = Config::from_vars(&vars(&[("MAIL_TLS", "yes")])).expect_err("bad tls");
+        assert_eq!(err.variable, "MAIL_TLS");
+        let err = Config::from_vars(&vars(&[("ADMISSION_OPENS_BEFORE", "early")]))
+            .expect_err("bad admission window");
+        assert_eq!(err.variable, "ADMISSION_OPENS_BEFORE");
+        assert!(Config::from_vars(&vars(&[("MAIL_TLS", "ssl")])).is_ok());
     }
 
     #[test]

@@ -79,6 +79,8 @@ pub fn router() -> Router<AppState> {
         .merge(public::router())
         .route("/console/static/scan.js", get(scan_script))
         .route("/console/static/console.css", get(stylesheet))
+        .route("/console/static/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .route("/console/{*rest}", get(not_found))
         .route("/admin", get(to_console))
 }
@@ -394,6 +396,11 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
 
 async fn stylesheet() -> Response {
     asset(include_str!("static/console.css"), "text/css")
+}
+
+/// The site's icon (also at `/favicon.ico`, where browsers look first).
+async fn favicon() -> Response {
+    asset(include_str!("static/favicon.svg"), "image/svg+xml")
 }
 
 async fn scan_script() -> Response {

@@ -53,6 +53,11 @@ async fn anyone_sees_upcoming_events(app: &TestApp) {
         assert!(!body.contains(hidden), "{hidden} is not listed");
     }
     assert!(body.contains("href=\"/console/login\""), "a way to sign in");
+    // Every page has an icon; browsers that ask for /favicon.ico get it.
+    assert!(body.contains("<link rel=\"icon\" href=\"/console/static/favicon.svg\""));
+    let (status, kind, icon) = get(app, "/favicon.ico").await;
+    assert_eq!((status, kind.as_str()), (200, "image/svg+xml"));
+    assert!(icon.starts_with("<svg"));
     let _ = draft;
 }
 

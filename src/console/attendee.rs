@@ -196,7 +196,9 @@ struct HeldTicket {
     ticket: String,
     starts: String,
     location: String,
-    payment: String,
+    /// In words ("Paid", "Free", "Not paid"…) and its badge's class.
+    payment: &'static str,
+    payment_class: &'static str,
     code: String,
     /// Printed under the QR code: `7KQ4-M2XD-9P`.
     short_code: String,
@@ -236,11 +238,8 @@ async fn my_tickets(State(state): State<AppState>, headers: HeaderMap) -> Respon
                 .await?
                 .code;
             let paid = payments.get(&h.registration.id).cloned();
-            let payment = if h.ticket.price_minor == 0 {
-                "free".to_string()
-            } else {
-                paid.clone().unwrap_or_else(|| "not paid".to_string())
-            };
+            let (payment, payment_class) =
+                super::format::payment_words(h.ticket.price_minor > 0, paid.as_deref());
             tickets.push(HeldTicket {
                 registration: h.registration.id,
                 qr_svg: inline_svg(&code)?,
@@ -254,6 +253,7 @@ async fn my_tickets(State(state): State<AppState>, headers: HeaderMap) -> Respon
                 ticket: h.ticket.name,
                 location: h.event.location,
                 payment,
+                payment_class,
                 // The API lets its user cancel while nothing is paid.
                 cancellable: caller.is_admin() || paid.as_deref() != Some("completed"),
             });

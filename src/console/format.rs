@@ -91,6 +91,42 @@ pub fn short(state: &AppState, at: &DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// A registration's payment in words, with its badge's class: `Free` (a
+/// free ticket), `Paid`, `Payment pending`, `Payment failed`, `Refunded`,
+/// `Not paid` (a priced ticket without a payment).
+pub fn payment_words(priced: bool, status: Option<&str>) -> (&'static str, &'static str) {
+    match (priced, status) {
+        (false, _) => ("Free", "free"),
+        (true, Some("completed")) => ("Paid", "completed"),
+        (true, Some("pending")) => ("Payment pending", "pending"),
+        (true, Some("failed")) => ("Payment failed", "failed"),
+        (true, Some("refunded")) => ("Refunded", "refunded"),
+        (true, _) => ("Not paid", "unpaid"),
+    }
+}
+
+/// A payment's own status in words: `Paid`, `Pending`, `Failed`, `Refunded`.
+pub fn payment_status_words(status: &str) -> &'static str {
+    match status {
+        "completed" => "Paid",
+        "pending" => "Pending",
+        "failed" => "Failed",
+        "refunded" => "Refunded",
+        _ => "Unknown",
+    }
+}
+
+/// A payment method as people write it: `bank_transfer` → `Bank transfer`
+/// (`QRIS` stays as it is).
+pub fn method_words(method: &str) -> String {
+    let spaced = method.replace('_', " ");
+    let mut chars = spaced.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// A count with thousands separators: 10,000.
 pub fn count(n: u64) -> String {
     group_digits(&n.to_string())

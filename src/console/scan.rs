@@ -48,8 +48,10 @@ struct Found {
     email: String,
     ticket: String,
     short_code: String,
-    /// "Paid", "Free", "Not paid" (and its badge class).
+    /// "Paid", "Free", "Not paid", "Payment pending"… (and its badge class).
     payment: (&'static str, &'static str),
+    /// A priced ticket without a completed payment: admitting asks first.
+    unpaid: bool,
     checked_in: Option<String>,
 }
 
@@ -183,13 +185,10 @@ async fn render_door(
 }
 
 fn found(state: &AppState, row: RosterRow) -> Found {
-    let paid = row.payment_status.as_deref() == Some("completed");
-    let payment = match (row.priced, paid) {
-        (false, _) => ("Free", "free"),
-        (true, true) => ("Paid", "completed"),
-        (true, false) => ("Not paid", "pending"),
-    };
+    let unpaid = row.priced && row.payment_status.as_deref() != Some("completed");
+    let payment = super::format::payment_words(row.priced, row.payment_status.as_deref());
     Found {
+        unpaid,
         registration: row.registration.id,
         name: full_name(&row.user),
         email: row.user.email.clone(),

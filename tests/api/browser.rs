@@ -912,7 +912,7 @@ async fn flow(mut s: Session<'_>, files: &Path) {
     s.wait_path("the event page", |p| p == event_path).await;
     s.wait_true(
         "the payment is completed",
-        "(b => b && b.textContent.trim() === 'completed')\
+        "(b => b && b.textContent.trim() === 'Paid')\
              (document.querySelector('#payments .badge'))",
     )
     .await;

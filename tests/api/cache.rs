@@ -580,7 +580,7 @@ async fn console_summaries_follow(server: &TestApp, writer: &TestApp) {
         .await;
     payment.assert(201);
     let body = page(&mut browser, &page_path).await;
-    assert!(body.contains("bank transfer"), "{body}");
+    assert!(body.contains("Bank transfer"), "{body}");
     assert!(body.contains("badge pending"), "{body}");
     let dashboard = browser.get("/console/").await.body;
     assert!(dashboard.contains(&pending(1)), "{dashboard}");

@@ -45,6 +45,11 @@ pub(super) async fn registrations_csv(
         Err(DomainError::Forbidden) => return not_found_page(),
         Err(e) => return refusal(e),
     };
+    // The file is named after the event, as people look for it later.
+    let name = match crate::domain::events::get(&state, event_id).await {
+        Ok(event) => event.name,
+        Err(e) => return refusal(e),
+    };
     let header = match csv_chunk(Some(&HEADER), &[]) {
         Ok(bytes) => bytes,
         Err(e) => return refusal(DomainError::Internal(e.into())),
@@ -86,12 +91,35 @@ pub(super) async fn registrations_csv(
         HeaderValue::from_static("text/csv; charset=utf-8"),
     );
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"registrations-{event_id}.csv\""
+        "attachment; filename=\"{}\"",
+        file_name(&name, event_id)
     )) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// `rust-night-jakarta-registrations.csv`: the event's name in lower-case
+/// ASCII letters and digits joined by dashes (at most 60), else its id.
+fn file_name(name: &str, event_id: uuid::Uuid) -> String {
+    let mut slug = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+        if slug.len() >= 60 {
+            break;
+        }
+    }
+    let slug = slug.trim_end_matches('-');
+    if slug.is_empty() {
+        format!("registrations-{event_id}.csv")
+    } else {
+        format!("{slug}-registrations.csv")
+    }
 }
 
 /// The CSV bytes of a header row (as API.md writes it, bare) and/or roster
@@ -129,4 +157,20 @@ fn csv_chunk(header: Option<&[&str]>, rows: &[RosterRow]) -> Result<Bytes, csv::
     out.into_inner()
         .map(Bytes::from)
         .map_err(|e| csv::Error::from(e.into_error()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_name;
+
+    #[test]
+    fn files_are_named_after_their_event() {
+        let id = uuid::Uuid::nil();
+        assert_eq!(
+            file_name("Rust Night: Jakarta #12!", id),
+            "rust-night-jakarta-12-registrations.csv"
+        );
+        assert_eq!(file_name("Café — été", id), "caf-t-registrations.csv");
+        assert_eq!(file_name("日本語", id), format!("registrations-{id}.csv"));
+    }
 }

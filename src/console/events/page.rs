@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use crate::cache::Family;
 use crate::console::format::{
-    Pager, amount, count, field_datetime_in, page_number, pager, pager_with, person, short,
-    short_in,
+    Pager, amount, count, field_datetime_in, method_words, page_number, pager, pager_with,
+    payment_status_words, payment_words, person, short, short_in,
 };
 use crate::console::{
     FormState, Frame, Visit, charts, not_found_page, path_uuid, query_text, refusal, render, visit,
@@ -48,7 +48,8 @@ struct RosterLine {
     email: String,
     ticket: String,
     registered: String,
-    payment: String,
+    /// In words, and its badge class.
+    payment: (String, String),
     checked_in: String,
 }
 
@@ -66,6 +67,7 @@ struct PaymentRow {
     method: String,
     amount: String,
     status: String,
+    status_words: String,
     when: String,
     /// (target status, button words) the state machine allows.
     moves: Vec<(String, String)>,
@@ -370,7 +372,10 @@ async fn load_event_view(
                 email: r.user.email,
                 ticket: r.ticket,
                 registered: short(state, &r.registration.registered_at),
-                payment: r.payment_status.unwrap_or_else(|| "none".into()),
+                payment: {
+                    let (words, class) = payment_words(r.priced, r.payment_status.as_deref());
+                    (words.to_owned(), class.to_owned())
+                },
                 checked_in: r
                     .checked_in_at
                     .map(|t| short(state, &t))
@@ -384,7 +389,7 @@ async fn load_event_view(
             .map(|p| PaymentRow {
                 id: p.id,
                 person: name_of(p.user_id),
-                method: p.payment_method,
+                method: method_words(&p.payment_method),
                 amount: amount(state, p.amount_paid_minor),
                 when: match &p.paid_at {
                     Some(paid) => format!("paid {}", short(state, paid)),
@@ -395,6 +400,7 @@ async fn load_event_view(
                     .filter(|(from, _, _)| *from == p.payment_status)
                     .map(|(_, to, words)| ((*to).to_string(), (*words).to_string()))
                     .collect(),
+                status_words: payment_status_words(&p.payment_status).to_owned(),
                 status: p.payment_status,
             })
             .collect(),

@@ -46,3 +46,13 @@ extra_report = function()
   io.write(string.format("DOOR admitted=%d already=%d other=%d other_sample=%s\n",
     a, b, c, string.gsub(sample, "\n", " ")))
 end
+
+-- $PACE_MS: each connection waits this long after an answer before its next
+-- request (wrk's delay()): a steady rate of about connections × 1000 /
+-- (PACE_MS + latency) per second, as door lanes send, instead of as fast as
+-- the server answers (where latency is only the queue of 16 connections on
+-- two cores).
+local pace = tonumber(os.getenv("PACE_MS") or "0")
+if pace > 0 then
+  delay = function() return pace end
+end

@@ -244,6 +244,8 @@ pub struct Holder {
     pub ticket_name: String,
     pub event: Uuid,
     pub event_name: String,
+    /// The ticket type's price (minor units): a priced one needs a payment.
+    pub price_minor: i64,
 }
 
 /// A refused scan, with whose ticket it was when the code is genuine and
@@ -459,11 +461,7 @@ async fn admit(
             forced = true;
         }
     }
-    let price = ticket::Entity::find_by_id(found.ticket_id)
-        .one(db)
-        .await?
-        .map_or(0, |t| t.price_minor);
-    let paid = price == 0
+    let paid = holder.price_minor == 0
         || payment::Entity::find()
             .filter(payment::Column::RegistrationId.eq(found.id))
             .filter(payment::Column::PaymentStatus.eq("completed"))
@@ -603,6 +601,7 @@ async fn holder_of(
         user: attendee,
         ticket: the_ticket.id,
         ticket_name: the_ticket.name,
+        price_minor: the_ticket.price_minor,
         event: the_event.id,
         event_name: the_event.name.clone(),
     }))

@@ -73,7 +73,7 @@ pub fn postgres_url() -> Option<String> {
         .filter(|s| !s.trim().is_empty())
 }
 
-fn replace_database(url: &str, name: &str) -> String {
+pub fn replace_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, format!("?{q}")),
         None => (url, String::new()),

@@ -35,6 +35,7 @@ mod registrations;
 mod regressions;
 mod tickets;
 mod time_zones;
+mod upgrade;
 mod users;
 mod walkthrough;
 mod webhooks;

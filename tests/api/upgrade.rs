@@ -1,0 +1,167 @@
+//! Upgrading in place: a database as the previous release left it, with
+//! rows in it, takes this release's migrations (DESIGN.md "Upgrades in
+//! place"): every registration gets a short code (distinct ones, then the
+//! unique index), every check-in its method, events keep no time zone.
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm_migration::MigratorTrait;
+use uuid::Uuid;
+
+use crate::helpers::postgres_url;
+use dicoevent::db::migration::Migrator;
+
+/// The migrations this release adds (the rest are the previous release's).
+const NEW_MIGRATIONS: usize = 2;
+
+fn literal(backend: DbBackend, id: Uuid) -> String {
+    match backend {
+        DbBackend::Postgres => format!("'{id}'"),
+        _ => format!("X'{}'", id.simple()),
+    }
+}
+
+/// The previous release's schema with 200 registrations and a check-in.
+async fn previous_release_with_rows(db: &DatabaseConnection) {
+    let all = Migrator::migrations().len();
+    Migrator::up(db, Some((all - NEW_MIGRATIONS) as u32))
+        .await
+        .expect("the previous release's migrations");
+    let b = db.get_database_backend();
+    let now = "'2026-12-01T10:00:00Z'";
+    let organizer = Uuid::now_v7();
+    let event = Uuid::now_v7();
+    let ticket = Uuid::now_v7();
+    let mut sql = vec![
+        format!(
+            "INSERT INTO users (id, username, username_key, email, email_key, password, first_name, last_name, is_superuser, is_active, date_joined) \
+             VALUES ({}, 'olga', 'olga', 'olga@example.com', 'olga@example.com', 'x', '', '', false, true, {now})",
+            literal(b, organizer)
+        ),
+        format!(
+            "INSERT INTO events (id, name, description, location, start_time, end_time, status, category, quota, registered, organizer_id, created_at, updated_at) \
+             VALUES ({}, 'Old night', '', 'Jakarta', {now}, {now}, 'scheduled', 'Tech', 1000, 200, {}, {now}, {now})",
+            literal(b, event),
+            literal(b, organizer)
+        ),
+        format!(
+            "INSERT INTO tickets (id, event_id, name, price_minor, sales_start, sales_end, quota, sold) \
+             VALUES ({}, {}, 'Regular', 0, {now}, {now}, 1000, 200)",
+            literal(b, ticket),
+            literal(b, event)
+        ),
+    ];
+    let mut first = None;
+    for i in 0..200 {
+        let (user, registration) = (Uuid::now_v7(), Uuid::now_v7());
+        first.get_or_insert(registration);
+        sql.push(format!(
+            "INSERT INTO users (id, username, username_key, email, email_key, password, first_name, last_name, is_superuser, is_active, date_joined) \
+             VALUES ({}, 'guest{i}', 'guest{i}', 'guest{i}@example.com', 'guest{i}@example.com', 'x', '', '', false, true, {now})",
+            literal(b, user)
+        ));
+        sql.push(format!(
+            "INSERT INTO registrations (id, ticket_id, user_id, event_id, registered_at) VALUES ({}, {}, {}, {}, {now})",
+            literal(b, registration),
+            literal(b, ticket),
+            literal(b, user),
+            literal(b, event)
+        ));
+        if i == 0 {
+            sql.push(format!(
+                "INSERT INTO checkins (id, registration_id, event_id, ticket_id, user_id, checked_in_at, checked_in_by, forced, offline, conflict, recorded_at) \
+                 VALUES ({}, {}, {}, {}, {}, {now}, NULL, false, false, false, {now})",
+                literal(b, Uuid::now_v7()),
+                literal(b, registration),
+                literal(b, event),
+                literal(b, ticket),
+                literal(b, user)
+            ));
+        }
+    }
+    for statement in sql {
+        db.execute_unprepared(&statement)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+}
+
+async fn upgraded(db: &DatabaseConnection) {
+    previous_release_with_rows(db).await;
+    Migrator::up(db, None)
+        .await
+        .expect("this release's migrations");
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT short_code FROM registrations",
+        ))
+        .await
+        .expect("short codes");
+    let codes: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String>("", "short_code").expect("a short code"))
+        .collect();
+    assert_eq!(codes.len(), 200);
+    let distinct: std::collections::HashSet<&String> = codes.iter().collect();
+    assert_eq!(distinct.len(), 200, "distinct codes");
+    for code in &codes {
+        assert_eq!(
+            dicoevent::ticket_codes::normalize_short_code(code).as_deref(),
+            Some(code.as_str()),
+            "{code} is a short code as stored"
+        );
+    }
+    let method = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT method FROM checkins",
+        ))
+        .await
+        .expect("query")
+        .expect("the check-in");
+    assert_eq!(
+        method.try_get::<String>("", "method").expect("method"),
+        "scan"
+    );
+    // The unique index holds from now on.
+    let copy = db
+        .execute_unprepared(
+            "UPDATE registrations SET short_code = (SELECT min(short_code) FROM registrations)",
+        )
+        .await;
+    assert!(copy.is_err(), "short codes are unique");
+}
+
+#[tokio::test]
+async fn a_sqlite_database_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("old.sqlite3").display()
+    );
+    let db = Database::connect(&url).await.expect("SQLite");
+    upgraded(&db).await;
+}
+
+#[tokio::test]
+async fn a_postgres_database_is_upgraded_in_place() {
+    let Some(admin_url) = postgres_url() else {
+        eprintln!("skipped: TEST_DATABASE_URL is not set");
+        return;
+    };
+    let name = format!("dicoevent_upgrade_{}", Uuid::new_v4().simple());
+    let admin = Database::connect(&admin_url).await.expect("PostgreSQL");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create the database");
+    let db = Database::connect(crate::helpers::replace_database(&admin_url, &name))
+        .await
+        .expect("the new database");
+    upgraded(&db).await;
+    db.close().await.ok();
+    admin
+        .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .await
+        .ok();
+}

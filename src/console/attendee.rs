@@ -12,7 +12,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::format::{Pager, amount, count, page_number, pager, when};
+use super::format::{Pager, count, page_number, pager, when};
 use super::{
     Frame, Visit, path_uuid, posted, query_text, redirect_with, refusal, refusal_words, render,
     visit,
@@ -522,28 +522,11 @@ async fn render_browse_event(
             .into_iter()
             .map(|t| {
                 let available = t.available();
-                let on_sale = open
-                    && t.ticket.sales_start <= now
-                    && now < t.ticket.sales_end
-                    && available > 0;
-                let sales = if !open {
-                    "Not on sale".to_string()
-                } else if now < t.ticket.sales_start {
-                    format!("On sale from {}", when(state, &t.ticket.sales_start))
-                } else if now >= t.ticket.sales_end {
-                    "Sales have ended".to_string()
-                } else if available == 0 {
-                    "Sold out".to_string()
-                } else {
-                    format!("On sale until {}", when(state, &t.ticket.sales_end))
-                };
+                let (on_sale, sales) =
+                    super::format::sales_state(open, &t.ticket, available, |at| when(state, at));
                 OfferRow {
                     id: t.ticket.id,
-                    price: if t.ticket.price_minor == 0 {
-                        "Free".into()
-                    } else {
-                        amount(state, t.ticket.price_minor)
-                    },
+                    price: super::format::price(state, t.ticket.price_minor),
                     name: t.ticket.name,
                     available,
                     sales,

@@ -8,9 +8,14 @@ use crate::state::AppState;
 
 /// "Sat 10 Jan 2027, 19:00 (in 40 days)" in the configured time zone.
 pub fn when(state: &AppState, at: &DateTime<Utc>) -> String {
-    let tz = state.config.time_zone;
-    let local = at.with_timezone(&tz);
-    let days = (local.date_naive() - Utc::now().with_timezone(&tz).date_naive()).num_days();
+    relative(state.config.time_zone, at, "%a %-d %b %Y, %H:%M")
+}
+
+/// A moment in `zone` as `format` writes it, with how far off its day is:
+/// "… (today)", "… (in 40 days)", "… (3 days ago)".
+fn relative(zone: chrono_tz::Tz, at: &DateTime<Utc>, format: &str) -> String {
+    let local = at.with_timezone(&zone);
+    let days = (local.date_naive() - Utc::now().with_timezone(&zone).date_naive()).num_days();
     let relative = match days {
         0 => "today".to_string(),
         1 => "tomorrow".to_string(),
@@ -18,7 +23,7 @@ pub fn when(state: &AppState, at: &DateTime<Utc>) -> String {
         -1 => "yesterday".to_string(),
         d => format!("{} days ago", -d),
     };
-    format!("{} ({relative})", local.format("%a %-d %b %Y, %H:%M"))
+    format!("{} ({relative})", local.format(format))
 }
 
 /// Every IANA time zone name, for the event form's suggestions.
@@ -51,16 +56,7 @@ pub fn event_span(zone: chrono_tz::Tz, start: &DateTime<Utc>, end: &DateTime<Utc
 /// "Sat 10 Jan 2027, 19:00 WIB (in 40 days)": a moment of an event, where
 /// it happens, with how far off it is.
 pub fn when_in(zone: chrono_tz::Tz, at: &DateTime<Utc>) -> String {
-    let local = at.with_timezone(&zone);
-    let days = (local.date_naive() - Utc::now().with_timezone(&zone).date_naive()).num_days();
-    let relative = match days {
-        0 => "today".to_string(),
-        1 => "tomorrow".to_string(),
-        d if d > 1 => format!("in {d} days"),
-        -1 => "yesterday".to_string(),
-        d => format!("{} days ago", -d),
-    };
-    format!("{} ({relative})", local.format("%a %-d %b %Y, %H:%M %Z"))
+    relative(zone, at, "%a %-d %b %Y, %H:%M %Z")
 }
 
 /// When an event starts, where it happens: "Sat 10 Jan 2027, 19:00 WIB
@@ -124,6 +120,40 @@ pub fn method_words(method: &str) -> String {
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+/// Whether a ticket type is on sale now (`open`: its event takes
+/// registrations; `left`: what it can still sell), and how its sales stand
+/// in words, its moments written by `moment`.
+pub fn sales_state(
+    open: bool,
+    ticket: &crate::db::entities::ticket::Model,
+    left: i64,
+    moment: impl Fn(&DateTime<Utc>) -> String,
+) -> (bool, String) {
+    let now = Utc::now();
+    let on_sale = open && ticket.sales_start <= now && now < ticket.sales_end && left > 0;
+    let words = if !open {
+        "Not on sale".to_string()
+    } else if now < ticket.sales_start {
+        format!("On sale from {}", moment(&ticket.sales_start))
+    } else if now >= ticket.sales_end {
+        "Sales have ended".to_string()
+    } else if left == 0 {
+        "Sold out".to_string()
+    } else {
+        format!("On sale until {}", moment(&ticket.sales_end))
+    };
+    (on_sale, words)
+}
+
+/// A ticket's price as an attendee reads it: "Free", or "IDR 75,000".
+pub fn price(state: &AppState, minor: i64) -> String {
+    if minor == 0 {
+        "Free".into()
+    } else {
+        amount(state, minor)
     }
 }
 

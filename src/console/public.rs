@@ -16,7 +16,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::format::{Pager, amount, event_span, event_when, page_number, pager, short_in};
+use super::format::{Pager, event_span, event_when, page_number, pager, short_in};
 use super::{error_page, not_found_page, page};
 use crate::api::pagination::Origin;
 use crate::cache::Family;
@@ -237,25 +237,10 @@ async fn render_event(
         .into_iter()
         .map(|t| {
             let left = t.available();
-            let on_sale =
-                open && t.ticket.sales_start <= now && now < t.ticket.sales_end && left > 0;
-            let sales = if !open {
-                "Not on sale".to_string()
-            } else if now < t.ticket.sales_start {
-                format!("On sale from {}", short_in(zone, &t.ticket.sales_start))
-            } else if now >= t.ticket.sales_end {
-                "Sales have ended".to_string()
-            } else if left == 0 {
-                "Sold out".to_string()
-            } else {
-                format!("On sale until {}", short_in(zone, &t.ticket.sales_end))
-            };
+            let (on_sale, sales) =
+                super::format::sales_state(open, &t.ticket, left, |at| short_in(zone, at));
             Offer {
-                price: if t.ticket.price_minor == 0 {
-                    "Free".into()
-                } else {
-                    amount(state, t.ticket.price_minor)
-                },
+                price: super::format::price(state, t.ticket.price_minor),
                 name: t.ticket.name,
                 sales,
                 left,

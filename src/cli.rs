@@ -229,6 +229,7 @@ async fn create_superuser(
             first_name: String::new(),
             last_name: String::new(),
             is_superuser: true,
+            verification: None,
         };
         match crate::domain::accounts::create_user(
             &state,

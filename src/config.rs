@@ -86,6 +86,7 @@ const KNOWN_VARIABLES: &[&str] = &[
     "REDIS_PORT",
     "REDIS_URL",
     "REQUEST_TIMEOUT",
+    "REQUIRE_EMAIL_VERIFICATION",
     "RUST_BACKTRACE",
     "RUST_LOG",
     "SECRET_KEY",
@@ -234,6 +235,10 @@ pub struct Config {
     pub admission_opens_before: Duration,
     /// Console cookies only over HTTPS (`SESSION_COOKIE_SECURE=true`).
     pub session_cookie_secure: bool,
+    /// Accounts made through `POST /api/users/` may not register before
+    /// verifying their address (`REQUIRE_EMAIL_VERIFICATION=true`); those
+    /// made through the console's sign-up never may.
+    pub require_email_verification: bool,
     /// How often a worker prunes what only grows (`jobs::housekeeping`).
     pub housekeeping_interval: Duration,
     /// Finished outbox jobs are kept this many days (dead ones for ever).
@@ -441,6 +446,7 @@ impl Config {
                 Duration::from_secs(6 * 3600),
             )?,
             session_cookie_secure: parse_bool(&get, "SESSION_COOKIE_SECURE")?,
+            require_email_verification: parse_bool(&get, "REQUIRE_EMAIL_VERIFICATION")?,
             jwt_revoke_access_on_password_change: parse_bool(
                 &get,
                 "JWT_REVOKE_ACCESS_ON_PASSWORD_CHANGE",
@@ -552,6 +558,10 @@ impl Config {
                 },
             ),
             ("TIME_ZONE".into(), self.time_zone.to_string()),
+            (
+                "REQUIRE_EMAIL_VERIFICATION".into(),
+                self.require_email_verification.to_string(),
+            ),
             ("CURRENCY".into(), self.currency.clone()),
             (
                 "posters".into(),

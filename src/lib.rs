@@ -56,6 +56,18 @@ impl Application {
         let listener = TcpListener::bind(&address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
+        if let Ok(bound) = listener.local_addr() {
+            let host = if bound.ip().is_unspecified() {
+                "127.0.0.1".to_owned()
+            } else if bound.is_ipv6() {
+                format!("[{}]", bound.ip())
+            } else {
+                bound.ip().to_string()
+            };
+            let _ = state
+                .listen_origin
+                .set(format!("http://{host}:{}", bound.port()));
+        }
         Ok(Application { listener, state })
     }
 

@@ -42,15 +42,34 @@ pub struct Services {
     pub registration_queues: Arc<crate::db::registration_writer::Queues>,
     /// Callers read from the database together (`db::callers`).
     pub callers: crate::db::callers::CallerReads,
+    /// The key the secrets of mailed links are derived from
+    /// (`domain::accounts::links`), itself derived from `SECRET_KEY`.
+    pub link_key: [u8; 32],
+    /// `http://host:port` as this server listens, once bound: where mails
+    /// written without a request point when `PUBLIC_URL` is unset.
+    pub listen_origin: std::sync::OnceLock<String>,
 }
 
 impl AppState {
+    /// Where links in mails point: `PUBLIC_URL`, else this server as
+    /// reached from its own machine (a laptop's `http://127.0.0.1:8000`).
+    pub fn mail_origin(&self) -> String {
+        if let Some(url) = &self.config.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        if let Some(bound) = self.listen_origin.get() {
+            return bound.clone();
+        }
+        format!("http://127.0.0.1:{}", self.config.port)
+    }
+
     /// Connects to the database and loads the signing key; does not migrate.
     pub async fn new(config: Config) -> anyhow::Result<Self> {
         let db = Database::connect(&config).await?;
         let secret =
             crate::jwt::load_or_create_secret(config.secret_key.as_deref(), &config.data_dir)?;
         let jwt = JwtKeys::new(&secret, config.jwt_access_ttl, config.jwt_refresh_ttl);
+        let link_key = crate::domain::accounts::links::derive_key(&secret);
         let tickets = TicketSigner::load(config.ticket_signing_key, &config.data_dir)?;
         let storage = Storage::open(&config).await?;
         let cache = Cache::open(&config)?;
@@ -59,6 +78,8 @@ impl AppState {
         Ok(AppState {
             services: Arc::new(Services {
                 callers,
+                link_key,
+                listen_origin: std::sync::OnceLock::new(),
                 db,
                 storage,
                 cache,

@@ -35,6 +35,13 @@ pub enum ApiError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A 409 that also names its reason for programs
+    /// (`{"detail", "reason"}`).
+    #[error("conflict ({reason}): {detail}")]
+    ConflictReason {
+        detail: String,
+        reason: &'static str,
+    },
     /// A well-formed request that cannot be processed as sent (an
     /// `Idempotency-Key` reused with another body).
     #[error("unprocessable: {0}")]
@@ -72,7 +79,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } | ApiError::BearerToken(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::ConflictReason { .. } => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -100,6 +107,10 @@ impl From<DomainError> for ApiError {
             | DomainError::SalesClosed(_)
             | DomainError::AlreadyPaid
             | DomainError::Conflict(_)) => ApiError::Conflict(conflict.to_string()),
+            unverified @ DomainError::Unverified => ApiError::ConflictReason {
+                detail: unverified.to_string(),
+                reason: "unverified",
+            },
             DomainError::BadCredentials => ApiError::Unauthorized {
                 detail: DomainError::BadCredentials.to_string(),
                 code: None,
@@ -157,6 +168,10 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden => detail("You do not have permission to perform this action."),
             ApiError::NotFound => detail("Not found."),
             ApiError::Conflict(message) | ApiError::Unprocessable(message) => detail(message),
+            ApiError::ConflictReason { detail, reason } => {
+                axum::Json(serde_json::json!({ "detail": detail, "reason": reason }))
+                    .into_response()
+            }
             ApiError::PayloadTooLarge => detail(PAYLOAD_TOO_LARGE),
             ApiError::UnsupportedMediaType(ct) => {
                 detail(format!("Unsupported media type \"{ct}\" in request."))

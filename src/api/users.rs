@@ -170,6 +170,7 @@ async fn list(
 )]
 async fn create(
     State(state): State<AppState>,
+    origin: Origin,
     body: JsonBody,
 ) -> ApiResult<(StatusCode, Json<UserOut>)> {
     let mut input = body.input(false)?;
@@ -197,6 +198,10 @@ async fn create(
             first_name: signup.first_name.unwrap_or_default(),
             last_name: signup.last_name.unwrap_or_default(),
             is_superuser: false,
+            verification: Some(domain::Verification {
+                required: false,
+                origin: origin.as_str().to_owned(),
+            }),
         },
         None,
     )

@@ -468,6 +468,8 @@ struct BrowseEvent<'a> {
     /// Tickets the caller already holds here.
     held: Vec<String>,
     message: Option<String>,
+    /// The caller must verify their address before registering.
+    must_verify: bool,
 }
 
 /// One event as an attendee sees it: what it is, its tickets, a register
@@ -545,6 +547,8 @@ async fn render_browse_event(
         location: event.location,
         description: event.description,
         message,
+        must_verify: crate::domain::accounts::links::check_may_register(state, &caller).is_err()
+            && !caller.is_admin(),
     }
     .render();
     render(&frame, status, html)
@@ -616,6 +620,7 @@ async fn register(
             e @ (DomainError::SoldOut
             | DomainError::AlreadyRegistered { .. }
             | DomainError::SalesClosed(_)
+            | DomainError::Unverified
             | DomainError::Conflict(_)),
         ) => {
             let words = e.to_string();

@@ -31,6 +31,7 @@ struct LoginPage<'a> {
     username: &'a str,
     message: Option<&'a str>,
     notice: Option<&'a str>,
+    next_query: String,
 }
 
 async fn login_form(
@@ -54,6 +55,7 @@ async fn login_form(
         username: "",
         message: None,
         notice: flash.as_ref().map(|f| f.message.as_str()),
+        next_query: super::signup::next_query(&next),
     }
     .render();
     let mut response = page(StatusCode::OK, html);
@@ -97,6 +99,7 @@ async fn login_submit(State(state): State<AppState>, headers: HeaderMap, body: B
             username,
             message: Some(message),
             notice: None,
+            next_query: super::signup::next_query(&next),
         }
         .render();
         page(StatusCode::OK, html)

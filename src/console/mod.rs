@@ -2,6 +2,7 @@
 //! same domain functions as the API (no rule is written here).
 //!
 //! - `auth`: sign-in, sign-out (server-side sessions, CSRF per session).
+//! - `signup`: sign-up, e-mail verification, password reset by mail.
 //! - `events`: organisers' events: list, create, the event page (details,
 //!   tickets, posters, registrations, payments, check-ins, charts), delete,
 //!   the CSV export.
@@ -42,6 +43,7 @@ mod format;
 mod history;
 mod public;
 mod scan;
+mod signup;
 mod webhooks;
 
 use askama::Template;
@@ -70,6 +72,7 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(auth::router())
+        .merge(signup::router())
         .merge(events::router())
         .merge(attendee::router())
         .merge(admin::router())
@@ -322,6 +325,7 @@ fn refusal(err: DomainError) -> Response {
         | DomainError::AlreadyRegistered { .. }
         | DomainError::SalesClosed(_)
         | DomainError::AlreadyPaid
+        | DomainError::Unverified
         | DomainError::Conflict(_)) => {
             error_page(StatusCode::CONFLICT, "Not done", &conflict.to_string())
         }

@@ -156,6 +156,8 @@ actions! {
     UserDeleted => "user.deleted",
     UserImported => "user.imported",
     UserPasswordChanged => "user.password_changed",
+    UserEmailVerified => "user.email_verified",
+    UserPasswordResetRequested => "user.password_reset_requested",
     UserLoggedIn => "user.logged_in",
     UserLoggedOut => "user.logged_out",
     GroupCreated => "group.created",

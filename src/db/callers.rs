@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::Database;
 use super::batch::{Batcher, padded};
-use super::entities::{group, user, user_group};
+use super::entities::{email_verification, group, user, user_group};
 
 /// A user with the names of their groups (as stored), active or not.
 #[derive(Debug, Clone)]
@@ -23,6 +23,8 @@ pub struct CallerRow {
     pub is_superuser: bool,
     pub is_active: bool,
     pub groups: Vec<String>,
+    /// `Some(required)` while the e-mail address is not verified.
+    pub unverified: Option<bool>,
 }
 
 /// The batched reader of callers (`None`: no such user).
@@ -32,16 +34,21 @@ pub fn caller_reads(db: Database) -> CallerReads {
     Batcher::new(db, |db, ids| Box::pin(read_callers(db, ids)))
 }
 
+/// A user's row joined to one of its groups and its pending verification:
+/// id, username, superuser, active, group name, verification required.
+type JoinedRow = (Uuid, String, bool, bool, Option<String>, Option<bool>);
+
 /// Users with their groups in one round trip (the users left-joined to their
 /// groups), one answer per id.
 async fn read_callers(db: Database, ids: Vec<Uuid>) -> Result<Vec<Option<CallerRow>>, DbErr> {
-    let rows: Vec<(Uuid, String, bool, bool, Option<String>)> = user::Entity::find()
+    let rows: Vec<JoinedRow> = user::Entity::find()
         .select_only()
         .column(user::Column::Id)
         .column(user::Column::Username)
         .column(user::Column::IsSuperuser)
         .column(user::Column::IsActive)
         .column(group::Column::Name)
+        .column(email_verification::Column::Required)
         .join_rev(
             JoinType::LeftJoin,
             user_group::Entity::belongs_to(user::Entity)
@@ -56,6 +63,13 @@ async fn read_callers(db: Database, ids: Vec<Uuid>) -> Result<Vec<Option<CallerR
                 .to(group::Column::Id)
                 .into(),
         )
+        .join_rev(
+            JoinType::LeftJoin,
+            email_verification::Entity::belongs_to(user::Entity)
+                .from(email_verification::Column::UserId)
+                .to(user::Column::Id)
+                .into(),
+        )
         .filter(match db.backend() {
             // One array parameter: one statement, prepared once.
             DbBackend::Postgres => {
@@ -67,13 +81,14 @@ async fn read_callers(db: Database, ids: Vec<Uuid>) -> Result<Vec<Option<CallerR
         .all(db.conn())
         .await?;
     let mut found: HashMap<Uuid, CallerRow> = HashMap::with_capacity(ids.len());
-    for (id, username, is_superuser, is_active, group) in rows {
+    for (id, username, is_superuser, is_active, group, unverified) in rows {
         let row = found.entry(id).or_insert_with(|| CallerRow {
             id,
             username,
             is_superuser,
             is_active,
             groups: Vec::new(),
+            unverified,
         });
         if let Some(group) = group {
             row.groups.push(group);

@@ -317,6 +317,10 @@ pub mod outbox {
         pub last_error: Option<String>,
         pub created_at: DateTimeUtc,
         pub finished_at: Option<DateTimeUtc>,
+        /// JSON for jobs that need more than the ids above: the origin of
+        /// a mailed link and its token (`verify_email`, `password_reset`),
+        /// what changed (`event_changed`).
+        pub payload: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -541,6 +545,51 @@ pub mod password_change {
         #[sea_orm(primary_key, auto_increment = false)]
         pub user_id: Uuid,
         pub changed_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod email_verification {
+    use sea_orm::entity::prelude::*;
+
+    /// An account still to verify its e-mail address; `required`: it may
+    /// not register until it has (a console sign-up), else only when
+    /// `REQUIRE_EMAIL_VERIFICATION` is on. No row: verified.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "email_verifications")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        pub required: bool,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod account_token {
+    use sea_orm::entity::prelude::*;
+
+    /// A one-use link mailed to a person: `verify_email` or
+    /// `password_reset`. Only the SHA-256 of the link's secret is kept.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "account_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub user_id: Uuid,
+        pub purpose: String,
+        pub token_hash: String,
+        pub created_at: DateTimeUtc,
+        pub expires_at: DateTimeUtc,
+        pub used_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

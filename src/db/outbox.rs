@@ -13,6 +13,10 @@ pub const KIND_REMINDER: &str = "reminder";
 pub const KIND_WEBHOOK: &str = "webhook";
 /// The mail telling an endpoint's owner that it was disabled.
 pub const KIND_WEBHOOK_DISABLED: &str = "webhook_disabled";
+/// The mail with a link verifying a new account's address.
+pub const KIND_VERIFY_EMAIL: &str = "verify_email";
+/// The mail with a link to choose a new password.
+pub const KIND_PASSWORD_RESET: &str = "password_reset";
 
 /// The outbox key that makes a registration's confirmation unique.
 pub fn confirmation_key(registration_id: Uuid) -> String {
@@ -41,6 +45,7 @@ pub async fn enqueue_confirmation(
         last_error: Set(None),
         created_at: Set(now),
         finished_at: Set(None),
+        payload: Set(None),
     }
     .insert(db)
     .await

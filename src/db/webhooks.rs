@@ -93,6 +93,7 @@ pub fn job(endpoint: Uuid, message: Uuid, at: DateTime<Utc>) -> outbox::ActiveMo
         last_error: Set(None),
         created_at: Set(at),
         finished_at: Set(None),
+        payload: Set(None),
     }
 }
 
@@ -347,6 +348,7 @@ pub async fn disable(
             last_error: Set(None),
             created_at: Set(now),
             finished_at: Set(None),
+            payload: Set(None),
         }
         .insert(db)
         .await?;

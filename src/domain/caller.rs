@@ -10,6 +10,10 @@ pub struct Caller {
     pub is_superuser: bool,
     /// Lower-cased names of the caller's groups.
     pub groups: Vec<String>,
+    /// `Some(required)` while the account has not verified its e-mail
+    /// address; `required`: it may not register until it has.
+    #[serde(default)]
+    pub unverified: Option<bool>,
 }
 
 impl Caller {

@@ -70,6 +70,10 @@ pub enum DomainError {
     SalesClosed(String),
     #[error("This registration already has a completed payment.")]
     AlreadyPaid,
+    /// An account that must verify its e-mail address before registering
+    /// (API.md §8.1).
+    #[error("Verify your e-mail address first.")]
+    Unverified,
     /// Any other business conflict, with the message for people.
     #[error("{0}")]
     Conflict(String),

@@ -271,6 +271,9 @@ pub async fn register(
     let Some(rules) = found else {
         return Err(DomainError::NotFound);
     };
+    if target_user == caller.id && !caller.is_admin() {
+        crate::domain::accounts::links::check_may_register(state, caller)?;
+    }
     // Box office: those who manage the event may register anyone outside the
     // sales window; everyone else follows the self-service rules.
     if !caller.manages_event(rules.organizer_id) {

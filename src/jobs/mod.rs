@@ -24,7 +24,9 @@
 //! honoured) and a delivery log: every attempt is a row, even one whose
 //! lease ran out, since the receiver saw it.
 
+mod account_mails;
 pub mod housekeeping;
+mod letters;
 pub mod reminders;
 pub mod webhooks;
 
@@ -40,8 +42,12 @@ use uuid::Uuid;
 
 use crate::db::audit::{self, Action, Changes, Entry};
 use crate::db::entities::{outbox, registration};
-use crate::db::outbox::{KIND_CONFIRMATION, KIND_REMINDER, KIND_WEBHOOK, KIND_WEBHOOK_DISABLED};
+use crate::db::outbox::{
+    KIND_CONFIRMATION, KIND_PASSWORD_RESET, KIND_REMINDER, KIND_VERIFY_EMAIL, KIND_WEBHOOK,
+    KIND_WEBHOOK_DISABLED,
+};
 use crate::db::webhooks as db_webhooks;
+use crate::domain::accounts::links::Purpose;
 use crate::state::AppState;
 
 /// Attempts before a job is dead.
@@ -152,6 +158,14 @@ async fn run_leased(
         match claimed.kind.as_str() {
             KIND_WEBHOOK => webhooks::run(state, &claimed).await,
             KIND_WEBHOOK_DISABLED => (webhooks::notify_owner(state, &claimed).await, None),
+            KIND_VERIFY_EMAIL => (
+                account_mails::run_job(state, &claimed, Purpose::VerifyEmail).await,
+                None,
+            ),
+            KIND_PASSWORD_RESET => (
+                account_mails::run_job(state, &claimed, Purpose::PasswordReset).await,
+                None,
+            ),
             _ => (reminders::run_job(state, &claimed).await, None),
         }
     };

@@ -9,9 +9,10 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use super::Outcome;
+use super::letters::{Action, EventCard, Letter, TicketPart, greeting};
 use crate::db::entities::{event, outbox, registration, ticket, user};
 use crate::db::outbox::{KIND_CONFIRMATION, KIND_REMINDER};
-use crate::mail::{Email, InlineImage, escape_html};
+use crate::mail::Email;
 use crate::state::AppState;
 
 /// How long before the event its reminder goes out.
@@ -77,6 +78,7 @@ pub async fn schedule(state: &AppState) -> anyhow::Result<usize> {
                 last_error: Set(None),
                 created_at: Set(now),
                 finished_at: Set(None),
+                payload: Set(None),
             })
             .collect();
         if missing.is_empty() {
@@ -163,7 +165,10 @@ pub async fn run_job(state: &AppState, job: &outbox::Model) -> Outcome {
             if state.clock.now() >= context.event.start_time {
                 return Outcome::Skipped("the event has already started".into());
             }
-            reminder(state, &context)
+            match reminder(state, &context) {
+                Ok(email) => email,
+                Err(e) => return Outcome::Failed(e),
+            }
         }
         other => return Outcome::Skipped(format!("unknown job kind {other:?}")),
     };
@@ -188,17 +193,16 @@ pub async fn run_job(state: &AppState, job: &outbox::Model) -> Outcome {
 /// "Tuesday 1 December 2026 at 18:00 WIB (Asia/Jakarta)": where the
 /// event happens, its zone named; `%-d`, not `%e`, whose space padding gave
 /// "Tuesday  1 December".
-fn format_when(at: &DateTime<Utc>, tz: chrono_tz::Tz) -> String {
-    at.with_timezone(&tz)
-        .format(&format!("%A %-d %B %Y at %H:%M %Z ({tz})"))
-        .to_string()
-}
-
-fn greeting(user: &user::Model) -> String {
-    if user.first_name.is_empty() {
-        user.username.clone()
+pub fn format_when(at: &DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    let local = at.with_timezone(&tz);
+    let abbreviation = local.format("%Z").to_string();
+    if abbreviation == tz.name() {
+        // "UTC (UTC)" says nothing twice.
+        local.format("%A %-d %B %Y at %H:%M %Z").to_string()
     } else {
-        user.first_name.clone()
+        local
+            .format(&format!("%A %-d %B %Y at %H:%M %Z ({tz})"))
+            .to_string()
     }
 }
 
@@ -216,85 +220,73 @@ fn what_next(registered_at: &DateTime<Utc>, start: &DateTime<Utc>) -> &'static s
     }
 }
 
-/// The confirmation carries the ticket code: as text (to be typed at the
-/// door if the QR code does not scan) and as a QR code shown inline.
+/// The event as a mail's card: its day and time where it happens.
+pub fn event_card(state: &AppState, event: &event::Model) -> EventCard {
+    EventCard {
+        name: event.name.clone(),
+        when: format_when(&event.start_time, event.zone(state.config.time_zone)),
+        place: event.location.clone(),
+    }
+}
+
+/// The confirmation carries the ticket: the QR code shown inline, the short
+/// code to be typed at the door if it does not scan, and the long code.
 fn confirmation(state: &AppState, c: &Context) -> anyhow::Result<Email> {
     let code = state.tickets.sign(c.registration.id, c.event.id);
     let png = crate::ticket_codes::qr_png(&code)?;
-    let mut email = compose(
-        state,
-        c,
-        format!("Registration confirmed: {}", c.event.name),
-        ("You are registered for ", "."),
-        what_next(&c.registration.registered_at, &c.event.start_time),
-    );
-    let content_id = format!("ticket-{}@dicoevent", c.registration.id.simple());
-    let short = crate::ticket_codes::format_short_code(&c.registration.short_code);
-    email.text = email.text.replacen(
-        "\n\n— DicoEvent",
-        &format!(
-            "\n\nShow the QR code of this e-mail at the door. If it does not scan, give your short code: {short}\n\nYour full ticket code (for door apps):\n{code}\n\n— DicoEvent"
-        ),
-        1,
-    );
-    email.html = email.html.replacen(
-        "<p>— DicoEvent</p>",
-        &format!(
-            "<p>Show this QR code at the door:</p><p><img src=\"cid:{}\" alt=\"Ticket QR code\" width=\"240\" height=\"240\"></p><p>If it does not scan, give your short code:<br><strong style=\"font-size:1.4em;letter-spacing:.08em\"><code>{}</code></strong></p><p>— DicoEvent</p>",
-            escape_html(&content_id),
-            escape_html(&short)
-        ),
-        1,
-    );
-    email.images.push(InlineImage {
-        content_id,
-        file_name: "ticket-qr.png".into(),
-        png,
-    });
-    Ok(email)
-}
-
-fn reminder(state: &AppState, c: &Context) -> Email {
-    compose(
-        state,
-        c,
-        format!("Reminder: {} starts in two hours", c.event.name),
-        ("", " starts soon."),
-        "See you there!",
-    )
-}
-
-/// One message about a registration: a greeting, a sentence around the
-/// event's name (`before`/`after` it), when, where, which ticket, a closing
-/// line — as text and as HTML.
-fn compose(
-    state: &AppState,
-    c: &Context,
-    subject: String,
-    (before, after): (&str, &str),
-    closing: &str,
-) -> Email {
-    let when = format_when(&c.event.start_time, c.event.zone(state.config.time_zone));
-    let hello = greeting(&c.user);
-    let text = format!(
-        "Hello {hello},\n\n{before}{}{after}\n\nWhen: {when}\nWhere: {}\nTicket: {}\n\n{closing}\n\n— DicoEvent\n",
-        c.event.name, c.event.location, c.ticket.name,
-    );
-    let html = format!(
-        "<p>Hello {},</p><p>{before}<strong>{}</strong>{after}</p><ul><li>When: {}</li><li>Where: {}</li><li>Ticket: {}</li></ul><p>{closing}</p><p>— DicoEvent</p>",
-        escape_html(&hello),
-        escape_html(&c.event.name),
-        escape_html(&when),
-        escape_html(&c.event.location),
-        escape_html(&c.ticket.name),
-    );
-    Email {
+    Letter {
         to: c.user.email.clone(),
-        subject,
-        text,
-        html,
-        images: Vec::new(),
+        subject: format!("Registration confirmed: {}", c.event.name),
+        greeting: greeting(&c.user),
+        headline: format!("You are registered for {}.", c.event.name),
+        event: Some(event_card(state, &c.event)),
+        action: Some(Action {
+            label: "View my ticket".into(),
+            url: format!("{}/console/my/", state.mail_origin()),
+        }),
+        ticket: Some(TicketPart {
+            content_id: format!("ticket-{}@dicoevent", c.registration.id.simple()),
+            png,
+            short_code: crate::ticket_codes::format_short_code(&c.registration.short_code),
+            code,
+        }),
+        details: vec![
+            format!("Ticket: {}", c.ticket.name),
+            what_next(&c.registration.registered_at, &c.event.start_time).into(),
+        ],
+        footer: footer(&c.event),
     }
+    .into_email()
+}
+
+fn reminder(state: &AppState, c: &Context) -> anyhow::Result<Email> {
+    Letter {
+        to: c.user.email.clone(),
+        subject: format!("Reminder: {} starts in two hours", c.event.name),
+        greeting: greeting(&c.user),
+        headline: format!("{} starts in two hours.", c.event.name),
+        event: Some(event_card(state, &c.event)),
+        action: Some(Action {
+            label: "View my ticket".into(),
+            url: format!("{}/console/my/", state.mail_origin()),
+        }),
+        ticket: None,
+        details: vec![
+            format!("Ticket: {}", c.ticket.name),
+            "Show the QR code of your confirmation, or your short code, at the door. See you there!"
+                .into(),
+        ],
+        footer: footer(&c.event),
+    }
+    .into_email()
+}
+
+/// Why a registration's mail came.
+fn footer(event: &event::Model) -> String {
+    format!(
+        "Sent by DicoEvent because you registered for {}.",
+        event.name
+    )
 }
 
 #[cfg(test)]

@@ -421,20 +421,29 @@ pub async fn notify_owner(state: &AppState, job: &outbox::Model) -> Outcome {
         .disabled_reason
         .clone()
         .unwrap_or_else(|| "its deliveries kept failing".into());
-    let email = crate::mail::Email {
+    let letter = super::letters::Letter {
         to: owner.email.clone(),
         subject: "A webhook endpoint was disabled".into(),
-        text: format!(
-            "Hello {},\n\nDicoEvent stopped sending to your webhook endpoint {}.\n\nWhy: {reason}\n\nMessages are no longer queued for it. Once the receiver works again, enable the endpoint in the console (Webhooks) or with PATCH /api/webhooks/{}/ {{\"enabled\": true}}, and retry the failed messages from its delivery log.\n",
-            owner.username, endpoint.url, endpoint.id
+        greeting: super::letters::greeting(&owner),
+        headline: format!(
+            "DicoEvent stopped sending to your webhook endpoint {}.",
+            endpoint.url
         ),
-        html: format!(
-            "<p>Hello {},</p><p>DicoEvent stopped sending to your webhook endpoint <code>{}</code>.</p><p>Why: {}</p><p>Messages are no longer queued for it. Once the receiver works again, enable the endpoint in the console (Webhooks) and retry the failed messages from its delivery log.</p>",
-            crate::mail::escape_html(&owner.username),
-            crate::mail::escape_html(&endpoint.url),
-            crate::mail::escape_html(&reason)
-        ),
-        images: Vec::new(),
+        event: None,
+        action: None,
+        ticket: None,
+        details: vec![
+            format!("Why: {reason}"),
+            format!(
+                "Messages are no longer queued for it. Once the receiver works again, enable the endpoint in the console (Webhooks) or with PATCH /api/webhooks/{}/ {{\"enabled\": true}}, and retry the failed messages from its delivery log.",
+                endpoint.id
+            ),
+        ],
+        footer: "Sent by DicoEvent because you own this webhook endpoint.".into(),
+    };
+    let email = match letter.into_email() {
+        Ok(email) => email,
+        Err(e) => return Outcome::Failed(e),
     };
     match state.mailer.send(&job.id.to_string(), &email).await {
         Ok(()) => Outcome::Sent,

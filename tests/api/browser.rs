@@ -1031,4 +1031,172 @@ async fn flow(mut s: Session<'_>, files: &Path) {
     // 8. Signed out: the sign-in page.
     s.sign_out().await;
     assert_eq!(s.path().await, "/console/login");
+
+    stranger(&mut s, &event_id, event_name, files).await;
+}
+
+/// Shows a mail's HTML part (from its `.eml`) as a mail program would, at
+/// 700 and 375 px, and screenshots both.
+async fn mail_shots(s: &mut Session<'_>, raw: &str, files: &Path, name: &str) {
+    let file = files.join(format!("{name}.html"));
+    std::fs::write(&file, crate::signup::html_part(raw)).expect("write the mail's HTML");
+    s.client
+        .goto(&format!("file://{}", file.display()))
+        .await
+        .expect("open the mail");
+    s.resize(700).await;
+    s.shot(name).await;
+    s.resize(PHONE).await;
+    let wide = s
+        .client
+        .execute("return document.documentElement.scrollWidth;", vec![])
+        .await
+        .expect("scroll width");
+    assert!(
+        wide.as_u64().is_some_and(|w| w <= u64::from(PHONE)),
+        "{name} is {wide} px wide at {PHONE}"
+    );
+    s.shot(&format!("{name}-375")).await;
+    s.resize(WIDTH).await;
+}
+
+/// A stranger's way in (API.md §8.1): the shared link, sign-up, the
+/// verification link from the mail, registering, the confirmation mail;
+/// then a forgotten password reset by mail.
+async fn stranger(s: &mut Session<'_>, event_id: &str, event_name: &str, files: &Path) {
+    let app = s.app;
+    s.goto(&format!("/e/{event_id}")).await;
+    s.client
+        .find(Locator::LinkText("Register"))
+        .await
+        .expect("a Register link on the public page")
+        .click()
+        .await
+        .expect("click Register");
+    s.wait_path("the sign-in page", |p| p.starts_with("/console/login"))
+        .await;
+    s.client
+        .find(Locator::LinkText("Create an account"))
+        .await
+        .expect("a sign-up link on the sign-in page")
+        .click()
+        .await
+        .expect("click Create an account");
+    s.wait_path("the sign-up page", |p| p.starts_with("/console/signup"))
+        .await;
+    // A mistake first: the error under its field, what was typed kept.
+    s.fill("#signup-username", "maya.sari").await;
+    s.fill("#signup-email", "maya@example").await;
+    s.fill("#signup-first_name", "Maya").await;
+    s.fill("#signup-last_name", "Sari").await;
+    s.fill("#signup-password", "tulip-Harbour-91").await;
+    s.press("main.signin form", "Create my account").await;
+    s.wait_for(".field.invalid").await;
+    assert!(
+        s.text(".field.invalid .error")
+            .await
+            .contains("valid email")
+    );
+    assert_eq!(s.value("#signup-first_name").await, "Maya");
+    s.shot("23-signup-error").await;
+    s.resize(PHONE).await;
+    s.note_overflow("sign-up").await;
+    s.shot("23-signup-error-375").await;
+    s.resize(WIDTH).await;
+    s.fill("#signup-email", "maya@example.com").await;
+    s.fill("#signup-password", "tulip-Harbour-91").await;
+    s.press("main.signin form", "Create my account").await;
+    let browse = format!("/console/browse/{event_id}/");
+    s.wait_path("the event, signed in", |p| p == browse).await;
+    assert!(s.flash().await.contains("maya@example.com"));
+    assert!(
+        s.text(".verify-note")
+            .await
+            .contains("Verify your e-mail address")
+    );
+    s.shot("24-signed-up").await;
+    s.resize(PHONE).await;
+    s.note_overflow("signed up").await;
+    s.shot("24-signed-up-375").await;
+    s.resize(WIDTH).await;
+    // Registering before verifying: refused in words.
+    s.press(".offer", "Register").await;
+    s.wait_for("p.alert").await;
+    assert!(
+        s.text("p.alert")
+            .await
+            .contains("Verify your e-mail address first.")
+    );
+
+    // The link from the mail.
+    dicoevent::jobs::run_pass(&app.state, "browser-worker")
+        .await
+        .expect("a worker pass");
+    let raw = crate::signup::raw_mails(app)
+        .into_iter()
+        .find(|m| m.contains("maya@example.com") && m.contains("Verify your e-mail"))
+        .expect("the verification mail");
+    let link = crate::signup::link_in(&crate::signup::decode_qp(&raw), "/console/verify/");
+    mail_shots(s, &raw, files, "25-mail-verify").await;
+    s.goto(&link).await;
+    assert!(s.text("main").await.contains("is verified"));
+    s.shot("26-verified").await;
+    s.goto(&browse).await;
+    assert!(s.client.find(Locator::Css(".verify-note")).await.is_err());
+    s.press(".offer", "Register").await;
+    s.wait_path("My tickets", |p| p == "/console/my/").await;
+    assert!(s.text(".ticket h2").await.contains(event_name));
+    dicoevent::jobs::run_pass(&app.state, "browser-worker")
+        .await
+        .expect("a worker pass");
+    let confirmation = crate::signup::raw_mails(app)
+        .into_iter()
+        .find(|m| m.contains("maya@example.com") && m.contains("Registration confirmed"))
+        .expect("the confirmation mail");
+    mail_shots(s, &confirmation, files, "27-mail-confirmation").await;
+    s.goto("/console/my/").await;
+    s.sign_out().await;
+
+    // A forgotten password.
+    s.client
+        .find(Locator::LinkText("Forgot your password?"))
+        .await
+        .expect("a reset link on the sign-in page")
+        .click()
+        .await
+        .expect("click Forgot your password?");
+    s.wait_path("the reset form", |p| p == "/console/password-reset")
+        .await;
+    s.fill("#reset-email", "Maya@Example.com").await;
+    s.press("main.signin form", "Send me a link").await;
+    s.wait_for("p.flash.ok").await;
+    s.shot("28-reset-asked").await;
+    dicoevent::jobs::run_pass(&app.state, "browser-worker")
+        .await
+        .expect("a worker pass");
+    let raw = crate::signup::raw_mails(app)
+        .into_iter()
+        .find(|m| m.contains("maya@example.com") && m.contains("Choose a new DicoEvent password"))
+        .expect("the reset mail");
+    let link = crate::signup::link_in(&crate::signup::decode_qp(&raw), "/console/password-reset/");
+    mail_shots(s, &raw, files, "29-mail-reset").await;
+    s.goto(&link).await;
+    s.fill("#new-password", "123").await;
+    s.press("main.signin form", "Set my new password").await;
+    s.wait_for(".field.invalid").await;
+    s.shot("30-new-password-error").await;
+    s.resize(PHONE).await;
+    s.note_overflow("new password").await;
+    s.shot("30-new-password-error-375").await;
+    s.resize(WIDTH).await;
+    s.fill("#new-password", "orchid-Lantern-27").await;
+    s.press("main.signin form", "Set my new password").await;
+    s.wait_path("the sign-in page", |p| p == "/console/login")
+        .await;
+    assert!(s.flash().await.contains("new password is set"));
+    s.fill("#username", "maya.sari").await;
+    s.fill("#password", "orchid-Lantern-27").await;
+    s.press("main.signin form", "Sign in").await;
+    s.wait_path("the dashboard", |p| p == "/console/").await;
+    s.sign_out().await;
 }

@@ -786,7 +786,7 @@ async fn staff_see_jobs_retry_dead_ones_and_the_service_status(app: &TestApp) {
     // The confirmation job, as if its last attempt had failed.
     let db = database(app).await;
     db.execute_unprepared(
-        "UPDATE outbox SET status = 'dead', attempts = 8, last_error = 'smtp: connection refused'",
+        "UPDATE outbox SET status = 'dead', attempts = 8, last_error = 'smtp: connection refused' WHERE kind = 'confirmation'",
     )
     .await
     .expect("seed a dead job");

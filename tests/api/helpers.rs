@@ -145,6 +145,7 @@ impl TestApp {
                 first_name: String::new(),
                 last_name: String::new(),
                 is_superuser: true,
+                verification: None,
             },
             Some(dicoevent::db::audit::Context::cli()),
         )
@@ -456,6 +457,7 @@ impl TestApp {
                     first_name: String::new(),
                     last_name: String::new(),
                     is_superuser: false,
+                    verification: None,
                 },
                 Some(dicoevent::db::audit::Context::cli()),
             )

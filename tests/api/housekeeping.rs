@@ -43,6 +43,7 @@ async fn job_like(
         last_error: Set(None),
         created_at: Set(finished_at),
         finished_at: Set(Some(finished_at)),
+        payload: Set(None),
     }
     .insert(app.state.db.conn())
     .await

@@ -115,11 +115,13 @@ async fn mail_app(extra: &[(&str, &str)]) -> (TestApp, Inbox) {
     }
 }
 
-/// A user with an address no other test uses (maildev is shared).
+/// A user with an address no other test uses (maildev is shared), made
+/// as an admin would (no sign-up's verification mail to count).
 async fn person(app: &TestApp, label: &str) -> (String, String, String) {
     let name = format!("{label}{}", &Uuid::new_v4().simple().to_string()[..10]);
-    let (id, token) = app.user(&name).await;
-    (id, token, format!("{name}@example.com"))
+    let made = app.many_users(&name, 1).await;
+    let (id, token) = made.into_iter().next().expect("a user");
+    (id, token, format!("{name}0@example.com"))
 }
 
 /// An event starting `from_now` from the real clock, with one ticket on sale.
@@ -714,4 +716,43 @@ async fn a_slow_mail_server_gets_each_message_once_from_two_workers() {
     );
     b.cleanup().await;
     a.cleanup().await;
+}
+
+/// A sign-up's verification link, read from the inbox (maildev or the
+/// `.eml` files), opens once.
+async fn the_verification_link_arrives_and_opens(app: &TestApp, inbox: &Inbox) {
+    let name = format!("vera{}", &Uuid::new_v4().simple().to_string()[..10]);
+    app.user(&name).await;
+    let email = format!("{name}@example.com");
+    pass(app).await;
+    let sent = inbox.to(&email, "Verify your e-mail address").await;
+    assert_eq!(sent.len(), 1, "one verification mail");
+    let link = crate::signup::link_in(
+        &crate::signup::decode_qp(&sent[0].content),
+        "/console/verify/",
+    );
+    let opened = app.client.get(app.url(&link)).send().await.expect("sent");
+    assert_eq!(opened.status(), reqwest::StatusCode::OK);
+    let again = app.client.get(app.url(&link)).send().await.expect("sent");
+    assert_eq!(again.status(), reqwest::StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verification_link_arrives_through_smtp() {
+    if std::env::var("TEST_MAILDEV_URL").is_err() || std::env::var("TEST_SMTP_HOST").is_err() {
+        eprintln!("skipped: TEST_SMTP_HOST/TEST_MAILDEV_URL are not set");
+        return;
+    }
+    let (app, inbox) = mail_app(&[]).await;
+    assert!(matches!(inbox, Inbox::Maildev(_)));
+    the_verification_link_arrives_and_opens(&app, &inbox).await;
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verification_link_arrives_in_eml_files() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[]).await;
+    let inbox = Inbox::Files(app.data_dir().join("outbox"));
+    the_verification_link_arrives_and_opens(&app, &inbox).await;
+    app.cleanup().await;
 }

@@ -33,6 +33,7 @@ mod plans;
 mod public_pages;
 mod registrations;
 mod regressions;
+mod signup;
 mod tickets;
 mod time_zones;
 mod upgrade;

@@ -207,7 +207,7 @@ async fn pages_show_times_where_the_event_happens(app: &TestApp) {
                 .replace("=\r\n", "")
                 .replace("=\n", "")
         })
-        .filter(|m| m.contains("tzguest@example.com"))
+        .filter(|m| m.contains("tzguest@example.com") && m.contains("Registration confirmed"))
         .collect();
     assert_eq!(mails.len(), 1);
     assert!(

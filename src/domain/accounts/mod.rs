@@ -1,6 +1,7 @@
 //! Accounts: users, their groups and roles, passwords, logins and tokens.
 
 pub mod groups;
+pub mod links;
 pub mod login;
 pub mod password;
 pub mod sessions;
@@ -71,6 +72,7 @@ fn judge_caller(row: Option<CallerRow>) -> LoadedCaller {
             username: row.username,
             is_superuser: row.is_superuser,
             groups: row.groups.iter().map(|g| g.to_lowercase()).collect(),
+            unverified: row.unverified,
         }),
     }
 }
@@ -200,6 +202,19 @@ pub struct NewUser {
     pub first_name: String,
     pub last_name: String,
     pub is_superuser: bool,
+    /// A sign-up: the address is to be verified through a mailed link.
+    /// `None` (the CLI, admins): the account counts as verified.
+    pub verification: Option<Verification>,
+}
+
+/// How a sign-up verifies its e-mail address.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    /// May not register before verifying (the console's sign-up); else
+    /// only under `REQUIRE_EMAIL_VERIFICATION`.
+    pub required: bool,
+    /// Where the mailed link points (scheme, host, path prefix).
+    pub origin: String,
 }
 
 /// The fields an account update sets (`None`: unchanged).
@@ -300,6 +315,50 @@ pub async fn hash_password(password: String) -> DomainResult<String> {
     Ok(password::hash_async(password).await?)
 }
 
+/// Checks a new account against every rule, adding to what the front door
+/// already found (a field it reported is not judged again): one answer
+/// names every bad field.
+pub async fn validate_new_user(
+    state: &AppState,
+    new: &NewUser,
+    mut errors: FieldErrors,
+) -> DomainResult<()> {
+    let db = state.db.conn();
+    let mut too_long = FieldErrors::default();
+    if new.username.chars().count() > MAX_USERNAME {
+        too_long.add(
+            "username",
+            "Ensure this field has no more than 150 characters.",
+        );
+    }
+    if new.email.chars().count() > MAX_EMAIL {
+        too_long.add(
+            "email",
+            "Ensure this field has no more than 254 characters.",
+        );
+    }
+    if !too_long.is_empty() {
+        for (field, messages) in too_long.0 {
+            for message in messages {
+                errors.add(&field, message);
+            }
+        }
+        return errors.into_result();
+    }
+    let judged = |field: &str| !errors.has(field);
+    let fields = AccountFields {
+        username: judged("username").then_some(new.username.as_str()),
+        email: judged("email").then_some(new.email.as_str()),
+        password: judged("password").then_some(new.password.as_str()),
+        current_username: &new.username,
+        current_email: &new.email,
+        first_name: &new.first_name,
+        last_name: &new.last_name,
+    };
+    validate_account(db, &mut errors, &fields, None).await?;
+    errors.into_result()
+}
+
 /// Validates and stores a new account (sign-up and `createsuperuser`).
 /// The audit log names `by`, or else the new account itself (a sign-up).
 #[instrument(name = "create_user", skip_all)]
@@ -308,38 +367,7 @@ pub async fn create_user(
     new: NewUser,
     by: Option<audit::Context>,
 ) -> DomainResult<user::Model> {
-    let db = state.db.conn();
-    let mut errors = FieldErrors::default();
-    if new.username.chars().count() > MAX_USERNAME {
-        errors.add(
-            "username",
-            "Ensure this field has no more than 150 characters.",
-        );
-    }
-    if new.email.chars().count() > MAX_EMAIL {
-        errors.add(
-            "email",
-            "Ensure this field has no more than 254 characters.",
-        );
-    }
-    if errors.is_empty() {
-        validate_account(
-            db,
-            &mut errors,
-            &AccountFields {
-                username: Some(&new.username),
-                email: Some(&new.email),
-                password: Some(&new.password),
-                current_username: &new.username,
-                current_email: &new.email,
-                first_name: &new.first_name,
-                last_name: &new.last_name,
-            },
-            None,
-        )
-        .await?;
-    }
-    errors.into_result()?;
+    validate_new_user(state, &new, FieldErrors::default()).await?;
     let hash = hash_password(new.password).await?;
     let model = user::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -348,8 +376,8 @@ pub async fn create_user(
         email_key: Set(new.email.to_lowercase()),
         email: Set(new.email.clone()),
         password: Set(hash),
-        first_name: Set(new.first_name),
-        last_name: Set(new.last_name),
+        first_name: Set(new.first_name.clone()),
+        last_name: Set(new.last_name.clone()),
         is_superuser: Set(new.is_superuser),
         is_active: Set(true),
         date_joined: Set(crate::db::now()),
@@ -365,6 +393,16 @@ pub async fn create_user(
     };
     let by = by.unwrap_or_else(|| audit::Context::user(created.id, &created.username));
     audit::record_one(&*txn, &by, Entry::created(Action::UserCreated, &created)).await?;
+    if let Some(verification) = &new.verification {
+        links::start_verification(
+            &*txn,
+            state,
+            created.id,
+            verification.required,
+            &verification.origin,
+        )
+        .await?;
+    }
     txn.commit().await?;
     tracing::info!(
         "User {} ({}) created{}",

@@ -39,7 +39,7 @@ mod attendee;
 mod auth;
 mod charts;
 mod events;
-mod format;
+pub(crate) mod format;
 mod history;
 mod public;
 mod scan;

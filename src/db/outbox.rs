@@ -51,3 +51,96 @@ pub async fn enqueue_confirmation(
     .await
     .map(|_| ())
 }
+
+/// The mail telling one attendee that their event was cancelled, moved or
+/// changed place (`payload`: what changed).
+pub const KIND_EVENT_CHANGED: &str = "event_changed";
+
+/// What an attendee is told about a change of their event.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EventChange {
+    /// The event was cancelled (then nothing else is said).
+    pub cancelled: bool,
+    /// Start, end and place before and after, for those that changed.
+    pub start_time: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    pub end_time: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    pub location: Option<(String, String)>,
+}
+
+impl EventChange {
+    /// What attendees must hear about an update, if anything: a
+    /// cancellation, or a new start, end or place of an event not over.
+    pub fn between(
+        before: &super::entities::event::Model,
+        after: &super::entities::event::Model,
+        now: DateTime<Utc>,
+    ) -> Option<EventChange> {
+        if before.end_time < now && after.end_time < now {
+            return None;
+        }
+        if after.status == "cancelled" {
+            return (before.status != "cancelled").then(|| EventChange {
+                cancelled: true,
+                ..EventChange::default()
+            });
+        }
+        let change = EventChange {
+            cancelled: false,
+            start_time: (before.start_time != after.start_time)
+                .then_some((before.start_time, after.start_time)),
+            end_time: (before.end_time != after.end_time)
+                .then_some((before.end_time, after.end_time)),
+            location: (before.location.trim() != after.location.trim())
+                .then(|| (before.location.clone(), after.location.clone())),
+        };
+        (change != EventChange::default()).then_some(change)
+    }
+}
+
+/// Queues one mail per registration of `event_id` about `change`, inside
+/// the update's transaction (one statement, however many attendees): each
+/// is told exactly once, and only if the change is committed.
+pub async fn enqueue_event_change(
+    db: &impl ConnectionTrait,
+    event_id: Uuid,
+    change: &EventChange,
+    now: DateTime<Utc>,
+) -> Result<u64, sea_orm::DbErr> {
+    use sea_orm::{DbBackend, Statement};
+    let backend = db.get_database_backend();
+    let payload = serde_json::to_string(change)
+        .map_err(|e| sea_orm::DbErr::Custom(format!("the change as JSON: {e}")))?;
+    let prefix = format!("{KIND_EVENT_CHANGED}:{}:", Uuid::now_v7());
+    let (new_id, registration_text) = match backend {
+        DbBackend::Postgres => ("gen_random_uuid()", "r.id::text"),
+        _ => ("randomblob(16)", "lower(hex(r.id))"),
+    };
+    // Numbered placeholders on PostgreSQL, positional ones on SQLite.
+    let (p, values): (Vec<String>, Vec<sea_orm::Value>) = {
+        let ordered: Vec<sea_orm::Value> = vec![
+            KIND_EVENT_CHANGED.into(),
+            prefix.into(),
+            now.into(),
+            now.into(),
+            payload.into(),
+            event_id.into(),
+        ];
+        let marks = (1..=ordered.len())
+            .map(|n| match backend {
+                DbBackend::Postgres => format!("${n}"),
+                _ => "?".to_owned(),
+            })
+            .collect();
+        (marks, ordered)
+    };
+    let sql = format!(
+        "INSERT INTO outbox (id, kind, registration_id, endpoint_id, message_id, dedupe_key, \
+         event_start, run_at, attempts, locked_until, locked_by, status, last_error, created_at, \
+         finished_at, payload) \
+         SELECT {new_id}, {}, r.id, NULL, NULL, {} || {registration_text}, NULL, {}, 0, NULL, \
+         NULL, 'pending', NULL, {}, NULL, {} FROM registrations r WHERE r.event_id = {}",
+        p[0], p[1], p[2], p[3], p[4], p[5]
+    );
+    let statement = Statement::from_sql_and_values(backend, sql, values);
+    Ok(db.execute_raw(statement).await?.rows_affected())
+}

@@ -488,6 +488,18 @@ pub async fn update(
         Entry::updated(Action::EventUpdated, &before, &updated),
     )
     .await?;
+    // Its attendees are told about a cancellation, a new time or place, in
+    // the same transaction (API.md §8.1).
+    let now = crate::db::now();
+    if let Some(change) = crate::db::outbox::EventChange::between(&before, &updated, now) {
+        let told = crate::db::outbox::enqueue_event_change(&*txn, updated.id, &change, now).await?;
+        if told > 0 {
+            tracing::info!(
+                "Event {}: {told} attendee(s) to be told of the change",
+                updated.id
+            );
+        }
+    }
     txn.commit().await?;
     // Its tickets' `available` depends on the event's quota.
     state

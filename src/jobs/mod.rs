@@ -27,6 +27,7 @@
 mod account_mails;
 pub mod housekeeping;
 mod letters;
+mod notices;
 pub mod reminders;
 pub mod webhooks;
 
@@ -43,8 +44,8 @@ use uuid::Uuid;
 use crate::db::audit::{self, Action, Changes, Entry};
 use crate::db::entities::{outbox, registration};
 use crate::db::outbox::{
-    KIND_CONFIRMATION, KIND_PASSWORD_RESET, KIND_REMINDER, KIND_VERIFY_EMAIL, KIND_WEBHOOK,
-    KIND_WEBHOOK_DISABLED,
+    KIND_CONFIRMATION, KIND_EVENT_CHANGED, KIND_PASSWORD_RESET, KIND_REMINDER, KIND_VERIFY_EMAIL,
+    KIND_WEBHOOK, KIND_WEBHOOK_DISABLED,
 };
 use crate::db::webhooks as db_webhooks;
 use crate::domain::accounts::links::Purpose;
@@ -158,6 +159,7 @@ async fn run_leased(
         match claimed.kind.as_str() {
             KIND_WEBHOOK => webhooks::run(state, &claimed).await,
             KIND_WEBHOOK_DISABLED => (webhooks::notify_owner(state, &claimed).await, None),
+            KIND_EVENT_CHANGED => (notices::run_job(state, &claimed).await, None),
             KIND_VERIFY_EMAIL => (
                 account_mails::run_job(state, &claimed, Purpose::VerifyEmail).await,
                 None,

@@ -111,14 +111,17 @@ pub async fn schedule(state: &AppState) -> anyhow::Result<usize> {
 }
 
 /// Everything a message about a registration needs.
-struct Context {
-    registration: registration::Model,
-    user: user::Model,
-    event: event::Model,
-    ticket: ticket::Model,
+pub(super) struct Context {
+    pub registration: registration::Model,
+    pub user: user::Model,
+    pub event: event::Model,
+    pub ticket: ticket::Model,
 }
 
-async fn load(state: &AppState, registration_id: Uuid) -> anyhow::Result<Option<Context>> {
+pub(super) async fn load(
+    state: &AppState,
+    registration_id: Uuid,
+) -> anyhow::Result<Option<Context>> {
     let db = state.db.conn();
     let Some(r) = registration::Entity::find_by_id(registration_id)
         .one(db)
@@ -282,7 +285,7 @@ fn reminder(state: &AppState, c: &Context) -> anyhow::Result<Email> {
 }
 
 /// Why a registration's mail came.
-fn footer(event: &event::Model) -> String {
+pub(super) fn footer(event: &event::Model) -> String {
     format!(
         "Sent by DicoEvent because you registered for {}.",
         event.name

@@ -27,6 +27,7 @@ mod mail;
 mod matrix;
 mod media;
 mod metrics;
+mod notices;
 mod openapi;
 mod payments;
 mod plans;

@@ -400,8 +400,17 @@ async fn load_event_view(
                     .filter(|(from, _, _)| *from == p.payment_status)
                     .map(|(_, to, words)| ((*to).to_string(), (*words).to_string()))
                     .collect(),
-                status_words: payment_status_words(&p.payment_status).to_owned(),
-                status: p.payment_status,
+                // A cancelled event's money is owed back (API.md §8.1).
+                status_words: if event.status == "cancelled" && p.payment_status == "completed" {
+                    "Paid — to refund".to_owned()
+                } else {
+                    payment_status_words(&p.payment_status).to_owned()
+                },
+                status: if event.status == "cancelled" && p.payment_status == "completed" {
+                    "to-refund".to_owned()
+                } else {
+                    p.payment_status
+                },
             })
             .collect(),
         checkins_count: count(admissions.count),

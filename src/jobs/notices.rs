@@ -1,0 +1,124 @@
+//! Telling attendees that their event changed (API.md §8.1): cancelled,
+//! moved, or somewhere else. One job per registration is queued in the
+//! event update's transaction (`db::outbox::enqueue_event_change`); each
+//! sends one mail saying what changed, before and after.
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::Outcome;
+use super::letters::{Action, Letter, greeting};
+use super::reminders::{Context, event_card, footer, format_when, load};
+use crate::db::entities::{outbox, payment};
+use crate::db::outbox::EventChange;
+use crate::state::AppState;
+
+pub async fn run_job(state: &AppState, job: &outbox::Model) -> Outcome {
+    let Some(registration_id) = job.registration_id else {
+        return Outcome::Skipped("the job names no registration".into());
+    };
+    let Some(change) = job
+        .payload
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<EventChange>(p).ok())
+    else {
+        return Outcome::Skipped("the job says nothing about a change".into());
+    };
+    let context = match load(state, registration_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Outcome::Skipped("the registration no longer exists".into()),
+        Err(e) => return Outcome::Failed(e),
+    };
+    let paid = match payment::Entity::find()
+        .filter(payment::Column::RegistrationId.eq(registration_id))
+        .filter(payment::Column::PaymentStatus.eq("completed"))
+        .all(state.db.conn())
+        .await
+    {
+        Ok(found) => found.iter().map(|p| p.amount_paid_minor).sum::<i64>(),
+        Err(e) => return Outcome::Failed(e.into()),
+    };
+    let email = match letter(state, &context, &change, paid).into_email() {
+        Ok(email) => email,
+        Err(e) => return Outcome::Failed(e),
+    };
+    match state.mailer.send(&job.id.to_string(), &email).await {
+        Ok(()) => {
+            crate::metrics::METRICS.record_email(&job.kind, true);
+            tracing::info!(
+                "Mail sent: {} for registration {registration_id} to {}",
+                job.kind,
+                email.to
+            );
+            Outcome::Sent
+        }
+        Err(e) => {
+            crate::metrics::METRICS.record_email(&job.kind, false);
+            tracing::warn!("Mail failed: {} to {}: {e:#}", job.kind, email.to);
+            Outcome::Failed(e)
+        }
+    }
+}
+
+/// The mail: what changed, as "was … / now …" lines in the event's zone.
+fn letter(state: &AppState, c: &Context, change: &EventChange, paid_minor: i64) -> Letter {
+    let zone = c.event.zone(state.config.time_zone);
+    let name = &c.event.name;
+    let mut details = Vec::new();
+    let (subject, headline) = if change.cancelled {
+        if paid_minor > 0 {
+            details.push(format!(
+                "You paid {}: the organiser will refund it.",
+                crate::console::format::amount(state, paid_minor)
+            ));
+        }
+        details.push("Your ticket is no longer valid. We are sorry.".into());
+        (
+            format!("Cancelled: {name}"),
+            format!("{name} is cancelled."),
+        )
+    } else {
+        if let Some((was, now)) = &change.start_time {
+            details.push(format!(
+                "Starts: {} (was {})",
+                format_when(now, zone),
+                format_when(was, zone)
+            ));
+        }
+        if let Some((was, now)) = &change.end_time {
+            details.push(format!(
+                "Ends: {} (was {})",
+                format_when(now, zone),
+                format_when(was, zone)
+            ));
+        }
+        if let Some((was, now)) = &change.location {
+            details.push(format!("Place: {now} (was {was})"));
+        }
+        details
+            .push("Your ticket stays valid: nothing to do unless you can no longer come.".into());
+        let what = match (
+            change.start_time.is_some() || change.end_time.is_some(),
+            change.location.is_some(),
+        ) {
+            (true, true) => "has a new time and place",
+            (true, false) => "has a new time",
+            _ => "has a new place",
+        };
+        (format!("Changed: {name} {what}"), format!("{name} {what}."))
+    };
+    details.insert(0, format!("Ticket: {}", c.ticket.name));
+    Letter {
+        to: c.user.email.clone(),
+        subject,
+        greeting: greeting(&c.user),
+        headline,
+        event: Some(event_card(state, &c.event)),
+        action: (!change.cancelled).then(|| Action {
+            label: "View my ticket".into(),
+            url: format!("{}/console/my/", state.mail_origin()),
+        }),
+        ticket: None,
+        details,
+        footer: footer(&c.event),
+    }
+}

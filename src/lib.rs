@@ -24,6 +24,7 @@ pub mod jwt;
 pub mod logging;
 pub mod mail;
 pub mod metrics;
+pub mod money;
 pub mod readiness;
 pub mod state;
 pub mod storage;

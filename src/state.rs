@@ -69,7 +69,7 @@ impl AppState {
         let secret =
             crate::jwt::load_or_create_secret(config.secret_key.as_deref(), &config.data_dir)?;
         let jwt = JwtKeys::new(&secret, config.jwt_access_ttl, config.jwt_refresh_ttl);
-        let link_key = crate::domain::accounts::links::derive_key(&secret);
+        let link_key = crate::db::links::derive_key(&secret);
         let tickets = TicketSigner::load(config.ticket_signing_key, &config.data_dir)?;
         let storage = Storage::open(&config).await?;
         let cache = Cache::open(&config)?;

@@ -56,6 +56,11 @@ pub struct EventOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     pub timezone: Option<String>,
+    /// How to pay for its priced tickets, when the organiser wrote it
+    /// (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub payment_instructions: Option<String>,
     #[serde(serialize_with = "datetime")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "datetime")]
@@ -67,6 +72,7 @@ impl EventOut {
     pub fn of(e: event::Model) -> Self {
         EventOut {
             timezone: e.timezone,
+            payment_instructions: e.payment_instructions,
             id: e.id,
             name: e.name,
             description: e.description,
@@ -114,6 +120,15 @@ pub struct EventWrite {
     /// Naive datetimes in the request are still read in `TIME_ZONE`.
     #[schema(required = false, nullable, example = "Asia/Jakarta")]
     pub timezone: Option<String>,
+    /// How to pay for its priced tickets (up to 5,000 characters; `null`
+    /// or blank: none), shown to attendees with the amount they owe.
+    #[schema(
+        required = false,
+        nullable,
+        max_length = 5000,
+        example = "Transfer to BCA 123-456-7890 (PT Dico Event), your short code as the reference."
+    )]
+    pub payment_instructions: Option<String>,
 }
 
 /// Event filters; a bad value is a 400 naming the parameter.

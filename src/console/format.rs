@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::db::entities::user;
 use crate::domain::Page;
+use crate::money::group_digits;
 use crate::state::AppState;
 
 /// "Sat 10 Jan 2027, 19:00 (in 40 days)" in the configured time zone.
@@ -162,34 +163,9 @@ pub fn count(n: u64) -> String {
     group_digits(&n.to_string())
 }
 
-fn group_digits(digits: &str) -> String {
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    grouped
-}
-
-/// Money in minor units as people read it: thousands separators, two
-/// decimals only when there are cents (`150,000`, `12.50`).
-pub fn money(minor: i64) -> String {
-    let units = (minor / 100).unsigned_abs();
-    let cents = (minor % 100).abs();
-    let sign = if minor < 0 { "-" } else { "" };
-    let grouped = group_digits(&units.to_string());
-    if cents == 0 {
-        format!("{sign}{grouped}")
-    } else {
-        format!("{sign}{grouped}.{cents:02}")
-    }
-}
-
 /// An amount with the configured currency label: `IDR 150,000`.
 pub fn amount(state: &AppState, minor: i64) -> String {
-    format!("{} {}", state.config.currency, money(minor))
+    crate::money::amount(&state.config.currency, minor)
 }
 
 /// A person's name, or their username when they gave none.
@@ -287,6 +263,7 @@ pub fn page_number(query: Option<&str>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::money::money;
 
     #[test]
     fn money_and_counts_read_with_separators() {

@@ -510,6 +510,10 @@ impl Snapshot for event::Model {
             ("status", self.status.clone().into()),
             ("category", self.category.clone().into()),
             ("quota", self.quota.into()),
+            (
+                "payment_instructions",
+                self.payment_instructions.clone().into(),
+            ),
             ("organizer", self.organizer_id.to_string().into()),
             ("timezone", self.timezone.clone().into()),
         ])

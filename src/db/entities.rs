@@ -87,6 +87,9 @@ pub mod event {
         pub organizer_id: Uuid,
         /// IANA name of where it happens (`NULL`: the server's `TIME_ZONE`).
         pub timezone: Option<String>,
+        /// How to pay for its priced tickets (a bank account, say), shown
+        /// to its attendees.
+        pub payment_instructions: Option<String>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }
@@ -188,6 +191,11 @@ pub mod payment {
         pub paid_at: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// The attendee's proof of transfer: the stored object, its content
+        /// type and the file name it was sent with.
+        pub proof_key: Option<String>,
+        pub proof_type: Option<String>,
+        pub proof_name: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -27,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(Door),
             Box::new(EventTimeZones),
             Box::new(AccountMail),
+            Box::new(Paying),
         ]
     }
 }
@@ -1490,5 +1491,39 @@ impl MigrationTrait for AccountMail {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// Paying (API.md §8.1): an event's payment instructions (bank account and
+/// the like, shown to its attendees), and a payment's proof of transfer (an
+/// object stored like posters, under `proofs/`).
+struct Paying;
+
+impl MigrationName for Paying {
+    fn name(&self) -> &str {
+        "m20261209_000019_paying"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Paying {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("events")
+                .add_column(text_null("payment_instructions"))
+                .to_owned(),
+        )
+        .await?;
+        for column in ["proof_key", "proof_type", "proof_name"] {
+            m.alter_table(
+                Table::alter()
+                    .table("payments")
+                    .add_column(text_null(column))
+                    .to_owned(),
+            )
+            .await?;
+        }
+        Ok(())
     }
 }

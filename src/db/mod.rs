@@ -6,6 +6,7 @@ pub mod batch;
 pub mod callers;
 pub mod entities;
 pub mod errors;
+pub mod links;
 pub mod migration;
 pub mod outbox;
 pub mod registration_writer;

@@ -42,6 +42,7 @@ pub struct NewEvent {
     pub organizer_id: Option<Uuid>,
     /// An IANA name; `None`: the server's `TIME_ZONE`.
     pub timezone: Option<String>,
+    pub payment_instructions: Option<String>,
 }
 
 /// The fields an update sets (`None`: unchanged).
@@ -58,6 +59,8 @@ pub struct EventChanges {
     pub organizer_id: Option<Uuid>,
     /// `Some(None)`: back to the server's `TIME_ZONE`.
     pub timezone: Option<Option<String>>,
+    /// `Some(None)`: none.
+    pub payment_instructions: Option<Option<String>>,
 }
 
 /// The time zone an event happens in: its own, else the server's
@@ -365,6 +368,7 @@ pub async fn create(
         registered: Set(0),
         organizer_id: Set(organizer_id),
         timezone: Set(new.timezone),
+        payment_instructions: Set(new.payment_instructions),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -449,6 +453,9 @@ pub async fn update(
     }
     if let Some(v) = changes.timezone {
         model.timezone = Set(v);
+    }
+    if let Some(v) = changes.payment_instructions {
+        model.payment_instructions = Set(v);
     }
     model.updated_at = Set(crate::db::now());
     // Never below the registrations already held: the guard is part of the

@@ -239,6 +239,9 @@ pub async fn create(
         amount_paid_minor: Set(new.amount_paid_minor),
         created_at: Set(now),
         updated_at: Set(now),
+        proof_key: Set(None),
+        proof_type: Set(None),
+        proof_name: Set(None),
     }
     .insert(&*txn)
     .await;

@@ -22,6 +22,8 @@ pub struct EventPatch {
     pub organizer_id: Option<Uuid>,
     /// `Some(None)`: back to the server's `TIME_ZONE`.
     pub timezone: Option<Option<String>>,
+    /// `Some(None)`: none (`null` or blank).
+    pub payment_instructions: Option<Option<String>>,
 }
 
 impl EventPatch {
@@ -46,6 +48,7 @@ impl EventPatch {
             status: input.choice("status", false, STATUSES, STATUS_ALIASES),
             organizer_id: input.uuid("organizer_id", false),
             timezone: input.time_zone("timezone"),
+            payment_instructions: input.optional_text("payment_instructions", 5000),
         }
     }
 
@@ -62,6 +65,7 @@ impl EventPatch {
             status: self.status,
             organizer_id: self.organizer_id,
             timezone: self.timezone.flatten(),
+            payment_instructions: self.payment_instructions.flatten(),
         })
     }
 }
@@ -79,6 +83,7 @@ impl From<EventPatch> for EventChanges {
             status: p.status,
             organizer_id: p.organizer_id,
             timezone: p.timezone,
+            payment_instructions: p.payment_instructions,
         }
     }
 }

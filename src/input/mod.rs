@@ -187,6 +187,24 @@ impl Input {
         }
     }
 
+    /// A text that may be `null` or blank (then `Some(None)`); `None` when
+    /// absent. Trimmed.
+    pub fn optional_text(&mut self, name: &str, max_len: usize) -> Option<Option<String>> {
+        if let Some(Value::Null) = self.map.get(name) {
+            return Some(None);
+        }
+        let text = self.text(
+            name,
+            Text {
+                required: false,
+                max_len,
+                allow_blank: true,
+            },
+        )?;
+        let text = text.trim();
+        Some((!text.is_empty()).then(|| text.to_owned()))
+    }
+
     /// An IANA time zone name (`Asia/Jakarta`) that may be `null` (back to
     /// the server's `TIME_ZONE`: `Some(None)`); `None` when absent.
     pub fn time_zone(&mut self, name: &str) -> Option<Option<String>> {

@@ -4,7 +4,7 @@
 use super::Outcome;
 use super::letters::{Action, Letter, greeting};
 use crate::db::entities::outbox;
-use crate::domain::accounts::links::{self, LinkPayload, Purpose};
+use crate::db::links::{self, LinkPayload, Purpose};
 use crate::state::AppState;
 
 /// Runs one claimed link mail: skipped when its link was used, expired or
@@ -17,12 +17,13 @@ pub async fn run_job(state: &AppState, job: &outbox::Model, purpose: Purpose) ->
     else {
         return Outcome::Skipped("the job carries no link".into());
     };
-    let (account, link, expires_at) = match links::mailable(state, &payload).await {
+    let found = links::mailable(state.db.conn(), &state.link_key, &payload, crate::db::now()).await;
+    let (account, link, expires_at) = match found {
         Ok(Some(found)) => found,
         Ok(None) => {
             return Outcome::Skipped("the link was used or expired, or its account deleted".into());
         }
-        Err(e) => return Outcome::Failed(anyhow::anyhow!("{e}")),
+        Err(e) => return Outcome::Failed(e.into()),
     };
     let until = expires_at
         .with_timezone(&state.config.time_zone)

@@ -43,12 +43,12 @@ use uuid::Uuid;
 
 use crate::db::audit::{self, Action, Changes, Entry};
 use crate::db::entities::{outbox, registration};
+use crate::db::links::Purpose;
 use crate::db::outbox::{
     KIND_CONFIRMATION, KIND_EVENT_CHANGED, KIND_PASSWORD_RESET, KIND_REMINDER, KIND_VERIFY_EMAIL,
     KIND_WEBHOOK, KIND_WEBHOOK_DISABLED,
 };
 use crate::db::webhooks as db_webhooks;
-use crate::domain::accounts::links::Purpose;
 use crate::state::AppState;
 
 /// Attempts before a job is dead.

@@ -68,7 +68,7 @@ fn letter(state: &AppState, c: &Context, change: &EventChange, paid_minor: i64) 
         if paid_minor > 0 {
             details.push(format!(
                 "You paid {}: the organiser will refund it.",
-                crate::console::format::amount(state, paid_minor)
+                crate::money::amount(&state.config.currency, paid_minor)
             ));
         }
         details.push("Your ticket is no longer valid. We are sorry.".into());

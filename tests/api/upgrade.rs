@@ -12,7 +12,7 @@ use crate::helpers::postgres_url;
 use dicoevent::db::migration::Migrator;
 
 /// The migrations this release adds (the rest are the previous release's).
-const NEW_MIGRATIONS: usize = 3;
+const NEW_MIGRATIONS: usize = 4;
 
 fn literal(backend: DbBackend, id: Uuid) -> String {
     match backend {

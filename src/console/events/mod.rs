@@ -86,6 +86,7 @@ pub(super) const EVENT_FIELDS: &[&str] = &[
     "category",
     "status",
     "timezone",
+    "payment_instructions",
 ];
 
 /// The fields of the ticket form.

@@ -449,6 +449,10 @@ async fn load_event_view(
             ("category".into(), event.category.clone()),
             ("status".into(), event.status.clone()),
             ("timezone".into(), zone.name().to_owned()),
+            (
+                "payment_instructions".into(),
+                event.payment_instructions.clone().unwrap_or_default(),
+            ),
         ],
         sales_end: field_datetime_in(zone, &event.start_time),
         sales_start: field_datetime_in(zone, &Utc::now()),

@@ -430,6 +430,7 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
             organizer_id: e.organizer_id,
             // Django had one zone for all: the server's, until set here.
             timezone: existing.and_then(|x| x.timezone.clone()),
+            payment_instructions: existing.and_then(|x| x.payment_instructions.clone()),
             created_at,
             updated_at: created_at,
         };
@@ -524,6 +525,9 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
             paid_at: (status == "completed").then_some(p.paid_at),
             created_at: p.paid_at,
             updated_at: p.paid_at,
+            proof_key: existing.and_then(|x| x.proof_key.clone()),
+            proof_type: existing.and_then(|x| x.proof_type.clone()),
+            proof_name: existing.and_then(|x| x.proof_name.clone()),
         };
         PAYMENTS.keep_stamped(report, existing, desired, now, &mut plan.payments);
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Console render times (issue: the web console): the registrations page of an
 # event with 10,000 registrations (50 a page: the first, a middle one, a
-# search) and the dashboard, on PostgreSQL, release build, wrk at 16
+# search), the dashboard, the payments list, and the public event page and
+# home page (no session needed; sent with it all the same), on PostgreSQL, release build, wrk at 16
 # connections with a signed-in session, after a 2 s warm-up of each page.
 # Prints req/s, p50 and p99.
 #
@@ -62,12 +63,13 @@ with open(f"{work}/users.tsv", "w") as u, open(f"{work}/regs.tsv", "w") as r, op
         name = f"guest{i}"
         at = now - datetime.timedelta(seconds=random.randint(0, 30 * 86400))
         u.write(f"{uid}\t{name}\t{name}\t{name}@example.com\t{name}@example.com\tx\t{random.choice(first)}\t{random.choice(last)}\tf\tt\t{at.isoformat()}\n")
-        r.write(f"{rid}\t{ticket}\t{uid}\t{event}\t{at.isoformat()}\n")
+        code = "".join(random.choice("0123456789ABCDEFGHJKMNPQRSTVWXYZ") for _ in range(10))
+        r.write(f"{rid}\t{ticket}\t{uid}\t{event}\t{at.isoformat()}\t{code}\n")
         if i % 2 == 0:
             p.write(f"{uuid.uuid4()}\t{rid}\t{uid}\t{event}\tbank transfer\tcompleted\t15000000\t{at.isoformat()}\t{at.isoformat()}\t{at.isoformat()}\n")
 PY
 "${PSQL[@]}" -d "$DB_NAME" -c "\\copy users (id,username,username_key,email,email_key,password,first_name,last_name,is_superuser,is_active,date_joined) FROM '$WORK/users.tsv'"
-"${PSQL[@]}" -d "$DB_NAME" -c "\\copy registrations (id,ticket_id,user_id,event_id,registered_at) FROM '$WORK/regs.tsv'"
+"${PSQL[@]}" -d "$DB_NAME" -c "\\copy registrations (id,ticket_id,user_id,event_id,registered_at,short_code) FROM '$WORK/regs.tsv'"
 "${PSQL[@]}" -d "$DB_NAME" -c "\\copy payments (id,registration_id,user_id,event_id,payment_method,payment_status,amount_paid_minor,paid_at,created_at,updated_at) FROM '$WORK/pays.tsv'"
 "${PSQL[@]}" -d "$DB_NAME" -c "UPDATE tickets SET sold = $N WHERE id = '$TICKET'" -c "UPDATE events SET registered = $N WHERE id = '$EVENT'" \
     -c "VACUUM (ANALYZE)"
@@ -123,6 +125,10 @@ run "event page, registrations page $((PAGES / 2)) of $PAGES" "/console/events/$
 run "event page, search \"guest99\"" "/console/events/$EVENT/?q=guest99"
 run "dashboard" "/console/"
 run "events list" "/console/events/"
+run "payments, pending first" "/console/payments/"
+run "payments, all (5,000 paid)" "/console/payments/?status=all"
+run "public event page (anyone)" "/e/$EVENT"
+run "public home (anyone)" "/"
 S=$(date +%s%N)
 curl -fs -H "$COOKIE" -o "$WORK/all.csv" "$BASE/console/events/$EVENT/registrations.csv"
 E=$(date +%s%N)

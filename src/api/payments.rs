@@ -77,7 +77,9 @@ pub struct PaymentCreate {
     /// At most two decimals; never negative.
     #[schema(minimum = 0, maximum = 9999999999.99, value_type = f64)]
     pub amount_paid: i64,
-    /// Default `pending`; only superuser and admin may create another status.
+    /// Default `pending`; only those who manage the event (superuser,
+    /// admin, its organiser) may create another status, such as a
+    /// `completed` cash payment at the door (taken as sent).
     #[schema(required = false, value_type = PaymentStatus)]
     pub payment_status: Option<String>,
 }
@@ -91,6 +93,9 @@ pub struct PaymentWrite {
     pub amount_paid: i64,
     #[schema(required = false, value_type = PaymentStatus)]
     pub payment_status: Option<String>,
+    /// `true`: mark `completed` even below the amount due (logged).
+    #[schema(required = false)]
+    pub force: Option<bool>,
 }
 
 /// A payment's fields as sent: on PATCH any may be missing.
@@ -98,6 +103,7 @@ pub struct PaymentPatch {
     pub payment_method: Option<String>,
     pub amount_paid: Option<i64>,
     pub payment_status: Option<String>,
+    pub force: Option<bool>,
 }
 
 impl PaymentPatch {
@@ -106,6 +112,7 @@ impl PaymentPatch {
             payment_method: input.text("payment_method", Text::required(MAX_METHOD)),
             amount_paid: input.money("amount_paid", true),
             payment_status: input.choice("payment_status", false, STATUSES, &[]),
+            force: input.boolean("force", false),
         }
     }
 }
@@ -116,6 +123,7 @@ impl From<PaymentPatch> for PaymentChanges {
             payment_method: p.payment_method,
             amount_paid_minor: p.amount_paid,
             status: p.payment_status,
+            force: p.force.unwrap_or(false),
         }
     }
 }
@@ -210,12 +218,18 @@ async fn create(
     let registration_id = input.uuid("registration_id", true);
     let fields = PaymentPatch::read(&mut input);
     let mut errors = std::mem::take(&mut input.errors);
-    if let Some(id) = registration_id {
-        domain::check_registration(&state, &caller, id, &mut errors).await?;
-    }
-    // A status only staff may set is refused once the input is valid.
+    let found = match registration_id {
+        Some(id) => domain::check_registration(&state, &caller, id, &mut errors).await?,
+        None => None,
+    };
+    // A status only the event's managers may set is refused once the input
+    // is valid.
     if errors.is_empty() {
-        domain::check_status_allowed(&caller, fields.payment_status.as_deref())?;
+        let manages = match &found {
+            Some(r) => domain::manages(&state, &caller, r).await?,
+            None => caller.is_admin(),
+        };
+        domain::check_status_allowed(manages, fields.payment_status.as_deref())?;
     }
     let create = match (registration_id, fields.payment_method, fields.amount_paid) {
         (Some(registration_id), Some(payment_method), Some(amount_paid)) if errors.is_empty() => {

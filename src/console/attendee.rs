@@ -34,6 +34,13 @@ pub fn router() -> Router<AppState> {
             "/console/my/registrations/{id}/cancel",
             get(cancel_confirm).post(cancel),
         )
+        .route(
+            "/console/my/registrations/{id}/proof",
+            axum::routing::post(send_proof).layer(axum::extract::DefaultBodyLimit::max(
+                crate::input::posters::MAX_UPLOAD_BODY + 64 * 1024,
+            )),
+        )
+        .route("/console/payments/{id}/proof", get(show_proof))
         .route("/console/browse", get(browse))
         .route("/console/browse/{id}", get(browse_event).post(register))
 }
@@ -206,6 +213,24 @@ struct HeldTicket {
     cancellable: bool,
     /// "Checked in at 18:04 on Mon 1 Mar" once admitted.
     checked_in: Option<String>,
+    /// A priced ticket not paid yet: how to pay it.
+    to_pay: Option<ToPay>,
+}
+
+/// What a ticket still owes, and how to pay it.
+struct ToPay {
+    /// "IDR 75,000".
+    due: String,
+    /// The event's payment instructions, as the organiser wrote them.
+    instructions: Option<String>,
+    /// A proof was sent and waits for the organiser.
+    pending: bool,
+    /// The last proof was refused.
+    failed: bool,
+    /// The payment holding the proof, and the proof's file name.
+    proof: Option<(Uuid, String)>,
+    /// What was wrong with the file just sent.
+    error: Option<String>,
 }
 
 #[derive(Template)]
@@ -225,21 +250,54 @@ fn inline_svg(code: &str) -> Result<String, DomainError> {
 }
 
 async fn my_tickets(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Visit { caller, frame, .. } =
-        page_or_return!(visit(&state, &headers, "/console/my/", "my").await);
+    let visit = page_or_return!(visit(&state, &headers, "/console/my/", "my").await);
+    render_my(&state, visit, None, StatusCode::OK).await
+}
+
+/// My tickets; `error`: what was wrong with the proof just sent for that
+/// registration (shown under its form).
+async fn render_my(
+    state: &AppState,
+    visit: Visit,
+    error: Option<(Uuid, String)>,
+    status: StatusCode,
+) -> Response {
+    let Visit { caller, frame, .. } = visit;
+    let state = state.clone();
     let result = async {
         let held = registrations::holdings(&state, &caller).await?;
         let ids: Vec<Uuid> = held.iter().map(|h| h.registration.id).collect();
-        let payments = payments::status_by_registration(&state, &ids).await?;
+        let shown = payments::shown_by_registration(&state, &ids).await?;
         let admitted = checkins::admissions_of(&state, &ids).await?;
         let mut tickets = Vec::with_capacity(held.len());
         for h in held {
             let code = checkins::ticket_code(&state, &caller, h.registration.id)
                 .await?
                 .code;
-            let paid = payments.get(&h.registration.id).cloned();
-            let (payment, payment_class) =
-                super::format::payment_words(h.ticket.price_minor > 0, paid.as_deref());
+            let latest = shown.get(&h.registration.id);
+            let paid = latest.map(|p| p.payment_status.clone());
+            let priced = h.ticket.price_minor > 0;
+            let (payment, payment_class) = match paid.as_deref() {
+                None | Some("failed") if priced => ("Awaiting payment", "unpaid"),
+                other => super::format::payment_words(priced, other),
+            };
+            let to_pay = (priced && matches!(paid.as_deref(), None | Some("pending" | "failed")))
+                .then(|| ToPay {
+                    due: super::format::amount(&state, h.ticket.price_minor),
+                    instructions: h.event.payment_instructions.clone(),
+                    pending: paid.as_deref() == Some("pending"),
+                    failed: paid.as_deref() == Some("failed"),
+                    proof: latest.and_then(|p| {
+                        p.proof_name
+                            .clone()
+                            .filter(|_| p.proof_key.is_some())
+                            .map(|name| (p.id, name))
+                    }),
+                    error: error
+                        .as_ref()
+                        .filter(|(id, _)| *id == h.registration.id)
+                        .map(|(_, e)| e.clone()),
+                });
             tickets.push(HeldTicket {
                 registration: h.registration.id,
                 qr_svg: inline_svg(&code)?,
@@ -256,6 +314,7 @@ async fn my_tickets(State(state): State<AppState>, headers: HeaderMap) -> Respon
                 payment_class,
                 // The API lets its user cancel while nothing is paid.
                 cancellable: caller.is_admin() || paid.as_deref() != Some("completed"),
+                to_pay,
             });
         }
         Ok::<_, DomainError>(tickets)
@@ -270,7 +329,102 @@ async fn my_tickets(State(state): State<AppState>, headers: HeaderMap) -> Respon
         tickets,
     }
     .render();
-    render(&frame, StatusCode::OK, html)
+    render(&frame, status, html)
+}
+
+/// An attendee sends the proof of transfer for one of their registrations.
+async fn send_proof(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    request: axum::extract::Request,
+) -> Response {
+    use axum::extract::FromRequest;
+    let visit = page_or_return!(visit(&state, &headers, "/console/my/", "my").await);
+    let id = page_or_return!(super::path_uuid(&id));
+    let read = match axum::extract::Multipart::from_request(request, &state).await {
+        Ok(form) => crate::input::posters::read_file_form(
+            form,
+            "proof",
+            payments::MAX_PROOF_BYTES,
+            &["csrf_token"],
+        )
+        .await
+        .map_err(|e| e.body_text()),
+        Err(e) => Err(e.body_text()),
+    };
+    let Ok((texts, upload)) = read else {
+        return super::forbidden_page();
+    };
+    if let Err(response) = super::check_csrf(
+        &visit,
+        texts.get("csrf_token").map(String::as_str).unwrap_or(""),
+    ) {
+        return response;
+    }
+    let mut errors = FieldErrors::default();
+    let outcome = match payments::check_proof(upload, &mut errors) {
+        Some(proof) => payments::submit_proof(&state, &visit.caller, id, proof).await,
+        None => Err(DomainError::Invalid(errors)),
+    };
+    match outcome {
+        Ok(_) => redirect_with(
+            &state,
+            &format!("/console/my/#ticket-{id}"),
+            "ok",
+            "Thank you: your proof of transfer is sent. The organiser will confirm your payment.",
+        ),
+        Err(e @ (DomainError::Invalid(_) | DomainError::AlreadyPaid)) => {
+            let words = refusal_words(&e);
+            let status = if matches!(e, DomainError::AlreadyPaid) {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            render_my(&state, visit, Some((id, words)), status).await
+        }
+        Err(e) => refusal(e),
+    }
+}
+
+/// A payment's proof of transfer, for its payer and the event's managers.
+async fn show_proof(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let here = format!("/console/payments/{id}/proof");
+    let visit = page_or_return!(visit(&state, &headers, &here, "my").await);
+    let id = page_or_return!(super::path_uuid(&id));
+    match payments::read_proof(&state, &visit.caller, id).await {
+        Ok((bytes, content_type, name)) => {
+            let mut response = axum::response::IntoResponse::into_response(bytes);
+            let headers = response.headers_mut();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&content_type) {
+                headers.insert(axum::http::header::CONTENT_TYPE, v);
+            }
+            let safe: String = name
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                .collect();
+            if let Ok(v) =
+                axum::http::HeaderValue::from_str(&format!("inline; filename=\"{safe}\""))
+            {
+                headers.insert(axum::http::header::CONTENT_DISPOSITION, v);
+            }
+            headers.insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("private, no-store"),
+            );
+            headers.insert(
+                axum::http::header::X_CONTENT_TYPE_OPTIONS,
+                axum::http::HeaderValue::from_static("nosniff"),
+            );
+            response
+        }
+        Err(DomainError::Forbidden) => super::not_found_page(),
+        Err(e) => refusal(e),
+    }
 }
 
 #[derive(Template)]

@@ -268,6 +268,17 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The entry with one more field change recorded.
+    pub fn with_change(
+        mut self,
+        field: &str,
+        before: impl Into<Value>,
+        after: impl Into<Value>,
+    ) -> Self {
+        self.changes = self.changes.with(field, before, after);
+        self
+    }
+
     /// An entry about a row, which names its own entity and event.
     pub fn of(action: Action, row: &impl Snapshot, changes: Changes) -> Self {
         Entry {

@@ -289,6 +289,23 @@ async fn tallied_count(state: &AppState, filter: &EventFilter) -> DomainResult<O
     ))
 }
 
+/// Events by id (those that exist), for a list that names them.
+pub async fn by_ids(
+    state: &AppState,
+    ids: &[Uuid],
+) -> DomainResult<std::collections::HashMap<Uuid, event::Model>> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    Ok(event::Entity::find()
+        .filter(event::Column::Id.is_in(ids.iter().copied()))
+        .all(state.db.conn())
+        .await?
+        .into_iter()
+        .map(|e| (e.id, e))
+        .collect())
+}
+
 pub async fn get(state: &AppState, id: Uuid) -> DomainResult<event::Model> {
     event::Entity::find_by_id(id)
         .one(state.db.conn())

@@ -1,5 +1,7 @@
 //! Payments for registrations: the status state machine, at most one
-//! completed payment per registration, idempotent creation.
+//! completed payment per registration, idempotent creation, the amount due
+//! (no "completed" below it unless forced), the event's managers moving its
+//! payments, and an attendee's proof of transfer.
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -13,7 +15,7 @@ use super::registrations::organizer_of;
 use super::scope::{self, Scope};
 use super::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest, does_not_exist};
 use crate::cache::Family;
-use crate::db::entities::{idempotency_key, payment, payment_tally, registration};
+use crate::db::entities::{idempotency_key, payment, payment_tally, registration, ticket};
 use crate::db::errors::is_unique_violation;
 use crate::state::AppState;
 
@@ -48,6 +50,86 @@ pub struct PaymentChanges {
     pub payment_method: Option<String>,
     pub amount_paid_minor: Option<i64>,
     pub status: Option<String>,
+    /// Completed below the amount due, knowingly (recorded in the log).
+    pub force: bool,
+}
+
+/// What a registration owes: its ticket's price (0 when it is gone).
+pub async fn amount_due(
+    db: &impl sea_orm::ConnectionTrait,
+    registration_id: Uuid,
+) -> Result<i64, sea_orm::DbErr> {
+    let price: Option<i64> = ticket::Entity::find()
+        .select_only()
+        .column(ticket::Column::PriceMinor)
+        .filter(
+            ticket::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(registration::Column::TicketId)
+                    .from(registration::Entity)
+                    .and_where(registration::Column::Id.eq(registration_id))
+                    .to_owned(),
+            ),
+        )
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(price.unwrap_or(0))
+}
+
+/// What each registration owes (its ticket's price), for a list.
+pub async fn amounts_due(
+    state: &AppState,
+    registration_ids: &[Uuid],
+) -> DomainResult<std::collections::HashMap<Uuid, i64>> {
+    if registration_ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let rows: Vec<(Uuid, Uuid)> = registration::Entity::find()
+        .select_only()
+        .column(registration::Column::Id)
+        .column(registration::Column::TicketId)
+        .filter(registration::Column::Id.is_in(registration_ids.iter().copied()))
+        .into_tuple()
+        .all(state.db.conn())
+        .await?;
+    let ticket_ids: Vec<Uuid> = rows.iter().map(|(_, t)| *t).collect();
+    let prices: std::collections::HashMap<Uuid, i64> = ticket::Entity::find()
+        .select_only()
+        .column(ticket::Column::Id)
+        .column(ticket::Column::PriceMinor)
+        .filter(ticket::Column::Id.is_in(ticket_ids))
+        .into_tuple::<(Uuid, i64)>()
+        .all(state.db.conn())
+        .await?
+        .into_iter()
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|(r, t)| (r, prices.get(&t).copied().unwrap_or(0)))
+        .collect())
+}
+
+/// The underpayment rule (API.md §8.1): a payment marked `completed` (or
+/// given a new amount while completed) must cover the amount due, unless
+/// `force`. `Ok(true)`: let through by force.
+fn check_covers(
+    state: &AppState,
+    completes: bool,
+    amount_paid_minor: i64,
+    due: i64,
+    force: bool,
+) -> DomainResult<bool> {
+    if !completes || amount_paid_minor >= due {
+        return Ok(false);
+    }
+    if force {
+        return Ok(true);
+    }
+    Err(DomainError::Conflict(format!(
+        "Amount paid is less than the amount due ({}).",
+        crate::money::amount(&state.config.currency, due)
+    )))
 }
 
 /// What a list selects.
@@ -153,14 +235,27 @@ pub async fn check_registration(
             errors.add("registration_id", does_not_exist(registration_id));
             Ok(None)
         }
-        Some(r) if r.user_id != caller.id && !caller.is_admin() => Err(DomainError::Forbidden),
-        Some(r) => Ok(Some(r)),
+        Some(r) if r.user_id == caller.id || caller.is_admin() => Ok(Some(r)),
+        Some(r) if caller.manages_event(organizer_of(state, r.event_id).await?) => Ok(Some(r)),
+        Some(_) => Err(DomainError::Forbidden),
     }
 }
 
-/// Only superuser and admin record a payment in a status other than pending.
-pub fn check_status_allowed(caller: &Caller, status: Option<&str>) -> DomainResult<()> {
-    if status.is_some_and(|s| s != DEFAULT_STATUS) && !caller.is_admin() {
+/// Whether the caller manages the event of a registration (superuser,
+/// admin, its organiser): they may record its payments in any status (cash
+/// at the door) and move them.
+pub async fn manages(
+    state: &AppState,
+    caller: &Caller,
+    r: &registration::Model,
+) -> DomainResult<bool> {
+    Ok(caller.is_admin() || caller.manages_event(organizer_of(state, r.event_id).await?))
+}
+
+/// Only those who manage the event record a payment in a status other than
+/// pending.
+pub fn check_status_allowed(manages: bool, status: Option<&str>) -> DomainResult<()> {
+    if status.is_some_and(|s| s != DEFAULT_STATUS) && !manages {
         Err(DomainError::Forbidden)
     } else {
         Ok(())
@@ -198,11 +293,18 @@ pub async fn create(
     }
     let mut errors = FieldErrors::default();
     let found = check_registration(state, caller, new.registration_id, &mut errors).await?;
-    check_status_allowed(caller, new.status.as_deref())?;
+    let may_manage = match &found {
+        Some(r) => manages(state, caller, r).await?,
+        None => caller.is_admin(),
+    };
+    check_status_allowed(may_manage, new.status.as_deref())?;
     errors.into_result()?;
     let Some(r) = found else {
         return Err(DomainError::NotFound);
     };
+    // A payment recorded as completed (cash at the door, an admin's
+    // record, the Django service's clients) is taken as it is sent: the
+    // underpayment rule is about marking one completed (`update`).
     let status = new.status.unwrap_or_else(|| DEFAULT_STATUS.into());
 
     let now = crate::db::now();
@@ -315,8 +417,22 @@ pub async fn get(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult<pa
     Ok(found)
 }
 
-/// Changes and deletes are for superuser and admin (404, then 403).
+/// Changes are for those who manage the payment's event: superuser, admin,
+/// its organiser (404, then 403).
 pub async fn get_changeable(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> DomainResult<payment::Model> {
+    let found = find(state, id).await?;
+    if !caller.is_admin() && !caller.manages_event(organizer_of(state, found.event_id).await?) {
+        return Err(DomainError::Forbidden);
+    }
+    Ok(found)
+}
+
+/// Deletes are for superuser and admin (404, then 403).
+pub async fn get_deletable(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
@@ -349,12 +465,23 @@ pub async fn update(
     mut errors: FieldErrors,
 ) -> DomainResult<payment::Model> {
     let found = get_changeable(state, caller, id).await?;
+    // An organiser moves their event's payments (status, amount); the
+    // method, as the rest, is for superuser and admin.
+    if !caller.is_admin() && changes.payment_method.is_some() {
+        return Err(DomainError::Forbidden);
+    }
     check_transition(
         &found.payment_status,
         changes.status.as_deref(),
         &mut errors,
     );
     errors.into_result()?;
+    let status_after = changes.status.as_deref().unwrap_or(&found.payment_status);
+    let amount_after = changes.amount_paid_minor.unwrap_or(found.amount_paid_minor);
+    let completes = status_after == "completed"
+        && (found.payment_status != "completed" || amount_after != found.amount_paid_minor);
+    let due = amount_due(state.db.conn(), found.registration_id).await?;
+    let forced = check_covers(state, completes, amount_after, due, changes.force)?;
 
     let now = crate::db::now();
     let mut model: payment::ActiveModel = found.clone().into();
@@ -404,16 +531,15 @@ pub async fn update(
         .one(&*txn)
         .await?
         .ok_or(DomainError::NotFound)?;
-    crate::db::audit::record_one(
-        &*txn,
-        &caller.audit(),
-        crate::db::audit::Entry::updated(
-            crate::db::audit::Action::PaymentUpdated,
-            &before,
-            &updated,
-        ),
-    )
-    .await?;
+    let mut entry = crate::db::audit::Entry::updated(
+        crate::db::audit::Action::PaymentUpdated,
+        &before,
+        &updated,
+    );
+    if forced {
+        entry.changes = entry.changes.with("forced", false, true);
+    }
+    crate::db::audit::record_one(&*txn, &caller.audit(), entry).await?;
     txn.commit().await?;
     state.cache.invalidate(&[Family::Console]).await;
     tracing::info!(
@@ -427,7 +553,7 @@ pub async fn update(
 
 #[instrument(name = "delete_payment", skip_all, fields(user = %caller.username))]
 pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult<()> {
-    let found = get_changeable(state, caller, id).await?;
+    let found = get_deletable(state, caller, id).await?;
     let txn = state.db.begin_write().await?;
     lock_registration(&txn, found.registration_id).await?;
     payment::Entity::delete_by_id(found.id).exec(&*txn).await?;
@@ -468,4 +594,241 @@ pub async fn status_by_registration(
         }
     }
     Ok(statuses)
+}
+
+/// The largest proof of transfer accepted: 2 MiB.
+pub const MAX_PROOF_BYTES: usize = 2 * 1024 * 1024;
+
+/// A proof of transfer checked by its bytes: an image or a PDF.
+#[derive(Debug, Clone)]
+pub struct CheckedProof {
+    pub bytes: bytes::Bytes,
+    pub content_type: &'static str,
+    pub extension: &'static str,
+    pub file_name: Option<String>,
+}
+
+/// The proof rules, errors on `proof`: a file, not empty, an image (JPEG,
+/// PNG, GIF, WebP) or a PDF by its first bytes — the type is judged first,
+/// so a large file of the wrong kind is told so — and at most 2 MiB.
+pub fn check_proof(
+    upload: Option<super::posters::PosterImage>,
+    errors: &mut FieldErrors,
+) -> Option<CheckedProof> {
+    let Some(upload) = upload else {
+        errors.add("proof", "Choose the file of your proof of transfer.");
+        return None;
+    };
+    if upload.size == 0 {
+        errors.add("proof", "The submitted file is empty.");
+        return None;
+    }
+    let kind = super::posters::sniff_image(&upload.bytes).or_else(|| {
+        upload
+            .bytes
+            .starts_with(b"%PDF-")
+            .then_some(("application/pdf", "pdf"))
+    });
+    let Some((content_type, extension)) = kind else {
+        errors.add(
+            "proof",
+            "Upload a photo or scan of the transfer (JPEG, PNG, GIF or WebP) or a PDF.",
+        );
+        return None;
+    };
+    if upload.size > MAX_PROOF_BYTES {
+        errors.add(
+            "proof",
+            format!(
+                "The file is too large ({:.1} MiB); the limit is 2 MiB.",
+                upload.size as f64 / (1024.0 * 1024.0)
+            ),
+        );
+        return None;
+    }
+    Some(CheckedProof {
+        bytes: upload.bytes,
+        content_type,
+        extension,
+        file_name: upload.file_name,
+    })
+}
+
+/// An attendee's proof of transfer for their registration: stored like a
+/// poster (under `proofs/`), it makes a `pending` payment of the amount due
+/// for the event's managers to confirm — or renews the proof of the
+/// pending one. A free ticket, another's registration, or one already paid
+/// is refused.
+#[instrument(name = "submit_proof", skip_all, fields(user = %caller.username))]
+pub async fn submit_proof(
+    state: &AppState,
+    caller: &Caller,
+    registration_id: Uuid,
+    proof: CheckedProof,
+) -> DomainResult<payment::Model> {
+    let r = registration::Entity::find_by_id(registration_id)
+        .one(state.db.conn())
+        .await?
+        .ok_or(DomainError::NotFound)?;
+    if r.user_id != caller.id {
+        return Err(DomainError::NotFound);
+    }
+    let due = amount_due(state.db.conn(), r.id).await?;
+    if due == 0 {
+        return Err(DomainError::Invalid(FieldErrors::single(
+            "proof",
+            "This ticket is free: there is nothing to pay.",
+        )));
+    }
+    let key = format!(
+        "proofs/{}/{}.{}",
+        r.event_id,
+        Uuid::now_v7(),
+        proof.extension
+    );
+    state
+        .storage
+        .put(&key, proof.bytes.clone())
+        .await
+        .map_err(super::posters::storage_error)?;
+    let name = super::posters::sanitise_file_name(proof.file_name.as_deref());
+    let written = async {
+        let now = crate::db::now();
+        let txn = state.db.begin_write().await?;
+        lock_registration(&txn, r.id).await?;
+        let existing = payment::Entity::find()
+            .filter(payment::Column::RegistrationId.eq(r.id))
+            .order_by_desc(payment::Column::CreatedAt)
+            .all(&*txn)
+            .await?;
+        if existing.iter().any(|p| p.payment_status == "completed") {
+            return Err(DomainError::AlreadyPaid);
+        }
+        let (saved, replaced, entry) =
+            match existing.into_iter().find(|p| p.payment_status == "pending") {
+                Some(pending) => {
+                    let mut model: payment::ActiveModel = pending.clone().into();
+                    model.amount_paid_minor = Set(due);
+                    model.proof_key = Set(Some(key.clone()));
+                    model.proof_type = Set(Some(proof.content_type.to_owned()));
+                    model.proof_name = Set(Some(name.clone()));
+                    model.updated_at = Set(now);
+                    let updated = model.update(&*txn).await?;
+                    let entry = crate::db::audit::Entry::updated(
+                        crate::db::audit::Action::PaymentUpdated,
+                        &pending,
+                        &updated,
+                    )
+                    .with_change(
+                        "proof",
+                        pending.proof_name.clone(),
+                        Some(name.clone()),
+                    );
+                    (updated, pending.proof_key.clone(), entry)
+                }
+                None => {
+                    let created = payment::ActiveModel {
+                        id: Set(Uuid::now_v7()),
+                        registration_id: Set(r.id),
+                        user_id: Set(r.user_id),
+                        event_id: Set(r.event_id),
+                        payment_method: Set("bank_transfer".into()),
+                        payment_status: Set(DEFAULT_STATUS.into()),
+                        amount_paid_minor: Set(due),
+                        paid_at: Set(None),
+                        created_at: Set(now),
+                        updated_at: Set(now),
+                        proof_key: Set(Some(key.clone())),
+                        proof_type: Set(Some(proof.content_type.to_owned())),
+                        proof_name: Set(Some(name.clone())),
+                    }
+                    .insert(&*txn)
+                    .await?;
+                    let entry = crate::db::audit::Entry::created(
+                        crate::db::audit::Action::PaymentCreated,
+                        &created,
+                    )
+                    .with_change("proof", None::<String>, Some(name.clone()));
+                    (created, None, entry)
+                }
+            };
+        crate::db::audit::record_one(&*txn, &caller.audit(), entry).await?;
+        txn.commit().await?;
+        Ok::<_, DomainError>((saved, replaced))
+    }
+    .await;
+    match written {
+        Ok((saved, replaced)) => {
+            state.cache.invalidate(&[Family::Console]).await;
+            if let Some(old) = replaced
+                && let Err(e) = state.storage.delete(&old).await
+            {
+                tracing::warn!("could not delete the replaced proof {old}: {e}");
+            }
+            tracing::info!(
+                "Proof of transfer for registration {} sent by {} ({} bytes, {})",
+                r.id,
+                caller.username,
+                proof.bytes.len(),
+                proof.content_type
+            );
+            Ok(saved)
+        }
+        Err(e) => {
+            if let Err(err) = state.storage.delete(&key).await {
+                tracing::error!("could not delete {key} after a failed proof: {err}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A payment's proof of transfer (bytes, content type, file name): for its
+/// payer and those who manage its event.
+pub async fn read_proof(
+    state: &AppState,
+    caller: &Caller,
+    payment_id: Uuid,
+) -> DomainResult<(bytes::Bytes, String, String)> {
+    let found = get(state, caller, payment_id).await?;
+    let (Some(key), Some(kind)) = (found.proof_key, found.proof_type) else {
+        return Err(DomainError::NotFound);
+    };
+    let bytes = state
+        .storage
+        .get(&key)
+        .await
+        .map_err(super::posters::storage_error)?;
+    Ok((
+        bytes,
+        kind,
+        found.proof_name.unwrap_or_else(|| "proof".into()),
+    ))
+}
+
+/// Each registration's payment people should see: the completed one, else
+/// the latest.
+pub async fn shown_by_registration(
+    state: &AppState,
+    registration_ids: &[Uuid],
+) -> DomainResult<std::collections::HashMap<Uuid, payment::Model>> {
+    let mut shown = std::collections::HashMap::new();
+    if registration_ids.is_empty() {
+        return Ok(shown);
+    }
+    let rows = payment::Entity::find()
+        .filter(payment::Column::RegistrationId.is_in(registration_ids.iter().copied()))
+        .order_by_asc(payment::Column::CreatedAt)
+        .order_by_asc(payment::Column::Id)
+        .all(state.db.conn())
+        .await?;
+    for p in rows {
+        let keep = shown
+            .get(&p.registration_id)
+            .is_some_and(|k: &payment::Model| k.payment_status == "completed");
+        if !keep {
+            shown.insert(p.registration_id, p);
+        }
+    }
+    Ok(shown)
 }

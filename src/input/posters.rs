@@ -19,20 +19,31 @@ pub const MAX_UPLOAD_BODY: usize = 10 * 1024 * 1024;
 /// kept up to the size limit (the rest read and discarded), and the text
 /// fields named in `texts` (the first 1 KiB of each, trimmed).
 pub async fn read_poster_form(
+    form: Multipart,
+    texts: &[&str],
+) -> Result<(HashMap<String, String>, Option<PosterImage>), MultipartError> {
+    read_file_form(form, "image", MAX_POSTER_BYTES, texts).await
+}
+
+/// A form with one file field (`file_field`, its first `max + 1` bytes
+/// kept and its whole size counted) and the text fields named in `texts`.
+pub async fn read_file_form(
     mut form: Multipart,
+    file_field: &str,
+    max: usize,
     texts: &[&str],
 ) -> Result<(HashMap<String, String>, Option<PosterImage>), MultipartError> {
     let mut fields = HashMap::new();
     let mut image = None;
     while let Some(mut field) = form.next_field().await? {
         let name = field.name().unwrap_or("").to_string();
-        if name == "image" && image.is_none() {
+        if name == file_field && image.is_none() {
             let file_name = field.file_name().map(str::to_owned);
             let mut kept = BytesMut::new();
             let mut size = 0usize;
             while let Some(chunk) = field.chunk().await? {
                 size += chunk.len();
-                let room = (MAX_POSTER_BYTES + 1).saturating_sub(kept.len());
+                let room = (max + 1).saturating_sub(kept.len());
                 kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
             }
             image = Some(PosterImage {

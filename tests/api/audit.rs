@@ -337,7 +337,7 @@ async fn refused_and_rolled_back_writes_leave_none(app: &TestApp) {
     app.patch(
         &format!("/api/payments/{}/", paid.id()),
         app.admin(),
-        json!({"payment_status": "completed"}),
+        json!({"payment_status": "completed", "force": true}),
     )
     .await
     .assert(200);

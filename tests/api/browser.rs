@@ -1154,7 +1154,69 @@ async fn stranger(s: &mut Session<'_>, event_id: &str, event_name: &str, files: 
         .find(|m| m.contains("maya@example.com") && m.contains("Registration confirmed"))
         .expect("the confirmation mail");
     mail_shots(s, &confirmation, files, "27-mail-confirmation").await;
+
+    // Paying: the amount due and the organiser's instructions, a proof of
+    // transfer sent, the organiser confirms it, the ticket reads Paid.
+    let (organiser, _) = app.login_ok("rina", PASSWORD).await;
+    app.patch(
+        &format!("/api/events/{event_id}/"),
+        Some(&organiser),
+        json!({"payment_instructions": "Transfer to BCA 123-456-7890 (PT Rust Jakarta).\nWrite your short code as the reference."}),
+    )
+    .await
+    .assert(200);
     s.goto("/console/my/").await;
+    let due = s.text(".to-pay .due").await;
+    assert!(due.starts_with("Awaiting payment — pay IDR"), "{due}");
+    assert!(
+        s.text(".to-pay .instructions")
+            .await
+            .contains("BCA 123-456-7890")
+    );
+    s.shot("31-my-ticket-to-pay").await;
+    s.resize(PHONE).await;
+    s.note_overflow("my tickets, to pay").await;
+    s.shot("31-my-ticket-to-pay-375").await;
+    s.resize(WIDTH).await;
+    let receipt = poster_png(files);
+    s.wait_for(".proof-form input[type=file]")
+        .await
+        .send_keys(&receipt.display().to_string())
+        .await
+        .expect("choose the proof");
+    s.press(".proof-form", "Send proof").await;
+    s.wait_path("My tickets", |p| p.starts_with("/console/my/"))
+        .await;
+    assert!(s.flash().await.contains("proof of transfer is sent"));
+    assert!(s.text(".to-pay .due").await.contains("Proof received"));
+    s.sign_out().await;
+    s.sign_in("rina").await;
+    s.goto("/console/payments/").await;
+    s.wait_for("table.payments").await;
+    s.shot("32-payments-pending").await;
+    s.resize(PHONE).await;
+    s.note_overflow("payments").await;
+    s.shot("32-payments-pending-375").await;
+    s.resize(WIDTH).await;
+    s.client
+        .find(Locator::XPath(
+            "//tr[td[contains(., 'Maya Sari')]]//button[normalize-space(.)='Mark completed']",
+        ))
+        .await
+        .expect("Maya's payment to confirm")
+        .click()
+        .await
+        .expect("confirm the payment");
+    s.wait_for("p.flash").await;
+    assert!(s.flash().await.contains("completed"));
+    s.sign_out().await;
+    s.fill("#username", "maya.sari").await;
+    s.fill("#password", "tulip-Harbour-91").await;
+    s.press("main.signin form", "Sign in").await;
+    s.wait_path("the dashboard", |p| p == "/console/").await;
+    s.goto("/console/my/").await;
+    assert_eq!(s.text(".ticket .badge").await, "Paid");
+    assert!(s.client.find(Locator::Css(".to-pay")).await.is_err());
     s.sign_out().await;
 
     // A forgotten password.

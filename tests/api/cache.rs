@@ -564,7 +564,7 @@ async fn console_summaries_follow(server: &TestApp, writer: &TestApp) {
     assert!(body.contains("cachedsecond@example.com"), "{body}");
 
     // A payment, then its move to completed; the dashboard's pending count.
-    let pending = |n: u32| format!("Payments pending</span><span class=\"value\">{n}<");
+    let pending = |n: u32| format!("Payments pending</a></span><span class=\"value\">{n}<");
     let dashboard = browser.get("/console/").await.body;
     assert!(dashboard.contains(&pending(0)), "{dashboard}");
     let payment = writer
@@ -588,7 +588,7 @@ async fn console_summaries_follow(server: &TestApp, writer: &TestApp) {
         .patch(
             &format!("/api/payments/{}/", payment.id()),
             Some(&admin),
-            json!({ "payment_status": "completed" }),
+            json!({ "payment_status": "completed", "force": true }),
         )
         .await
         .assert(200);

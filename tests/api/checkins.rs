@@ -647,7 +647,7 @@ async fn stats_follow_every_write_and_cascade(app: &TestApp) {
     app.patch(
         &format!("/api/payments/{}/", first.id()),
         app.admin(),
-        json!({"payment_status": "completed", "amount_paid": 120000.25}),
+        json!({"payment_status": "completed", "amount_paid": 120000.25, "force": true}),
     )
     .await
     .assert(200);

@@ -380,7 +380,7 @@ async fn attendees_see_their_tickets_with_a_qr_code(app: &TestApp) {
     assert!(mine.body.contains("Rust Night Jakarta"));
     assert!(mine.body.contains("<svg"), "the QR code is in the page");
     assert!(mine.body.contains(&code), "the code a person can read out");
-    assert!(mine.body.contains("Not paid"));
+    assert!(mine.body.contains("Awaiting payment"));
     // Someone else sees only their own (none).
     app.user("bima").await;
     let mut other = Browser::new(app);

@@ -14,7 +14,7 @@ use crate::helpers::{PASSWORD, SUPERUSER, TestApp, png};
 crate::backend_tests!(
     organisers_create_edit_and_delete_events_from_forms,
     tickets_and_posters_are_managed_from_the_event_page,
-    only_staff_move_payments_and_only_along_allowed_moves,
+    managers_move_payments_and_only_along_allowed_moves,
     attendees_browse_register_and_cancel,
     superusers_manage_accounts_and_admins_only_read_them,
     staff_see_jobs_retry_dead_ones_and_the_service_status,
@@ -409,7 +409,7 @@ async fn payment_status(app: &TestApp, id: &str) -> Value {
         .clone()
 }
 
-async fn only_staff_move_payments_and_only_along_allowed_moves(app: &TestApp) {
+async fn managers_move_payments_and_only_along_allowed_moves(app: &TestApp) {
     let (_, orga) = app.user_in("orga", "organizer").await;
     app.user_in("boss", "admin").await;
     let event = app.create_event(&orga, "Paid night", 100).await;
@@ -427,15 +427,19 @@ async fn only_staff_move_payments_and_only_along_allowed_moves(app: &TestApp) {
     payment.assert(201);
     let payment_id = payment.id();
 
-    // The organiser sees the payment but no moves; posting one is refused.
+    // The event's organiser sees the payment and its moves (API.md §8.1);
+    // another organiser may not move it.
     let mut organiser = Browser::new(app);
     organiser.sign_in("orga", PASSWORD).await;
     let page = organiser.get(&format!("/console/events/{event}/")).await;
     assert!(page.body.contains("bank transfer"), "{}", page.body);
-    assert!(!page.body.contains("Mark completed"));
-    let csrf = hidden(&page.body, "csrf_token");
+    assert!(page.body.contains("Mark completed"));
+    app.user_in("rival", "organizer").await;
+    let mut rival = Browser::new(app);
+    rival.sign_in("rival", PASSWORD).await;
+    let csrf = hidden(&rival.get("/console/").await.body, "csrf_token");
     html(
-        &organiser
+        &rival
             .post(
                 &format!("/console/payments/{payment_id}"),
                 &[("csrf_token", &csrf), ("status", "completed")],

@@ -119,7 +119,7 @@ async fn completing_a_payment_and_cancelling_its_registration_at_once(app: &Test
         let complete = app.patch(
             &payment_path,
             Some(&token),
-            json!({ "payment_status": "completed" }),
+            json!({ "payment_status": "completed", "force": true }),
         );
         let cancel = app.delete(&registration_path, Some(user));
         let (complete, cancel) = tokio::join!(complete, cancel);

@@ -200,7 +200,9 @@ async fn reminders_go_out_once_two_hours_before() {
         due.reminders_scheduled, 3,
         "the gala's three; none for the cancelled event"
     );
-    assert_eq!(due.sent, 3);
+    // The three reminders, and the cancelled event's notice to dewi.
+    assert_eq!(due.sent, 4);
+    assert_eq!(inbox.to(&dropped, "Cancelled:").await.len(), 1);
     assert_eq!(
         pass(&app).await,
         jobs::PassReport::default(),
@@ -297,7 +299,9 @@ async fn a_moved_start_time_rearms_the_reminder() {
     )
     .await
     .assert(200);
-    assert_eq!(pass(&app).await.sent, 0, "not due yet");
+    // The attendee is told of the move at once; the reminder is not due yet.
+    assert_eq!(pass(&app).await.sent, 1, "the change notice only");
+    assert_eq!(inbox.to(&email, "Changed:").await.len(), 1);
     app.state.clock.advance(chrono::Duration::hours(1));
     let report = pass(&app).await;
     assert_eq!(report.sent, 1);

@@ -29,6 +29,7 @@ mod media;
 mod metrics;
 mod notices;
 mod openapi;
+mod paying;
 mod payments;
 mod plans;
 mod public_pages;

@@ -221,13 +221,16 @@ fn matrix() -> Vec<Case> {
         row("DELETE", "/api/registrations/{registration}/",   PaidRegistration,  none,                 [401, 403, 403, 403, 403, 204, 204]),
         // ---- Payments ------------------------------------------------------------------------------------
         row("GET",    "/api/payments/",                       Shared,            none,                 [401, 200, 200, 200, 200, 200, 200]),
-        // "the registration's user, superuser, admin" — not the event's organiser.
-        row("POST",   "/api/payments/",                       Shared,            pending_payment,      [401, 201, 403, 403, 403, 201, 201]),
-        // Only superuser/admin may create a payment in a status other than pending.
-        row("POST",   "/api/payments/",                       Registration,      completed_payment,    [401, 403, 403, 403, 403, 201, 201]),
+        // "the registration's user, superuser, admin", and since §8.1 the
+        // event's organiser too (cash at the door) — not another organiser.
+        row("POST",   "/api/payments/",                       Shared,            pending_payment,      [401, 201, 403, 201, 403, 201, 201]),
+        // Only those who manage the event create a payment in a status other than pending.
+        row("POST",   "/api/payments/",                       Registration,      completed_payment,    [401, 403, 403, 201, 403, 201, 201]),
         row("GET",    "/api/payments/{payment}/",             Shared,            none,                 [401, 200, 403, 200, 403, 200, 200]),
+        // §8.1: the event's organiser moves its payments (status and amount
+        // only: a PUT names the method, which stays with superuser and admin).
         row("PUT",    "/api/payments/{payment}/",             Payment,           complete_in_full,     [401, 403, 403, 403, 403, 200, 200]),
-        row("PATCH",  "/api/payments/{payment}/",             Payment,           complete,             [401, 403, 403, 403, 403, 200, 200]),
+        row("PATCH",  "/api/payments/{payment}/",             Payment,           complete,             [401, 403, 403, 200, 403, 200, 200]),
         row("DELETE", "/api/payments/{payment}/",             Payment,           none,                 [401, 403, 403, 403, 403, 204, 204]),
         // ---- Posters -------------------------------------------------------------------------------------
         row("POST",   "/api/events/upload/",                  Shared,            poster,               [401, 403, 403, 201, 403, 201, 201]),
@@ -957,10 +960,11 @@ async fn no_cross_account_access_or_privilege_escalation(app: &TestApp) {
     });
     for (what, token) in [
         ("bob", &bob),
-        // A payment's status is superuser/admin business: not its payer,
-        // not the event's organiser.
+        // A payment's status is its event's managers' business (superuser,
+        // admin, the event's organiser: API.md §8.1): not its payer, not
+        // another organiser.
         ("alice", &alice),
-        ("olga", &olga),
+        ("oscar", &oscar),
     ] {
         forbidden(
             &app.patch(
@@ -992,9 +996,9 @@ async fn no_cross_account_access_or_privilege_escalation(app: &TestApp) {
         "bob pays for alice's registration",
     );
     forbidden(
-        &app.post("/api/payments/", Some(&olga), payment_body(&ra))
+        &app.post("/api/payments/", Some(&oscar), payment_body(&ra))
             .await,
-        "olga creates a payment for a registration of her event",
+        "oscar creates a payment for a registration of olga's event",
     );
     for status in ["completed", "COMPLETED", "refunded", "failed"] {
         let mut body = payment_body(&ra);

@@ -285,17 +285,22 @@ async fn schema_documents_every_served_route(app: &TestApp) {
             "quota",
             "organizer",
             "timezone",
+            "payment_instructions",
             "created_at",
             "updated_at"
         ]
     );
-    // `timezone` is only answered when an event has one.
-    assert!(
-        !schemas["Event"]["required"]
-            .as_array()
-            .expect("required")
-            .contains(&serde_json::json!("timezone"))
-    );
+    // `timezone` and `payment_instructions` are only answered when an
+    // event has them.
+    for optional in ["timezone", "payment_instructions"] {
+        assert!(
+            !schemas["Event"]["required"]
+                .as_array()
+                .expect("required")
+                .contains(&serde_json::json!(optional)),
+            "{optional}"
+        );
+    }
     assert_eq!(
         fields("Ticket"),
         [

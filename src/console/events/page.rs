@@ -66,6 +66,10 @@ struct PaymentRow {
     person: String,
     method: String,
     amount: String,
+    /// What the registration owes (its ticket's price).
+    due: String,
+    /// Paid less than due: completing it asks first (and is forced).
+    short: bool,
     status: String,
     status_words: String,
     when: String,
@@ -150,7 +154,7 @@ pub(super) struct Submitted {
 }
 
 /// The payment moves offered, in the words of a button.
-const MOVES: &[(&str, &str, &str)] = &[
+pub(super) const MOVES: &[(&str, &str, &str)] = &[
     ("pending", "completed", "Mark completed"),
     ("pending", "failed", "Mark failed"),
     ("failed", "pending", "Back to pending"),
@@ -228,7 +232,8 @@ pub(super) async fn render_event(
         q,
         ticket_form,
         poster_error: submitted.poster_error,
-        may_move_payments: caller.is_admin(),
+        // The page is for those who manage the event: they move its payments.
+        may_move_payments: true,
         details,
         statuses: STATUSES,
         history,
@@ -283,6 +288,15 @@ async fn load_event_view(
             page: payments_page,
             size: 20,
         },
+    )
+    .await?;
+    let due = payments::amounts_due(
+        state,
+        &payments
+            .items
+            .iter()
+            .map(|p| p.registration_id)
+            .collect::<Vec<_>>(),
     )
     .await?;
     let admissions = checkins::list(
@@ -391,6 +405,8 @@ async fn load_event_view(
                 person: name_of(p.user_id),
                 method: method_words(&p.payment_method),
                 amount: amount(state, p.amount_paid_minor),
+                due: amount(state, due.get(&p.registration_id).copied().unwrap_or(0)),
+                short: p.amount_paid_minor < due.get(&p.registration_id).copied().unwrap_or(0),
                 when: match &p.paid_at {
                     Some(paid) => format!("paid {}", short(state, paid)),
                     None => format!("recorded {}", short(state, &p.created_at)),

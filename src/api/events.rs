@@ -186,6 +186,7 @@ impl From<&EventFilters> for EventFilter {
             organizer: f.organizer,
             location: f.location.clone(),
             search: f.search.clone(),
+            anywhere: None,
             start_after: f.start_after,
             start_before: f.start_before,
         }

@@ -563,7 +563,7 @@ async fn browse(
     let filter = EventFilter {
         status: Some("scheduled".into()),
         start_after: Some(Utc::now()),
-        search: (!q.is_empty()).then(|| q.clone()),
+        anywhere: (!q.is_empty()).then(|| q.clone()),
         ..EventFilter::default()
     };
     let request = PageRequest {

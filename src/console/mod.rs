@@ -503,6 +503,15 @@ fn path_uuid(raw: &str) -> Result<uuid::Uuid, Response> {
     uuid::Uuid::parse_str(raw).map_err(|_| not_found_page())
 }
 
+/// A message as a sentence: its first letter a capital.
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// A form as shown: the values to put in its fields (what was entered, or
 /// the current values) and the errors under them.
 pub(crate) struct FormState {
@@ -545,9 +554,16 @@ impl FormState {
         self.values.get(name).map(String::as_str).unwrap_or("")
     }
 
-    /// The field's errors in one line.
+    /// The field's errors in one line, each a sentence (the API keeps
+    /// DRF's "group with this name already exists."; a page starts it with
+    /// a capital).
     pub fn error(&self, name: &str) -> Option<String> {
-        self.errors.0.get(name).map(|m| m.join(" "))
+        self.errors.0.get(name).map(|m| {
+            m.iter()
+                .map(|message| sentence(message))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
     }
 
     /// Errors that belong to no field of the form.

@@ -77,6 +77,8 @@ pub struct EventFilter {
     pub organizer: Option<Uuid>,
     pub location: Option<String>,
     pub search: Option<String>,
+    /// Name, description or place contains it (the console's browse box).
+    pub anywhere: Option<String>,
     pub start_after: Option<DateTime<Utc>>,
     pub start_before: Option<DateTime<Utc>>,
 }
@@ -149,6 +151,30 @@ pub async fn list(
                         Expr::expr(Func::lower(Expr::col(event::Column::Description)))
                             .like(pattern),
                     ),
+            )
+        };
+    }
+    if let Some(text) = &filter.anywhere {
+        select = if postgres && !text.contains(TEXT_SEPARATOR) {
+            // The text-search index and the location's, one bitmap each.
+            select.filter(Expr::cust_with_values(
+                "(lower(\"events\".\"name\" || E'\\x1f' || \"events\".\"description\") LIKE $1 ESCAPE '\\' \
+                 OR lower(\"events\".\"location\") LIKE $2 ESCAPE '\\')",
+                [contains_pattern(text), contains_pattern(text)],
+            ))
+        } else {
+            let pattern = like_contains(text);
+            select.filter(
+                Condition::any()
+                    .add(
+                        Expr::expr(Func::lower(Expr::col(event::Column::Name)))
+                            .like(pattern.clone()),
+                    )
+                    .add(
+                        Expr::expr(Func::lower(Expr::col(event::Column::Description)))
+                            .like(pattern.clone()),
+                    )
+                    .add(Expr::expr(Func::lower(Expr::col(event::Column::Location))).like(pattern)),
             )
         };
     }
@@ -266,6 +292,7 @@ async fn tallied_count(state: &AppState, filter: &EventFilter) -> DomainResult<O
         organizer: None,
         location: None,
         search: None,
+        anywhere: None,
         start_after: None,
         start_before: None,
     } = filter

@@ -250,6 +250,20 @@ async fn tickets_and_posters_are_managed_from_the_event_page(app: &TestApp) {
         refused.body
     );
     assert!(refused.body.contains("value=\"Early bird\""));
+    // An empty price: required, not "a valid number".
+    let empty = post_owned(
+        &mut browser,
+        &tickets_path,
+        &ticket_form(&csrf, " ", "2026-01-01T00:00"),
+    )
+    .await;
+    html(&empty, 400);
+    assert!(
+        empty.body.contains("This field is required."),
+        "{}",
+        empty.body
+    );
+    assert!(!empty.body.contains("A valid number is required."));
     let listed = app
         .get(&format!("/api/tickets/?event={event}"), Some(&orga))
         .await;
@@ -514,6 +528,15 @@ async fn attendees_browse_register_and_cancel(app: &TestApp) {
     html(&list, 200);
     assert!(list.body.contains("Open Source Day"));
     assert!(!list.body.contains("Secret draft"));
+    // The search box matches the place too.
+    let by_place = tari.get("/console/browse/?q=CONVENTION").await;
+    assert!(
+        by_place.body.contains("Open Source Day"),
+        "{}",
+        by_place.body
+    );
+    let nowhere = tari.get("/console/browse/?q=Surabaya").await;
+    assert!(!nowhere.body.contains("Open Source Day"));
     html(
         &tari.get(&format!("/console/browse/{}/", draft.id())).await,
         404,
@@ -763,6 +786,19 @@ async fn superusers_manage_accounts_and_admins_only_read_them(app: &TestApp) {
             .await
             .body
             .contains("Group “volunteers” created.")
+    );
+    // A second one of that name: the API's message, as a sentence.
+    let again = root
+        .post(
+            "/console/groups/",
+            &[("csrf_token", &csrf), ("name", "volunteers")],
+        )
+        .await;
+    html(&again, 400);
+    assert!(
+        again.body.contains("Group with this name already exists."),
+        "{}",
+        again.body
     );
 }
 

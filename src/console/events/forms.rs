@@ -57,6 +57,10 @@ pub(super) async fn new_form(State(state): State<AppState>, headers: HeaderMap) 
 /// else `zone` (the event's, or the server's for a new one).
 pub(super) fn read_event_form(fields: &Fields, zone: chrono_tz::Tz) -> (EventPatch, FieldErrors) {
     let mut json = fields.to_json(EVENT_FIELDS);
+    // An empty number field is a missing one ("This field is required.").
+    json.retain(|name, value| {
+        !(name == "quota" && value.as_str().is_some_and(|v| v.trim().is_empty()))
+    });
     // An empty zone field: the server's time zone.
     if fields.get("timezone").trim().is_empty() {
         json.insert("timezone".into(), serde_json::Value::Null);

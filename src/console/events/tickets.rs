@@ -33,6 +33,12 @@ pub(super) async fn add_ticket(
         Err(response) => return response,
     };
     let mut json = fields.to_json(TICKET_FIELDS);
+    // An empty number field is a missing one ("This field is required."),
+    // not "A valid integer is required.", which reads as if 0 were wrong.
+    json.retain(|name, value| {
+        !(matches!(name.as_str(), "price" | "quota")
+            && value.as_str().is_some_and(|v| v.trim().is_empty()))
+    });
     json.insert("event_id".into(), serde_json::Value::String(id.to_string()));
     let mut input = Input::new(json, false);
     // The form's times are where the event happens.

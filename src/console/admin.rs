@@ -16,15 +16,16 @@ use super::{
     FormState, Frame, Visit, path_uuid, posted, query_text, redirect_with, refusal, refusal_words,
     render, visit,
 };
-use crate::domain::accounts::{self, groups};
+use crate::domain::accounts::{self, groups, sessions};
 use crate::domain::{DomainError, PageRequest, jobs};
 use crate::input::{Input, Text};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/console/users", get(users))
+        .route("/console/users", get(users).post(create_user))
         .route("/console/users/{id}", get(user_page))
+        .route("/console/users/{id}/reset", post(send_reset))
         .route("/console/users/{id}/active", post(set_active))
         .route("/console/users/{id}/groups", post(add_group))
         .route(
@@ -55,18 +56,35 @@ struct UsersPage<'a> {
     q: String,
     rows: Vec<UserRow>,
     pager: Pager,
+    /// The new-account form (superuser and admin).
+    form: FormState,
 }
+
+/// The fields of the new-account form.
+const NEW_USER_FIELDS: &[&str] = &["username", "email", "first_name", "last_name"];
 
 async fn users(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let Visit { caller, frame, .. } =
-        page_or_return!(visit(&state, &headers, "/console/users/", "users").await);
-    let q = query_text(query.as_deref(), "q");
+    let visit = page_or_return!(visit(&state, &headers, "/console/users/", "users").await);
+    let form = FormState::new(NEW_USER_FIELDS, &[]);
+    render_users(&state, visit, query.as_deref(), form, StatusCode::OK).await
+}
+
+async fn render_users(
+    state: &AppState,
+    visit: Visit,
+    query: Option<&str>,
+    form: FormState,
+    status: StatusCode,
+) -> Response {
+    let state = state.clone();
+    let Visit { caller, frame, .. } = visit;
+    let q = query_text(query, "q");
     let request = PageRequest {
-        page: page_number(query.as_deref()),
+        page: page_number(query),
         size: 50,
     };
     let listing = match accounts::list_users(
@@ -100,9 +118,106 @@ async fn users(
         q,
         rows,
         pager,
+        form,
     }
     .render();
-    render(&frame, StatusCode::OK, html)
+    render(&frame, status, html)
+}
+
+/// An admin makes an account for someone: no password is set by anyone
+/// but its owner, who gets a link to choose one.
+async fn create_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    origin: crate::api::pagination::Origin,
+    body: Bytes,
+) -> Response {
+    let (visit, fields) = page_or_return!(posted(&state, &headers, &body, "/console/users/").await);
+    if !visit.caller.is_admin() {
+        return super::forbidden_page();
+    }
+    let mut errors = crate::domain::FieldErrors::default();
+    for name in ["username", "email"] {
+        if fields.get(name).trim().is_empty() {
+            errors.add(name, "This field may not be blank.");
+        }
+    }
+    let new = accounts::NewUser {
+        username: fields.get("username").trim().to_owned(),
+        email: fields.get("email").trim().to_owned(),
+        // Unknown to everyone: the owner chooses theirs through the link.
+        password: format!("{}-Aa1", sessions::random_token()),
+        first_name: fields.get("first_name").trim().to_owned(),
+        last_name: fields.get("last_name").trim().to_owned(),
+        is_superuser: false,
+        verification: None,
+    };
+    let again = |errors| FormState::submitted(NEW_USER_FIELDS, &fields, errors);
+    if !errors.is_empty() {
+        return match accounts::validate_new_user(&state, &new, errors).await {
+            Err(DomainError::Invalid(errors)) => {
+                render_users(&state, visit, None, again(errors), StatusCode::BAD_REQUEST).await
+            }
+            Err(e) => refusal(e),
+            Ok(()) => refusal(DomainError::Internal(anyhow::anyhow!(
+                "blank account fields judged good"
+            ))),
+        };
+    }
+    let created = match accounts::create_user(&state, new, Some(visit.caller.audit())).await {
+        Ok(created) => created,
+        Err(DomainError::Invalid(errors)) => {
+            return render_users(&state, visit, None, again(errors), StatusCode::BAD_REQUEST).await;
+        }
+        Err(e) => return refusal(e),
+    };
+    match crate::domain::accounts::links::send_reset_for(
+        &state,
+        &visit.caller,
+        created.id,
+        origin.as_str(),
+    )
+    .await
+    {
+        Ok(_) => redirect_with(
+            &state,
+            &format!("/console/users/{}/", created.id),
+            "ok",
+            &format!(
+                "Account {} created. A link to choose a password is on its way to {}.",
+                created.username, created.email
+            ),
+        ),
+        Err(e) => refusal(e),
+    }
+}
+
+/// An admin sends an account a link to choose a new password.
+async fn send_reset(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    origin: crate::api::pagination::Origin,
+    body: Bytes,
+) -> Response {
+    let back = format!("/console/users/{id}/");
+    let (visit, _) = page_or_return!(posted(&state, &headers, &body, &back).await);
+    let id = page_or_return!(path_uuid(&id));
+    match crate::domain::accounts::links::send_reset_for(&state, &visit.caller, id, origin.as_str())
+        .await
+    {
+        Ok(user) => redirect_with(
+            &state,
+            &back,
+            "ok",
+            &format!(
+                "A link to choose a new password is on its way to {}.",
+                user.email
+            ),
+        ),
+        Err(e @ (DomainError::NotFound | DomainError::Forbidden)) => refusal(e),
+        Err(e) => redirect_with(&state, &back, "error", &refusal_words(&e)),
+    }
 }
 
 #[derive(Template)]

@@ -13,6 +13,7 @@ crate::backend_tests!(
     a_console_sign_up_verifies_its_address_before_registering,
     api_sign_ups_register_at_once_and_get_the_mail,
     a_forgotten_password_is_reset_by_mail_once,
+    admins_make_accounts_and_send_reset_links,
 );
 
 /// The raw `.eml` files the app wrote to its outbox directory, oldest first.
@@ -615,4 +616,121 @@ async fn a_forgotten_password_is_reset_by_mail_once(app: &TestApp) {
         actions.contains(&json!("user.password_reset_requested")),
         "{actions:?}"
     );
+}
+
+async fn admins_make_accounts_and_send_reset_links(app: &TestApp) {
+    app.user_in("boss", "admin").await;
+    app.user_in("olga", "organizer").await;
+    let (wulan, _) = app.user("wulan").await;
+    let mut admin = Browser::new(app);
+    admin.sign_in("boss", PASSWORD).await;
+    let page = admin.get("/console/users/").await;
+    html(&page, 200);
+    assert!(page.body.contains("New account"));
+    let csrf = hidden(&page.body, "csrf_token");
+
+    // Bad fields: under each, nothing written.
+    let bad = admin
+        .post(
+            "/console/users/",
+            &[
+                ("csrf_token", &csrf),
+                ("username", ""),
+                ("email", "nope"),
+                ("first_name", "Rudi"),
+            ],
+        )
+        .await;
+    html(&bad, 400);
+    assert!(bad.body.contains("This field may not be blank."));
+    assert!(bad.body.contains("Enter a valid email address."));
+    assert!(bad.body.contains("value=\"Rudi\""));
+    assert_eq!(user_count(app, "rudi").await, 0);
+
+    // A good one: the account exists, its owner gets a link to choose a password.
+    let made = admin
+        .post(
+            "/console/users/",
+            &[
+                ("csrf_token", &csrf),
+                ("username", "rudi"),
+                ("email", "rudi@example.com"),
+                ("first_name", "Rudi"),
+                ("last_name", "Hartono"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let user_page = browser_follow(&mut admin, &made).await;
+    assert!(
+        user_page.contains("A link to choose a password is on its way to rudi@example.com"),
+        "{user_page}"
+    );
+    run_jobs(app).await;
+    let sent = mails_to(app, "rudi@example.com", "Choose a new DicoEvent password");
+    assert_eq!(sent.len(), 1);
+    let link = link_in(&sent[0], "/console/password-reset/");
+    let mut rudi = Browser::new(app);
+    let form = rudi.get(&link).await;
+    html(&form, 200);
+    let token = hidden(&form.body, "csrf_token");
+    let set = rudi
+        .post(
+            &link,
+            &[("csrf_token", &token), ("password", "kettle-Orbit-58")],
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.body);
+    app.login("rudi", "kettle-Orbit-58").await.assert(200);
+
+    // A reset link for an existing account, from its page.
+    let csrf = hidden(
+        &admin.get(&format!("/console/users/{wulan}/")).await.body,
+        "csrf_token",
+    );
+    let sent_reset = admin
+        .post(
+            &format!("/console/users/{wulan}/reset"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(sent_reset.status, StatusCode::SEE_OTHER);
+    run_jobs(app).await;
+    assert_eq!(
+        mails_to(app, "wulan@example.com", "Choose a new DicoEvent password").len(),
+        1
+    );
+
+    // An organiser may do neither.
+    let mut olga = Browser::new(app);
+    olga.sign_in("olga", PASSWORD).await;
+    let csrf = hidden(&olga.get("/console/").await.body, "csrf_token");
+    html(
+        &olga
+            .post(
+                "/console/users/",
+                &[
+                    ("csrf_token", &csrf),
+                    ("username", "sneaky"),
+                    ("email", "sneaky@example.com"),
+                ],
+            )
+            .await,
+        403,
+    );
+    assert_eq!(user_count(app, "sneaky").await, 0);
+    html(
+        &olga
+            .post(
+                &format!("/console/users/{wulan}/reset"),
+                &[("csrf_token", &csrf)],
+            )
+            .await,
+        403,
+    );
+}
+
+/// The page a redirect leads to, as its body.
+async fn browser_follow(browser: &mut Browser<'_>, page: &crate::console::Page) -> String {
+    browser.get(location(page)).await.body
 }

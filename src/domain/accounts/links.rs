@@ -255,6 +255,59 @@ pub async fn request_password_reset(
     Ok(())
 }
 
+/// An admin sends an account a link to choose a new password (a forgotten
+/// one, or the first one of an account they made): superuser and admin
+/// only; an inactive account gets none (a 409 in words).
+#[instrument(name = "send_password_reset", skip_all, fields(user = %caller.username))]
+pub async fn send_reset_for(
+    state: &AppState,
+    caller: &Caller,
+    user_id: Uuid,
+    origin: &str,
+) -> DomainResult<user::Model> {
+    if !caller.is_admin() {
+        return Err(DomainError::Forbidden);
+    }
+    let account = user::Entity::find_by_id(user_id)
+        .one(state.db.conn())
+        .await?
+        .ok_or(DomainError::NotFound)?;
+    if !account.is_active {
+        return Err(DomainError::Conflict(format!(
+            "{} is deactivated: activate the account first.",
+            account.username
+        )));
+    }
+    let now = crate::db::now();
+    let txn = state.db.begin_write().await?;
+    issue(
+        &*txn,
+        &state.link_key,
+        account.id,
+        Purpose::PasswordReset,
+        origin,
+        now,
+    )
+    .await?;
+    audit::record_one(
+        &*txn,
+        &caller.audit(),
+        Entry::of(
+            Action::UserPasswordResetRequested,
+            &account,
+            Changes::none(),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(
+        "Password reset link for {} sent by {}",
+        account.username,
+        caller.username
+    );
+    Ok(account)
+}
+
 /// The account a reset link is for, if the link is good now.
 pub async fn reset_account(
     state: &AppState,

@@ -1209,6 +1209,23 @@ async fn stranger(s: &mut Session<'_>, event_id: &str, event_name: &str, files: 
         .expect("confirm the payment");
     s.wait_for("p.flash").await;
     assert!(s.flash().await.contains("completed"));
+    // A ticket type is edited on its own page.
+    s.goto(&format!("/console/events/{event_id}/")).await;
+    s.client
+        .find(Locator::LinkText("Edit"))
+        .await
+        .expect("an Edit link for the ticket type")
+        .click()
+        .await
+        .expect("open the ticket's edit page");
+    s.wait_path("the ticket's edit page", |p| p.ends_with("/edit"))
+        .await;
+    s.wait_for("#ticket-price").await;
+    s.shot("33-ticket-edit").await;
+    s.resize(PHONE).await;
+    s.note_overflow("ticket edit").await;
+    s.shot("33-ticket-edit-375").await;
+    s.resize(WIDTH).await;
     s.sign_out().await;
     s.fill("#username", "maya.sari").await;
     s.fill("#password", "tulip-Harbour-91").await;

@@ -19,6 +19,7 @@ crate::backend_tests!(
     superusers_manage_accounts_and_admins_only_read_them,
     staff_see_jobs_retry_dead_ones_and_the_service_status,
     every_page_sends_strangers_to_sign_in_and_refuses_the_wrong_role,
+    ticket_types_are_edited_on_their_own_page,
 );
 
 /// The flash message a redirect leaves for the next page.
@@ -960,4 +961,64 @@ async fn every_page_sends_strangers_to_sign_in_and_refuses_the_wrong_role(app: &
             "superuser {path}"
         );
     }
+}
+
+async fn ticket_types_are_edited_on_their_own_page(app: &TestApp) {
+    let (_, orga) = app.user_in("orga", "organizer").await;
+    app.user_in("rival", "organizer").await;
+    let event = app.create_event(&orga, "Edit night", 100).await;
+    let ticket = app.create_ticket(&orga, &event, 10).await;
+    let (_, guest) = app.user("guest").await;
+    app.register(&guest, &ticket).await.assert(201);
+    let edit = format!("/console/tickets/{ticket}/edit");
+
+    let mut browser = Browser::new(app);
+    browser.sign_in("orga", PASSWORD).await;
+    let page = browser.get(&format!("/console/events/{event}/")).await;
+    assert!(page.body.contains(&format!("href=\"{edit}\"")));
+    let form = browser.get(&edit).await;
+    html(&form, 200);
+    assert!(form.body.contains("value=\"Regular\""));
+    assert!(form.body.contains("value=\"150000.5\""), "{}", form.body);
+    assert!(form.body.contains("value=\"10\""));
+    let csrf = hidden(&form.body, "csrf_token");
+    let fields = |price: &str, quota: &str| -> Vec<(String, String)> {
+        vec![
+            ("csrf_token".into(), csrf.clone()),
+            ("name".into(), "Regular (door)".into()),
+            ("price".into(), price.into()),
+            ("quota".into(), quota.into()),
+            ("sales_start".into(), "2026-01-01T00:00".into()),
+            ("sales_end".into(), "2030-01-01T00:00".into()),
+        ]
+    };
+    // A bad price: under its field, nothing changed.
+    let bad = post_owned(&mut browser, &edit, &fields("cheap", "20")).await;
+    html(&bad, 400);
+    assert!(
+        bad.body.contains("id=\"ticket-price-error\""),
+        "{}",
+        bad.body
+    );
+    // Fewer places than sold: refused in words.
+    let below = post_owned(&mut browser, &edit, &fields("99000", "0")).await;
+    html(&below, 409);
+    let unchanged = app
+        .get(&format!("/api/tickets/{ticket}/"), Some(&orga))
+        .await;
+    assert_eq!(unchanged.body["name"], "Regular");
+    // Saved.
+    let saved = post_owned(&mut browser, &edit, &fields("99000", "20")).await;
+    let shown = follow(&mut browser, &saved).await;
+    assert!(shown.body.contains("Ticket type “Regular (door)” saved."));
+    let now = app
+        .get(&format!("/api/tickets/{ticket}/"), Some(&orga))
+        .await;
+    assert_eq!(now.body["name"], "Regular (door)");
+    assert_eq!(now.body["quota"], 20);
+    assert_eq!(now.body["price"].as_f64(), Some(99000.0));
+    // Another organiser's ticket type is not there for them.
+    let mut rival = Browser::new(app);
+    rival.sign_in("rival", PASSWORD).await;
+    html(&rival.get(&edit).await, 404);
 }

@@ -32,7 +32,7 @@ use list::list;
 use page::event_page;
 use payments::{complete_confirm, move_payment, payments_page, refund_confirm};
 use posters::{poster_delete, poster_delete_confirm, upload_poster};
-use tickets::{add_ticket, ticket_delete, ticket_delete_confirm};
+use tickets::{add_ticket, ticket_delete, ticket_delete_confirm, ticket_edit, ticket_edit_form};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -53,6 +53,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/events/{id}/registrations.csv",
             get(registrations_csv),
+        )
+        .route(
+            "/console/tickets/{id}/edit",
+            get(ticket_edit_form).post(ticket_edit),
         )
         .route(
             "/console/tickets/{id}/delete",

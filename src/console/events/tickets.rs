@@ -1,6 +1,7 @@
-//! Ticket types on the event page: adding one, deleting with a
-//! confirmation.
+//! Ticket types on the event page: adding one, editing one on its own
+//! page, deleting with a confirmation.
 
+use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -8,8 +9,8 @@ use axum::response::Response;
 
 use crate::console::attendee::Confirm;
 use crate::console::{
-    FormState, Visit, not_found_page, path_uuid, posted, redirect_with, refusal, refusal_words,
-    visit,
+    FormState, Frame, Visit, not_found_page, path_uuid, posted, redirect_with, refusal,
+    refusal_words, render, visit,
 };
 use crate::domain::{Caller, DomainError, tickets};
 use crate::input::Input;
@@ -127,5 +128,161 @@ pub(super) async fn ticket_delete(
             &format!("Ticket type “{}” deleted.", t.name),
         ),
         Err(e) => redirect_with(&state, &back, "error", &refusal_words(&e)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "ticket_edit.html")]
+struct TicketEdit<'a> {
+    frame: &'a Frame,
+    id: uuid::Uuid,
+    name: String,
+    event_id: uuid::Uuid,
+    event_name: String,
+    zone: String,
+    sold: i64,
+    form: FormState,
+    message: Option<String>,
+}
+
+/// A price as typed in the form: `150000.5`, `0`.
+fn price_field(minor: i64) -> String {
+    if minor % 100 == 0 {
+        (minor / 100).to_string()
+    } else {
+        format!("{}.{:02}", minor / 100, (minor % 100).abs())
+            .trim_end_matches('0')
+            .to_owned()
+    }
+}
+
+/// The edit page of a ticket type, its fields as they are (or as sent,
+/// with their errors).
+async fn render_edit(
+    state: &AppState,
+    frame: &Frame,
+    caller: &Caller,
+    raw: &str,
+    sent: Option<(FormState, Option<String>)>,
+    status: StatusCode,
+) -> Response {
+    let t = match managed_ticket(state, caller, raw).await {
+        Ok(t) => t,
+        Err(response) => return response,
+    };
+    let event = match managed(state, caller, t.event_id).await {
+        Ok(event) => event,
+        Err(response) => return response,
+    };
+    let zone = crate::domain::events::zone_of(state, &event);
+    let (form, message) = sent.unwrap_or_else(|| {
+        (
+            FormState::new(
+                TICKET_FIELDS,
+                &[
+                    ("name", t.name.clone()),
+                    ("price", price_field(t.price_minor)),
+                    ("quota", t.quota.to_string()),
+                    (
+                        "sales_start",
+                        crate::console::format::field_datetime_in(zone, &t.sales_start),
+                    ),
+                    (
+                        "sales_end",
+                        crate::console::format::field_datetime_in(zone, &t.sales_end),
+                    ),
+                ],
+            ),
+            None,
+        )
+    });
+    let html = TicketEdit {
+        frame,
+        id: t.id,
+        name: t.name,
+        event_id: event.id,
+        event_name: event.name,
+        zone: zone.name().to_owned(),
+        sold: t.sold,
+        form,
+        message,
+    }
+    .render();
+    render(frame, status, html)
+}
+
+pub(super) async fn ticket_edit_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let here = format!("/console/tickets/{id}/edit");
+    let Visit { caller, frame, .. } =
+        page_or_return!(visit(&state, &headers, &here, "events").await);
+    render_edit(&state, &frame, &caller, &id, None, StatusCode::OK).await
+}
+
+/// The edited ticket type, by the API's rules (every field, as a PUT).
+pub(super) async fn ticket_edit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let here = format!("/console/tickets/{id}/edit");
+    let (visit, fields) = page_or_return!(posted(&state, &headers, &body, &here).await);
+    let t = page_or_return!(managed_ticket(&state, &visit.caller, &id).await);
+    let event = match managed(&state, &visit.caller, t.event_id).await {
+        Ok(event) => event,
+        Err(response) => return response,
+    };
+    let mut json = fields.to_json(TICKET_FIELDS);
+    json.retain(|name, value| {
+        !(matches!(name.as_str(), "price" | "quota")
+            && value.as_str().is_some_and(|v| v.trim().is_empty()))
+    });
+    json.insert(
+        "event_id".into(),
+        serde_json::Value::String(t.event_id.to_string()),
+    );
+    let mut input = Input::new(json, false);
+    let zone = crate::domain::events::zone_of(&state, &event);
+    let patch = TicketPatch::read(&mut input, zone);
+    let errors = std::mem::take(&mut input.errors);
+    let outcome = tickets::update(&state, &visit.caller, t.id, patch.into(), errors).await;
+    let Visit { caller, frame, .. } = visit;
+    match outcome {
+        Ok(saved) => redirect_with(
+            &state,
+            &format!("/console/events/{}/#tickets", t.event_id),
+            "ok",
+            &format!("Ticket type “{}” saved.", saved.ticket.name),
+        ),
+        Err(DomainError::Invalid(errors)) => {
+            let form = FormState::submitted(TICKET_FIELDS, &fields, errors);
+            render_edit(
+                &state,
+                &frame,
+                &caller,
+                &id,
+                Some((form, None)),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(e @ (DomainError::Conflict(_) | DomainError::SoldOut)) => {
+            let form = FormState::submitted(TICKET_FIELDS, &fields, Default::default());
+            let words = refusal_words(&e);
+            render_edit(
+                &state,
+                &frame,
+                &caller,
+                &id,
+                Some((form, Some(words))),
+                StatusCode::CONFLICT,
+            )
+            .await
+        }
+        Err(e) => refusal(e),
     }
 }

@@ -33,6 +33,11 @@ pub fn router() -> Router<AppState> {
             get(remove_group_confirm).post(remove_group),
         )
         .route("/console/groups", get(groups_page).post(create_group))
+        .route("/console/groups/{id}", get(group_page).post(rename_group))
+        .route(
+            "/console/groups/{id}/delete",
+            get(group_delete_confirm).post(delete_group),
+        )
         .route("/console/jobs", get(jobs_page))
         .route("/console/jobs/{id}/retry", post(retry_job))
         .route("/console/status", get(status_page))
@@ -432,7 +437,7 @@ async fn remove_group(
 #[template(path = "groups.html")]
 struct GroupsPage<'a> {
     frame: &'a Frame,
-    rows: Vec<(String, String)>,
+    rows: Vec<(i32, String, String)>,
     form: FormState,
 }
 
@@ -469,7 +474,7 @@ async fn render_groups(
         .into_iter()
         .map(|g| {
             let n = members.get(&g.id).copied().unwrap_or(0);
-            (g.name, count(n))
+            (g.id, g.name, count(n))
         })
         .collect();
     let html = GroupsPage {
@@ -663,4 +668,161 @@ async fn status_page(State(state): State<AppState>, headers: HeaderMap) -> Respo
     }
     .render();
     render(&frame, StatusCode::OK, html)
+}
+
+#[derive(Template)]
+#[template(path = "group.html")]
+struct GroupPage<'a> {
+    frame: &'a Frame,
+    id: i32,
+    name: String,
+    /// (user id, username, name)
+    members: Vec<(Uuid, String, String)>,
+    form: FormState,
+}
+
+async fn render_group(
+    state: &AppState,
+    visit: Visit,
+    id: i32,
+    form: Option<FormState>,
+    status: StatusCode,
+) -> Response {
+    let Visit {
+        caller, mut frame, ..
+    } = visit;
+    frame.section = "groups";
+    let found = match groups::get(state, &caller, id).await {
+        Ok(found) => found,
+        Err(e) => return refusal(e),
+    };
+    let members = match groups::members(state, &caller, id).await {
+        Ok(members) => members,
+        Err(e) => return refusal(e),
+    };
+    let form = form.unwrap_or_else(|| FormState::new(&["name"], &[("name", found.name.clone())]));
+    let html = GroupPage {
+        frame: &frame,
+        id: found.id,
+        name: found.name,
+        members: members
+            .iter()
+            .map(|u| (u.id, u.username.clone(), super::format::person(u)))
+            .collect(),
+        form,
+    }
+    .render();
+    render(&frame, status, html)
+}
+
+fn group_id(raw: &str) -> Result<i32, Response> {
+    raw.parse::<i32>().map_err(|_| super::not_found_page())
+}
+
+async fn group_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let here = format!("/console/groups/{id}/");
+    let visit = page_or_return!(visit(&state, &headers, &here, "groups").await);
+    let id = page_or_return!(group_id(&id));
+    render_group(&state, visit, id, None, StatusCode::OK).await
+}
+
+async fn rename_group(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let back = format!("/console/groups/{id}/");
+    let (visit, fields) = page_or_return!(posted(&state, &headers, &body, &back).await);
+    let id = page_or_return!(group_id(&id));
+    let mut input = Input::new(fields.to_json(&["name"]), false);
+    let name = input.text("name", Text::required(groups::MAX_NAME));
+    let outcome = match name.filter(|_| input.errors.is_empty()) {
+        Some(name) => groups::rename(&state, &visit.caller, id, Some(name)).await,
+        None => Err(DomainError::Invalid(input.errors)),
+    };
+    match outcome {
+        Ok(renamed) => redirect_with(
+            &state,
+            &back,
+            "ok",
+            &format!("Group renamed “{}”.", renamed.name),
+        ),
+        Err(DomainError::Invalid(errors)) => {
+            let form = FormState::submitted(&["name"], &fields, errors);
+            render_group(&state, visit, id, Some(form), StatusCode::BAD_REQUEST).await
+        }
+        Err(e) => refusal(e),
+    }
+}
+
+async fn group_delete_confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let here = format!("/console/groups/{id}/delete");
+    let Visit { caller, frame, .. } =
+        page_or_return!(visit(&state, &headers, &here, "groups").await);
+    let id = page_or_return!(group_id(&id));
+    let (found, members) = match (
+        groups::get(&state, &caller, id).await,
+        groups::members(&state, &caller, id).await,
+    ) {
+        (Ok(found), Ok(members)) => (found, members),
+        (Err(e), _) | (_, Err(e)) => return refusal(e),
+    };
+    let mut consequences = vec![format!(
+        "Its {} {} no longer in it; their accounts stay.",
+        count(members.len() as u64),
+        if members.len() == 1 {
+            "member is"
+        } else {
+            "members are"
+        }
+    )];
+    if matches!(found.name.to_lowercase().as_str(), "admin" | "organizer") {
+        consequences.push(format!(
+            "“{}” is a role: its members lose what it lets them do.",
+            found.name
+        ));
+    }
+    super::attendee::Confirm {
+        frame: &frame,
+        title: "Delete this group?".into(),
+        question: format!("Delete the group “{}”?", found.name),
+        consequences,
+        action: here,
+        button: "Delete group",
+        back: format!("/console/groups/{id}/"),
+        fields: Vec::new(),
+    }
+    .page()
+}
+
+async fn delete_group(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (visit, _) = page_or_return!(posted(&state, &headers, &body, "/console/groups/").await);
+    let id = page_or_return!(group_id(&id));
+    let name = match groups::get(&state, &visit.caller, id).await {
+        Ok(found) => found.name,
+        Err(e) => return refusal(e),
+    };
+    match groups::delete(&state, &visit.caller, id).await {
+        Ok(()) => redirect_with(
+            &state,
+            "/console/groups/",
+            "ok",
+            &format!("Group “{name}” deleted."),
+        ),
+        Err(e) => refusal(e),
+    }
 }

@@ -1278,4 +1278,22 @@ async fn stranger(s: &mut Session<'_>, event_id: &str, event_name: &str, files: 
     s.press("main.signin form", "Sign in").await;
     s.wait_path("the dashboard", |p| p == "/console/").await;
     s.sign_out().await;
+
+    // A group's page (superuser): its members, rename, delete.
+    s.sign_in(crate::helpers::SUPERUSER).await;
+    s.goto("/console/groups/").await;
+    s.client
+        .find(Locator::LinkText("organizer"))
+        .await
+        .expect("the organizer group")
+        .click()
+        .await
+        .expect("open the group");
+    s.wait_for("#group-name").await;
+    s.shot("34-group").await;
+    s.resize(PHONE).await;
+    s.note_overflow("group").await;
+    s.shot("34-group-375").await;
+    s.resize(WIDTH).await;
+    s.sign_out().await;
 }

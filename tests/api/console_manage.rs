@@ -801,6 +801,53 @@ async fn superusers_manage_accounts_and_admins_only_read_them(app: &TestApp) {
         "{}",
         again.body
     );
+
+    // A group's page: its members, a rename, a delete after a confirmation.
+    let list = root.get("/console/groups/").await;
+    let marker = "\">organizer</a>";
+    let end = list
+        .body
+        .find(marker)
+        .expect("a link to the organizer group");
+    let start = list.body[..end]
+        .rfind("/console/groups/")
+        .expect("its path");
+    let organizer_page = list.body[start..end].to_owned();
+    let page = root.get(&organizer_page).await;
+    html(&page, 200);
+    assert!(page.body.contains("<h2>Members</h2>"));
+    let volunteers_end = list.body.find("\">volunteers</a>").expect("volunteers");
+    let volunteers_start = list.body[..volunteers_end]
+        .rfind("/console/groups/")
+        .expect("its path");
+    let volunteers = list.body[volunteers_start..volunteers_end].to_owned();
+    let taken = root
+        .post(&volunteers, &[("csrf_token", &csrf), ("name", "organizer")])
+        .await;
+    html(&taken, 400);
+    assert!(taken.body.contains("Group with this name already exists."));
+    let renamed = root
+        .post(&volunteers, &[("csrf_token", &csrf), ("name", "crew")])
+        .await;
+    assert!(
+        follow(&mut root, &renamed)
+            .await
+            .body
+            .contains("Group renamed “crew”.")
+    );
+    let confirm = root.get(&format!("{volunteers}delete")).await;
+    html(&confirm, 200);
+    assert!(confirm.body.contains("Delete the group “crew”?"));
+    let deleted = root
+        .post(&format!("{volunteers}delete"), &[("csrf_token", &csrf)])
+        .await;
+    assert!(
+        follow(&mut root, &deleted)
+            .await
+            .body
+            .contains("Group “crew” deleted.")
+    );
+    html(&root.get(&volunteers).await, 404);
 }
 
 /// The server's own database, for seeding what only time or failure makes.

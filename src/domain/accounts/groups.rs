@@ -304,3 +304,21 @@ pub async fn member_counts(
         .map(|m| (m.group_id, m.n.max(0) as u64))
         .collect())
 }
+
+/// A group's members, by username (superuser only).
+pub async fn members(state: &AppState, caller: &Caller, id: i32) -> DomainResult<Vec<user::Model>> {
+    let found = get(state, caller, id).await?;
+    Ok(user::Entity::find()
+        .filter(
+            user::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(user_group::Column::UserId)
+                    .from(user_group::Entity)
+                    .and_where(user_group::Column::GroupId.eq(found.id))
+                    .to_owned(),
+            ),
+        )
+        .order_by_asc(user::Column::UsernameKey)
+        .all(state.db.conn())
+        .await?)
+}

@@ -91,8 +91,8 @@ pub struct CheckedImage {
     pub file_name: Option<String>,
 }
 
-/// The image rules (present, not empty, ≤ 500 KiB, JPEG/PNG/GIF/WebP by its
-/// bytes); errors go on `image`.
+/// The image rules (present, not empty, JPEG/PNG/GIF/WebP by its bytes,
+/// ≤ 500 KiB); errors go on `image`.
 pub fn check_image(image: Option<PosterImage>, errors: &mut FieldErrors) -> Option<CheckedImage> {
     let Some(image) = image else {
         errors.add("image", "No file was submitted.");
@@ -102,31 +102,31 @@ pub fn check_image(image: Option<PosterImage>, errors: &mut FieldErrors) -> Opti
         errors.add("image", "The submitted file is empty.");
         return None;
     }
+    // The kind first: a large file of the wrong kind is told it is the
+    // wrong kind, not that it is large.
+    let Some((content_type, extension)) = sniff_image(&image.bytes) else {
+        errors.add(
+            "image",
+            "Upload a valid image. The file is not a JPEG, PNG, GIF or WebP image.",
+        );
+        return None;
+    };
     if image.size > MAX_POSTER_BYTES {
         errors.add(
             "image",
             format!(
-                "The file is too large ({} bytes); the limit is {MAX_POSTER_BYTES} bytes (500 KiB).",
-                image.size
+                "The file is too large ({} KiB); the limit is 500 KiB.",
+                image.size.div_ceil(1024)
             ),
         );
         return None;
     }
-    match sniff_image(&image.bytes) {
-        Some((content_type, extension)) => Some(CheckedImage {
-            bytes: image.bytes,
-            content_type,
-            extension,
-            file_name: image.file_name,
-        }),
-        None => {
-            errors.add(
-                "image",
-                "Upload a valid image. The file is not a JPEG, PNG, GIF or WebP image.",
-            );
-            None
-        }
-    }
+    Some(CheckedImage {
+        bytes: image.bytes,
+        content_type,
+        extension,
+        file_name: image.file_name,
+    })
 }
 
 /// The event a poster is for: an error on `event` when unknown, 403 when the

@@ -320,6 +320,38 @@ async fn tickets_and_posters_are_managed_from_the_event_page(app: &TestApp) {
         "{}",
         not_image.body
     );
+    // A 2 MB BMP is the wrong kind before it is too large; a large PNG is
+    // too large.
+    let mut bmp = b"BM".to_vec();
+    bmp.resize(2_040_138, 0);
+    let big_bmp = browser
+        .post_file(
+            &posters_path,
+            &[("csrf_token", &csrf)],
+            ("image", "scan.bmp", bmp),
+        )
+        .await;
+    html(&big_bmp, 400);
+    assert!(
+        big_bmp.body.contains("Upload a valid image"),
+        "{}",
+        big_bmp.body
+    );
+    let big_png = browser
+        .post_file(
+            &posters_path,
+            &[("csrf_token", &csrf)],
+            ("image", "huge.png", png(600_000)),
+        )
+        .await;
+    html(&big_png, 400);
+    assert!(
+        big_png
+            .body
+            .contains("The file is too large (586 KiB); the limit is 500 KiB."),
+        "{}",
+        big_png.body
+    );
     let listed = app
         .get(&format!("/api/events/{event}/poster/"), Some(&orga))
         .await;

@@ -37,15 +37,18 @@ fn axis_top(max: u64) -> u64 {
 
 /// Registrations per day: one bar per day, the day's number above bars
 /// that have one, dates under the last bar and every seventh before it.
+/// The scale is written on both sides: on a phone the chart scrolls and
+/// opens at today, its right end, where the right-hand scale is.
 pub fn per_day(title: &str, days: &[(NaiveDate, u64)]) -> String {
     const W: f64 = 640.0;
     const H: f64 = 180.0;
     const LEFT: f64 = 36.0;
+    const RIGHT: f64 = 32.0;
     const BOTTOM: f64 = 24.0;
     const TOP: f64 = 16.0;
     let top = axis_top(days.iter().map(|(_, n)| *n).max().unwrap_or(0));
     let plot_h = H - BOTTOM - TOP;
-    let slot = (W - LEFT) / days.len().max(1) as f64;
+    let slot = (W - LEFT - RIGHT) / days.len().max(1) as f64;
     let bar = (slot * 0.7).max(1.0);
     let mut svg = String::with_capacity(4096);
     let _ = write!(
@@ -54,13 +57,17 @@ pub fn per_day(title: &str, days: &[(NaiveDate, u64)]) -> String {
          preserveAspectRatio=\"xMidYMid meet\"><title id=\"chart-days-title\">{}</title>",
         escape(title)
     );
-    // The axis: 0 and the top, with hairlines.
+    // The axis: 0 and the top, with hairlines, on both sides.
     for (value, y) in [(0, TOP + plot_h), (top, TOP)] {
         let _ = write!(
             svg,
-            "<line class=\"gridline\" x1=\"{LEFT}\" x2=\"{W}\" y1=\"{y}\" y2=\"{y}\"/>\
-             <text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{value}</text>",
+            "<line class=\"gridline\" x1=\"{LEFT}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\"/>\
+             <text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{value}</text>\
+             <text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"start\">{value}</text>",
+            W - RIGHT,
             LEFT - 6.0,
+            y + 4.0,
+            W - RIGHT + 6.0,
             y + 4.0
         );
     }
@@ -162,6 +169,14 @@ mod tests {
         assert_eq!(axis_top(7), 10);
         assert_eq!(axis_top(11), 20);
         assert_eq!(axis_top(420), 500);
+    }
+
+    #[test]
+    fn the_days_scale_is_on_both_sides() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 1).expect("a date");
+        let svg = per_day("t", &[(day, 3), (day, 7)]);
+        assert_eq!(svg.matches(">10</text>").count(), 2, "{svg}");
+        assert_eq!(svg.matches("text-anchor=\"start\">").count(), 2);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::helpers::{PASSWORD, TestApp};
 crate::backend_tests!(
     managers_move_their_events_payments,
     attendees_send_a_proof_and_the_organiser_confirms,
+    cash_is_taken_at_the_door_from_the_console,
 );
 
 /// An organiser's event with one priced ticket (IDR 150,000.50) and an
@@ -323,4 +324,47 @@ async fn attendees_send_a_proof_and_the_organiser_confirms(app: &TestApp) {
     assert!(!my.body.contains("Awaiting payment"));
     // An attendee has no payments page.
     html(&sari.get("/console/payments/").await, 404);
+}
+
+async fn cash_is_taken_at_the_door_from_the_console(app: &TestApp) {
+    let (_orga, event, _ticket, _guest, reg) = priced(app, "doorman", "walkin").await;
+    app.user_in("other", "organizer").await;
+    // Another organiser may not.
+    let mut other = Browser::new(app);
+    other.sign_in("other", PASSWORD).await;
+    let csrf = hidden(&other.get("/console/").await.body, "csrf_token");
+    html(
+        &other
+            .post(
+                &format!("/console/registrations/{reg}/cash"),
+                &[("csrf_token", &csrf)],
+            )
+            .await,
+        403,
+    );
+    assert!(payment_of(app, &reg).await.is_empty(), "nothing written");
+    // The event's organiser takes the cash from the registrations list.
+    let mut host = Browser::new(app);
+    host.sign_in("doorman", PASSWORD).await;
+    let page = host.get(&format!("/console/events/{event}/")).await;
+    assert!(page.body.contains("Took cash"), "{}", page.body);
+    let csrf = hidden(&page.body, "csrf_token");
+    let took = host
+        .post(
+            &format!("/console/registrations/{reg}/cash"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(took.status, StatusCode::SEE_OTHER, "{}", took.body);
+    let paid = payment_of(app, &reg).await;
+    assert_eq!(paid.len(), 1);
+    assert_eq!(paid[0]["payment_method"], "cash");
+    assert_eq!(paid[0]["payment_status"], "completed");
+    assert_eq!(paid[0]["amount_paid"], json!(150000.5));
+    let page = host.get(&format!("/console/events/{event}/")).await;
+    assert!(!page.body.contains("Took cash"));
+    assert!(
+        page.body
+            .contains("Cash payment of IDR 150,000.50 recorded.")
+    );
 }

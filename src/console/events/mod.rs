@@ -30,7 +30,7 @@ use export::registrations_csv;
 use forms::{create, delete, delete_confirm, new_form, update};
 use list::list;
 use page::event_page;
-use payments::{complete_confirm, move_payment, payments_page, refund_confirm};
+use payments::{complete_confirm, move_payment, payments_page, refund_confirm, took_cash};
 use posters::{poster_delete, poster_delete_confirm, upload_poster};
 use tickets::{add_ticket, ticket_delete, ticket_delete_confirm, ticket_edit, ticket_edit_form};
 
@@ -67,6 +67,7 @@ pub fn router() -> Router<AppState> {
             get(poster_delete_confirm).post(poster_delete),
         )
         .route("/console/payments", get(payments_page))
+        .route("/console/registrations/{id}/cash", post(took_cash))
         .route("/console/payments/{id}", post(move_payment))
         .route("/console/payments/{id}/refund", get(refund_confirm))
         .route("/console/payments/{id}/complete", get(complete_confirm))

@@ -44,6 +44,10 @@ struct TicketRow {
 
 #[derive(Serialize, Deserialize)]
 struct RosterLine {
+    registration: Uuid,
+    /// A priced ticket not paid (nor waiting on a pending payment): cash can
+    /// be taken for it.
+    cash: bool,
     name: String,
     email: String,
     ticket: String,
@@ -382,6 +386,9 @@ async fn load_event_view(
             .items
             .into_iter()
             .map(|r| RosterLine {
+                registration: r.registration.id,
+                cash: r.priced
+                    && !matches!(r.payment_status.as_deref(), Some("completed" | "pending")),
                 name: person(&r.user),
                 email: r.user.email,
                 ticket: r.ticket,

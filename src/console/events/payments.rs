@@ -275,3 +275,44 @@ pub(super) async fn payments_page(
     .render();
     render(&frame, StatusCode::OK, html)
 }
+
+/// Cash taken at the door for a registration: a completed `cash` payment of
+/// the amount due, by one who manages its event.
+pub(super) async fn took_cash(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (visit, _) = page_or_return!(posted(&state, &headers, &body, "/console/events/").await);
+    let id = page_or_return!(path_uuid(&id));
+    let due = match payments::amount_due(state.db.conn(), id).await {
+        Ok(due) => due,
+        Err(e) => return refusal(e.into()),
+    };
+    let new = payments::NewPayment {
+        registration_id: id,
+        payment_method: "cash".into(),
+        amount_paid_minor: due,
+        status: Some("completed".into()),
+    };
+    match payments::create(&state, &visit.caller, new, None, |_| String::new()).await {
+        Ok(payments::Created::New(p)) => redirect_with(
+            &state,
+            &format!("/console/events/{}/#registrations", p.event_id),
+            "ok",
+            &format!(
+                "Cash payment of {} recorded.",
+                amount(&state, p.amount_paid_minor)
+            ),
+        ),
+        // No idempotency key is sent: nothing is ever replayed.
+        Ok(payments::Created::Replayed(_)) => {
+            redirect_with(&state, "/console/events/", "ok", "Cash payment recorded.")
+        }
+        Err(e @ (crate::domain::DomainError::NotFound | crate::domain::DomainError::Forbidden)) => {
+            refusal(e)
+        }
+        Err(e) => redirect_with(&state, "/console/events/", "error", &refusal_words(&e)),
+    }
+}

@@ -344,7 +344,8 @@ impl outbox::Model {
             (Some(r), _, _) => format!("registration {r}"),
             (None, Some(e), Some(m)) => format!("message {m} for endpoint {e}"),
             (None, Some(e), None) => format!("endpoint {e}"),
-            _ => "nothing".into(),
+            // Mails of account links carry their token in the payload.
+            _ => "an account".into(),
         }
     }
 }

@@ -119,3 +119,29 @@ pub fn greeting(user: &crate::db::entities::user::Model) -> String {
         user.first_name.clone()
     }
 }
+
+/// Sends a job's mail, counts it in the metrics and logs it: the outcome
+/// the job ends with.
+pub async fn send(
+    state: &crate::state::AppState,
+    job: &crate::db::entities::outbox::Model,
+    email: &Email,
+) -> super::Outcome {
+    match state.mailer.send(&job.id.to_string(), email).await {
+        Ok(()) => {
+            crate::metrics::METRICS.record_email(&job.kind, true);
+            tracing::info!(
+                "Mail sent: {} for {} to {}",
+                job.kind,
+                job.subject(),
+                email.to
+            );
+            super::Outcome::Sent
+        }
+        Err(e) => {
+            crate::metrics::METRICS.record_email(&job.kind, false);
+            tracing::warn!("Mail failed: {} to {}: {e:#}", job.kind, email.to);
+            super::Outcome::Failed(e)
+        }
+    }
+}

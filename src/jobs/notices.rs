@@ -41,22 +41,7 @@ pub async fn run_job(state: &AppState, job: &outbox::Model) -> Outcome {
         Ok(email) => email,
         Err(e) => return Outcome::Failed(e),
     };
-    match state.mailer.send(&job.id.to_string(), &email).await {
-        Ok(()) => {
-            crate::metrics::METRICS.record_email(&job.kind, true);
-            tracing::info!(
-                "Mail sent: {} for registration {registration_id} to {}",
-                job.kind,
-                email.to
-            );
-            Outcome::Sent
-        }
-        Err(e) => {
-            crate::metrics::METRICS.record_email(&job.kind, false);
-            tracing::warn!("Mail failed: {} to {}: {e:#}", job.kind, email.to);
-            Outcome::Failed(e)
-        }
-    }
+    super::letters::send(state, job, &email).await
 }
 
 /// The mail: what changed, as "was … / now …" lines in the event's zone.

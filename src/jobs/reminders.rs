@@ -175,22 +175,7 @@ pub async fn run_job(state: &AppState, job: &outbox::Model) -> Outcome {
         }
         other => return Outcome::Skipped(format!("unknown job kind {other:?}")),
     };
-    match state.mailer.send(&job.id.to_string(), &email).await {
-        Ok(()) => {
-            crate::metrics::METRICS.record_email(&job.kind, true);
-            tracing::info!(
-                "Mail sent: {} for registration {registration_id} to {}",
-                job.kind,
-                email.to
-            );
-            Outcome::Sent
-        }
-        Err(e) => {
-            crate::metrics::METRICS.record_email(&job.kind, false);
-            tracing::warn!("Mail failed: {} to {}: {e:#}", job.kind, email.to);
-            Outcome::Failed(e)
-        }
-    }
+    super::letters::send(state, job, &email).await
 }
 
 /// "Tuesday 1 December 2026 at 18:00 WIB (Asia/Jakarta)": where the

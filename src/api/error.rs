@@ -111,6 +111,10 @@ impl From<DomainError> for ApiError {
                 detail: unverified.to_string(),
                 reason: "unverified",
             },
+            expired @ DomainError::HoldExpired => ApiError::ConflictReason {
+                detail: expired.to_string(),
+                reason: "hold_expired",
+            },
             DomainError::BadCredentials => ApiError::Unauthorized {
                 detail: DomainError::BadCredentials.to_string(),
                 code: None,

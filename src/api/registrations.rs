@@ -14,7 +14,7 @@ use super::body::{JsonBody, path_id};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
 use super::pagination::{Origin, Pagination, RegistrationList, page_request};
-use super::schemas::{FieldErrorsBody, ID_UUID, datetime};
+use super::schemas::{FieldErrorsBody, ID_UUID, datetime, optional_datetime};
 use crate::db::entities::registration;
 use crate::domain::FieldErrors;
 use crate::domain::registrations::{self as domain, NewRegistration, RegistrationFilter};
@@ -36,6 +36,15 @@ pub struct RegistrationOut {
     pub event: Uuid,
     #[serde(serialize_with = "datetime")]
     pub registered_at: DateTime<Utc>,
+    /// `confirmed`; `awaiting_payment` (a priced ticket with a payment
+    /// window, until a payment of it is completed); `expired` (the window
+    /// passed: the seat was given back). Read-only (API.md §9).
+    #[schema(value_type = String, example = "confirmed")]
+    pub status: String,
+    /// When an `awaiting_payment` registration loses its seat; else `null`.
+    #[serde(serialize_with = "optional_datetime")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub hold_expires_at: Option<DateTime<Utc>>,
 }
 
 impl From<registration::Model> for RegistrationOut {
@@ -46,6 +55,8 @@ impl From<registration::Model> for RegistrationOut {
             user: r.user_id,
             event: r.event_id,
             registered_at: r.registered_at,
+            status: r.status,
+            hold_expires_at: r.hold_expires_at,
         }
     }
 }
@@ -83,6 +94,10 @@ pub struct RegistrationFilters {
     pub ticket: Option<Uuid>,
     pub event: Option<Uuid>,
     pub user: Option<Uuid>,
+    /// `confirmed`, `awaiting_payment` or `expired`. Without it, the list
+    /// holds every registration that has a seat (not the expired ones).
+    #[param(value_type = Option<String>, pattern = "^(confirmed|awaiting_payment|expired)$")]
+    pub status: Option<String>,
 }
 
 /// List registrations (scoped to the caller)
@@ -111,12 +126,14 @@ async fn list(
         ticket: query.uuid("ticket", &mut errors),
         event: query.uuid("event", &mut errors),
         user: query.uuid("user", &mut errors),
+        status: query.choice("status", domain::STATUSES, &[], &mut errors),
     };
     errors.into_result()?;
     let filter = RegistrationFilter {
         ticket: filters.ticket,
         event: filters.event,
         user: filters.user,
+        status: filters.status,
     };
     let page = domain::list(&state, &caller, &filter, page_request(&query)).await?;
     Ok(Json(RegistrationList::new(

@@ -54,6 +54,10 @@ pub struct TicketOut {
     /// its event's room (event quota minus its registrations), never below 0.
     #[schema(minimum = 0)]
     pub available: i64,
+    /// How long an unpaid registration keeps its seat, in minutes; `null`:
+    /// until cancelled (API.md §9). Only priced tickets hold seats this way.
+    #[schema(minimum = 1, maximum = 10080)]
+    pub payment_window_minutes: Option<i32>,
 }
 
 impl From<TicketView> for TicketOut {
@@ -70,6 +74,7 @@ impl From<TicketView> for TicketOut {
             sales_end: t.sales_end,
             quota: t.quota,
             sold: t.sold,
+            payment_window_minutes: t.payment_window_minutes,
         }
     }
 }
@@ -89,6 +94,9 @@ pub struct TicketWrite {
     pub sales_end: DateTime<Utc>,
     #[schema(minimum = 0, maximum = 2147483647)]
     pub quota: i64,
+    /// 1–10080 minutes, or `null` (the default): no payment window.
+    #[schema(minimum = 1, maximum = 10080)]
+    pub payment_window_minutes: Option<i32>,
 }
 
 #[derive(IntoParams)]

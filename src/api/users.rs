@@ -267,6 +267,7 @@ async fn retrieve(
 async fn update(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
+    origin: Origin,
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Json<UserOut>> {
@@ -282,7 +283,8 @@ async fn update(
         last_name: fields.last_name,
     };
     let errors = std::mem::take(&mut input.errors);
-    let updated = domain::update_user(&state, &caller, found.id, changes, errors).await?;
+    let updated =
+        domain::update_user(&state, &caller, found.id, changes, errors, origin.as_str()).await?;
     Ok(Json(updated.into()))
 }
 

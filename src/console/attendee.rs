@@ -73,8 +73,9 @@ struct TicketCard {
 struct DashboardView {
     organised: Vec<EventRow>,
     tickets: Vec<TicketCard>,
-    /// Superuser and admin: payments waiting for a decision.
+    /// Who manages events: the payments waiting for their decision.
     pending_payments: Option<String>,
+    /// Superuser and admin: registrations of the last 24 hours.
     registrations_today: Option<String>,
 }
 
@@ -122,8 +123,8 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
 }
 
 /// Reads and formats a user's dashboard: their upcoming events (those who
-/// organise), their tickets, and for superuser and admin the payments
-/// waiting and the registrations of the last 24 hours.
+/// organise), their tickets, the payments waiting for those who manage
+/// events, and for superuser and admin the registrations of the last 24 hours.
 async fn load_dashboard(
     state: &AppState,
     caller: &Caller,
@@ -149,7 +150,9 @@ async fn load_dashboard(
     let held = registrations::holdings(state, caller).await?;
     let ids: Vec<Uuid> = organised.iter().map(|e| e.id).collect();
     let admitted = checkins::admitted_per_event(state, &ids).await?;
-    let (pending_payments, registrations_today) = if caller.is_admin() {
+    // Whoever manages events (organisers their own, admins all) sees the
+    // payments waiting for them; the last 24 hours are the admins' figure.
+    let pending_payments = if may_manage {
         let pending = payments::list(
             state,
             caller,
@@ -161,13 +164,15 @@ async fn load_dashboard(
         )
         .await?
         .count;
-        let since = Utc::now() - chrono::Duration::hours(24);
-        (
-            Some(count(pending)),
-            Some(count(registrations::count_since(state, since).await?)),
-        )
+        Some(count(pending))
     } else {
-        (None, None)
+        None
+    };
+    let registrations_today = if caller.is_admin() {
+        let since = Utc::now() - chrono::Duration::hours(24);
+        Some(count(registrations::count_since(state, since).await?))
+    } else {
+        None
     };
     Ok(DashboardView {
         organised: organised

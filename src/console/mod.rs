@@ -326,6 +326,7 @@ fn refusal(err: DomainError) -> Response {
         | DomainError::SalesClosed(_)
         | DomainError::AlreadyPaid
         | DomainError::Unverified
+        | DomainError::HoldExpired
         | DomainError::Conflict(_)) => {
             error_page(StatusCode::CONFLICT, "Not done", &conflict.to_string())
         }

@@ -142,6 +142,7 @@ actions! {
     RegistrationImported => "registration.imported",
     RegistrationConfirmationSent => "registration.confirmation_sent",
     RegistrationReminderSent => "registration.reminder_sent",
+    RegistrationExpired => "registration.expired",
     PaymentCreated => "payment.created",
     PaymentUpdated => "payment.updated",
     PaymentDeleted => "payment.deleted",
@@ -491,7 +492,13 @@ pub fn money_json(minor: i64) -> Value {
 }
 
 fn time(at: &DateTime<Utc>) -> Value {
-    Value::from(at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    Value::from(time_text(at))
+}
+
+/// A time as the log (and the API) writes it: RFC 3339 in UTC, the fraction
+/// only as long as it needs.
+pub fn time_text(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
@@ -549,6 +556,7 @@ impl Snapshot for ticket::Model {
             ("sales_start", time(&self.sales_start)),
             ("sales_end", time(&self.sales_end)),
             ("quota", self.quota.into()),
+            ("payment_window_minutes", self.payment_window_minutes.into()),
         ])
     }
 }
@@ -569,6 +577,11 @@ impl Snapshot for registration::Model {
             ("user", self.user_id.to_string().into()),
             ("event", self.event_id.to_string().into()),
             ("registered_at", time(&self.registered_at)),
+            ("status", self.status.clone().into()),
+            (
+                "hold_expires_at",
+                self.hold_expires_at.as_ref().map_or(Value::Null, time),
+            ),
         ])
     }
 }

@@ -127,6 +127,9 @@ pub mod ticket {
         pub quota: i64,
         /// Registrations for this ticket; never above `quota`.
         pub sold: i64,
+        /// How long an unpaid registration of a priced ticket keeps its
+        /// seat (API.md §9); `None`: until cancelled.
+        pub payment_window_minutes: Option<i32>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -165,6 +168,10 @@ pub mod registration {
         /// Printed under the QR code and typed at the door: 10 Crockford
         /// base32 characters, unique (`ticket_codes::new_short_code`).
         pub short_code: String,
+        /// `confirmed`, `awaiting_payment` or `expired` (API.md §9).
+        pub status: String,
+        /// When an `awaiting_payment` registration loses its seat.
+        pub hold_expires_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -28,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(EventTimeZones),
             Box::new(AccountMail),
             Box::new(Paying),
+            Box::new(PaymentWindows),
         ]
     }
 }
@@ -1524,6 +1525,53 @@ impl MigrationTrait for Paying {
             )
             .await?;
         }
+        Ok(())
+    }
+}
+
+/// Payment windows (API.md §9): a ticket may hold an unpaid registration's
+/// seat for a while only. A registration is `confirmed`, `awaiting_payment`
+/// (until `hold_expires_at`) or `expired`; every existing one is confirmed.
+/// The partial index finds the overdue holds of an event (and of all events,
+/// for the sweep) without reading the confirmed ones.
+struct PaymentWindows;
+
+impl MigrationName for PaymentWindows {
+    fn name(&self) -> &str {
+        "m20261210_000020_payment_windows"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PaymentWindows {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("tickets")
+                .add_column(integer_null("payment_window_minutes"))
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table("registrations")
+                .add_column(string("status").default("confirmed"))
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table("registrations")
+                .add_column(timestamp_with_time_zone_null("hold_expires_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.get_connection()
+            .execute_unprepared(
+                "CREATE INDEX idx_registrations_holds ON registrations (hold_expires_at, event_id) \
+                 WHERE status = 'awaiting_payment'",
+            )
+            .await?;
         Ok(())
     }
 }

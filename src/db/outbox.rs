@@ -18,6 +18,43 @@ pub const KIND_VERIFY_EMAIL: &str = "verify_email";
 /// The mail with a link to choose a new password.
 pub const KIND_PASSWORD_RESET: &str = "password_reset";
 
+/// The mail telling someone their unpaid hold expired (API.md §9).
+pub const KIND_HOLD_EXPIRED: &str = "hold_expired";
+
+/// Enqueues the mail about an expired hold, inside the expiry's transaction
+/// (a revived and again expired hold is told again: its key names the
+/// moment).
+pub async fn enqueue_hold_expired(
+    db: &impl ConnectionTrait,
+    registration_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    outbox::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        kind: Set(KIND_HOLD_EXPIRED.into()),
+        registration_id: Set(Some(registration_id)),
+        endpoint_id: Set(None),
+        message_id: Set(None),
+        dedupe_key: Set(format!(
+            "{KIND_HOLD_EXPIRED}:{registration_id}:{}",
+            now.timestamp_micros()
+        )),
+        event_start: Set(None),
+        run_at: Set(now),
+        attempts: Set(0),
+        locked_until: Set(None),
+        locked_by: Set(None),
+        status: Set("pending".into()),
+        last_error: Set(None),
+        created_at: Set(now),
+        finished_at: Set(None),
+        payload: Set(None),
+    }
+    .insert(db)
+    .await
+    .map(|_| ())
+}
+
 /// The outbox key that makes a registration's confirmation unique.
 pub fn confirmation_key(registration_id: Uuid) -> String {
     format!("confirmation:{registration_id}")
@@ -138,7 +175,8 @@ pub async fn enqueue_event_change(
          event_start, run_at, attempts, locked_until, locked_by, status, last_error, created_at, \
          finished_at, payload) \
          SELECT {new_id}, {}, r.id, NULL, NULL, {} || {registration_text}, NULL, {}, 0, NULL, \
-         NULL, 'pending', NULL, {}, NULL, {} FROM registrations r WHERE r.event_id = {}",
+         NULL, 'pending', NULL, {}, NULL, {} FROM registrations r WHERE r.event_id = {} \
+         AND r.status <> 'expired'",
         p[0], p[1], p[2], p[3], p[4], p[5]
     );
     let statement = Statement::from_sql_and_values(backend, sql, values);

@@ -185,10 +185,13 @@ pub async fn delete_and_release(
     db: &impl ConnectionTrait,
     registration_id: Uuid,
 ) -> Result<bool, DbErr> {
-    let Some(found) = registration::Entity::find_by_id(registration_id)
-        .one(db)
-        .await?
-    else {
+    // The registration first, then its counters: an expiry (which locks
+    // holds before counters too) cannot release its seat a second time.
+    let mut select = registration::Entity::find_by_id(registration_id);
+    if db.get_database_backend() == DbBackend::Postgres {
+        select = sea_orm::QuerySelect::lock_exclusive(select);
+    }
+    let Some(found) = select.one(db).await? else {
         return Ok(false);
     };
     let deleted = registration::Entity::delete_by_id(registration_id)
@@ -197,8 +200,11 @@ pub async fn delete_and_release(
     if deleted.rows_affected == 0 {
         return Ok(false);
     }
-    release_ticket(db, found.ticket_id).await?;
-    release_event(db, found.event_id).await?;
+    // An expired hold gave its seat back when it expired.
+    if found.status != EXPIRED {
+        release_ticket(db, found.ticket_id).await?;
+        release_event(db, found.event_id).await?;
+    }
     revoke(db, &[(found.id, found.event_id)]).await?;
     Ok(true)
 }
@@ -230,6 +236,191 @@ pub async fn revoke(db: &impl ConnectionTrait, revoked: &[(Uuid, Uuid)]) -> Resu
         .await?;
     }
     Ok(())
+}
+
+/// A registration's standing (API.md §9).
+pub const CONFIRMED: &str = "confirmed";
+pub const AWAITING_PAYMENT: &str = "awaiting_payment";
+pub const EXPIRED: &str = "expired";
+
+/// Whether a registration holds its seat at `now`: confirmed, or awaiting
+/// payment within its window. (An overdue hold is already free, whether or
+/// not a sweep has marked it `expired` yet.)
+pub fn holds_seat(r: &registration::Model, now: chrono::DateTime<chrono::Utc>) -> bool {
+    match r.status.as_str() {
+        EXPIRED => false,
+        AWAITING_PAYMENT => r.hold_expires_at.is_none_or(|until| until > now),
+        _ => true,
+    }
+}
+
+/// The most overdue holds one expiry transaction takes.
+pub const EXPIRY_BATCH: u64 = 500;
+
+/// Expires overdue holds as of `now` — those of one event, or of every
+/// event — at most `EXPIRY_BATCH` in one transaction: each becomes
+/// `expired`, gives its seat back to its ticket and event, has its code
+/// revoked, its person a mail, and an audit entry (`registration.expired`,
+/// by the system). The holds are locked first (skipping one a payment or a
+/// cancellation holds right now), then their tickets and events in id
+/// order. The expired ones.
+pub async fn expire_overdue(
+    db: &Database,
+    event_id: Option<Uuid>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<registration::Model>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let overdue = || {
+        let mut select = registration::Entity::find()
+            .filter(registration::Column::Status.eq(AWAITING_PAYMENT))
+            .filter(registration::Column::HoldExpiresAt.lte(now));
+        if let Some(event_id) = event_id {
+            select = select.filter(registration::Column::EventId.eq(event_id));
+        }
+        select
+    };
+    // Outside the transaction: nothing overdue (the usual case) costs one
+    // indexed read and no lock.
+    let any = overdue()
+        .select_only()
+        .column(registration::Column::Id)
+        .limit(1)
+        .into_tuple::<Uuid>()
+        .one(db.conn())
+        .await?;
+    if any.is_none() {
+        return Ok(Vec::new());
+    }
+    let postgres = db.backend() == DbBackend::Postgres;
+    let txn = db.begin_write().await?;
+    // The holds first (a cancellation or a move locks its registration
+    // before the counters too); one being paid or cancelled right now is
+    // left to it.
+    let mut locked = overdue()
+        .order_by_asc(registration::Column::HoldExpiresAt)
+        .limit(EXPIRY_BATCH);
+    if postgres {
+        locked = locked.lock_with_behavior(
+            sea_orm::sea_query::LockType::Update,
+            sea_orm::sea_query::LockBehavior::SkipLocked,
+        );
+    }
+    let still = locked.all(&*txn).await?;
+    if still.is_empty() {
+        return Ok(Vec::new());
+    }
+    if postgres {
+        let mut tickets: Vec<Uuid> = still.iter().map(|r| r.ticket_id).collect();
+        tickets.sort();
+        tickets.dedup();
+        let mut events: Vec<Uuid> = still.iter().map(|r| r.event_id).collect();
+        events.sort();
+        events.dedup();
+        ticket::Entity::find()
+            .filter(ticket::Column::Id.is_in(tickets))
+            .order_by_asc(ticket::Column::Id)
+            .lock_exclusive()
+            .all(&*txn)
+            .await?;
+        event::Entity::find()
+            .filter(event::Column::Id.is_in(events))
+            .order_by_asc(event::Column::Id)
+            .lock_exclusive()
+            .all(&*txn)
+            .await?;
+    }
+    let ids: Vec<Uuid> = still.iter().map(|r| r.id).collect();
+    registration::Entity::update_many()
+        .col_expr(registration::Column::Status, Expr::value(EXPIRED))
+        .filter(registration::Column::Id.is_in(ids))
+        .exec(&*txn)
+        .await?;
+    let mut per_ticket: std::collections::BTreeMap<Uuid, i64> = Default::default();
+    let mut per_event: std::collections::BTreeMap<Uuid, i64> = Default::default();
+    for r in &still {
+        *per_ticket.entry(r.ticket_id).or_default() += 1;
+        *per_event.entry(r.event_id).or_default() += 1;
+    }
+    for (ticket_id, n) in per_ticket {
+        ticket::Entity::update_many()
+            .col_expr(ticket::Column::Sold, Expr::col(ticket::Column::Sold).sub(n))
+            .filter(ticket::Column::Id.eq(ticket_id))
+            .exec(&*txn)
+            .await?;
+    }
+    for (event_id, n) in per_event {
+        event::Entity::update_many()
+            .col_expr(
+                event::Column::Registered,
+                Expr::col(event::Column::Registered).sub(n),
+            )
+            .filter(event::Column::Id.eq(event_id))
+            .exec(&*txn)
+            .await?;
+    }
+    let pairs: Vec<(Uuid, Uuid)> = still.iter().map(|r| (r.id, r.event_id)).collect();
+    revoke(&*txn, &pairs).await?;
+    let mut entries = Vec::with_capacity(still.len());
+    let mut expired = Vec::with_capacity(still.len());
+    for before in still {
+        let after = registration::Model {
+            status: EXPIRED.into(),
+            ..before.clone()
+        };
+        super::outbox::enqueue_hold_expired(&*txn, after.id, now).await?;
+        entries.push(Entry::updated(Action::RegistrationExpired, &before, &after));
+        expired.push(after);
+    }
+    audit::record(&*txn, &audit::Context::system(), entries).await?;
+    txn.commit().await?;
+    Ok(expired)
+}
+
+/// Gives an expired registration its seat back, with a new hold (`status`
+/// and `hold_expires_at` as a new registration of its ticket would get):
+/// false when the ticket or its event has no room (or it is no longer
+/// expired). Its code admits again.
+pub async fn revive(
+    db: &Database,
+    found: &registration::Model,
+    status: &str,
+    hold_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    context: &audit::Context,
+) -> Result<Option<registration::Model>, DbErr> {
+    let txn = db.begin_write().await?;
+    if !take_ticket(&*txn, found.ticket_id).await? || !take_event(&*txn, found.event_id).await? {
+        return Ok(None);
+    }
+    let revived = registration::Entity::update_many()
+        .col_expr(registration::Column::Status, Expr::value(status))
+        .col_expr(
+            registration::Column::HoldExpiresAt,
+            Expr::value(hold_expires_at),
+        )
+        .filter(registration::Column::Id.eq(found.id))
+        .filter(registration::Column::Status.eq(EXPIRED))
+        .exec(&*txn)
+        .await?;
+    if revived.rows_affected == 0 {
+        return Ok(None);
+    }
+    registration_revocation::Entity::delete_many()
+        .filter(registration_revocation::Column::RegistrationId.eq(found.id))
+        .exec(&*txn)
+        .await?;
+    let after = registration::Model {
+        status: status.to_owned(),
+        hold_expires_at,
+        ..found.clone()
+    };
+    audit::record_one(
+        &*txn,
+        context,
+        Entry::updated(Action::RegistrationUpdated, found, &after),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Some(after))
 }
 
 /// Tickets share one of this many queues.
@@ -415,10 +606,11 @@ impl Outcome {
 /// is the same statement, prepared once per connection.
 const BATCH_SQL: &str = r#"
 WITH req (id, user_id, outbox_id, dedupe_key, registered_at,
-          audit_id, actor_type, actor_id, actor_username, ip, request_id, short_code, n) AS (
+          audit_id, actor_type, actor_id, actor_username, ip, request_id, short_code,
+          status, hold_text, n) AS (
     SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[],
                          $8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[],
-                         $13::text[], $15::text[])
+                         $13::text[], $15::text[], $16::text[], $17::text[])
         WITH ORDINALITY
 ), ticket_room AS (
     SELECT event_id, quota - sold AS room FROM tickets WHERE id = $1 FOR UPDATE
@@ -434,8 +626,10 @@ WITH req (id, user_id, outbox_id, dedupe_key, registered_at,
     SELECT * FROM fresh
     WHERE k <= LEAST((SELECT room FROM ticket_room), (SELECT room FROM event_room))
 ), created AS (
-    INSERT INTO registrations (id, ticket_id, user_id, event_id, registered_at, short_code)
-    SELECT id, $1, user_id, (SELECT id FROM event_room), registered_at, short_code FROM admitted
+    INSERT INTO registrations (id, ticket_id, user_id, event_id, registered_at, short_code,
+                               status, hold_expires_at)
+    SELECT id, $1, user_id, (SELECT id FROM event_room), registered_at, short_code,
+           status, NULLIF(hold_text, '')::timestamptz FROM admitted
     RETURNING id
 ), queued AS (
     INSERT INTO outbox (id, kind, registration_id, dedupe_key, run_at, attempts, status, created_at)
@@ -462,13 +656,24 @@ WITH req (id, user_id, outbox_id, dedupe_key, registered_at,
     SELECT audit_id, registered_at, actor_type, NULLIF(actor_id, '')::uuid,
            NULLIF(actor_username, ''), 'registration.created', 'registration', id::text,
            (SELECT id FROM event_room), (SELECT organizer_id FROM event_room),
-           json_build_object('ticket', json_build_array(NULL, $1::text),
-                             'user', json_build_array(NULL, user_id::text),
-                             'event', json_build_array(NULL, event_text),
-                             'registered_at', json_build_array(NULL, at_text))::text,
+           CASE WHEN hold_text = '' THEN
+               json_build_object('ticket', json_build_array(NULL, $1::text),
+                                 'user', json_build_array(NULL, user_id::text),
+                                 'event', json_build_array(NULL, event_text),
+                                 'registered_at', json_build_array(NULL, at_text),
+                                 'status', json_build_array(NULL, status))::text
+           ELSE
+               json_build_object('ticket', json_build_array(NULL, $1::text),
+                                 'user', json_build_array(NULL, user_id::text),
+                                 'event', json_build_array(NULL, event_text),
+                                 'registered_at', json_build_array(NULL, at_text),
+                                 'status', json_build_array(NULL, status),
+                                 'hold_expires_at', json_build_array(NULL, hold_text))::text
+           END,
            NULLIF(ip, ''), NULLIF(request_id, ''),
            json_build_object('id', id::text, 'ticket', $1::text, 'user', user_id::text,
-                             'event', event_text, 'registered_at', at_text)::text
+                             'event', event_text, 'registered_at', at_text,
+                             'status', status, 'hold_expires_at', NULLIF(hold_text, ''))::text
     FROM shown
 ), announced AS (
     INSERT INTO outbox (id, kind, endpoint_id, message_id, dedupe_key, run_at, attempts, status,
@@ -524,6 +729,8 @@ async fn insert_batch(
     let ips = text(&|p| p.audit.origin.ip.clone());
     let request_ids = text(&|p| p.audit.origin.request_id.clone());
     let short_codes = text(&|p| Some(p.new.short_code.clone()));
+    let statuses = text(&|p| Some(p.new.status.clone()));
+    let holds = text(&|p| p.new.hold_expires_at.as_ref().map(audit::time_text));
     let values: Vec<Value> = vec![
         ticket_id.into(),
         ids.into(),
@@ -540,6 +747,8 @@ async fn insert_batch(
         request_ids.into(),
         patterns.into(),
         short_codes.into(),
+        statuses.into(),
+        holds.into(),
     ];
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, BATCH_SQL, values);
     let rows = db.conn().query_all_raw(statement).await?;

@@ -336,6 +336,20 @@ async fn presented_registration(
     state: &AppState,
     presented: &Presented,
 ) -> Result<(Uuid, Option<registration::Model>), ScanRefused> {
+    let (event, found) = presented_any(state, presented).await?;
+    // An expired hold's code is revoked (API.md §9), swept or not yet.
+    match found {
+        Some(r) if !crate::db::registration_writer::holds_seat(&r, state.clock.now()) => {
+            Err(ScanRefused::Revoked)
+        }
+        found => Ok((event, found)),
+    }
+}
+
+async fn presented_any(
+    state: &AppState,
+    presented: &Presented,
+) -> Result<(Uuid, Option<registration::Model>), ScanRefused> {
     let db = state.db.conn();
     match presented {
         Presented::Code(code) if code.starts_with(crate::ticket_codes::CODE_PREFIX) => {

@@ -74,6 +74,9 @@ pub enum DomainError {
     /// (API.md §8.1).
     #[error("Verify your e-mail address first.")]
     Unverified,
+    /// Paying a registration whose payment window has passed (API.md §9).
+    #[error("The hold has expired.")]
+    HoldExpired,
     /// Any other business conflict, with the message for people.
     #[error("{0}")]
     Conflict(String),

@@ -17,6 +17,7 @@ use super::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest, d
 use crate::cache::Family;
 use crate::db::entities::{idempotency_key, payment, payment_tally, registration, ticket};
 use crate::db::errors::is_unique_violation;
+use crate::db::registration_writer;
 use crate::state::AppState;
 
 pub const STATUSES: &[&str] = &["pending", "completed", "failed", "refunded"];
@@ -206,7 +207,7 @@ pub async fn list(
             "event_id",
             &events,
             caller,
-            filter.status.as_deref(),
+            filter.status.as_deref().map(|s| ("payment_status =", s)),
             page,
             count,
         )
@@ -309,7 +310,8 @@ pub async fn create(
 
     let now = crate::db::now();
     let txn = state.db.begin_write().await?;
-    lock_registration(&txn, r.id).await?;
+    let locked = lock_registration(&txn, r.id).await?;
+    check_hold(state, &locked)?;
     if let Some(key) = idempotency {
         // The key is claimed first, in the payment's transaction: a
         // concurrent request with the same key waits on it, then loses the
@@ -369,8 +371,13 @@ pub async fn create(
         crate::db::audit::Entry::created(crate::db::audit::Action::PaymentCreated, &created),
     )
     .await?;
+    let confirmed =
+        created.payment_status == "completed" && confirm_hold(&txn, caller, &locked).await?;
     txn.commit().await?;
     state.cache.invalidate(&[Family::Console]).await;
+    if confirmed {
+        state.cache.invalidate(&[Family::Tickets]).await;
+    }
     tracing::info!(
         "Payment {} ({}) for registration {} created by {}",
         created.id,
@@ -390,13 +397,52 @@ pub async fn create(
 async fn lock_registration(
     txn: &sea_orm::DatabaseTransaction,
     registration_id: Uuid,
-) -> DomainResult<()> {
+) -> DomainResult<registration::Model> {
     registration::Entity::find_by_id(registration_id)
         .lock_exclusive()
         .one(txn)
         .await?
-        .map(|_| ())
         .ok_or(DomainError::NotFound)
+}
+
+/// A payment of a registration whose hold is over is refused (API.md §9):
+/// its seat went back on sale when the window passed, whether or not the
+/// sweep has marked it yet. Judged under the registration's lock, as the
+/// expiry is.
+fn check_hold(state: &AppState, r: &registration::Model) -> DomainResult<()> {
+    if registration_writer::holds_seat(r, state.clock.now()) {
+        Ok(())
+    } else {
+        Err(DomainError::HoldExpired)
+    }
+}
+
+/// A completed payment confirms a registration awaiting payment: its seat
+/// is no longer on a timer. In the payment's transaction, under the
+/// registration's lock; audited as the registration's update.
+async fn confirm_hold(
+    txn: &sea_orm::DatabaseTransaction,
+    caller: &Caller,
+    r: &registration::Model,
+) -> DomainResult<bool> {
+    if r.status != registration_writer::AWAITING_PAYMENT {
+        return Ok(false);
+    }
+    let mut model: registration::ActiveModel = r.clone().into();
+    model.status = Set(registration_writer::CONFIRMED.into());
+    model.hold_expires_at = Set(None);
+    let confirmed = model.update(txn).await?;
+    crate::db::audit::record_one(
+        txn,
+        &caller.audit(),
+        crate::db::audit::Entry::updated(
+            crate::db::audit::Action::RegistrationUpdated,
+            r,
+            &confirmed,
+        ),
+    )
+    .await?;
+    Ok(true)
 }
 
 async fn find(state: &AppState, id: Uuid) -> DomainResult<payment::Model> {
@@ -502,7 +548,10 @@ pub async fn update(
     }
     model.updated_at = Set(now);
     let txn = state.db.begin_write().await?;
-    lock_registration(&txn, found.registration_id).await?;
+    let locked = lock_registration(&txn, found.registration_id).await?;
+    if completes {
+        check_hold(state, &locked)?;
+    }
     // As this change finds it, under its registration's lock: the log's
     // "before" values.
     let before = payment::Entity::find_by_id(found.id)
@@ -540,8 +589,13 @@ pub async fn update(
         entry.changes = entry.changes.with("forced", false, true);
     }
     crate::db::audit::record_one(&*txn, &caller.audit(), entry).await?;
+    let confirmed =
+        updated.payment_status == "completed" && confirm_hold(&txn, caller, &locked).await?;
     txn.commit().await?;
     state.cache.invalidate(&[Family::Console]).await;
+    if confirmed {
+        state.cache.invalidate(&[Family::Tickets]).await;
+    }
     tracing::info!(
         "Payment {} updated by {} (status {})",
         updated.id,
@@ -695,7 +749,8 @@ pub async fn submit_proof(
     let written = async {
         let now = crate::db::now();
         let txn = state.db.begin_write().await?;
-        lock_registration(&txn, r.id).await?;
+        let locked = lock_registration(&txn, r.id).await?;
+        check_hold(state, &locked)?;
         let existing = payment::Entity::find()
             .filter(payment::Column::RegistrationId.eq(r.id))
             .order_by_desc(payment::Column::CreatedAt)

@@ -41,7 +41,17 @@ pub struct RegistrationFilter {
     pub ticket: Option<Uuid>,
     pub event: Option<Uuid>,
     pub user: Option<Uuid>,
+    /// One standing (`confirmed`, `awaiting_payment`, `expired`); none: every
+    /// registration holding a seat (expired ones only when asked for).
+    pub status: Option<String>,
 }
+
+/// The standings a registration list may be filtered by.
+pub const STATUSES: &[&str] = &[
+    registration_writer::CONFIRMED,
+    registration_writer::AWAITING_PAYMENT,
+    registration_writer::EXPIRED,
+];
 
 /// The organiser of an event (not found when the event is gone).
 pub(crate) async fn organizer_of(state: &AppState, event_id: Uuid) -> DomainResult<Uuid> {
@@ -76,11 +86,17 @@ pub async fn list(
     if let Some(id) = filter.user {
         select = select.filter(registration::Column::UserId.eq(id));
     }
+    select = match &filter.status {
+        Some(status) => select.filter(registration::Column::Status.eq(status.as_str())),
+        None => select.filter(registration::Column::Status.ne(registration_writer::EXPIRED)),
+    };
     let select = select
         .order_by_asc(registration::Column::RegisteredAt)
         .order_by_asc(registration::Column::Id);
     let db = state.db.conn();
-    let unfiltered = filter.ticket.is_none() && filter.user.is_none();
+    // The counters count every registration holding a seat: the list's
+    // count when it is not narrowed further.
+    let unfiltered = filter.ticket.is_none() && filter.user.is_none() && filter.status.is_none();
     Ok(match &scope {
         Scope::ManagedEvent(event) if unfiltered => {
             let count = u64::try_from(event.registered).unwrap_or(0);
@@ -98,6 +114,7 @@ pub async fn list(
             let elsewhere = registration::Entity::find()
                 .filter(registration::Column::UserId.eq(caller.id))
                 .filter(registration::Column::EventId.is_not_in(events.iter().copied()))
+                .filter(registration::Column::Status.ne(registration_writer::EXPIRED))
                 .count(db)
                 .await?;
             let count = registered
@@ -113,7 +130,7 @@ pub async fn list(
                 "event_id",
                 events,
                 caller,
-                None,
+                Some(("status <>", registration_writer::EXPIRED)),
                 page,
                 count,
             )
@@ -141,6 +158,28 @@ pub struct TicketRules {
     pub organizer_id: Uuid,
     pub event_status: String,
     pub event_start: chrono::DateTime<chrono::Utc>,
+    /// The ticket's price (minor units) and payment window (API.md §9).
+    #[serde(default)]
+    pub price_minor: i64,
+    #[serde(default)]
+    pub payment_window_minutes: Option<i32>,
+}
+
+impl TicketRules {
+    /// A new registration's standing: on a priced ticket with a payment
+    /// window, awaiting payment until the window's end; else confirmed.
+    pub fn standing(
+        &self,
+        registered_at: chrono::DateTime<chrono::Utc>,
+    ) -> (&'static str, Option<chrono::DateTime<chrono::Utc>>) {
+        match self.payment_window_minutes {
+            Some(minutes) if self.price_minor > 0 => (
+                registration_writer::AWAITING_PAYMENT,
+                Some(registered_at + chrono::Duration::minutes(i64::from(minutes))),
+            ),
+            _ => (registration_writer::CONFIRMED, None),
+        }
+    }
 }
 
 /// The rules of a ticket; an error on `ticket_id` when there is no such
@@ -182,6 +221,8 @@ async fn read_rules(state: &AppState, ticket_id: Uuid) -> DomainResult<TicketRul
             organizer_id: e.organizer_id,
             event_status: e.status,
             event_start: e.start_time,
+            price_minor: t.price_minor,
+            payment_window_minutes: t.payment_window_minutes,
         }),
         _ => Err(DomainError::NotFound),
     }
@@ -280,24 +321,38 @@ pub async fn register(
         check_self_service(&rules)?;
     }
 
+    // The clock holds are judged by (moved forward in tests).
+    let registered_at = state.clock.now();
+    let (status, hold_expires_at) = rules.standing(registered_at);
     let new = registration::Model {
         id: Uuid::now_v7(),
         ticket_id: rules.ticket_id,
         user_id: target_user,
         event_id: rules.event_id,
-        registered_at: crate::db::now(),
+        registered_at,
         short_code: crate::ticket_codes::new_short_code(),
+        status: status.to_owned(),
+        hold_expires_at,
     };
-    let created = match registration_writer::register(
-        &state.db,
-        &state.registration_queues,
-        new,
-        caller.audit(),
-    )
-    .await
-    {
+    let mut written = write(state, caller, &new).await;
+    if matches!(written, Err(WriteRefused::SoldOut)) {
+        // Overdue holds are free seats, at once (API.md §9): expire the
+        // event's, then try once more.
+        let freed =
+            registration_writer::expire_overdue(&state.db, Some(rules.event_id), registered_at)
+                .await?;
+        if !freed.is_empty() {
+            state.cache.invalidate(&[Family::Tickets]).await;
+            written = write(state, caller, &new).await;
+        }
+    }
+    let created = match written {
         Ok(created) => created,
         Err(WriteRefused::Duplicate) => {
+            // Registering again on an expired hold revives it, if there is room.
+            if let Some(revived) = revive_expired(state, caller, &new).await? {
+                return Ok(revived);
+            }
             return Err(DomainError::AlreadyRegistered {
                 own: caller.id == target_user,
             });
@@ -324,6 +379,80 @@ pub async fn register(
         rules.ticket_id
     );
     Ok(created)
+}
+
+async fn write(
+    state: &AppState,
+    caller: &Caller,
+    new: &registration::Model,
+) -> Result<registration::Model, WriteRefused> {
+    registration_writer::register(
+        &state.db,
+        &state.registration_queues,
+        new.clone(),
+        caller.audit(),
+    )
+    .await
+}
+
+/// The user's expired registration on this ticket, given its seat back with
+/// the standing `new` would have had; `None` when they hold no expired one.
+/// No room: sold out (after expiring what is overdue).
+async fn revive_expired(
+    state: &AppState,
+    caller: &Caller,
+    new: &registration::Model,
+) -> DomainResult<Option<registration::Model>> {
+    let held = || {
+        registration::Entity::find()
+            .filter(registration::Column::TicketId.eq(new.ticket_id))
+            .filter(registration::Column::UserId.eq(new.user_id))
+            .one(state.db.conn())
+    };
+    let mut found = held().await?;
+    if let Some(overdue) = &found
+        && overdue.status == registration_writer::AWAITING_PAYMENT
+        && !registration_writer::holds_seat(overdue, new.registered_at)
+    {
+        // Overdue but not yet swept: expired now, then revived.
+        registration_writer::expire_overdue(&state.db, Some(overdue.event_id), new.registered_at)
+            .await?;
+        found = held().await?;
+    }
+    let Some(found) = found.filter(|f| f.status == registration_writer::EXPIRED) else {
+        return Ok(None);
+    };
+    let mut revived = registration_writer::revive(
+        &state.db,
+        &found,
+        &new.status,
+        new.hold_expires_at,
+        &caller.audit(),
+    )
+    .await?;
+    if revived.is_none() {
+        let freed =
+            registration_writer::expire_overdue(&state.db, Some(found.event_id), new.registered_at)
+                .await?;
+        if !freed.is_empty() {
+            revived = registration_writer::revive(
+                &state.db,
+                &found,
+                &new.status,
+                new.hold_expires_at,
+                &caller.audit(),
+            )
+            .await?;
+        }
+    }
+    state.cache.invalidate(&[Family::Tickets]).await;
+    match revived {
+        Some(r) => {
+            tracing::info!("Registration {} revived by {}", r.id, caller.username);
+            Ok(Some(r))
+        }
+        None => Err(DomainError::SoldOut),
+    }
 }
 
 async fn find(state: &AppState, id: Uuid) -> DomainResult<registration::Model> {
@@ -390,6 +519,16 @@ pub async fn move_to(
     }
 
     let txn = state.db.begin_write().await?;
+    // The registration first, then the counters (the order of expiries and
+    // cancellations); an expired hold has no seat to move.
+    let locked = registration::Entity::find_by_id(found.id)
+        .lock_exclusive()
+        .one(&*txn)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+    if locked.status == registration_writer::EXPIRED {
+        return Err(DomainError::HoldExpired);
+    }
     if new_ticket != found.ticket_id {
         // Tickets first, then events (the order of every writer); a move
         // within one event leaves the event's count as it is.

@@ -116,7 +116,8 @@ const MAX_MERGED_DEPTH: u64 = 1000;
 /// on SQLite and for pages past `MAX_MERGED_DEPTH` (the plain query serves).
 ///
 /// `table`, `order`, `user_column` and `event_column` are this module's
-/// callers' constants, never input; `status` (a value) is bound.
+/// callers' constants, never input; so is the comparison of `only` (e.g.
+/// `"payment_status ="`), whose value is bound.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn merged_page<E: EntityTrait>(
     state: &AppState,
@@ -126,7 +127,7 @@ pub(crate) async fn merged_page<E: EntityTrait>(
     event_column: &str,
     events: &[Uuid],
     caller: &Caller,
-    status: Option<&str>,
+    only: Option<(&'static str, &str)>,
     request: super::PageRequest,
     count: u64,
 ) -> DomainResult<Option<super::Page<E::Model>>> {
@@ -144,12 +145,12 @@ pub(crate) async fn merged_page<E: EntityTrait>(
         .collect::<Vec<_>>()
         .join(", ");
     let mut values: Vec<Value> = vec![(depth as i64).into(), caller.id.into()];
-    let extra = match status {
-        Some(status) => {
-            values.push(status.into());
-            " AND payment_status = $5"
+    let extra = match only {
+        Some((comparison, value)) => {
+            values.push(value.into());
+            format!(" AND {comparison} $5")
         }
-        None => "",
+        None => String::new(),
     };
     values.insert(2, (size as i64).into());
     values.insert(3, (((number - 1) * size) as i64).into());

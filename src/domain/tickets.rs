@@ -28,6 +28,8 @@ pub struct NewTicket {
     pub sales_start: DateTime<Utc>,
     pub sales_end: DateTime<Utc>,
     pub quota: i64,
+    /// Minutes an unpaid registration keeps its seat (API.md §9).
+    pub payment_window_minutes: Option<i32>,
 }
 
 /// The fields an update sets (`None`: unchanged).
@@ -39,6 +41,8 @@ pub struct TicketChanges {
     pub sales_start: Option<DateTime<Utc>>,
     pub sales_end: Option<DateTime<Utc>>,
     pub quota: Option<i64>,
+    /// `Some(None)`: no window any more.
+    pub payment_window_minutes: Option<Option<i32>>,
 }
 
 /// A ticket and the room its event has left (event quota minus the
@@ -236,6 +240,7 @@ pub async fn create(state: &AppState, caller: &Caller, new: NewTicket) -> Domain
         sales_end: Set(new.sales_end),
         quota: Set(new.quota),
         sold: Set(0),
+        payment_window_minutes: Set(new.payment_window_minutes),
     }
     .insert(&*txn)
     .await?;
@@ -297,6 +302,10 @@ pub async fn update(
     }
     if let Some(v) = changes.quota {
         model.quota = Set(v);
+    }
+    // A new window applies to registrations made from now on.
+    if let Some(v) = changes.payment_window_minutes {
+        model.payment_window_minutes = Set(v);
     }
     if let Some(target) = &moving_to {
         model.event_id = Set(target.id);

@@ -233,6 +233,17 @@ impl Input {
         }
     }
 
+    /// An integer that may be `null` or blank (a form's empty field): then
+    /// `Some(None)`; `None` when absent (or wrong: its error recorded).
+    pub fn nullable_integer(&mut self, name: &str, min: i64, max: i64) -> Option<Option<i64>> {
+        match self.map.get(name) {
+            Some(Value::Null) => Some(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Some(None),
+            Some(_) => self.integer(name, false, min, max).map(Some),
+            None => None,
+        }
+    }
+
     /// A UUID that may be `null` (`Some(None)`); `None` when absent.
     pub fn nullable_uuid(&mut self, name: &str) -> Option<Option<Uuid>> {
         match self.map.get(name) {

@@ -17,7 +17,12 @@ pub struct TicketPatch {
     pub sales_end: Option<DateTime<Utc>>,
     /// Not below `sold` (409).
     pub quota: Option<i64>,
+    /// 1–10080 minutes, or `null` (`Some(None)`): no window.
+    pub payment_window_minutes: Option<Option<i32>>,
 }
+
+/// The longest payment window: a week.
+pub const MAX_PAYMENT_WINDOW: i64 = 10_080;
 
 impl TicketPatch {
     /// Reads the fields sent; missing required ones are errors unless
@@ -30,6 +35,9 @@ impl TicketPatch {
             sales_start: input.datetime("sales_start", true, tz),
             sales_end: input.datetime("sales_end", true, tz),
             quota: input.integer("quota", true, 0, MAX_QUOTA),
+            payment_window_minutes: input
+                .nullable_integer("payment_window_minutes", 1, MAX_PAYMENT_WINDOW)
+                .map(|minutes| minutes.and_then(|m| i32::try_from(m).ok())),
         }
     }
 
@@ -42,6 +50,7 @@ impl TicketPatch {
             sales_start: self.sales_start?,
             sales_end: self.sales_end?,
             quota: self.quota?,
+            payment_window_minutes: self.payment_window_minutes.flatten(),
         })
     }
 }
@@ -55,6 +64,7 @@ impl From<TicketPatch> for TicketChanges {
             sales_start: p.sales_start,
             sales_end: p.sales_end,
             quota: p.quota,
+            payment_window_minutes: p.payment_window_minutes,
         }
     }
 }

@@ -45,8 +45,8 @@ use crate::db::audit::{self, Action, Changes, Entry};
 use crate::db::entities::{outbox, registration};
 use crate::db::links::Purpose;
 use crate::db::outbox::{
-    KIND_CONFIRMATION, KIND_EVENT_CHANGED, KIND_PASSWORD_RESET, KIND_REMINDER, KIND_VERIFY_EMAIL,
-    KIND_WEBHOOK, KIND_WEBHOOK_DISABLED,
+    KIND_CONFIRMATION, KIND_EVENT_CHANGED, KIND_HOLD_EXPIRED, KIND_PASSWORD_RESET, KIND_REMINDER,
+    KIND_VERIFY_EMAIL, KIND_WEBHOOK, KIND_WEBHOOK_DISABLED,
 };
 use crate::db::webhooks as db_webhooks;
 use crate::state::AppState;
@@ -160,6 +160,7 @@ async fn run_leased(
             KIND_WEBHOOK => webhooks::run(state, &claimed).await,
             KIND_WEBHOOK_DISABLED => (webhooks::notify_owner(state, &claimed).await, None),
             KIND_EVENT_CHANGED => (notices::run_job(state, &claimed).await, None),
+            KIND_HOLD_EXPIRED => (notices::run_hold_expired(state, &claimed).await, None),
             KIND_VERIFY_EMAIL => (
                 account_mails::run_job(state, &claimed, Purpose::VerifyEmail).await,
                 None,
@@ -378,15 +379,19 @@ async fn log_sent(txn: &impl ConnectionTrait, job: &outbox::Model) -> Result<(),
 /// Counts of one pass.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PassReport {
+    /// Overdue payment holds given back (API.md §9).
+    pub holds_expired: usize,
     pub reminders_scheduled: usize,
     pub sent: usize,
     pub skipped: usize,
     pub failed: usize,
 }
 
-/// One pass: schedule due reminders, then run every due job.
+/// One pass: expire overdue holds, schedule due reminders, then run every
+/// due job.
 pub async fn run_pass(state: &AppState, worker: &str) -> anyhow::Result<PassReport> {
     let mut report = PassReport {
+        holds_expired: expire_holds(state).await?,
         reminders_scheduled: reminders::schedule(state).await?,
         ..Default::default()
     };
@@ -474,6 +479,29 @@ pub async fn run_pass(state: &AppState, worker: &str) -> anyhow::Result<PassRepo
         }
     }
     Ok(report)
+}
+
+/// Gives back every overdue hold (a write that finds its ticket full does
+/// it for its event at once; this is for the rest, and for the mails), in
+/// transactions of `EXPIRY_BATCH`.
+pub async fn expire_holds(state: &AppState) -> Result<usize, sea_orm::DbErr> {
+    let now = state.clock.now();
+    let mut expired = 0;
+    loop {
+        let batch = crate::db::registration_writer::expire_overdue(&state.db, None, now).await?;
+        if batch.is_empty() {
+            break;
+        }
+        expired += batch.len();
+        state
+            .cache
+            .invalidate(&[crate::cache::Family::Tickets])
+            .await;
+    }
+    if expired > 0 {
+        tracing::info!("{expired} overdue payment holds expired");
+    }
+    Ok(expired)
 }
 
 /// A worker: passes every `WORKER_POLL_INTERVAL` until `shutdown` is true.

@@ -107,3 +107,50 @@ fn letter(state: &AppState, c: &Context, change: &EventChange, paid_minor: i64) 
         footer: footer(&c.event),
     }
 }
+
+/// The mail telling someone their unpaid hold expired (API.md §9): the
+/// seat went back on sale; registering again (while there is room) gives a
+/// new window. A hold revived or paid since is not told.
+pub async fn run_hold_expired(state: &AppState, job: &outbox::Model) -> Outcome {
+    let Some(registration_id) = job.registration_id else {
+        return Outcome::Skipped("the job names no registration".into());
+    };
+    let context = match load(state, registration_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Outcome::Skipped("the registration no longer exists".into()),
+        Err(e) => return Outcome::Failed(e),
+    };
+    if context.registration.status != crate::db::registration_writer::EXPIRED {
+        return Outcome::Skipped("the registration holds its seat again".into());
+    }
+    let zone = context.event.zone(state.config.time_zone);
+    let name = &context.event.name;
+    let mut details = vec![format!("Ticket: {}", context.ticket.name)];
+    if let Some(until) = &context.registration.hold_expires_at {
+        details.push(format!("Pay by: {} (passed)", format_when(until, zone)));
+    }
+    details.push(
+        "No payment of it was confirmed in time, so the seat went back on sale. \
+         Register again to get a new payment window, while seats remain."
+            .into(),
+    );
+    let letter = Letter {
+        to: context.user.email.clone(),
+        subject: format!("Your hold on {name} has expired"),
+        greeting: greeting(&context.user),
+        headline: format!("Your unpaid ticket for {name} has expired."),
+        event: Some(event_card(state, &context.event)),
+        action: Some(Action {
+            label: "Register again".into(),
+            url: format!("{}/e/{}", state.mail_origin(), context.event.id),
+        }),
+        ticket: None,
+        details,
+        footer: footer(&context.event),
+    };
+    let email = match letter.into_email() {
+        Ok(email) => email,
+        Err(e) => return Outcome::Failed(e),
+    };
+    super::letters::send(state, job, &email).await
+}

@@ -42,6 +42,7 @@ pub async fn schedule(state: &AppState) -> anyhow::Result<usize> {
         let registrations = registration::Entity::find()
             .filter(registration::Column::EventId.eq(e.id))
             .filter(registration::Column::RegisteredAt.lte(moment))
+            .filter(registration::Column::Status.ne(crate::db::registration_writer::EXPIRED))
             .all(state.db.conn())
             .await?;
         if registrations.is_empty() {

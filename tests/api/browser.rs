@@ -1141,6 +1141,10 @@ async fn stranger(s: &mut Session<'_>, event_id: &str, event_name: &str, files: 
     s.goto(&link).await;
     assert!(s.text("main").await.contains("is verified"));
     s.shot("26-verified").await;
+    s.resize(PHONE).await;
+    s.note_overflow("verified").await;
+    s.shot("26-verified-375").await;
+    s.resize(WIDTH).await;
     s.goto(&browse).await;
     assert!(s.client.find(Locator::Css(".verify-note")).await.is_err());
     s.press(".offer", "Register").await;
@@ -1250,6 +1254,10 @@ async fn stranger(s: &mut Session<'_>, event_id: &str, event_name: &str, files: 
     s.press("main.signin form", "Send me a link").await;
     s.wait_for("p.flash.ok").await;
     s.shot("28-reset-asked").await;
+    s.resize(PHONE).await;
+    s.note_overflow("reset asked").await;
+    s.shot("28-reset-asked-375").await;
+    s.resize(WIDTH).await;
     dicoevent::jobs::run_pass(&app.state, "browser-worker")
         .await
         .expect("a worker pass");
@@ -1296,4 +1304,85 @@ async fn stranger(s: &mut Session<'_>, event_id: &str, event_name: &str, files: 
     s.shot("34-group-375").await;
     s.resize(WIDTH).await;
     s.sign_out().await;
+
+    season_mails(s, files).await;
+}
+
+/// The mails of a season, looked at like the others: an event's change
+/// notice, the reminder two hours before it, and its cancellation. Last in
+/// the walk: it moves the server's clock.
+async fn season_mails(s: &mut Session<'_>, files: &Path) {
+    let app = s.app;
+    let start = chrono::Utc::now() + chrono::Duration::minutes(130);
+    let mut body = TestApp::event_body("Jazz on the Roof", 80);
+    body["start_time"] = json!(start.to_rfc3339());
+    body["end_time"] = json!((start + chrono::Duration::hours(3)).to_rfc3339());
+    body["timezone"] = json!("Asia/Jakarta");
+    body["location"] = json!("Rooftop, Jl. Sudirman 5, Jakarta");
+    let event = app.post("/api/events/", app.admin(), body).await;
+    event.assert(201);
+    let event = event.id();
+    let mut ticket = TestApp::ticket_body(&event, "Standing", 80);
+    ticket["price"] = json!(0);
+    let ticket = app.post("/api/tickets/", app.admin(), ticket).await;
+    ticket.assert(201);
+    let (maya, _) = app.login_ok("maya.sari", "orchid-Lantern-27").await;
+    app.register(&maya, &ticket.id()).await.assert(201);
+    let moved = start + chrono::Duration::minutes(30);
+    app.patch(
+        &format!("/api/events/{event}/"),
+        app.admin(),
+        json!({
+            "start_time": moved.to_rfc3339(),
+            "end_time": (moved + chrono::Duration::hours(3)).to_rfc3339(),
+            "location": "Hall B, Jl. Sudirman 5, Jakarta",
+        }),
+    )
+    .await
+    .assert(200);
+    let mail = |subject: &'static str| {
+        crate::signup::raw_mails(app)
+            .into_iter()
+            .find(|m| m.contains("maya@example.com") && m.contains(subject))
+            .unwrap_or_else(|| panic!("the mail \"{subject}\""))
+    };
+    dicoevent::jobs::run_pass(&app.state, "browser-worker")
+        .await
+        .expect("a worker pass");
+    mail_shots(
+        s,
+        &mail("Changed: Jazz on the Roof"),
+        files,
+        "35-mail-changed",
+    )
+    .await;
+    // Two hours before the (moved) start: the reminder.
+    app.state.clock.advance(chrono::Duration::minutes(45));
+    dicoevent::jobs::run_pass(&app.state, "browser-worker")
+        .await
+        .expect("a worker pass");
+    mail_shots(
+        s,
+        &mail("Reminder: Jazz on the Roof"),
+        files,
+        "36-mail-reminder",
+    )
+    .await;
+    app.patch(
+        &format!("/api/events/{event}/"),
+        app.admin(),
+        json!({ "status": "cancelled" }),
+    )
+    .await
+    .assert(200);
+    dicoevent::jobs::run_pass(&app.state, "browser-worker")
+        .await
+        .expect("a worker pass");
+    mail_shots(
+        s,
+        &mail("Cancelled: Jazz on the Roof"),
+        files,
+        "37-mail-cancelled",
+    )
+    .await;
 }

@@ -481,10 +481,26 @@ async fn managers_move_payments_and_only_along_allowed_moves(app: &TestApp) {
     let page = organiser.get(&format!("/console/events/{event}/")).await;
     assert!(page.body.contains("bank transfer"), "{}", page.body);
     assert!(page.body.contains("Mark completed"));
+    // Their dashboard counts the payments waiting for them (linked to the
+    // list); the last 24 hours of registrations are the admins' figure.
+    let pending = |n: u32| format!("Payments pending</a></span><span class=\"value\">{n}<");
+    let dashboard = organiser.get("/console/").await.body;
+    assert!(dashboard.contains(&pending(1)), "{dashboard}");
+    assert!(dashboard.contains("href=\"/console/payments/?status=pending\""));
+    assert!(
+        !dashboard.contains("Registrations, last 24 h"),
+        "{dashboard}"
+    );
     app.user_in("rival", "organizer").await;
     let mut rival = Browser::new(app);
     rival.sign_in("rival", PASSWORD).await;
-    let csrf = hidden(&rival.get("/console/").await.body, "csrf_token");
+    let rival_home = rival.get("/console/").await.body;
+    assert!(rival_home.contains(&pending(0)), "{rival_home}");
+    let mut payer = Browser::new(app);
+    payer.sign_in("wulan", PASSWORD).await;
+    let payer_home = payer.get("/console/").await.body;
+    assert!(!payer_home.contains("Payments pending"), "{payer_home}");
+    let csrf = hidden(&rival_home, "csrf_token");
     html(
         &rival
             .post(

@@ -19,7 +19,16 @@ crate::backend_tests!(
     cancelling_registrations,
 );
 
-const REGISTRATION_FIELDS: [&str; 5] = ["event", "id", "registered_at", "ticket", "user"];
+/// The Django service's five fields, and the box office's two (API.md §9).
+const REGISTRATION_FIELDS: [&str; 7] = [
+    "event",
+    "hold_expires_at",
+    "id",
+    "registered_at",
+    "status",
+    "ticket",
+    "user",
+];
 
 /// A 409 with a non-empty `detail` message.
 #[track_caller]
@@ -130,6 +139,9 @@ async fn self_registration_and_its_representation(app: &TestApp) {
     assert!(uuid::Uuid::parse_str(&reply.id()).is_ok());
     assert_eq!(reply.body["ticket"], ticket.as_str());
     assert_eq!(reply.body["user"], alice_id.as_str());
+    // A ticket without a payment window: confirmed, no hold.
+    assert_eq!(reply.body["status"], "confirmed");
+    assert_eq!(reply.body["hold_expires_at"], serde_json::Value::Null);
     assert_eq!(reply.body["event"], event.as_str());
     let at = reply.body["registered_at"].as_str().expect("registered_at");
     assert!(

@@ -366,6 +366,56 @@ async fn api_sign_ups_register_at_once_and_get_the_mail(app: &TestApp) {
     let sent = mails_to(app, "budi@example.com", "Verify your e-mail address");
     assert_eq!(sent.len(), 1);
     assert!(sent[0].contains(&format!("{}/console/verify/", app.address)));
+    let first_link = link_in(&sent[0], "/console/verify/");
+
+    // They change their address: the new one gets its own link, the link
+    // sent to the old one no longer verifies anything, and (without
+    // REQUIRE_EMAIL_VERIFICATION) they go on registering meanwhile.
+    let me = app.get("/api/users/me/", Some(&token)).await;
+    let id = me.body["id"].as_str().expect("id").to_owned();
+    app.patch(
+        &format!("/api/users/{id}/"),
+        Some(&token),
+        json!({ "email": "budi.new@example.com" }),
+    )
+    .await
+    .assert(200);
+    run_jobs(app).await;
+    let fresh = mails_to(app, "budi.new@example.com", "Verify your e-mail address");
+    assert_eq!(fresh.len(), 1, "one link to the new address");
+    let old = app
+        .client
+        .get(app.url(&first_link))
+        .send()
+        .await
+        .expect("sent");
+    assert_ne!(old.status(), StatusCode::OK);
+    assert!(old.text().await.expect("body").contains("already used"));
+    let (_, ticket2) = event_with_ticket(app).await;
+    app.post(
+        "/api/registrations/",
+        Some(&token),
+        json!({ "ticket_id": ticket2 }),
+    )
+    .await
+    .assert(201);
+    let opened = app
+        .client
+        .get(app.url(&link_in(&fresh[0], "/console/verify/")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(opened.status(), StatusCode::OK);
+    // An address an admin sets is theirs to vouch for: no mail.
+    app.patch(
+        &format!("/api/users/{id}/"),
+        app.admin(),
+        json!({ "email": "budi.third@example.com" }),
+    )
+    .await
+    .assert(200);
+    run_jobs(app).await;
+    assert!(mails_to(app, "budi.third@example.com", "Verify").is_empty());
 }
 
 /// `REQUIRE_EMAIL_VERIFICATION=true`: API sign-ups wait for the link too;
@@ -415,6 +465,30 @@ async fn required_for_api_sign_ups(backend: Backend) {
         )
         .await;
     ok.assert(201);
+    // A new address must be verified again before the next registration.
+    let id = me.body["id"].as_str().expect("id");
+    app.patch(
+        &format!("/api/users/{id}/"),
+        Some(&token),
+        json!({ "email": "citra.baru@example.com" }),
+    )
+    .await
+    .assert(200);
+    let (_, third) = event_with_ticket(&app).await;
+    let held = app
+        .post(
+            "/api/registrations/",
+            Some(&token),
+            json!({ "ticket_id": third }),
+        )
+        .await;
+    held.assert(409);
+    assert_eq!(held.body["reason"], "unverified");
+    run_jobs(&app).await;
+    let sent = mails_to(&app, "citra.baru@example.com", "Verify your e-mail address");
+    let link = link_in(&sent[0], "/console/verify/");
+    let opened = app.client.get(app.url(&link)).send().await.expect("sent");
+    assert_eq!(opened.status(), StatusCode::OK);
     // The superuser (made by the CLI) never had to verify anything.
     let own = app
         .post(

@@ -52,6 +52,57 @@ pub async fn start_verification(
     Ok(())
 }
 
+/// An account changed its own address: the new one is unverified until its
+/// link is opened. Links sent to the old address stop working (they must not
+/// verify the new one); an account that was already waiting keeps whether it
+/// is held up (`required`), else it is held up only under
+/// `REQUIRE_EMAIL_VERIFICATION` — the Django service's clients change
+/// addresses and go on registering. In the change's transaction.
+pub async fn reverify_changed_address(
+    db: &impl ConnectionTrait,
+    state: &AppState,
+    user_id: Uuid,
+    origin: &str,
+) -> Result<(), sea_orm::DbErr> {
+    let now = crate::db::now();
+    account_token::Entity::update_many()
+        .col_expr(account_token::Column::UsedAt, Expr::value(now))
+        .filter(account_token::Column::UserId.eq(user_id))
+        .filter(account_token::Column::Purpose.eq(Purpose::VerifyEmail.as_str()))
+        .filter(account_token::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    match email_verification::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+    {
+        Some(waiting) => {
+            let mut waiting: email_verification::ActiveModel = waiting.into();
+            waiting.created_at = Set(now);
+            waiting.update(db).await?;
+        }
+        None => {
+            email_verification::ActiveModel {
+                user_id: Set(user_id),
+                required: Set(false),
+                created_at: Set(now),
+            }
+            .insert(db)
+            .await?;
+        }
+    }
+    issue(
+        db,
+        &state.link_key,
+        user_id,
+        Purpose::VerifyEmail,
+        origin,
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
 /// Whether a token of `purpose` was issued to `user_id` within the resend
 /// pause.
 async fn issued_lately(

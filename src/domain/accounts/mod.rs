@@ -492,7 +492,9 @@ pub async fn get_changeable(
 }
 
 /// Changes the fields given. `errors` carries what the front door already
-/// found wrong, so one answer names every bad field.
+/// found wrong, so one answer names every bad field. A person who changes
+/// their own address is sent a verification link for it (`origin`: where
+/// the link points); an address changed by an admin is theirs to vouch for.
 #[instrument(name = "update_user", skip_all, fields(user = %caller.username))]
 pub async fn update_user(
     state: &AppState,
@@ -500,6 +502,7 @@ pub async fn update_user(
     id: Uuid,
     changes: UserChanges,
     mut errors: FieldErrors,
+    origin: &str,
 ) -> DomainResult<UserWithGroups> {
     let found = get_changeable(state, caller, id).await?;
     validate_account(
@@ -565,6 +568,9 @@ pub async fn update_user(
         }
         Err(e) => return Err(e.into()),
     };
+    if updated.email_key != found.email_key && caller.id == found.id {
+        links::reverify_changed_address(&*txn, state, found.id, origin).await?;
+    }
     // A new password has its own entry; the update's names the other fields.
     let mut entries = Vec::new();
     let others = Changes::updated(&found, &updated).without("password");

@@ -324,6 +324,9 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
                     }
                 }
             },
+            // The Django service held every seat until cancelled.
+            status: "confirmed".into(),
+            hold_expires_at: None,
         };
         REGISTRATIONS.keep(
             report,
@@ -358,6 +361,11 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
             sales_end: t.sales_end,
             quota: t.quota,
             sold: count,
+            // A window set here since the last import is kept.
+            payment_window_minutes: target
+                .tickets
+                .get(&t.id)
+                .and_then(|kept| kept.payment_window_minutes),
         };
         TICKETS.keep(
             report,

@@ -19,6 +19,7 @@ mod events;
 mod fixes;
 mod golden;
 mod groups;
+mod holds;
 mod hosts;
 mod housekeeping;
 mod import_django;

@@ -1,0 +1,347 @@
+//! Payment windows (API.md §9): a priced ticket with
+//! `payment_window_minutes` holds an unpaid registration's seat until
+//! `hold_expires_at`; then the seat is free at once (no waiting for a
+//! sweep), the code is revoked, a mail says so, paying is refused with
+//! `hold_expired`, and registering again revives it with a new window.
+//! The clock is the server's own, moved forward by the test.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_field_error};
+
+crate::backend_tests!(
+    an_unpaid_hold_frees_its_seat_when_its_window_passes,
+    a_completed_payment_confirms_a_hold,
+    payment_windows_are_validated_and_free_tickets_never_wait,
+    the_workers_sweep_expires_what_nobody_asked_for,
+);
+
+/// An event on sale with one priced ticket of `quota` seats and a window.
+async fn windowed_ticket(app: &TestApp, quota: i64, minutes: Value) -> (String, String) {
+    let event = app
+        .create_event(&app.admin_token, "Gamelan Night", 100)
+        .await;
+    let mut body = TestApp::ticket_body(&event, "Reserved", quota);
+    body["payment_window_minutes"] = minutes;
+    let ticket = app.post("/api/tickets/", app.admin(), body).await;
+    ticket.assert(201);
+    (event, ticket.id())
+}
+
+async fn ticket_numbers(app: &TestApp, ticket: &str) -> (i64, i64) {
+    let t = app
+        .get(&format!("/api/tickets/{ticket}/"), app.admin())
+        .await;
+    t.assert(200);
+    (
+        t.body["sold"].as_i64().expect("sold"),
+        t.body["available"].as_i64().expect("available"),
+    )
+}
+
+async fn registration(app: &TestApp, id: &str) -> Value {
+    let r = app
+        .get(&format!("/api/registrations/{id}/"), app.admin())
+        .await;
+    r.assert(200);
+    r.body
+}
+
+async fn pass(app: &TestApp) -> dicoevent::jobs::PassReport {
+    dicoevent::jobs::run_pass(&app.state, "test-worker")
+        .await
+        .expect("a worker pass")
+}
+
+fn minutes(n: i64) -> chrono::Duration {
+    chrono::Duration::minutes(n)
+}
+
+async fn an_unpaid_hold_frees_its_seat_when_its_window_passes(app: &TestApp) {
+    let (event, ticket) = windowed_ticket(app, 1, json!(30)).await;
+    let (_, ayu) = app.user("ayu").await;
+    let (_, bima) = app.user("bima").await;
+
+    // Ayu's registration waits for her payment, for 30 minutes.
+    let held = app.register(&ayu, &ticket).await;
+    held.assert(201);
+    assert_eq!(held.body["status"], "awaiting_payment");
+    let until = chrono::DateTime::parse_from_rfc3339(
+        held.body["hold_expires_at"].as_str().expect("a hold"),
+    )
+    .expect("a time");
+    let registered =
+        chrono::DateTime::parse_from_rfc3339(held.body["registered_at"].as_str().expect("time"))
+            .expect("a time");
+    assert_eq!(until - registered, minutes(30));
+    assert_eq!(ticket_numbers(app, &ticket).await, (1, 0));
+    let refused = app.register(&bima, &ticket).await;
+    refused.assert(409);
+    assert_eq!(refused.body["detail"], "Sold out.");
+    let code = app
+        .get(
+            &format!("/api/registrations/{}/ticket/", held.id()),
+            Some(&ayu),
+        )
+        .await;
+    code.assert(200);
+    let code = code.body["code"].as_str().expect("code").to_owned();
+
+    // 31 minutes later, before any sweep: the seat is Bima's at once.
+    app.state.clock.advance(minutes(31));
+    let taken = app.register(&bima, &ticket).await;
+    taken.assert(201);
+    assert_eq!(taken.body["status"], "awaiting_payment");
+    let expired = registration(app, &held.id()).await;
+    assert_eq!(expired["status"], "expired");
+    assert_eq!(ticket_numbers(app, &ticket).await, (1, 0));
+
+    // Paying it now is refused, and nothing is written.
+    let late = app
+        .post(
+            "/api/payments/",
+            Some(&ayu),
+            json!({"registration_id": held.id(), "payment_method": "bank transfer", "amount_paid": 150000.5}),
+        )
+        .await;
+    late.assert(409);
+    assert_eq!(
+        late.body,
+        json!({"detail": "The hold has expired.", "reason": "hold_expired"})
+    );
+    let payments = app
+        .get(
+            &format!("/api/payments/?registration={}", held.id()),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(payments.body["count"], 0, "{}", payments.body);
+
+    // Its code is revoked at the door (not merely too early), and listed as
+    // such for door apps.
+    let scan = app
+        .post(
+            "/api/checkins/",
+            app.admin(),
+            json!({ "code": code, "event": event }),
+        )
+        .await;
+    scan.assert(404);
+    assert_eq!(scan.body["reason"], "revoked", "{}", scan.body);
+    let sync = app
+        .get(&format!("/api/events/{event}/checkin-sync/"), app.admin())
+        .await;
+    sync.assert(200);
+    assert!(
+        sync.body["revoked"].to_string().contains(&held.id()),
+        "{}",
+        sync.body
+    );
+
+    // Lists: the expired one only when asked for; a bad status is a 400.
+    let mine = app.get("/api/registrations/", Some(&ayu)).await;
+    assert_eq!(mine.body["count"], 0, "{}", mine.body);
+    let gone = app
+        .get("/api/registrations/?status=expired", Some(&ayu))
+        .await;
+    assert_eq!(gone.body["count"], 1);
+    assert_eq!(gone.body["registrations"][0]["id"], held.id().as_str());
+    let waiting = app
+        .get(
+            &format!("/api/registrations/?event={event}&status=awaiting_payment"),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(waiting.body["count"], 1);
+    assert_eq!(waiting.body["registrations"][0]["id"], taken.id().as_str());
+    let all = app
+        .get(&format!("/api/registrations/?event={event}"), app.admin())
+        .await;
+    assert_eq!(all.body["count"], 1, "{}", all.body);
+    assert_field_error(
+        &app.get("/api/registrations/?status=lost", app.admin())
+            .await,
+        "status",
+    );
+
+    // The mail tells Ayu (once), and the log says who expired it.
+    pass(app).await;
+    let mails = crate::signup::mails_to(app, "ayu@example.com", "has expired");
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("Register again"));
+    let log = app
+        .get(
+            &format!(
+                "/api/audit/?entity_id={}&action=registration.expired",
+                held.id()
+            ),
+            app.admin(),
+        )
+        .await;
+    log.assert(200);
+    assert_eq!(log.body["count"], 1, "{}", log.body);
+    assert_eq!(log.body["entries"][0]["actor"]["type"], "system");
+
+    // No room for Ayu while Bima holds the seat; when Bima's hold passes
+    // too, registering again revives hers (the same registration, a new
+    // window, her code good again).
+    let again = app.register(&ayu, &ticket).await;
+    again.assert(409);
+    assert_eq!(again.body["detail"], "Sold out.");
+    app.state.clock.advance(minutes(31));
+    let revived = app.register(&ayu, &ticket).await;
+    revived.assert(201);
+    assert_eq!(revived.id(), held.id());
+    assert_eq!(revived.body["status"], "awaiting_payment");
+    assert_ne!(
+        revived.body["hold_expires_at"],
+        held.body["hold_expires_at"]
+    );
+    assert_eq!(registration(app, &taken.id()).await["status"], "expired");
+    assert_eq!(ticket_numbers(app, &ticket).await, (1, 0));
+    // Known again at the door (not revoked: only too early, a month ahead).
+    let known = app
+        .post(
+            "/api/checkins/",
+            app.admin(),
+            json!({ "code": code, "event": event }),
+        )
+        .await;
+    known.assert(409);
+    assert_eq!(known.body["reason"], "not_yet_valid", "{}", known.body);
+}
+
+async fn a_completed_payment_confirms_a_hold(app: &TestApp) {
+    let (_, ticket) = windowed_ticket(app, 5, json!(15)).await;
+    let (_, citra) = app.user("citra").await;
+    let held = app.register(&citra, &ticket).await;
+    held.assert(201);
+    // Her own (pending) payment does not end the hold…
+    let payment = app
+        .post(
+            "/api/payments/",
+            Some(&citra),
+            json!({"registration_id": held.id(), "payment_method": "bank transfer", "amount_paid": 150000.5}),
+        )
+        .await;
+    payment.assert(201);
+    assert_eq!(
+        registration(app, &held.id()).await["status"],
+        "awaiting_payment"
+    );
+    // …its completion does: confirmed, no timer, never expired by a sweep.
+    app.patch(
+        &format!("/api/payments/{}/", payment.id()),
+        app.admin(),
+        json!({ "payment_status": "completed" }),
+    )
+    .await
+    .assert(200);
+    let confirmed = registration(app, &held.id()).await;
+    assert_eq!(confirmed["status"], "confirmed");
+    assert_eq!(confirmed["hold_expires_at"], Value::Null);
+    app.state.clock.advance(minutes(20));
+    assert_eq!(pass(app).await.holds_expired, 0);
+    assert_eq!(registration(app, &held.id()).await["status"], "confirmed");
+
+    // Marking a payment completed after the window passed is refused.
+    let (_, dewi) = app.user("dewi").await;
+    let late = app.register(&dewi, &ticket).await;
+    late.assert(201);
+    let pending = app
+        .post(
+            "/api/payments/",
+            Some(&dewi),
+            json!({"registration_id": late.id(), "payment_method": "bank transfer", "amount_paid": 150000.5}),
+        )
+        .await;
+    pending.assert(201);
+    app.state.clock.advance(minutes(16));
+    let refused = app
+        .patch(
+            &format!("/api/payments/{}/", pending.id()),
+            app.admin(),
+            json!({ "payment_status": "completed" }),
+        )
+        .await;
+    refused.assert(409);
+    assert_eq!(refused.body["reason"], "hold_expired");
+    let still = app
+        .get(&format!("/api/payments/{}/", pending.id()), app.admin())
+        .await;
+    assert_eq!(still.body["payment_status"], "pending");
+}
+
+async fn payment_windows_are_validated_and_free_tickets_never_wait(app: &TestApp) {
+    let event = app.create_event(&app.admin_token, "Validated", 100).await;
+    let listed = format!("/api/tickets/?event={event}");
+    for bad in [json!(0), json!(10081), json!("soon"), json!(1.5), json!(-3)] {
+        let mut body = TestApp::ticket_body(&event, "Bad", 10);
+        body["payment_window_minutes"] = bad.clone();
+        let reply = app.post("/api/tickets/", app.admin(), body).await;
+        assert_field_error(&reply, "payment_window_minutes");
+    }
+    let none = app.get(&listed, app.admin()).await;
+    assert_eq!(none.body["count"], 0, "nothing written");
+    for good in [json!(1), json!(10080), Value::Null] {
+        let mut body = TestApp::ticket_body(&event, "Good", 10);
+        body["payment_window_minutes"] = good.clone();
+        let reply = app.post("/api/tickets/", app.admin(), body).await;
+        reply.assert(201);
+        assert_eq!(reply.body["payment_window_minutes"], good);
+    }
+    // Set and removed by PATCH.
+    let mut body = TestApp::ticket_body(&event, "Patched", 10);
+    body["price"] = json!(0);
+    let free = app.post("/api/tickets/", app.admin(), body).await;
+    let path = format!("/api/tickets/{}/", free.id());
+    let set = app
+        .patch(&path, app.admin(), json!({ "payment_window_minutes": 60 }))
+        .await;
+    set.assert(200);
+    assert_eq!(set.body["payment_window_minutes"], 60);
+    // A free ticket has nothing to wait for: confirmed at once.
+    let (_, eko) = app.user("eko").await;
+    let reg = app.register(&eko, &free.id()).await;
+    reg.assert(201);
+    assert_eq!(reg.body["status"], "confirmed");
+    assert_eq!(reg.body["hold_expires_at"], Value::Null);
+    let cleared = app
+        .patch(
+            &path,
+            app.admin(),
+            json!({ "payment_window_minutes": null }),
+        )
+        .await;
+    cleared.assert(200);
+    assert_eq!(cleared.body["payment_window_minutes"], Value::Null);
+}
+
+async fn the_workers_sweep_expires_what_nobody_asked_for(app: &TestApp) {
+    let (_, ticket) = windowed_ticket(app, 10, json!(5)).await;
+    let mut held = Vec::new();
+    for name in ["fajar", "gita", "hadi"] {
+        let (_, token) = app.user(name).await;
+        let r = app.register(&token, &ticket).await;
+        r.assert(201);
+        held.push(r.id());
+    }
+    assert_eq!(pass(app).await.holds_expired, 0, "none due yet");
+    app.state.clock.advance(minutes(6));
+    let report = pass(app).await;
+    assert_eq!(report.holds_expired, 3);
+    assert_eq!(ticket_numbers(app, &ticket).await, (0, 10));
+    for id in &held {
+        assert_eq!(registration(app, id).await["status"], "expired");
+    }
+    assert_eq!(pass(app).await.holds_expired, 0, "each once");
+    for name in ["fajar", "gita", "hadi"] {
+        let told = crate::signup::mails_to(app, &format!("{name}@example.com"), "has expired");
+        assert_eq!(told.len(), 1, "{name}");
+    }
+    // Cancelling an expired registration gives back nothing a second time.
+    app.delete(&format!("/api/registrations/{}/", held[0]), app.admin())
+        .await
+        .assert(204);
+    assert_eq!(ticket_numbers(app, &ticket).await, (0, 10));
+}

@@ -261,9 +261,8 @@ pub const EXPIRY_BATCH: u64 = 500;
 /// event — at most `EXPIRY_BATCH` in one transaction: each becomes
 /// `expired`, gives its seat back to its ticket and event, has its code
 /// revoked, its person a mail, and an audit entry (`registration.expired`,
-/// by the system). The holds are locked first (skipping one a payment or a
-/// cancellation holds right now), then their tickets and events in id
-/// order. The expired ones.
+/// by the system). The holds are locked first, then their tickets and
+/// events in id order. The expired ones.
 pub async fn expire_overdue(
     db: &Database,
     event_id: Option<Uuid>,
@@ -293,17 +292,16 @@ pub async fn expire_overdue(
     }
     let postgres = db.backend() == DbBackend::Postgres;
     let txn = db.begin_write().await?;
-    // The holds first (a cancellation or a move locks its registration
-    // before the counters too); one being paid or cancelled right now is
-    // left to it.
+    // The holds first (a payment, a cancellation or a move locks its
+    // registration before any counter too), in one order for every expiry
+    // (so two never deadlock): one being paid right now is waited for, then
+    // read again (paid: no longer overdue).
     let mut locked = overdue()
         .order_by_asc(registration::Column::HoldExpiresAt)
+        .order_by_asc(registration::Column::Id)
         .limit(EXPIRY_BATCH);
     if postgres {
-        locked = locked.lock_with_behavior(
-            sea_orm::sea_query::LockType::Update,
-            sea_orm::sea_query::LockBehavior::SkipLocked,
-        );
+        locked = locked.lock_exclusive();
     }
     let still = locked.all(&*txn).await?;
     if still.is_empty() {
@@ -374,6 +372,20 @@ pub async fn expire_overdue(
     audit::record(&*txn, &audit::Context::system(), entries).await?;
     txn.commit().await?;
     Ok(expired)
+}
+
+/// Whether a ticket and its event both have a seat free now (a registration
+/// refused as sold out may try again: another process expired the holds it
+/// ran into).
+pub async fn has_room(db: &Database, ticket_id: Uuid) -> Result<bool, DbErr> {
+    let Some((t, Some(e))) = ticket::Entity::find_by_id(ticket_id)
+        .find_also_related(event::Entity)
+        .one(db.conn())
+        .await?
+    else {
+        return Ok(false);
+    };
+    Ok(t.sold < t.quota && e.registered < e.quota)
 }
 
 /// Gives an expired registration its seat back, with a new hold (`status`

@@ -343,6 +343,9 @@ pub async fn register(
                 .await?;
         if !freed.is_empty() {
             state.cache.invalidate(&[Family::Tickets]).await;
+        }
+        // Freed here, or by another process meanwhile.
+        if !freed.is_empty() || registration_writer::has_room(&state.db, rules.ticket_id).await? {
             written = write(state, caller, &new).await;
         }
     }
@@ -434,7 +437,7 @@ async fn revive_expired(
         let freed =
             registration_writer::expire_overdue(&state.db, Some(found.event_id), new.registered_at)
                 .await?;
-        if !freed.is_empty() {
+        if !freed.is_empty() || registration_writer::has_room(&state.db, found.ticket_id).await? {
             revived = registration_writer::revive(
                 &state.db,
                 &found,

@@ -5,6 +5,7 @@
 //! `hold_expired`, and registering again revives it with a new window.
 //! The clock is the server's own, moved forward by the test.
 
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_field_error};
@@ -344,4 +345,232 @@ async fn the_workers_sweep_expires_what_nobody_asked_for(app: &TestApp) {
         .await
         .assert(204);
     assert_eq!(ticket_numbers(app, &ticket).await, (0, 10));
+}
+
+/// One figure from the database.
+async fn number(app: &TestApp, sql: &str) -> i64 {
+    let row = app
+        .state
+        .db
+        .conn()
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            sql.to_owned(),
+        ))
+        .await
+        .expect("query")
+        .expect("a row");
+    row.try_get::<i64>("", "n").expect("a number")
+}
+
+/// Asserts what must hold after any mix of registrations, payments,
+/// cancellations, expiries and revivals on an event.
+async fn assert_capacity_kept(app: &TestApp, event: &str) {
+    // Per ticket: the counter is the seats held, never above the quota.
+    let wrong_tickets = number(
+        app,
+        &format!(
+            "SELECT count(*) AS n FROM tickets t WHERE t.event_id = '{event}' AND (t.sold > t.quota \
+             OR t.sold <> (SELECT count(*) FROM registrations r WHERE r.ticket_id = t.id \
+                           AND r.status <> 'expired'))"
+        ),
+    )
+    .await;
+    assert_eq!(wrong_tickets, 0, "every ticket: sold = seats held ≤ quota");
+    let wrong_event = number(
+        app,
+        &format!(
+            "SELECT count(*) AS n FROM events e WHERE e.id = '{event}' AND (e.registered > e.quota \
+             OR e.registered <> (SELECT count(*) FROM registrations r WHERE r.event_id = e.id \
+                                 AND r.status <> 'expired'))"
+        ),
+    )
+    .await;
+    assert_eq!(wrong_event, 0, "the event: registered = seats held ≤ quota");
+    // Confirmed priced registrations were paid; expired ones never were.
+    let unpaid_confirmed = number(
+        app,
+        &format!(
+            "SELECT count(*) AS n FROM registrations r WHERE r.event_id = '{event}' \
+             AND r.status = 'confirmed' AND NOT EXISTS (SELECT 1 FROM payments p \
+             WHERE p.registration_id = r.id AND p.payment_status = 'completed')"
+        ),
+    )
+    .await;
+    assert_eq!(unpaid_confirmed, 0, "confirmed means paid");
+    let paid_expired = number(
+        app,
+        &format!(
+            "SELECT count(*) AS n FROM registrations r WHERE r.event_id = '{event}' \
+             AND r.status = 'expired' AND EXISTS (SELECT 1 FROM payments p \
+             WHERE p.registration_id = r.id AND p.payment_status = 'completed')"
+        ),
+    )
+    .await;
+    assert_eq!(paid_expired, 0, "no paid registration expired");
+    // Every expired code is revoked; every hold has its timer.
+    let unrevoked = number(
+        app,
+        &format!(
+            "SELECT count(*) AS n FROM registrations r WHERE r.event_id = '{event}' \
+             AND r.status = 'expired' AND NOT EXISTS (SELECT 1 FROM registration_revocations v \
+             WHERE v.registration_id = r.id)"
+        ),
+    )
+    .await;
+    assert_eq!(unrevoked, 0, "expired codes are revoked");
+    let timeless = number(
+        app,
+        &format!(
+            "SELECT count(*) AS n FROM registrations r WHERE r.event_id = '{event}' \
+             AND r.status = 'awaiting_payment' AND r.hold_expires_at IS NULL"
+        ),
+    )
+    .await;
+    assert_eq!(timeless, 0);
+}
+
+/// The mixed race on PostgreSQL over two server processes: registrations
+/// on two windowed tickets sharing an event quota, payments, cancellations,
+/// the clock passing every hold, revivals and both servers' sweeps, all at
+/// once; then the invariants from the database. Twenty rounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn holds_never_oversell_under_a_mixed_race_on_two_servers() {
+    if crate::helpers::postgres_url().is_none() {
+        eprintln!("skipped: TEST_DATABASE_URL is not set");
+        return;
+    }
+    let app = TestApp::spawn(crate::helpers::Backend::Postgres).await;
+    let sibling = app.spawn_sibling().await;
+    let servers = [&app, &sibling];
+    // The same 120 people race in every round, each round on a new event.
+    let people = app.many_users("racer", 120).await;
+    for round in 0..20 {
+        let event = app
+            .create_event(&app.admin_token, &format!("Race {round}"), 30)
+            .await;
+        let mut tickets = Vec::new();
+        for (name, quota) in [("A", 20), ("B", 15)] {
+            let mut body = TestApp::ticket_body(&event, name, quota);
+            body["payment_window_minutes"] = json!(1);
+            let t = app.post("/api/tickets/", app.admin(), body).await;
+            t.assert(201);
+            tickets.push(t.id());
+        }
+        let status_ok = |status: u16| matches!(status, 201 | 204 | 409);
+
+        // 1. Eighty register at once, on both servers and both tickets.
+        let first =
+            futures::future::join_all(people[..80].iter().enumerate().map(|(i, (_, token))| {
+                let server = servers[i % 2];
+                let ticket = &tickets[i % 2];
+                async move { (i, server.register(token, ticket).await) }
+            }))
+            .await;
+        let held: Vec<(usize, String)> = first
+            .iter()
+            .filter(|(_, r)| r.status == 201)
+            .map(|(i, r)| (*i, r.id()))
+            .collect();
+        assert!(first.iter().all(|(_, r)| status_ok(r.status.as_u16())));
+        assert_eq!(held.len(), 30, "the event's quota, exactly");
+
+        // 2. At once: a third paid (completed by the box office), a fifth
+        // cancelled by their holders, and both servers sweep (nothing due).
+        let paid: Vec<&(usize, String)> = held.iter().filter(|(i, _)| i % 3 == 0).collect();
+        let cancelled: Vec<&(usize, String)> = held
+            .iter()
+            .filter(|(i, _)| i % 5 == 1 && i % 3 != 0)
+            .collect();
+        let payments = paid.iter().enumerate().map(|(k, (_, id))| {
+            let server = servers[k % 2];
+            async move {
+                server
+                    .post(
+                        "/api/payments/",
+                        server.admin(),
+                        json!({"registration_id": id, "payment_method": "cash", "amount_paid": 150000.5, "payment_status": "completed"}),
+                    )
+                    .await
+            }
+        });
+        let cancels = cancelled.iter().enumerate().map(|(k, (i, id))| {
+            let server = servers[k % 2];
+            let token = &people[*i].1;
+            async move {
+                server
+                    .delete(&format!("/api/registrations/{id}/"), Some(token))
+                    .await
+            }
+        });
+        let (paid_answers, cancel_answers, _) = tokio::join!(
+            futures::future::join_all(payments),
+            futures::future::join_all(cancels),
+            async {
+                tokio::join!(pass(&app), pass(&sibling));
+            }
+        );
+        for reply in paid_answers.iter().chain(&cancel_answers) {
+            assert!(matches!(reply.status.as_u16(), 201 | 204), "{}", reply.body);
+        }
+        assert_capacity_kept(&app, &event).await;
+
+        // 3. A minute and a half later every unpaid hold is overdue. At
+        // once: forty newcomers register, the unpaid pay late, some expired
+        // holders register again, and both servers sweep.
+        for server in servers {
+            server.state.clock.advance(chrono::Duration::seconds(90));
+        }
+        let unpaid: Vec<&(usize, String)> = held
+            .iter()
+            .filter(|(i, _)| i % 3 != 0 && i % 5 != 1)
+            .collect();
+        let newcomers = people[80..].iter().enumerate().map(|(k, (_, token))| {
+            let server = servers[k % 2];
+            let ticket = &tickets[k % 2];
+            async move { server.register(token, ticket).await }
+        });
+        // (The first six register again below; the others pay too late.)
+        let late = unpaid.iter().skip(6).enumerate().map(|(k, (i, id))| {
+            let server = servers[k % 2];
+            let token = &people[*i].1;
+            async move {
+                server
+                    .post(
+                        "/api/payments/",
+                        Some(token),
+                        json!({"registration_id": id, "payment_method": "bank transfer", "amount_paid": 150000.5}),
+                    )
+                    .await
+            }
+        });
+        let again = unpaid.iter().take(6).enumerate().map(|(k, (i, _))| {
+            let server = servers[(k + 1) % 2];
+            let token = &people[*i].1;
+            let ticket = &tickets[i % 2];
+            async move { server.register(token, ticket).await }
+        });
+        let (new_answers, late_answers, again_answers, _) = tokio::join!(
+            futures::future::join_all(newcomers),
+            futures::future::join_all(late),
+            futures::future::join_all(again),
+            async {
+                tokio::join!(pass(&app), pass(&sibling));
+            }
+        );
+        for reply in late_answers {
+            reply.assert(409);
+            assert_eq!(reply.body["reason"], "hold_expired", "{}", reply.body);
+        }
+        assert!(new_answers.iter().all(|r| status_ok(r.status.as_u16())));
+        assert!(again_answers.iter().all(|r| status_ok(r.status.as_u16())));
+        let taken = new_answers.iter().filter(|r| r.status == 201).count()
+            + again_answers.iter().filter(|r| r.status == 201).count();
+        // Seats free after the expiries: all but the paid ones.
+        assert_eq!(taken, (30 - paid.len()).min(46), "every freed seat sold");
+        tokio::join!(pass(&app), pass(&sibling));
+        assert_capacity_kept(&app, &event).await;
+    }
+    sibling.cleanup().await;
+    app.cleanup().await;
 }

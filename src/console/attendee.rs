@@ -226,6 +226,9 @@ struct HeldTicket {
 struct ToPay {
     /// "IDR 75,000".
     due: String,
+    /// A payment window: "Sat 5 Dec 2026 at 18:30 WIB", after which the
+    /// seat goes back on sale.
+    pay_by: Option<String>,
     /// The event's payment instructions, as the organiser wrote them.
     instructions: Option<String>,
     /// A proof was sent and waits for the organiser.
@@ -289,6 +292,17 @@ async fn render_my(
             let to_pay = (priced && matches!(paid.as_deref(), None | Some("pending" | "failed")))
                 .then(|| ToPay {
                     due: super::format::amount(&state, h.ticket.price_minor),
+                    pay_by: h
+                        .registration
+                        .hold_expires_at
+                        .filter(|_| h.registration.status == "awaiting_payment")
+                        .map(|until| {
+                            super::format::countdown(
+                                crate::domain::events::zone_of(&state, &h.event),
+                                &until,
+                                state.clock.now(),
+                            )
+                        }),
                     instructions: h.event.payment_instructions.clone(),
                     pending: paid.as_deref() == Some("pending"),
                     failed: paid.as_deref() == Some("failed"),

@@ -60,6 +60,23 @@ pub fn when_in(zone: chrono_tz::Tz, at: &DateTime<Utc>) -> String {
     relative(zone, at, "%a %-d %b %Y, %H:%M %Z")
 }
 
+/// "Sat 5 Dec 2026, 18:30 WIB (45 minutes left)": the end of a payment
+/// window, where the event happens, with the time left as of `now`.
+pub fn countdown(zone: chrono_tz::Tz, at: &DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let minutes = (*at - now).num_minutes();
+    let left = match minutes {
+        m if m < 1 => "less than a minute left".to_owned(),
+        1 => "1 minute left".to_owned(),
+        m if m < 120 => format!("{m} minutes left"),
+        m if m < 48 * 60 => format!("{} hours left", m / 60),
+        m => format!("{} days left", m / (24 * 60)),
+    };
+    format!(
+        "{} ({left})",
+        at.with_timezone(&zone).format("%a %-d %b %Y, %H:%M %Z")
+    )
+}
+
 /// When an event starts, where it happens: "Sat 10 Jan 2027, 19:00 WIB
 /// (in 40 days)".
 pub fn event_when(state: &AppState, event: &crate::db::entities::event::Model) -> String {

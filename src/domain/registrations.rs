@@ -660,8 +660,10 @@ pub struct Holding {
 /// The caller's own registrations for events not yet over, soonest first.
 pub async fn holdings(state: &AppState, caller: &Caller) -> DomainResult<Vec<Holding>> {
     let db = state.db.conn();
+    // An expired hold is no ticket any more (its person was mailed).
     let mine = registration::Entity::find()
         .filter(registration::Column::UserId.eq(caller.id))
+        .filter(registration::Column::Status.ne(registration_writer::EXPIRED))
         .all(db)
         .await?;
     let ticket_ids: Vec<Uuid> = mine.iter().map(|r| r.ticket_id).collect();

@@ -15,6 +15,7 @@ crate::backend_tests!(
     a_completed_payment_confirms_a_hold,
     payment_windows_are_validated_and_free_tickets_never_wait,
     the_workers_sweep_expires_what_nobody_asked_for,
+    the_console_sets_windows_and_shows_holds,
 );
 
 /// An event on sale with one priced ticket of `quota` seats and a window.
@@ -573,4 +574,101 @@ async fn holds_never_oversell_under_a_mixed_race_on_two_servers() {
     }
     sibling.cleanup().await;
     app.cleanup().await;
+}
+
+/// The console: the ticket form sets the window (its errors under the
+/// field), and My tickets says until when the seat is held.
+async fn the_console_sets_windows_and_shows_holds(app: &TestApp) {
+    use crate::console::{Browser, hidden, html, location};
+    let event = app
+        .create_event(&app.admin_token, "Console Night", 50)
+        .await;
+    let mut admin = Browser::new(app);
+    admin
+        .sign_in(crate::helpers::SUPERUSER, crate::helpers::PASSWORD)
+        .await;
+    let page = admin.get(&format!("/console/events/{event}/")).await;
+    html(&page, 200);
+    assert!(page.body.contains("Payment window (minutes)"));
+    let csrf = hidden(&page.body, "csrf_token");
+    let now = chrono::Utc::now();
+    let start = (now - chrono::Duration::days(1))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let end = (now + chrono::Duration::days(7))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let add = |window: &'static str| {
+        vec![
+            ("csrf_token".to_owned(), csrf.clone()),
+            ("name".to_owned(), "Reserved".to_owned()),
+            ("price".to_owned(), "75000".to_owned()),
+            ("quota".to_owned(), "10".to_owned()),
+            ("sales_start".to_owned(), start.clone()),
+            ("sales_end".to_owned(), end.clone()),
+            ("payment_window_minutes".to_owned(), window.to_owned()),
+        ]
+    };
+    let path = format!("/console/events/{event}/tickets");
+    let fields = add("0");
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let refused = admin.post(&path, &pairs).await;
+    html(&refused, 400);
+    assert!(
+        refused.body.contains("greater than or equal to 1"),
+        "{}",
+        refused.body
+    );
+    let none = app
+        .get(&format!("/api/tickets/?event={event}"), app.admin())
+        .await;
+    assert_eq!(none.body["count"], 0, "nothing written");
+    let fields = add("45");
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let added = admin.post(&path, &pairs).await;
+    assert_eq!(
+        added.status,
+        reqwest::StatusCode::SEE_OTHER,
+        "{}",
+        added.body
+    );
+    assert!(location(&added).contains(&event));
+    let tickets = app
+        .get(&format!("/api/tickets/?event={event}"), app.admin())
+        .await;
+    let ticket = tickets.body["tickets"][0].clone();
+    assert_eq!(ticket["payment_window_minutes"], 45);
+    let ticket = ticket["id"].as_str().expect("id").to_owned();
+    // The edit form shows it.
+    let edit = admin.get(&format!("/console/tickets/{ticket}/edit")).await;
+    assert!(edit.body.contains("value=\"45\""), "{}", edit.body);
+
+    let (_, _) = app.user("indah").await;
+    let mut indah = Browser::new(app);
+    indah.sign_in("indah", crate::helpers::PASSWORD).await;
+    let (token, _) = app.login_ok("indah", crate::helpers::PASSWORD).await;
+    app.register(&token, &ticket).await.assert(201);
+    let mine = indah.get("/console/my/").await;
+    html(&mine, 200);
+    assert!(
+        mine.body.contains("Your seat is held until"),
+        "{}",
+        mine.body
+    );
+    assert!(
+        mine.body.contains("(45 minutes left)") || mine.body.contains("(44 minutes left)"),
+        "{}",
+        mine.body
+    );
+    // Expired: no longer a ticket of hers.
+    app.state.clock.advance(minutes(46));
+    pass(app).await;
+    let mine = indah.get("/console/my/").await;
+    assert!(!mine.body.contains("Console Night"), "{}", mine.body);
 }

@@ -97,7 +97,14 @@ pub(super) const EVENT_FIELDS: &[&str] = &[
 ];
 
 /// The fields of the ticket form.
-pub(super) const TICKET_FIELDS: &[&str] = &["name", "price", "sales_start", "sales_end", "quota"];
+pub(super) const TICKET_FIELDS: &[&str] = &[
+    "name",
+    "price",
+    "sales_start",
+    "sales_end",
+    "quota",
+    "payment_window_minutes",
+];
 
 /// An event the caller manages (another's is a 404 page).
 pub(super) async fn managed(

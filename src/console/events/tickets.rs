@@ -184,6 +184,12 @@ async fn render_edit(
                     ("price", price_field(t.price_minor)),
                     ("quota", t.quota.to_string()),
                     (
+                        "payment_window_minutes",
+                        t.payment_window_minutes
+                            .map(|m| m.to_string())
+                            .unwrap_or_default(),
+                    ),
+                    (
                         "sales_start",
                         crate::console::format::field_datetime_in(zone, &t.sales_start),
                     ),

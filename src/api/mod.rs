@@ -21,6 +21,7 @@ pub mod registrations;
 pub mod schemas;
 pub mod tickets;
 pub mod users;
+pub mod vouchers;
 pub mod webhooks;
 
 use axum::body::{Body, Bytes};
@@ -50,6 +51,7 @@ pub fn authenticated_routes() -> OpenApiRouter<AppState> {
         .merge(media::router())
         .merge(checkins::router())
         .merge(audit::router())
+        .merge(vouchers::router())
         .merge(webhooks::router())
         .merge(openapi::router())
 }

@@ -176,6 +176,12 @@ list_envelope!(
 );
 
 list_envelope!(
+    VoucherList,
+    vouchers,
+    super::vouchers::VoucherOut,
+    "A page of vouchers, newest first."
+);
+list_envelope!(
     WebhookList,
     webhooks,
     super::webhooks::WebhookOut,

@@ -14,7 +14,7 @@ use super::body::{JsonBody, path_id};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, SentUri};
 use super::pagination::{Origin, Pagination, RegistrationList, page_request};
-use super::schemas::{FieldErrorsBody, ID_UUID, datetime, optional_datetime};
+use super::schemas::{FieldErrorsBody, ID_UUID, datetime, money, optional_datetime};
 use crate::db::entities::registration;
 use crate::domain::FieldErrors;
 use crate::domain::registrations::{self as domain, NewRegistration, RegistrationFilter};
@@ -45,6 +45,13 @@ pub struct RegistrationOut {
     #[serde(serialize_with = "optional_datetime")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub hold_expires_at: Option<DateTime<Utc>>,
+    /// The voucher it was made with (its id), or `null`.
+    #[schema(required = true)]
+    pub voucher: Option<Uuid>,
+    /// What it owes: the ticket's price after the voucher's discount.
+    #[serde(serialize_with = "money")]
+    #[schema(minimum = 0, value_type = f64)]
+    pub amount_due: i64,
 }
 
 impl From<registration::Model> for RegistrationOut {
@@ -57,6 +64,8 @@ impl From<registration::Model> for RegistrationOut {
             registered_at: r.registered_at,
             status: r.status,
             hold_expires_at: r.hold_expires_at,
+            voucher: r.voucher_id,
+            amount_due: r.amount_due_minor.unwrap_or(0),
         }
     }
 }
@@ -69,12 +78,18 @@ pub struct RegistrationWrite {
     /// managing the ticket's event.
     #[schema(required = false, value_type = Uuid)]
     pub user_id: Option<Uuid>,
+    /// A voucher's code (case-insensitive): a discount, or a hidden ticket.
+    /// Unknown, used up, expired or not for this ticket → 400 on `voucher`.
+    #[schema(required = false, value_type = String, max_length = 64)]
+    pub voucher: Option<String>,
 }
 
 /// A registration's ticket and user as sent: on PATCH either may be missing.
 pub struct RegistrationPatch {
     pub ticket_id: Option<Uuid>,
     pub user_id: Option<Uuid>,
+    /// Read on POST only.
+    pub voucher: Option<String>,
 }
 
 impl RegistrationPatch {
@@ -83,6 +98,7 @@ impl RegistrationPatch {
         let fields = RegistrationPatch {
             ticket_id: input.uuid("ticket_id", true),
             user_id: input.uuid("user_id", false),
+            voucher: input.text("voucher", crate::input::Text::optional(64)),
         };
         Ok((fields, input.errors))
     }
@@ -178,10 +194,12 @@ async fn create(
     let write = RegistrationWrite {
         ticket_id,
         user_id: fields.user_id,
+        voucher: fields.voucher,
     };
     let new = NewRegistration {
         ticket_id: write.ticket_id,
         user_id: write.user_id,
+        voucher: write.voucher,
     };
     let created = domain::register(&state, &caller, new, errors).await?;
     Ok((StatusCode::CREATED, Json(created.into())))

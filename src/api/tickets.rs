@@ -58,6 +58,9 @@ pub struct TicketOut {
     /// until cancelled (API.md §9). Only priced tickets hold seats this way.
     #[schema(minimum = 1, maximum = 10080)]
     pub payment_window_minutes: Option<i32>,
+    /// Not in the public list; registering needs a voucher that unlocks it
+    /// (those who manage the event register anyone).
+    pub hidden: bool,
 }
 
 impl From<TicketView> for TicketOut {
@@ -75,6 +78,7 @@ impl From<TicketView> for TicketOut {
             quota: t.quota,
             sold: t.sold,
             payment_window_minutes: t.payment_window_minutes,
+            hidden: t.hidden,
         }
     }
 }
@@ -97,6 +101,8 @@ pub struct TicketWrite {
     /// 1–10080 minutes, or `null` (the default): no payment window.
     #[schema(minimum = 1, maximum = 10080)]
     pub payment_window_minutes: Option<i32>,
+    /// Default false.
+    pub hidden: Option<bool>,
 }
 
 #[derive(IntoParams)]
@@ -142,6 +148,7 @@ async fn list(
         let page = domain::list(
             state,
             filters.event,
+            false,
             &ordering,
             page_request(&query),
             generation,

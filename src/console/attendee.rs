@@ -284,14 +284,18 @@ async fn render_my(
                 .code;
             let latest = shown.get(&h.registration.id);
             let paid = latest.map(|p| p.payment_status.clone());
-            let priced = h.ticket.price_minor > 0;
+            let owed = h
+                .registration
+                .amount_due_minor
+                .unwrap_or(h.ticket.price_minor);
+            let priced = owed > 0;
             let (payment, payment_class) = match paid.as_deref() {
                 None | Some("failed") if priced => ("Awaiting payment", "unpaid"),
                 other => super::format::payment_words(priced, other),
             };
             let to_pay = (priced && matches!(paid.as_deref(), None | Some("pending" | "failed")))
                 .then(|| ToPay {
-                    due: super::format::amount(&state, h.ticket.price_minor),
+                    due: super::format::amount(&state, owed),
                     pay_by: h
                         .registration
                         .hold_expires_at
@@ -664,6 +668,7 @@ async fn render_browse_event(
         let offers = tickets::list(
             state,
             Some(id),
+            false,
             &[],
             PageRequest { page: 1, size: 100 },
             None,
@@ -771,6 +776,7 @@ async fn register(
             NewRegistration {
                 ticket_id,
                 user_id: None,
+                voucher: Some(fields.get("voucher").trim().to_owned()).filter(|c| !c.is_empty()),
             },
             errors,
         )

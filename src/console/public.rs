@@ -223,6 +223,7 @@ async fn render_event(
     let offers = tickets::list(
         state,
         Some(event.id),
+        false,
         &[],
         PageRequest { page: 1, size: 100 },
         None,

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::entities::{
     audit_entry, checkin, event, group, media, payment, registration, ticket, user, user_group,
-    webhook_endpoint,
+    voucher, webhook_endpoint,
 };
 
 /// What a masked value reads as.
@@ -169,6 +169,9 @@ actions! {
     RoleRemoved => "role.removed",
     RoleImported => "role.imported",
     JobRetried => "job.retried",
+    VoucherCreated => "voucher.created",
+    VoucherUpdated => "voucher.updated",
+    VoucherDeleted => "voucher.deleted",
     WebhookCreated => "webhook.created",
     WebhookUpdated => "webhook.updated",
     WebhookDeleted => "webhook.deleted",
@@ -557,6 +560,7 @@ impl Snapshot for ticket::Model {
             ("sales_end", time(&self.sales_end)),
             ("quota", self.quota.into()),
             ("payment_window_minutes", self.payment_window_minutes.into()),
+            ("hidden", self.hidden.into()),
         ])
     }
 }
@@ -572,7 +576,7 @@ impl Snapshot for registration::Model {
         Some(self.event_id)
     }
     fn snapshot(&self) -> Map<String, Value> {
-        fields([
+        let mut shown = fields([
             ("ticket", self.ticket_id.to_string().into()),
             ("user", self.user_id.to_string().into()),
             ("event", self.event_id.to_string().into()),
@@ -582,6 +586,44 @@ impl Snapshot for registration::Model {
                 "hold_expires_at",
                 self.hold_expires_at.as_ref().map_or(Value::Null, time),
             ),
+        ]);
+        // A voucher's registration names it and what it owes (the others
+        // owe their ticket's price; the batched writer logs them so too).
+        if let Some(voucher) = self.voucher_id {
+            shown.insert("voucher".into(), voucher.to_string().into());
+            shown.insert(
+                "amount_due".into(),
+                self.amount_due_minor.map_or(Value::Null, money_json),
+            );
+        }
+        shown
+    }
+}
+
+impl Snapshot for voucher::Model {
+    fn entity_type(&self) -> &'static str {
+        "voucher"
+    }
+    fn entity_id(&self) -> String {
+        self.id.to_string()
+    }
+    fn event_id(&self) -> Option<Uuid> {
+        Some(self.event_id)
+    }
+    fn snapshot(&self) -> Map<String, Value> {
+        let tickets: Value = serde_json::from_str(&self.ticket_ids).unwrap_or(Value::Null);
+        fields([
+            ("event", self.event_id.to_string().into()),
+            ("code", self.code.clone().into()),
+            ("tickets", tickets),
+            ("discount_type", self.discount_type.clone().into()),
+            ("discount_value", money_json(self.discount_value)),
+            ("max_uses", self.max_uses.into()),
+            (
+                "valid_until",
+                self.valid_until.as_ref().map_or(Value::Null, time),
+            ),
+            ("unlocks_hidden", self.unlocks_hidden.into()),
         ])
     }
 }

@@ -130,6 +130,8 @@ pub mod ticket {
         /// How long an unpaid registration of a priced ticket keeps its
         /// seat (API.md §9); `None`: until cancelled.
         pub payment_window_minutes: Option<i32>,
+        /// Not listed publicly; registering needs a voucher that unlocks it.
+        pub hidden: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -172,6 +174,10 @@ pub mod registration {
         pub status: String,
         /// When an `awaiting_payment` registration loses its seat.
         pub hold_expires_at: Option<DateTimeUtc>,
+        /// The voucher it was made with.
+        pub voucher_id: Option<Uuid>,
+        /// What it owes: the ticket's price after the voucher's discount.
+        pub amount_due_minor: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -730,6 +736,40 @@ pub mod webhook_attempt {
         pub error: Option<String>,
         pub next_attempt_at: Option<DateTimeUtc>,
         pub attempted_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod voucher {
+    use sea_orm::entity::prelude::*;
+
+    /// A code of one event giving a discount and/or unlocking hidden
+    /// tickets (API.md §9). `uses` is a guarded counter, like `sold`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "vouchers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub event_id: Uuid,
+        /// As the organiser wrote it.
+        pub code: String,
+        /// Upper-cased: codes are case-insensitive (unique per event).
+        pub code_key: String,
+        /// A JSON array of ticket ids; empty: every ticket of the event.
+        pub ticket_ids: String,
+        /// `percent`, `fixed` or `none`.
+        pub discount_type: String,
+        /// Hundredths: of a percent (`percent`) or of the currency (`fixed`).
+        pub discount_value: i64,
+        pub max_uses: Option<i32>,
+        pub uses: i32,
+        pub valid_until: Option<DateTimeUtc>,
+        pub unlocks_hidden: bool,
+        pub created_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

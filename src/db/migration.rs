@@ -29,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(AccountMail),
             Box::new(Paying),
             Box::new(PaymentWindows),
+            Box::new(Vouchers),
         ]
     }
 }
@@ -1571,6 +1572,82 @@ impl MigrationTrait for PaymentWindows {
                 "CREATE INDEX idx_registrations_holds ON registrations (hold_expires_at, event_id) \
                  WHERE status = 'awaiting_payment'",
             )
+            .await?;
+        Ok(())
+    }
+}
+
+/// Vouchers and hidden tickets (API.md §9): a voucher is a code of one
+/// event (unique per event, case-insensitive: `code_key`), for some of its
+/// tickets or all (`ticket_ids`, a JSON array, empty = all), with a
+/// discount, a guarded use counter and an end. A registration keeps the
+/// voucher it used and what it owes (`amount_due_minor`, the price after
+/// discount; every existing registration owes its ticket's price).
+struct Vouchers;
+
+impl MigrationName for Vouchers {
+    fn name(&self) -> &str {
+        "m20261210_000021_vouchers"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Vouchers {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("tickets")
+                .add_column(boolean("hidden").default(false))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("vouchers")
+                .col(pk_uuid("id"))
+                .col(uuid("event_id"))
+                .col(string_len("code", 64))
+                .col(string_len("code_key", 64))
+                .col(text("ticket_ids").default("[]"))
+                .col(string_len("discount_type", 16))
+                .col(big_integer("discount_value").default(0))
+                .col(integer_null("max_uses"))
+                .col(integer("uses").default(0))
+                .col(timestamp_with_time_zone_null("valid_until"))
+                .col(boolean("unlocks_hidden").default(false))
+                .col(timestamp_with_time_zone("created_at"))
+                .foreign_key(&mut fk(
+                    "vouchers",
+                    "event_id",
+                    "events",
+                    ForeignKeyAction::Cascade,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(unique_index("vouchers", &["event_id", "code_key"]))
+            .await?;
+        m.alter_table(
+            Table::alter()
+                .table("registrations")
+                .add_column(uuid_null("voucher_id"))
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table("registrations")
+                .add_column(big_integer_null("amount_due_minor"))
+                .to_owned(),
+        )
+        .await?;
+        m.get_connection()
+            .execute_unprepared(
+                "UPDATE registrations SET amount_due_minor = \
+                 (SELECT price_minor FROM tickets WHERE tickets.id = registrations.ticket_id)",
+            )
+            .await?;
+        m.create_index(index("registrations", &["voucher_id"]))
             .await?;
         Ok(())
     }

@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 use super::Database;
 use super::audit::{self, Action, Actor, Entry};
-use super::entities::{event, registration, registration_revocation, ticket};
+use super::entities::{event, registration, registration_revocation, ticket, voucher};
 use super::errors::{DbFailure, classify, is_unreachable};
 use super::outbox::{KIND_CONFIRMATION, confirmation_key, enqueue_confirmation};
 
@@ -48,6 +48,8 @@ pub enum WriteRefused {
     Gone,
     /// Another registration drew the same short code (drawn again).
     CodeTaken,
+    /// Its voucher reached `max_uses` (or its end) meanwhile.
+    VoucherUsedUp,
     Failed(DbErr),
 }
 
@@ -82,8 +84,12 @@ pub async fn register(
     // about once in a billion registrations at a million; it is drawn again.
     let mut draws = 0;
     loop {
+        // A voucher's use is a counter of its own, taken in the same
+        // transaction: those registrations are written one by one.
         let written = match db.backend() {
-            DbBackend::Postgres => register_batched(db, queues, new.clone(), audit.clone()).await,
+            DbBackend::Postgres if new.voucher_id.is_none() => {
+                register_batched(db, queues, new.clone(), audit.clone()).await
+            }
             _ => insert_in_transaction(db, &new, &audit).await,
         };
         draws += 1;
@@ -115,6 +121,11 @@ async fn insert_in_transaction(
     if !take_ticket(&*txn, created.ticket_id).await? || !take_event(&*txn, created.event_id).await?
     {
         return Err(WriteRefused::SoldOut);
+    }
+    if let Some(voucher) = created.voucher_id
+        && !take_voucher(&*txn, voucher, created.registered_at).await?
+    {
+        return Err(WriteRefused::VoucherUsedUp);
     }
     audit::record_one(
         &*txn,
@@ -152,6 +163,51 @@ pub async fn take_event(db: &impl ConnectionTrait, event_id: Uuid) -> Result<boo
         .exec(db)
         .await?;
     Ok(taken.rows_affected > 0)
+}
+
+/// Takes one use of a voucher (after the ticket and event: the order of
+/// every writer); false when it is used up or past its end.
+pub async fn take_voucher(
+    db: &impl ConnectionTrait,
+    voucher_id: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, DbErr> {
+    let taken = voucher::Entity::update_many()
+        .col_expr(
+            voucher::Column::Uses,
+            Expr::col(voucher::Column::Uses).add(1),
+        )
+        .filter(voucher::Column::Id.eq(voucher_id))
+        .filter(
+            sea_orm::Condition::any()
+                .add(voucher::Column::MaxUses.is_null())
+                .add(Expr::col(voucher::Column::Uses).lt(Expr::col(voucher::Column::MaxUses))),
+        )
+        .filter(
+            sea_orm::Condition::any()
+                .add(voucher::Column::ValidUntil.is_null())
+                .add(voucher::Column::ValidUntil.gt(now)),
+        )
+        .exec(db)
+        .await?;
+    Ok(taken.rows_affected > 0)
+}
+
+/// Gives back `n` uses of a voucher (an expired or deleted registration).
+pub async fn release_voucher(
+    db: &impl ConnectionTrait,
+    voucher_id: Uuid,
+    n: i32,
+) -> Result<(), DbErr> {
+    voucher::Entity::update_many()
+        .col_expr(
+            voucher::Column::Uses,
+            Expr::col(voucher::Column::Uses).sub(n),
+        )
+        .filter(voucher::Column::Id.eq(voucher_id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 pub async fn release_ticket(db: &impl ConnectionTrait, ticket_id: Uuid) -> Result<(), DbErr> {
@@ -204,6 +260,9 @@ pub async fn delete_and_release(
     if found.status != EXPIRED {
         release_ticket(db, found.ticket_id).await?;
         release_event(db, found.event_id).await?;
+        if let Some(voucher) = found.voucher_id {
+            release_voucher(db, voucher, 1).await?;
+        }
     }
     revoke(db, &[(found.id, found.event_id)]).await?;
     Ok(true)
@@ -356,6 +415,15 @@ pub async fn expire_overdue(
             .exec(&*txn)
             .await?;
     }
+    let mut per_voucher: std::collections::BTreeMap<Uuid, i32> = Default::default();
+    for r in &still {
+        if let Some(voucher) = r.voucher_id {
+            *per_voucher.entry(voucher).or_default() += 1;
+        }
+    }
+    for (voucher, n) in per_voucher {
+        release_voucher(&*txn, voucher, n).await?;
+    }
     let pairs: Vec<(Uuid, Uuid)> = still.iter().map(|r| (r.id, r.event_id)).collect();
     revoke(&*txn, &pairs).await?;
     let mut entries = Vec::with_capacity(still.len());
@@ -388,26 +456,36 @@ pub async fn has_room(db: &Database, ticket_id: Uuid) -> Result<bool, DbErr> {
     Ok(t.sold < t.quota && e.registered < e.quota)
 }
 
-/// Gives an expired registration its seat back, with a new hold (`status`
-/// and `hold_expires_at` as a new registration of its ticket would get):
-/// false when the ticket or its event has no room (or it is no longer
-/// expired). Its code admits again.
+/// Gives an expired registration its seat back with what `new` (the
+/// registration asked for now) would have had — standing, hold, voucher,
+/// amount due: `None` when the ticket or its event has no room (or it is
+/// no longer expired). Its code admits again.
 pub async fn revive(
     db: &Database,
     found: &registration::Model,
-    status: &str,
-    hold_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    new: &registration::Model,
     context: &audit::Context,
-) -> Result<Option<registration::Model>, DbErr> {
+) -> Result<Option<registration::Model>, WriteRefused> {
     let txn = db.begin_write().await?;
     if !take_ticket(&*txn, found.ticket_id).await? || !take_event(&*txn, found.event_id).await? {
         return Ok(None);
     }
+    if let Some(voucher) = new.voucher_id
+        && !take_voucher(&*txn, voucher, new.registered_at).await?
+    {
+        return Err(WriteRefused::VoucherUsedUp);
+    }
+    let (status, hold_expires_at) = (new.status.as_str(), new.hold_expires_at);
     let revived = registration::Entity::update_many()
         .col_expr(registration::Column::Status, Expr::value(status))
         .col_expr(
             registration::Column::HoldExpiresAt,
             Expr::value(hold_expires_at),
+        )
+        .col_expr(registration::Column::VoucherId, Expr::value(new.voucher_id))
+        .col_expr(
+            registration::Column::AmountDueMinor,
+            Expr::value(new.amount_due_minor),
         )
         .filter(registration::Column::Id.eq(found.id))
         .filter(registration::Column::Status.eq(EXPIRED))
@@ -423,6 +501,8 @@ pub async fn revive(
     let after = registration::Model {
         status: status.to_owned(),
         hold_expires_at,
+        voucher_id: new.voucher_id,
+        amount_due_minor: new.amount_due_minor,
         ..found.clone()
     };
     audit::record_one(
@@ -619,10 +699,10 @@ impl Outcome {
 const BATCH_SQL: &str = r#"
 WITH req (id, user_id, outbox_id, dedupe_key, registered_at,
           audit_id, actor_type, actor_id, actor_username, ip, request_id, short_code,
-          status, hold_text, n) AS (
+          status, hold_text, amount_due, n) AS (
     SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[],
                          $8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[],
-                         $13::text[], $15::text[], $16::text[], $17::text[])
+                         $13::text[], $15::text[], $16::text[], $17::text[], $18::int8[])
         WITH ORDINALITY
 ), ticket_room AS (
     SELECT event_id, quota - sold AS room FROM tickets WHERE id = $1 FOR UPDATE
@@ -639,9 +719,9 @@ WITH req (id, user_id, outbox_id, dedupe_key, registered_at,
     WHERE k <= LEAST((SELECT room FROM ticket_room), (SELECT room FROM event_room))
 ), created AS (
     INSERT INTO registrations (id, ticket_id, user_id, event_id, registered_at, short_code,
-                               status, hold_expires_at)
+                               status, hold_expires_at, amount_due_minor)
     SELECT id, $1, user_id, (SELECT id FROM event_room), registered_at, short_code,
-           status, NULLIF(hold_text, '')::timestamptz FROM admitted
+           status, NULLIF(hold_text, '')::timestamptz, amount_due FROM admitted
     RETURNING id
 ), queued AS (
     INSERT INTO outbox (id, kind, registration_id, dedupe_key, run_at, attempts, status, created_at)
@@ -743,6 +823,10 @@ async fn insert_batch(
     let short_codes = text(&|p| Some(p.new.short_code.clone()));
     let statuses = text(&|p| Some(p.new.status.clone()));
     let holds = text(&|p| p.new.hold_expires_at.as_ref().map(audit::time_text));
+    let amounts: Vec<i64> = group
+        .iter()
+        .map(|p| p.new.amount_due_minor.unwrap_or(0))
+        .collect();
     let values: Vec<Value> = vec![
         ticket_id.into(),
         ids.into(),
@@ -761,6 +845,7 @@ async fn insert_batch(
         short_codes.into(),
         statuses.into(),
         holds.into(),
+        amounts.into(),
     ];
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, BATCH_SQL, values);
     let rows = db.conn().query_all_raw(statement).await?;

@@ -20,6 +20,7 @@ pub mod posters;
 pub mod registrations;
 mod scope;
 pub mod tickets;
+pub mod vouchers;
 pub mod webhooks;
 
 pub use caller::Caller;

@@ -60,25 +60,26 @@ pub async fn amount_due(
     db: &impl sea_orm::ConnectionTrait,
     registration_id: Uuid,
 ) -> Result<i64, sea_orm::DbErr> {
-    let price: Option<i64> = ticket::Entity::find()
+    let Some(r) = registration::Entity::find_by_id(registration_id)
+        .one(db)
+        .await?
+    else {
+        return Ok(0);
+    };
+    if let Some(due) = r.amount_due_minor {
+        return Ok(due);
+    }
+    let price: Option<i64> = ticket::Entity::find_by_id(r.ticket_id)
         .select_only()
         .column(ticket::Column::PriceMinor)
-        .filter(
-            ticket::Column::Id.in_subquery(
-                sea_orm::sea_query::Query::select()
-                    .column(registration::Column::TicketId)
-                    .from(registration::Entity)
-                    .and_where(registration::Column::Id.eq(registration_id))
-                    .to_owned(),
-            ),
-        )
         .into_tuple()
         .one(db)
         .await?;
     Ok(price.unwrap_or(0))
 }
 
-/// What each registration owes (its ticket's price), for a list.
+/// What each registration owes (what it recorded, else its ticket's
+/// price), for a list.
 pub async fn amounts_due(
     state: &AppState,
     registration_ids: &[Uuid],
@@ -86,15 +87,16 @@ pub async fn amounts_due(
     if registration_ids.is_empty() {
         return Ok(std::collections::HashMap::new());
     }
-    let rows: Vec<(Uuid, Uuid)> = registration::Entity::find()
+    let rows: Vec<(Uuid, Uuid, Option<i64>)> = registration::Entity::find()
         .select_only()
         .column(registration::Column::Id)
         .column(registration::Column::TicketId)
+        .column(registration::Column::AmountDueMinor)
         .filter(registration::Column::Id.is_in(registration_ids.iter().copied()))
         .into_tuple()
         .all(state.db.conn())
         .await?;
-    let ticket_ids: Vec<Uuid> = rows.iter().map(|(_, t)| *t).collect();
+    let ticket_ids: Vec<Uuid> = rows.iter().map(|(_, t, _)| *t).collect();
     let prices: std::collections::HashMap<Uuid, i64> = ticket::Entity::find()
         .select_only()
         .column(ticket::Column::Id)
@@ -107,7 +109,12 @@ pub async fn amounts_due(
         .collect();
     Ok(rows
         .into_iter()
-        .map(|(r, t)| (r, prices.get(&t).copied().unwrap_or(0)))
+        .map(|(r, t, due)| {
+            (
+                r,
+                due.unwrap_or_else(|| prices.get(&t).copied().unwrap_or(0)),
+            )
+        })
         .collect())
 }
 

@@ -33,6 +33,8 @@ pub use crate::db::registration_writer::delete_and_release;
 pub struct NewRegistration {
     pub ticket_id: Uuid,
     pub user_id: Option<Uuid>,
+    /// A voucher's code (API.md §9).
+    pub voucher: Option<String>,
 }
 
 /// What a list selects.
@@ -163,17 +165,21 @@ pub struct TicketRules {
     pub price_minor: i64,
     #[serde(default)]
     pub payment_window_minutes: Option<i32>,
+    #[serde(default)]
+    pub hidden: bool,
 }
 
 impl TicketRules {
-    /// A new registration's standing: on a priced ticket with a payment
-    /// window, awaiting payment until the window's end; else confirmed.
+    /// A new registration's standing: owing something on a ticket with a
+    /// payment window, awaiting payment until the window's end; else
+    /// confirmed.
     pub fn standing(
         &self,
+        amount_due_minor: i64,
         registered_at: chrono::DateTime<chrono::Utc>,
     ) -> (&'static str, Option<chrono::DateTime<chrono::Utc>>) {
         match self.payment_window_minutes {
-            Some(minutes) if self.price_minor > 0 => (
+            Some(minutes) if amount_due_minor > 0 => (
                 registration_writer::AWAITING_PAYMENT,
                 Some(registered_at + chrono::Duration::minutes(i64::from(minutes))),
             ),
@@ -223,6 +229,7 @@ async fn read_rules(state: &AppState, ticket_id: Uuid) -> DomainResult<TicketRul
             event_start: e.start_time,
             price_minor: t.price_minor,
             payment_window_minutes: t.payment_window_minutes,
+            hidden: t.hidden,
         }),
         _ => Err(DomainError::NotFound),
     }
@@ -308,6 +315,29 @@ pub async fn register(
     if target_user != caller.id {
         check_user(state, target_user, &mut errors).await?;
     }
+    // The clock holds and vouchers are judged by (moved forward in tests).
+    let registered_at = state.clock.now();
+    let mut voucher = None;
+    if let Some(rules) = &found {
+        let code = new
+            .voucher
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
+        match code {
+            Some(code) => {
+                match super::vouchers::redeemable(state, rules, code, registered_at).await? {
+                    Ok(v) => voucher = Some(v),
+                    Err(why) => errors.add("voucher", why),
+                }
+            }
+            // A hidden ticket: a voucher that unlocks it, or the box office.
+            None if rules.hidden && !caller.manages_event(rules.organizer_id) => {
+                errors.add("voucher", "This ticket is available only with a voucher.");
+            }
+            None => {}
+        }
+    }
     errors.into_result()?;
     let Some(rules) = found else {
         return Err(DomainError::NotFound);
@@ -321,9 +351,10 @@ pub async fn register(
         check_self_service(&rules)?;
     }
 
-    // The clock holds are judged by (moved forward in tests).
-    let registered_at = state.clock.now();
-    let (status, hold_expires_at) = rules.standing(registered_at);
+    let amount_due = voucher.as_ref().map_or(rules.price_minor, |v| {
+        super::vouchers::discounted(v, rules.price_minor)
+    });
+    let (status, hold_expires_at) = rules.standing(amount_due, registered_at);
     let new = registration::Model {
         id: Uuid::now_v7(),
         ticket_id: rules.ticket_id,
@@ -333,6 +364,8 @@ pub async fn register(
         short_code: crate::ticket_codes::new_short_code(),
         status: status.to_owned(),
         hold_expires_at,
+        voucher_id: voucher.as_ref().map(|v| v.id),
+        amount_due_minor: Some(amount_due),
     };
     let mut written = write(state, caller, &new).await;
     if matches!(written, Err(WriteRefused::SoldOut)) {
@@ -360,18 +393,7 @@ pub async fn register(
                 own: caller.id == target_user,
             });
         }
-        Err(WriteRefused::Gone) => {
-            return Err(DomainError::Conflict(
-                "The ticket or the user was deleted meanwhile.".into(),
-            ));
-        }
-        Err(WriteRefused::SoldOut) => return Err(DomainError::SoldOut),
-        Err(WriteRefused::CodeTaken) => {
-            return Err(DomainError::Conflict(
-                "No free short code was drawn; please try again.".into(),
-            ));
-        }
-        Err(WriteRefused::Failed(err)) => return Err(err.into()),
+        Err(other) => return Err(refused(other)),
     };
     state.cache.invalidate(&[Family::Tickets]).await;
     tracing::info!(
@@ -382,6 +404,26 @@ pub async fn register(
         rules.ticket_id
     );
     Ok(created)
+}
+
+/// Why a registration was not written, for the caller (a duplicate is
+/// answered where the caller is known).
+fn refused(why: WriteRefused) -> DomainError {
+    match why {
+        WriteRefused::Duplicate => DomainError::AlreadyRegistered { own: true },
+        WriteRefused::Gone => {
+            DomainError::Conflict("The ticket or the user was deleted meanwhile.".into())
+        }
+        WriteRefused::SoldOut => DomainError::SoldOut,
+        WriteRefused::CodeTaken => {
+            DomainError::Conflict("No free short code was drawn; please try again.".into())
+        }
+        WriteRefused::VoucherUsedUp => DomainError::Invalid(FieldErrors::single(
+            "voucher",
+            "This voucher has been used up.",
+        )),
+        WriteRefused::Failed(err) => err.into(),
+    }
 }
 
 async fn write(
@@ -425,27 +467,15 @@ async fn revive_expired(
     let Some(found) = found.filter(|f| f.status == registration_writer::EXPIRED) else {
         return Ok(None);
     };
-    let mut revived = registration_writer::revive(
-        &state.db,
-        &found,
-        &new.status,
-        new.hold_expires_at,
-        &caller.audit(),
-    )
-    .await?;
+    let context = caller.audit();
+    let revive = || registration_writer::revive(&state.db, &found, new, &context);
+    let mut revived = revive().await.map_err(refused)?;
     if revived.is_none() {
         let freed =
             registration_writer::expire_overdue(&state.db, Some(found.event_id), new.registered_at)
                 .await?;
         if !freed.is_empty() || registration_writer::has_room(&state.db, found.ticket_id).await? {
-            revived = registration_writer::revive(
-                &state.db,
-                &found,
-                &new.status,
-                new.hold_expires_at,
-                &caller.audit(),
-            )
-            .await?;
+            revived = revive().await.map_err(refused)?;
         }
     }
     state.cache.invalidate(&[Family::Tickets]).await;

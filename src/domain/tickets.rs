@@ -30,6 +30,8 @@ pub struct NewTicket {
     pub quota: i64,
     /// Minutes an unpaid registration keeps its seat (API.md §9).
     pub payment_window_minutes: Option<i32>,
+    /// Not listed publicly; registering needs a voucher that unlocks it.
+    pub hidden: bool,
 }
 
 /// The fields an update sets (`None`: unchanged).
@@ -43,6 +45,7 @@ pub struct TicketChanges {
     pub quota: Option<i64>,
     /// `Some(None)`: no window any more.
     pub payment_window_minutes: Option<Option<i32>>,
+    pub hidden: Option<bool>,
 }
 
 /// A ticket and the room its event has left (event quota minus the
@@ -89,11 +92,13 @@ async fn view(state: &AppState, ticket: ticket::Model) -> DomainResult<TicketVie
     views.pop().ok_or(DomainError::NotFound)
 }
 
-/// One page of tickets, optionally of one event; `ordering`: fields of
+/// One page of tickets, optionally of one event (hidden ones only
+/// `with_hidden`, for those who manage it); `ordering`: fields of
 /// `ORDERINGS` and whether each is descending (none: creation order).
 pub async fn list(
     state: &AppState,
     event_id: Option<Uuid>,
+    with_hidden: bool,
     ordering: &[(&str, bool)],
     page: PageRequest,
     count_generation: Option<u64>,
@@ -101,6 +106,10 @@ pub async fn list(
     let mut select = ticket::Entity::find();
     if let Some(event_id) = event_id {
         select = select.filter(ticket::Column::EventId.eq(event_id));
+    }
+    // Hidden tickets are for those who manage the event (API.md §9).
+    if !with_hidden {
+        select = select.filter(ticket::Column::Hidden.eq(false));
     }
     for (field, descending) in ordering {
         let column = match *field {
@@ -128,7 +137,7 @@ pub async fn list(
         .count(
             Family::Tickets,
             count_generation,
-            &format!("event={event_id:?}"),
+            &format!("event={event_id:?}:hidden={with_hidden}"),
             || counted.count(db),
         )
         .await?;
@@ -241,6 +250,7 @@ pub async fn create(state: &AppState, caller: &Caller, new: NewTicket) -> Domain
         quota: Set(new.quota),
         sold: Set(0),
         payment_window_minutes: Set(new.payment_window_minutes),
+        hidden: Set(new.hidden),
     }
     .insert(&*txn)
     .await?;
@@ -306,6 +316,9 @@ pub async fn update(
     // A new window applies to registrations made from now on.
     if let Some(v) = changes.payment_window_minutes {
         model.payment_window_minutes = Set(v);
+    }
+    if let Some(v) = changes.hidden {
+        model.hidden = Set(v);
     }
     if let Some(target) = &moving_to {
         model.event_id = Set(target.id);

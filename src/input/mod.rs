@@ -67,6 +67,11 @@ impl Input {
         }
     }
 
+    /// Whether `name` was sent as `null`.
+    pub fn is_null(&self, name: &str) -> bool {
+        matches!(self.map.get(name), Some(Value::Null))
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.map.contains_key(name)
     }

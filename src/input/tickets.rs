@@ -19,6 +19,8 @@ pub struct TicketPatch {
     pub quota: Option<i64>,
     /// 1–10080 minutes, or `null` (`Some(None)`): no window.
     pub payment_window_minutes: Option<Option<i32>>,
+    /// Not listed publicly (default false).
+    pub hidden: Option<bool>,
 }
 
 /// The longest payment window: a week.
@@ -38,6 +40,7 @@ impl TicketPatch {
             payment_window_minutes: input
                 .nullable_integer("payment_window_minutes", 1, MAX_PAYMENT_WINDOW)
                 .map(|minutes| minutes.and_then(|m| i32::try_from(m).ok())),
+            hidden: input.boolean("hidden", false),
         }
     }
 
@@ -51,6 +54,7 @@ impl TicketPatch {
             sales_end: self.sales_end?,
             quota: self.quota?,
             payment_window_minutes: self.payment_window_minutes.flatten(),
+            hidden: self.hidden.unwrap_or(false),
         })
     }
 }
@@ -65,6 +69,7 @@ impl From<TicketPatch> for TicketChanges {
             sales_end: p.sales_end,
             quota: p.quota,
             payment_window_minutes: p.payment_window_minutes,
+            hidden: p.hidden,
         }
     }
 }

@@ -175,6 +175,7 @@ async fn every_write_leaves_one_entry(app: &TestApp) {
             "user": [null, guest_id],
             "event": [null, event_id],
             "registered_at": [null, registration.body["registered_at"]],
+            "status": [null, "confirmed"],
         })
     );
     let payment_log = entries_of(app, &payment_id).await;

@@ -41,5 +41,6 @@ mod tickets;
 mod time_zones;
 mod upgrade;
 mod users;
+mod vouchers;
 mod walkthrough;
 mod webhooks;

@@ -51,6 +51,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/events/{id}/attendees/", &["get"]),
     ("/api/events/{id}/stats/", &["get"]),
     ("/api/audit/", &["get"]),
+    ("/api/vouchers/", &["get", "post"]),
+    ("/api/vouchers/{id}/", &["get", "put", "patch", "delete"]),
     ("/api/webhooks/", &["get", "post"]),
     ("/api/webhooks/{id}/", &["get", "put", "patch", "delete"]),
     ("/api/webhooks/{id}/rotate-secret/", &["post"]),
@@ -312,7 +314,9 @@ async fn schema_documents_every_served_route(app: &TestApp) {
             "sales_end",
             "quota",
             "sold",
-            "available"
+            "available",
+            "payment_window_minutes",
+            "hidden"
         ]
     );
     assert_eq!(schemas["Ticket"]["properties"]["price"]["type"], "number");

@@ -19,8 +19,9 @@ crate::backend_tests!(
     cancelling_registrations,
 );
 
-/// The Django service's five fields, and the box office's two (API.md §9).
-const REGISTRATION_FIELDS: [&str; 7] = [
+/// The Django service's five fields, and the box office's four (API.md §9).
+const REGISTRATION_FIELDS: [&str; 9] = [
+    "amount_due",
     "event",
     "hold_expires_at",
     "id",
@@ -28,6 +29,7 @@ const REGISTRATION_FIELDS: [&str; 7] = [
     "status",
     "ticket",
     "user",
+    "voucher",
 ];
 
 /// A 409 with a non-empty `detail` message.

@@ -19,11 +19,14 @@ crate::backend_tests!(
     several_ordering_fields,
 );
 
-const TICKET_FIELDS: [&str; 9] = [
+/// The Django service's nine fields, and the box office's two (API.md §9).
+const TICKET_FIELDS: [&str; 11] = [
     "available",
     "event",
+    "hidden",
     "id",
     "name",
+    "payment_window_minutes",
     "price",
     "quota",
     "sales_end",

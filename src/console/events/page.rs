@@ -263,6 +263,7 @@ async fn load_event_view(
     let tickets = tickets::list(
         state,
         Some(id),
+        true,
         &[],
         PageRequest { page: 1, size: 100 },
         None,

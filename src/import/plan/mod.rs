@@ -241,6 +241,16 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
         accepted_tickets.push((t, price));
     }
 
+    // What a registration of each ticket owes: its price.
+    let mut ticket_price: HashMap<Uuid, i64> = target
+        .tickets
+        .values()
+        .map(|t| (t.id, t.price_minor))
+        .collect();
+    for (t, price) in &accepted_tickets {
+        ticket_price.insert(t.id, *price);
+    }
+
     // ---- registrations: all kept but one per (ticket, user)
     REGISTRATIONS.read(report, src.registrations.len());
     let mut pair_owner: HashMap<(Uuid, Uuid), Uuid> = target
@@ -327,6 +337,14 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
             // The Django service held every seat until cancelled.
             status: "confirmed".into(),
             hold_expires_at: None,
+            // What it owes is its ticket's price, unless a voucher was used
+            // here since the last import.
+            voucher_id: target.registrations.get(&r.id).and_then(|k| k.voucher_id),
+            amount_due_minor: target
+                .registrations
+                .get(&r.id)
+                .and_then(|k| k.amount_due_minor)
+                .or_else(|| ticket_price.get(&r.ticket_id).copied()),
         };
         REGISTRATIONS.keep(
             report,
@@ -366,6 +384,7 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
                 .tickets
                 .get(&t.id)
                 .and_then(|kept| kept.payment_window_minutes),
+            hidden: target.tickets.get(&t.id).is_some_and(|kept| kept.hidden),
         };
         TICKETS.keep(
             report,

@@ -44,7 +44,15 @@ pub async fn run_job(state: &AppState, job: &outbox::Model) -> Outcome {
     super::letters::send(state, job, &email).await
 }
 
-/// The mail: what changed, as "was … / now …" lines in the event's zone.
+/// The time something was, beside the new one (whose zone is named
+/// already): "Saturday 5 December 2026 at 23:51 WIB".
+fn was_when(at: &chrono::DateTime<chrono::Utc>, zone: chrono_tz::Tz) -> String {
+    at.with_timezone(&zone)
+        .format("%A %-d %B %Y at %H:%M %Z")
+        .to_string()
+}
+
+/// The mail: what changed, as "now — was …" lines in the event's zone.
 fn letter(state: &AppState, c: &Context, change: &EventChange, paid_minor: i64) -> Letter {
     let zone = c.event.zone(state.config.time_zone);
     let name = &c.event.name;
@@ -64,20 +72,20 @@ fn letter(state: &AppState, c: &Context, change: &EventChange, paid_minor: i64) 
     } else {
         if let Some((was, now)) = &change.start_time {
             details.push(format!(
-                "Starts: {} (was {})",
+                "Starts: {} — was {}",
                 format_when(now, zone),
-                format_when(was, zone)
+                was_when(was, zone)
             ));
         }
         if let Some((was, now)) = &change.end_time {
             details.push(format!(
-                "Ends: {} (was {})",
+                "Ends: {} — was {}",
                 format_when(now, zone),
-                format_when(was, zone)
+                was_when(was, zone)
             ));
         }
         if let Some((was, now)) = &change.location {
-            details.push(format!("Place: {now} (was {was})"));
+            details.push(format!("Place: {now} — was {was}"));
         }
         details
             .push("Your ticket stays valid: nothing to do unless you can no longer come.".into());

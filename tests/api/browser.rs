@@ -1305,7 +1305,71 @@ async fn stranger(s: &mut Session<'_>, event_id: &str, event_name: &str, files: 
     s.resize(WIDTH).await;
     s.sign_out().await;
 
+    box_office(s).await;
     season_mails(s, files).await;
+}
+
+/// The box office in the console: a ticket type's payment window on its
+/// edit page; an attendee registering with a voucher and seeing until when
+/// the unpaid seat is held.
+async fn box_office(s: &mut Session<'_>) {
+    let app = s.app;
+    let mut body = TestApp::event_body("Gamelan Gala", 120);
+    body["timezone"] = json!("Asia/Jakarta");
+    let event = app.post("/api/events/", app.admin(), body).await;
+    event.assert(201);
+    let event = event.id();
+    let mut ticket = TestApp::ticket_body(&event, "Reserved seat", 100);
+    ticket["price"] = json!(250000);
+    ticket["payment_window_minutes"] = json!(30);
+    let ticket = app.post("/api/tickets/", app.admin(), ticket).await;
+    ticket.assert(201);
+    app.post(
+        "/api/vouchers/",
+        app.admin(),
+        json!({"event": event, "code": "EARLY", "discount_type": "percent", "discount_value": 20}),
+    )
+    .await
+    .assert(201);
+
+    s.sign_in(crate::helpers::SUPERUSER).await;
+    s.goto(&format!("/console/tickets/{}/edit", ticket.id()))
+        .await;
+    let window = s.wait_for("#ticket-payment_window_minutes").await;
+    assert_eq!(
+        window.prop("value").await.expect("value").as_deref(),
+        Some("30")
+    );
+    s.shot("38-ticket-window").await;
+    s.sign_out().await;
+
+    s.goto("/console/login").await;
+    s.fill("#username", "maya.sari").await;
+    s.fill("#password", "orchid-Lantern-27").await;
+    s.press("main.signin form", "Sign in").await;
+    s.wait_path("the dashboard", |p| p == "/console/").await;
+    s.goto(&format!("/console/browse/{event}/")).await;
+    s.client
+        .find(Locator::Css("details.voucher summary"))
+        .await
+        .expect("the voucher summary")
+        .click()
+        .await
+        .expect("open the voucher field");
+    s.fill("details.voucher input[name=voucher]", "early").await;
+    s.shot("39-register-with-voucher").await;
+    s.press(".offer", "Register").await;
+    s.wait_path("My tickets", |p| p == "/console/my/").await;
+    let held = s.text(".to-pay").await;
+    assert!(held.contains("IDR 200,000"), "{held}");
+    assert!(held.contains("Your seat is held until"), "{held}");
+    assert!(held.contains("minutes left"), "{held}");
+    s.shot("40-my-ticket-held").await;
+    s.resize(PHONE).await;
+    s.note_overflow("my ticket held").await;
+    s.shot("40-my-ticket-held-375").await;
+    s.resize(WIDTH).await;
+    s.sign_out().await;
 }
 
 /// The mails of a season, looked at like the others: an event's change

@@ -2,7 +2,8 @@
 //! rows in it, takes this release's migrations (DESIGN.md "Upgrades in
 //! place"): every registration gets a short code (distinct ones, then the
 //! unique index), every check-in its method, events keep no time zone,
-//! every account counts as verified.
+//! every account counts as verified; every registration is confirmed with no
+//! hold and owes its ticket's price, no ticket is hidden or has a window.
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait;
@@ -11,8 +12,9 @@ use uuid::Uuid;
 use crate::helpers::postgres_url;
 use dicoevent::db::migration::Migrator;
 
-/// The migrations this release adds (the rest are the previous release's).
-const NEW_MIGRATIONS: usize = 4;
+/// The migrations of the last two releases (the door and the attendee's
+/// way, then the box office): a database from before both is upgraded.
+const NEW_MIGRATIONS: usize = 6;
 
 fn literal(backend: DbBackend, id: Uuid) -> String {
     match backend {
@@ -46,7 +48,7 @@ async fn previous_release_with_rows(db: &DatabaseConnection) {
         ),
         format!(
             "INSERT INTO tickets (id, event_id, name, price_minor, sales_start, sales_end, quota, sold) \
-             VALUES ({}, {}, 'Regular', 0, {now}, {now}, 1000, 200)",
+             VALUES ({}, {}, 'Regular', 7500000, {now}, {now}, 1000, 200)",
             literal(b, ticket),
             literal(b, event)
         ),
@@ -141,6 +143,33 @@ async fn upgraded(db: &DatabaseConnection) {
         .expect("query")
         .expect("a count");
     assert_eq!(unverified.try_get::<i64>("", "n").expect("n"), 0);
+    // The box office: confirmed seats owing their price, nothing hidden.
+    let count = |sql: &'static str| async move {
+        db.query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .expect("query")
+        .expect("a count")
+        .try_get::<i64>("", "n")
+        .expect("n")
+    };
+    assert_eq!(
+        count(
+            "SELECT count(*) AS n FROM registrations WHERE status = 'confirmed' \
+             AND hold_expires_at IS NULL AND voucher_id IS NULL AND amount_due_minor = 7500000"
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) AS n FROM tickets WHERE hidden = false AND payment_window_minutes IS NULL"
+        )
+        .await,
+        1
+    );
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@ pub mod schemas;
 pub mod tickets;
 pub mod users;
 pub mod vouchers;
+pub mod waitlist;
 pub mod webhooks;
 
 use axum::body::{Body, Bytes};
@@ -52,6 +53,7 @@ pub fn authenticated_routes() -> OpenApiRouter<AppState> {
         .merge(checkins::router())
         .merge(audit::router())
         .merge(vouchers::router())
+        .merge(waitlist::router())
         .merge(webhooks::router())
         .merge(openapi::router())
 }

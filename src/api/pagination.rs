@@ -176,6 +176,12 @@ list_envelope!(
 );
 
 list_envelope!(
+    WaitlistList,
+    entries,
+    super::waitlist::WaitlistOut,
+    "A page of waiting-list entries, oldest first."
+);
+list_envelope!(
     VoucherList,
     vouchers,
     super::vouchers::VoucherOut,

@@ -47,7 +47,8 @@ pub struct TicketOut {
     pub sales_end: DateTime<Utc>,
     #[schema(minimum = 0)]
     pub quota: i64,
-    /// Registrations held on this ticket.
+    /// Registrations holding a seat on this ticket (open waiting-list
+    /// offers hold seats too, and are not counted here).
     #[schema(minimum = 0)]
     pub sold: i64,
     /// What this ticket can still sell: the smaller of `quota - sold` and
@@ -61,6 +62,11 @@ pub struct TicketOut {
     /// Not in the public list; registering needs a voucher that unlocks it
     /// (those who manage the event register anyone).
     pub hidden: bool,
+    /// When sold out, people may join its waiting list (`/api/waitlist/`).
+    pub waitlist: bool,
+    /// How long a waiting-list offer holds a seat.
+    #[schema(minimum = 1, maximum = 720)]
+    pub waitlist_offer_hours: i32,
 }
 
 impl From<TicketView> for TicketOut {
@@ -79,6 +85,8 @@ impl From<TicketView> for TicketOut {
             sold: t.sold,
             payment_window_minutes: t.payment_window_minutes,
             hidden: t.hidden,
+            waitlist: t.waitlist,
+            waitlist_offer_hours: t.waitlist_offer_hours,
         }
     }
 }
@@ -103,6 +111,11 @@ pub struct TicketWrite {
     pub payment_window_minutes: Option<i32>,
     /// Default false.
     pub hidden: Option<bool>,
+    /// Default false.
+    pub waitlist: Option<bool>,
+    /// 1–720, default 48.
+    #[schema(minimum = 1, maximum = 720)]
+    pub waitlist_offer_hours: Option<i32>,
 }
 
 #[derive(IntoParams)]

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::entities::{
     audit_entry, checkin, event, group, media, payment, registration, ticket, user, user_group,
-    voucher, webhook_endpoint,
+    voucher, waitlist_entry, webhook_endpoint,
 };
 
 /// What a masked value reads as.
@@ -169,6 +169,12 @@ actions! {
     RoleRemoved => "role.removed",
     RoleImported => "role.imported",
     JobRetried => "job.retried",
+    WaitlistJoined => "waitlist.joined",
+    WaitlistOffered => "waitlist.offered",
+    WaitlistAccepted => "waitlist.accepted",
+    WaitlistExpired => "waitlist.expired",
+    WaitlistLeft => "waitlist.left",
+    WaitlistClosed => "waitlist.closed",
     VoucherCreated => "voucher.created",
     VoucherUpdated => "voucher.updated",
     VoucherDeleted => "voucher.deleted",
@@ -597,6 +603,34 @@ impl Snapshot for registration::Model {
             );
         }
         shown
+    }
+}
+
+impl Snapshot for waitlist_entry::Model {
+    fn entity_type(&self) -> &'static str {
+        "waitlist_entry"
+    }
+    fn entity_id(&self) -> String {
+        self.id.to_string()
+    }
+    fn event_id(&self) -> Option<Uuid> {
+        Some(self.event_id)
+    }
+    fn snapshot(&self) -> Map<String, Value> {
+        fields([
+            ("ticket", self.ticket_id.to_string().into()),
+            ("user", self.user_id.to_string().into()),
+            ("status", self.status.clone().into()),
+            (
+                "offer_expires_at",
+                self.offer_expires_at.as_ref().map_or(Value::Null, time),
+            ),
+            (
+                "registration",
+                self.registration_id
+                    .map_or(Value::Null, |r| r.to_string().into()),
+            ),
+        ])
     }
 }
 

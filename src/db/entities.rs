@@ -82,8 +82,11 @@ pub mod event {
         pub status: String,
         pub category: String,
         pub quota: i64,
-        /// Registrations across all the event's tickets; never above `quota`.
+        /// Registrations across all the event's tickets; with `offered`,
+        /// never above `quota`.
         pub registered: i64,
+        /// Open waiting-list offers of its tickets: seats held.
+        pub offered: i64,
         pub organizer_id: Uuid,
         /// IANA name of where it happens (`NULL`: the server's `TIME_ZONE`).
         pub timezone: Option<String>,
@@ -132,6 +135,11 @@ pub mod ticket {
         pub payment_window_minutes: Option<i32>,
         /// Not listed publicly; registering needs a voucher that unlocks it.
         pub hidden: bool,
+        /// Sold out, people may queue; a freed seat is offered to the first.
+        pub waitlist: bool,
+        pub waitlist_offer_hours: i32,
+        /// Open waiting-list offers: seats held, counted with `sold`.
+        pub offered: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -769,6 +777,36 @@ pub mod voucher {
         pub uses: i32,
         pub valid_until: Option<DateTimeUtc>,
         pub unlocks_hidden: bool,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod waitlist_entry {
+    use sea_orm::entity::prelude::*;
+
+    /// A person waiting for a sold-out ticket (API.md §9): `waiting`,
+    /// `offered` (a seat held until `offer_expires_at`), then `accepted`,
+    /// `expired`, `left` or `closed`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "waitlist_entries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub ticket_id: Uuid,
+        pub event_id: Uuid,
+        pub user_id: Uuid,
+        /// The order of joining (the position is the rank among those
+        /// still waiting).
+        pub seq: i64,
+        pub status: String,
+        pub offer_expires_at: Option<DateTimeUtc>,
+        /// The registration an accepted offer became.
+        pub registration_id: Option<Uuid>,
         pub created_at: DateTimeUtc,
     }
 

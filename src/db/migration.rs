@@ -30,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(Paying),
             Box::new(PaymentWindows),
             Box::new(Vouchers),
+            Box::new(WaitingLists),
         ]
     }
 }
@@ -1648,6 +1649,70 @@ impl MigrationTrait for Vouchers {
             )
             .await?;
         m.create_index(index("registrations", &["voucher_id"]))
+            .await?;
+        Ok(())
+    }
+}
+
+/// Waiting lists (API.md §9): a ticket may take a queue when sold out. An
+/// entry waits (`seq`: its place in the order of joining), is offered a
+/// freed seat until `offer_expires_at`, and ends accepted, expired, left or
+/// closed. Open offers hold seats: `offered` on the ticket and its event,
+/// counted against the quota with `sold` and `registered`.
+struct WaitingLists;
+
+impl MigrationName for WaitingLists {
+    fn name(&self) -> &str {
+        "m20261210_000022_waiting_lists"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for WaitingLists {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for (table, column) in [
+            ("tickets", boolean("waitlist").default(false)),
+            ("tickets", integer("waitlist_offer_hours").default(48)),
+            ("tickets", big_integer("offered").default(0)),
+            ("events", big_integer("offered").default(0)),
+        ] {
+            m.alter_table(Table::alter().table(table).add_column(column).to_owned())
+                .await?;
+        }
+        m.create_table(
+            Table::create()
+                .table("waitlist_entries")
+                .col(pk_uuid("id"))
+                .col(uuid("ticket_id"))
+                .col(uuid("event_id"))
+                .col(uuid("user_id"))
+                .col(big_integer("seq"))
+                .col(string_len("status", 16))
+                .col(timestamp_with_time_zone_null("offer_expires_at"))
+                .col(uuid_null("registration_id"))
+                .col(timestamp_with_time_zone("created_at"))
+                .foreign_key(&mut fk(
+                    "waitlist_entries",
+                    "ticket_id",
+                    "tickets",
+                    ForeignKeyAction::Cascade,
+                ))
+                .foreign_key(&mut fk(
+                    "waitlist_entries",
+                    "user_id",
+                    "users",
+                    ForeignKeyAction::Cascade,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(unique_index("waitlist_entries", &["ticket_id", "user_id"]))
+            .await?;
+        m.create_index(index("waitlist_entries", &["ticket_id", "status", "seq"]))
+            .await?;
+        m.create_index(index("waitlist_entries", &["status", "offer_expires_at"]))
+            .await?;
+        m.create_index(index("waitlist_entries", &["user_id"]))
             .await?;
         Ok(())
     }

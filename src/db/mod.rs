@@ -10,6 +10,7 @@ pub mod links;
 pub mod migration;
 pub mod outbox;
 pub mod registration_writer;
+pub mod waitlist;
 pub mod webhooks;
 
 use std::sync::Arc;

@@ -137,15 +137,29 @@ async fn insert_in_transaction(
     Ok(created)
 }
 
-/// Takes one place on a ticket; false when it is sold out.
+/// Takes one place on a ticket; false when it is sold out — its open
+/// waiting-list offers hold seats, and while anyone waits for it a free seat
+/// is theirs, not the public's.
 pub async fn take_ticket(db: &impl ConnectionTrait, ticket_id: Uuid) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::{Alias, Query};
+    let waiting = Query::select()
+        .expr(Expr::val(1))
+        .from(Alias::new("waitlist_entries"))
+        .and_where(Expr::col(Alias::new("ticket_id")).eq(ticket_id))
+        .and_where(Expr::col(Alias::new("status")).eq("waiting"))
+        .to_owned();
     let taken = ticket::Entity::update_many()
         .col_expr(
             ticket::Column::Sold,
             Expr::col(ticket::Column::Sold).add(1i64),
         )
         .filter(ticket::Column::Id.eq(ticket_id))
-        .filter(Expr::col(ticket::Column::Sold).lt(Expr::col(ticket::Column::Quota)))
+        .filter(
+            Expr::col(ticket::Column::Sold)
+                .add(Expr::col(ticket::Column::Offered))
+                .lt(Expr::col(ticket::Column::Quota)),
+        )
+        .filter(Expr::exists(waiting).not())
         .exec(db)
         .await?;
     Ok(taken.rows_affected > 0)
@@ -159,7 +173,11 @@ pub async fn take_event(db: &impl ConnectionTrait, event_id: Uuid) -> Result<boo
             Expr::col(event::Column::Registered).add(1i64),
         )
         .filter(event::Column::Id.eq(event_id))
-        .filter(Expr::col(event::Column::Registered).lt(Expr::col(event::Column::Quota)))
+        .filter(
+            Expr::col(event::Column::Registered)
+                .add(Expr::col(event::Column::Offered))
+                .lt(Expr::col(event::Column::Quota)),
+        )
         .exec(db)
         .await?;
     Ok(taken.rows_affected > 0)
@@ -453,7 +471,7 @@ pub async fn has_room(db: &Database, ticket_id: Uuid) -> Result<bool, DbErr> {
     else {
         return Ok(false);
     };
-    Ok(t.sold < t.quota && e.registered < e.quota)
+    Ok(t.sold + t.offered < t.quota && e.registered + e.offered < e.quota)
 }
 
 /// Gives an expired registration its seat back with what `new` (the
@@ -705,9 +723,15 @@ WITH req (id, user_id, outbox_id, dedupe_key, registered_at,
                          $13::text[], $15::text[], $16::text[], $17::text[], $18::int8[])
         WITH ORDINALITY
 ), ticket_room AS (
-    SELECT event_id, quota - sold AS room FROM tickets WHERE id = $1 FOR UPDATE
+    -- Open offers hold seats; while anyone waits for this ticket, a freed
+    -- seat is theirs (offered by `db::waitlist`), never the public's.
+    SELECT event_id,
+           CASE WHEN EXISTS (SELECT 1 FROM waitlist_entries w
+                             WHERE w.ticket_id = $1 AND w.status = 'waiting')
+                THEN 0 ELSE quota - sold - offered END AS room
+    FROM tickets WHERE id = $1 FOR UPDATE
 ), event_room AS (
-    SELECT id, organizer_id, quota - registered AS room FROM events
+    SELECT id, organizer_id, quota - registered - offered AS room FROM events
     WHERE id = (SELECT event_id FROM ticket_room) FOR UPDATE
 ), fresh AS (
     SELECT req.*, row_number() OVER (ORDER BY n) AS k FROM req

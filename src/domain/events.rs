@@ -410,6 +410,7 @@ pub async fn create(
         category: Set(new.category),
         quota: Set(new.quota),
         registered: Set(0),
+        offered: Set(0),
         organizer_id: Set(organizer_id),
         timezone: Set(new.timezone),
         payment_instructions: Set(new.payment_instructions),

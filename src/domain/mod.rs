@@ -21,6 +21,7 @@ pub mod registrations;
 mod scope;
 pub mod tickets;
 pub mod vouchers;
+pub mod waitlist;
 pub mod webhooks;
 
 pub use caller::Caller;

@@ -376,6 +376,7 @@ pub async fn register(
                 .await?;
         if !freed.is_empty() {
             state.cache.invalidate(&[Family::Tickets]).await;
+            offer_to_those_waiting(state, &freed).await;
         }
         // Freed here, or by another process meanwhile.
         if !freed.is_empty() || registration_writer::has_room(&state.db, rules.ticket_id).await? {
@@ -423,6 +424,16 @@ fn refused(why: WriteRefused) -> DomainError {
             "This voucher has been used up.",
         )),
         WriteRefused::Failed(err) => err.into(),
+    }
+}
+
+/// The seats expired holds freed go to those waiting for their tickets.
+async fn offer_to_those_waiting(state: &AppState, freed: &[registration::Model]) {
+    let mut tickets: Vec<Uuid> = freed.iter().map(|r| r.ticket_id).collect();
+    tickets.sort();
+    tickets.dedup();
+    for ticket in tickets {
+        super::waitlist::offer_freed_seats(state, ticket).await;
     }
 }
 
@@ -474,6 +485,7 @@ async fn revive_expired(
         let freed =
             registration_writer::expire_overdue(&state.db, Some(found.event_id), new.registered_at)
                 .await?;
+        offer_to_those_waiting(state, &freed).await;
         if !freed.is_empty() || registration_writer::has_room(&state.db, found.ticket_id).await? {
             revived = revive().await.map_err(refused)?;
         }
@@ -675,6 +687,8 @@ pub async fn cancel(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult
     if !deleted {
         return Err(DomainError::NotFound);
     }
+    // Its seat goes to the first person waiting, if anyone is.
+    super::waitlist::offer_freed_seats(state, found.ticket_id).await;
     tracing::info!("Registration {} deleted by {}", found.id, caller.username);
     Ok(())
 }

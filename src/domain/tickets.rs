@@ -32,6 +32,9 @@ pub struct NewTicket {
     pub payment_window_minutes: Option<i32>,
     /// Not listed publicly; registering needs a voucher that unlocks it.
     pub hidden: bool,
+    /// A waiting list when sold out, and how long an offer holds a seat.
+    pub waitlist: bool,
+    pub waitlist_offer_hours: i32,
 }
 
 /// The fields an update sets (`None`: unchanged).
@@ -46,6 +49,8 @@ pub struct TicketChanges {
     /// `Some(None)`: no window any more.
     pub payment_window_minutes: Option<Option<i32>>,
     pub hidden: Option<bool>,
+    pub waitlist: Option<bool>,
+    pub waitlist_offer_hours: Option<i32>,
 }
 
 /// A ticket and the room its event has left (event quota minus the
@@ -60,7 +65,7 @@ impl TicketView {
     /// What this ticket can still sell: the smaller of its own room and its
     /// event's room, never below 0.
     pub fn available(&self) -> i64 {
-        let own_room = self.ticket.quota - self.ticket.sold;
+        let own_room = self.ticket.quota - self.ticket.sold - self.ticket.offered;
         std::cmp::max(std::cmp::min(own_room, self.event_room), 0)
     }
 }
@@ -76,7 +81,7 @@ async fn with_room(
         .all(db)
         .await?
         .into_iter()
-        .map(|e| (e.id, e.quota - e.registered))
+        .map(|e| (e.id, e.quota - e.registered - e.offered))
         .collect();
     Ok(tickets
         .into_iter()
@@ -251,6 +256,9 @@ pub async fn create(state: &AppState, caller: &Caller, new: NewTicket) -> Domain
         sold: Set(0),
         payment_window_minutes: Set(new.payment_window_minutes),
         hidden: Set(new.hidden),
+        waitlist: Set(new.waitlist),
+        waitlist_offer_hours: Set(new.waitlist_offer_hours),
+        offered: Set(0),
     }
     .insert(&*txn)
     .await?;
@@ -320,6 +328,12 @@ pub async fn update(
     if let Some(v) = changes.hidden {
         model.hidden = Set(v);
     }
+    if let Some(v) = changes.waitlist {
+        model.waitlist = Set(v);
+    }
+    if let Some(v) = changes.waitlist_offer_hours {
+        model.waitlist_offer_hours = Set(v);
+    }
     if let Some(target) = &moving_to {
         model.event_id = Set(target.id);
     }
@@ -333,7 +347,11 @@ pub async fn update(
     // Guards inside the UPDATE, so that a concurrent registration cannot
     // slip between the check and the change.
     if let Some(quota) = changes.quota {
-        update = update.filter(ticket::Column::Sold.lte(quota));
+        update = update.filter(
+            Expr::col(ticket::Column::Sold)
+                .add(Expr::col(ticket::Column::Offered))
+                .lte(quota),
+        );
     }
     if moving_to.is_some() {
         update = update.filter(Expr::col(ticket::Column::Sold).eq(0));
@@ -371,6 +389,10 @@ pub async fn update(
         .invalidate(&[Family::Tickets, Family::Events])
         .await;
     tracing::info!("Ticket {} updated by {}", updated.id, caller.username);
+    // A raised quota's new seats go to those waiting first.
+    if updated.quota > found.quota {
+        super::waitlist::offer_freed_seats(state, updated.id).await;
+    }
     view(state, updated).await
 }
 

@@ -21,6 +21,10 @@ pub struct TicketPatch {
     pub payment_window_minutes: Option<Option<i32>>,
     /// Not listed publicly (default false).
     pub hidden: Option<bool>,
+    /// A waiting list when sold out (default false).
+    pub waitlist: Option<bool>,
+    /// 1–720 hours an offer holds a seat (default 48).
+    pub waitlist_offer_hours: Option<i32>,
 }
 
 /// The longest payment window: a week.
@@ -41,6 +45,10 @@ impl TicketPatch {
                 .nullable_integer("payment_window_minutes", 1, MAX_PAYMENT_WINDOW)
                 .map(|minutes| minutes.and_then(|m| i32::try_from(m).ok())),
             hidden: input.boolean("hidden", false),
+            waitlist: input.boolean("waitlist", false),
+            waitlist_offer_hours: input
+                .integer("waitlist_offer_hours", false, 1, 720)
+                .and_then(|h| i32::try_from(h).ok()),
         }
     }
 
@@ -55,6 +63,8 @@ impl TicketPatch {
             quota: self.quota?,
             payment_window_minutes: self.payment_window_minutes.flatten(),
             hidden: self.hidden.unwrap_or(false),
+            waitlist: self.waitlist.unwrap_or(false),
+            waitlist_offer_hours: self.waitlist_offer_hours.unwrap_or(48),
         })
     }
 }
@@ -70,6 +80,8 @@ impl From<TicketPatch> for TicketChanges {
             quota: p.quota,
             payment_window_minutes: p.payment_window_minutes,
             hidden: p.hidden,
+            waitlist: p.waitlist,
+            waitlist_offer_hours: p.waitlist_offer_hours,
         }
     }
 }

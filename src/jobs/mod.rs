@@ -161,6 +161,9 @@ async fn run_leased(
             KIND_WEBHOOK_DISABLED => (webhooks::notify_owner(state, &claimed).await, None),
             KIND_EVENT_CHANGED => (notices::run_job(state, &claimed).await, None),
             KIND_HOLD_EXPIRED => (notices::run_hold_expired(state, &claimed).await, None),
+            crate::db::waitlist::KIND_WAITLIST_OFFER => {
+                (notices::run_waitlist_offer(state, &claimed).await, None)
+            }
             KIND_VERIFY_EMAIL => (
                 account_mails::run_job(state, &claimed, Purpose::VerifyEmail).await,
                 None,
@@ -381,17 +384,32 @@ async fn log_sent(txn: &impl ConnectionTrait, job: &outbox::Model) -> Result<(),
 pub struct PassReport {
     /// Overdue payment holds given back (API.md §9).
     pub holds_expired: usize,
+    /// Waiting-list offers made, lapsed, and entries closed (API.md §9).
+    pub offers_made: usize,
+    pub offers_lapsed: usize,
     pub reminders_scheduled: usize,
     pub sent: usize,
     pub skipped: usize,
     pub failed: usize,
 }
 
-/// One pass: expire overdue holds, schedule due reminders, then run every
-/// due job.
+/// One pass: expire overdue holds, sweep the waiting lists (lapse offers,
+/// offer free seats, close lists that no longer sell), schedule due
+/// reminders, then run every due job.
 pub async fn run_pass(state: &AppState, worker: &str) -> anyhow::Result<PassReport> {
+    let holds_expired = expire_holds(state).await?;
+    // After the holds: the seats they freed go to the people waiting.
+    let swept = crate::db::waitlist::sweep(&state.db, state.clock.now()).await?;
+    if swept != crate::db::waitlist::Swept::default() {
+        state
+            .cache
+            .invalidate(&[crate::cache::Family::Tickets])
+            .await;
+    }
     let mut report = PassReport {
-        holds_expired: expire_holds(state).await?,
+        holds_expired,
+        offers_made: swept.offered,
+        offers_lapsed: swept.lapsed,
         reminders_scheduled: reminders::schedule(state).await?,
         ..Default::default()
     };

@@ -162,3 +162,67 @@ pub async fn run_hold_expired(state: &AppState, job: &outbox::Model) -> Outcome 
     };
     super::letters::send(state, job, &email).await
 }
+
+/// The mail offering a seat to the first person waiting (API.md §9): the
+/// seat is held for them until the offer's end; they accept on My tickets.
+/// An offer accepted, left or lapsed since is not sent.
+pub async fn run_waitlist_offer(state: &AppState, job: &outbox::Model) -> Outcome {
+    use crate::db::entities::{event, ticket, user, waitlist_entry};
+    let Some(entry_id) = job
+        .payload
+        .as_deref()
+        .and_then(|p| uuid::Uuid::parse_str(p).ok())
+    else {
+        return Outcome::Skipped("the job names no waiting-list entry".into());
+    };
+    let db = state.db.conn();
+    let loaded = async {
+        let Some(entry) = waitlist_entry::Entity::find_by_id(entry_id).one(db).await? else {
+            return Ok::<_, sea_orm::DbErr>(None);
+        };
+        let person = user::Entity::find_by_id(entry.user_id).one(db).await?;
+        let seat = ticket::Entity::find_by_id(entry.ticket_id).one(db).await?;
+        let happening = event::Entity::find_by_id(entry.event_id).one(db).await?;
+        Ok(match (person, seat, happening) {
+            (Some(p), Some(t), Some(e)) => Some((entry, p, t, e)),
+            _ => None,
+        })
+    }
+    .await;
+    let (entry, person, seat, happening) = match loaded {
+        Ok(Some(found)) => found,
+        Ok(None) => return Outcome::Skipped("the entry no longer exists".into()),
+        Err(e) => return Outcome::Failed(e.into()),
+    };
+    if entry.status != crate::db::waitlist::OFFERED {
+        return Outcome::Skipped(format!("the entry is {} now", entry.status));
+    }
+    let zone = happening.zone(state.config.time_zone);
+    let name = &happening.name;
+    let mut details = vec![format!("Ticket: {}", seat.name)];
+    if let Some(until) = &entry.offer_expires_at {
+        details.push(format!(
+            "The seat is held for you until {}. After that it goes to the next person in line.",
+            format_when(until, zone)
+        ));
+    }
+    let letter = Letter {
+        to: person.email.clone(),
+        subject: format!("A seat for {name} is yours"),
+        greeting: greeting(&person),
+        headline: format!("A seat for {name} is free, and it is yours if you want it."),
+        event: Some(event_card(state, &happening)),
+        action: Some(Action {
+            label: "Accept the seat".into(),
+            url: format!("{}/console/my/", state.mail_origin()),
+        }),
+        ticket: None,
+        details,
+        footer: format!("Sent by DicoEvent because you joined the waiting list for {name}."),
+    };
+    let email = match letter.into_email() {
+        Ok(email) => email,
+        Err(e) => return Outcome::Failed(e),
+    };
+    super::letters::send(state, job, &email).await
+}

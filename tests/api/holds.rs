@@ -431,10 +431,110 @@ async fn assert_capacity_kept(app: &TestApp, event: &str) {
     assert_eq!(timeless, 0);
 }
 
+/// The open offers of an event: (entry, user).
+async fn offered_entries(app: &TestApp, event: &str) -> Vec<(String, String)> {
+    app.state
+        .db
+        .conn()
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT id::text AS id, user_id::text AS user_id FROM waitlist_entries \
+                 WHERE event_id = '{event}' AND status = 'offered'"
+            ),
+        ))
+        .await
+        .expect("query")
+        .iter()
+        .map(|row| {
+            (
+                row.try_get::<String>("", "id").expect("id"),
+                row.try_get::<String>("", "user_id").expect("user"),
+            )
+        })
+        .collect()
+}
+
+/// Asserts the waiting list and the vouchers kept their promises.
+async fn assert_line_kept(app: &TestApp, event: &str, ticket: &str) {
+    // Open offers are exactly what the counters hold for them.
+    let wrong_offers = number(
+        app,
+        &format!(
+            "SELECT count(*) AS n FROM tickets t WHERE t.event_id = '{event}' AND t.offered <> \
+             (SELECT count(*) FROM waitlist_entries w WHERE w.ticket_id = t.id AND w.status = 'offered')"
+        ),
+    )
+    .await;
+    assert_eq!(wrong_offers, 0, "ticket offers counted");
+    let wrong_event_offers = number(
+        app,
+        &format!(
+            "SELECT count(*) AS n FROM events e WHERE e.id = '{event}' AND e.offered <> \
+             (SELECT count(*) FROM waitlist_entries w WHERE w.event_id = e.id AND w.status = 'offered')"
+        ),
+    )
+    .await;
+    assert_eq!(wrong_event_offers, 0, "event offers counted");
+    let over = number(
+        app,
+        &format!(
+            "SELECT count(*) AS n FROM tickets t JOIN events e ON e.id = t.event_id \
+             WHERE t.event_id = '{event}' AND (t.sold + t.offered > t.quota \
+             OR e.registered + e.offered > e.quota)"
+        ),
+    )
+    .await;
+    assert_eq!(over, 0, "seats sold plus offered within every quota");
+    // Fairness: while anyone waits for A, A has no seat free for the public.
+    let unfair = number(
+        app,
+        &format!(
+            "SELECT count(*) AS n FROM tickets t JOIN events e ON e.id = t.event_id \
+             WHERE t.id = '{ticket}' AND EXISTS (SELECT 1 FROM waitlist_entries w \
+             WHERE w.ticket_id = t.id AND w.status = 'waiting') \
+             AND LEAST(t.quota - t.sold - t.offered, e.quota - e.registered - e.offered) > 0"
+        ),
+    )
+    .await;
+    assert_eq!(unfair, 0, "a free seat while people wait");
+    // Nobody offered twice; places in line without repeats.
+    let twice = number(
+        app,
+        &format!(
+            "SELECT count(*) AS n FROM (SELECT entity_id FROM audit_entries \
+             WHERE event_id = '{event}' AND action = 'waitlist.offered' \
+             GROUP BY entity_id HAVING count(*) > 1) x"
+        ),
+    )
+    .await;
+    assert_eq!(twice, 0, "no one offered twice");
+    let repeated = number(
+        app,
+        &format!(
+            "SELECT count(*) - count(DISTINCT seq) AS n FROM waitlist_entries WHERE ticket_id = '{ticket}'"
+        ),
+    )
+    .await;
+    assert_eq!(repeated, 0, "places in line are distinct");
+    // The voucher: its uses are the registrations holding it, at most ten.
+    let wrong_uses = number(
+        app,
+        &format!(
+            "SELECT count(*) AS n FROM vouchers v WHERE v.event_id = '{event}' AND (v.uses > 10 \
+             OR v.uses <> (SELECT count(*) FROM registrations r WHERE r.voucher_id = v.id \
+                           AND r.status <> 'expired'))"
+        ),
+    )
+    .await;
+    assert_eq!(wrong_uses, 0, "voucher uses exact and within the limit");
+}
+
 /// The mixed race on PostgreSQL over two server processes: registrations
 /// on two windowed tickets sharing an event quota, payments, cancellations,
-/// the clock passing every hold, revivals and both servers' sweeps, all at
-/// once; then the invariants from the database. Twenty rounds.
+/// the clock passing every hold, revivals, a voucher of ten uses, a waiting
+/// list (joins, offers, accepts) and both servers' sweeps, all at once; then
+/// the invariants from the database. Twenty rounds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn holds_never_oversell_under_a_mixed_race_on_two_servers() {
     if crate::helpers::postgres_url().is_none() {
@@ -446,6 +546,7 @@ async fn holds_never_oversell_under_a_mixed_race_on_two_servers() {
     let servers = [&app, &sibling];
     // The same 120 people race in every round, each round on a new event.
     let people = app.many_users("racer", 120).await;
+    let mut accepted_offers = 0;
     for round in 0..20 {
         let event = app
             .create_event(&app.admin_token, &format!("Race {round}"), 30)
@@ -454,26 +555,68 @@ async fn holds_never_oversell_under_a_mixed_race_on_two_servers() {
         for (name, quota) in [("A", 20), ("B", 15)] {
             let mut body = TestApp::ticket_body(&event, name, quota);
             body["payment_window_minutes"] = json!(1);
+            // A has a waiting list: its freed seats go to those in line.
+            body["waitlist"] = json!(name == "A");
             let t = app.post("/api/tickets/", app.admin(), body).await;
             t.assert(201);
             tickets.push(t.id());
         }
         let status_ok = |status: u16| matches!(status, 201 | 204 | 409);
 
-        // 1. Eighty register at once, on both servers and both tickets.
-        let first =
-            futures::future::join_all(people[..80].iter().enumerate().map(|(i, (_, token))| {
-                let server = servers[i % 2];
-                let ticket = &tickets[i % 2];
-                async move { (i, server.register(token, ticket).await) }
-            }))
-            .await;
+        // A voucher of ten uses, tried by every fourth person.
+        let code = format!("RACE{round}");
+        app.post(
+            "/api/vouchers/",
+            app.admin(),
+            json!({"event": event, "code": code, "discount_type": "percent", "discount_value": 10, "max_uses": 10}),
+        )
+        .await
+        .assert(201);
+        let register = |k: usize, i: usize, ticket: &String| {
+            let server = servers[k % 2];
+            let token = people[i].1.clone();
+            let body = if i % 4 == 0 {
+                json!({"ticket_id": ticket, "voucher": code})
+            } else {
+                json!({"ticket_id": ticket})
+            };
+            async move { server.post("/api/registrations/", Some(&token), body).await }
+        };
+
+        // 1. Eighty register at once, on both servers and both tickets;
+        // those turned away from A join its waiting list, at once too.
+        let first = futures::future::join_all((0..80).map(|i| {
+            let attempt = register(i, i, &tickets[i % 2]);
+            async move { (i, attempt.await) }
+        }))
+        .await;
+        let turned_away: Vec<usize> = first
+            .iter()
+            .filter(|(i, r)| i % 2 == 0 && r.status == 409)
+            .map(|(i, _)| *i)
+            .collect();
+        let joins = futures::future::join_all(turned_away.iter().enumerate().map(|(k, i)| {
+            let server = servers[k % 2];
+            let token = &people[*i].1;
+            let ticket = &tickets[0];
+            async move {
+                server
+                    .post("/api/waitlist/", Some(token), json!({"ticket_id": ticket}))
+                    .await
+            }
+        }))
+        .await;
+        for reply in &joins {
+            assert!(matches!(reply.status.as_u16(), 201 | 409), "{}", reply.body);
+        }
         let held: Vec<(usize, String)> = first
             .iter()
             .filter(|(_, r)| r.status == 201)
             .map(|(i, r)| (*i, r.id()))
             .collect();
-        assert!(first.iter().all(|(_, r)| status_ok(r.status.as_u16())));
+        for (_, r) in &first {
+            assert!(matches!(r.status.as_u16(), 201 | 400 | 409), "{}", r.body);
+        }
         assert_eq!(held.len(), 30, "the event's quota, exactly");
 
         // 2. At once: a third paid (completed by the box office), a fifth
@@ -565,13 +708,43 @@ async fn holds_never_oversell_under_a_mixed_race_on_two_servers() {
         }
         assert!(new_answers.iter().all(|r| status_ok(r.status.as_u16())));
         assert!(again_answers.iter().all(|r| status_ok(r.status.as_u16())));
-        let taken = new_answers.iter().filter(|r| r.status == 201).count()
-            + again_answers.iter().filter(|r| r.status == 201).count();
-        // Seats free after the expiries: all but the paid ones.
-        assert_eq!(taken, (30 - paid.len()).min(46), "every freed seat sold");
+        // 4. Everyone offered a seat accepts it, at once, on both servers,
+        // while both sweep again.
+        tokio::join!(pass(&app), pass(&sibling));
+        let offered = offered_entries(&app, &event).await;
+        let (accepts, _) = tokio::join!(
+            futures::future::join_all(offered.iter().enumerate().map(|(k, (entry, user))| {
+                let server = servers[k % 2];
+                let token = people
+                    .iter()
+                    .find(|(id, _)| id == user)
+                    .map(|(_, t)| t.clone())
+                    .expect("a racer");
+                async move {
+                    server
+                        .post(
+                            &format!("/api/waitlist/{entry}/accept/"),
+                            Some(&token),
+                            json!({}),
+                        )
+                        .await
+                }
+            })),
+            async {
+                tokio::join!(pass(&app), pass(&sibling));
+            }
+        );
+        for reply in &accepts {
+            assert!(matches!(reply.status.as_u16(), 201 | 409), "{}", reply.body);
+        }
+        accepted_offers += accepts.iter().filter(|r| r.status == 201).count();
         tokio::join!(pass(&app), pass(&sibling));
         assert_capacity_kept(&app, &event).await;
+        assert_line_kept(&app, &event, &tickets[0]).await;
     }
+    // The line was used: seats freed by cancellations went to people in it.
+    assert!(accepted_offers > 0, "no offer was ever accepted");
+    eprintln!("mixed race: {accepted_offers} waiting-list offers accepted over 20 rounds");
     sibling.cleanup().await;
     app.cleanup().await;
 }

@@ -42,5 +42,6 @@ mod time_zones;
 mod upgrade;
 mod users;
 mod vouchers;
+mod waitlist;
 mod walkthrough;
 mod webhooks;

@@ -52,6 +52,9 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/events/{id}/stats/", &["get"]),
     ("/api/audit/", &["get"]),
     ("/api/vouchers/", &["get", "post"]),
+    ("/api/waitlist/", &["get", "post"]),
+    ("/api/waitlist/{id}/", &["get", "delete"]),
+    ("/api/waitlist/{id}/accept/", &["post"]),
     ("/api/vouchers/{id}/", &["get", "put", "patch", "delete"]),
     ("/api/webhooks/", &["get", "post"]),
     ("/api/webhooks/{id}/", &["get", "put", "patch", "delete"]),
@@ -316,7 +319,9 @@ async fn schema_documents_every_served_route(app: &TestApp) {
             "sold",
             "available",
             "payment_window_minutes",
-            "hidden"
+            "hidden",
+            "waitlist",
+            "waitlist_offer_hours"
         ]
     );
     assert_eq!(schemas["Ticket"]["properties"]["price"]["type"], "number");

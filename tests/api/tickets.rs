@@ -19,8 +19,8 @@ crate::backend_tests!(
     several_ordering_fields,
 );
 
-/// The Django service's nine fields, and the box office's two (API.md §9).
-const TICKET_FIELDS: [&str; 11] = [
+/// The Django service's nine fields, and the box office's four (API.md §9).
+const TICKET_FIELDS: [&str; 13] = [
     "available",
     "event",
     "hidden",
@@ -32,6 +32,8 @@ const TICKET_FIELDS: [&str; 11] = [
     "sales_end",
     "sales_start",
     "sold",
+    "waitlist",
+    "waitlist_offer_hours",
 ];
 
 /// A ticket body with fixed dates and the given price.

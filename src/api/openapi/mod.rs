@@ -83,6 +83,7 @@ expired token is refused with 401 on every route that reads the header, public o
         (name = "posters", description = "Event posters in object storage"),
         (name = "checkins", description = "Signed ticket codes and check-in at the door"),
         (name = "audit", description = "The audit log: who changed what, and when"),
+        (name = "waitlist", description = "Waiting lists of sold-out tickets: places in line, offers of freed seats"),
         (name = "vouchers", description = "Vouchers of an event: discounts and hidden tickets, with a use counter that never passes its limit"),
         (name = "webhooks", description = "Webhook endpoints: signed messages made from the audit log (Standard Webhooks)"),
         (name = "operations", description = "Health, readiness and metrics"),

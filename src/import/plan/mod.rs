@@ -385,6 +385,12 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
                 .get(&t.id)
                 .and_then(|kept| kept.payment_window_minutes),
             hidden: target.tickets.get(&t.id).is_some_and(|kept| kept.hidden),
+            waitlist: target.tickets.get(&t.id).is_some_and(|kept| kept.waitlist),
+            waitlist_offer_hours: target
+                .tickets
+                .get(&t.id)
+                .map_or(48, |kept| kept.waitlist_offer_hours),
+            offered: target.tickets.get(&t.id).map_or(0, |kept| kept.offered),
         };
         TICKETS.keep(
             report,
@@ -454,6 +460,8 @@ pub fn plan(src: &Snapshot, target: &Target, now: DateTime<Utc>, report: &mut Re
             category: e.category.clone(),
             quota: e.quota,
             registered: count,
+            // Offers of a waiting list set up here since stay open.
+            offered: existing.map_or(0, |x| x.offered),
             organizer_id: e.organizer_id,
             // Django had one zone for all: the server's, until set here.
             timezone: existing.and_then(|x| x.timezone.clone()),

@@ -575,7 +575,7 @@ async fn holds_never_oversell_under_a_mixed_race_on_two_servers() {
         let register = |k: usize, i: usize, ticket: &String| {
             let server = servers[k % 2];
             let token = people[i].1.clone();
-            let body = if i % 4 == 0 {
+            let body = if i.is_multiple_of(4) {
                 json!({"ticket_id": ticket, "voucher": code})
             } else {
                 json!({"ticket_id": ticket})

@@ -43,6 +43,18 @@ pub fn router() -> Router<AppState> {
         .route("/console/payments/{id}/proof", get(show_proof))
         .route("/console/browse", get(browse))
         .route("/console/browse/{id}", get(browse_event).post(register))
+        .route(
+            "/console/browse/{id}/waitlist",
+            axum::routing::post(join_waitlist),
+        )
+        .route(
+            "/console/waitlist/{id}/accept",
+            axum::routing::post(accept_offer),
+        )
+        .route(
+            "/console/waitlist/{id}/leave",
+            axum::routing::post(leave_waitlist),
+        )
 }
 
 /// An event row of the dashboard.
@@ -241,11 +253,23 @@ struct ToPay {
     error: Option<String>,
 }
 
+/// A waiting-list entry of "My tickets" (waiting or offered).
+struct LineRow {
+    id: Uuid,
+    event: String,
+    ticket: String,
+    /// "Number 3 in line" while waiting.
+    position: Option<i64>,
+    /// "Sat 5 Dec 2026, 18:30 WIB (23 hours left)" while a seat is offered.
+    offered_until: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "my.html")]
 struct MyTickets<'a> {
     frame: &'a Frame,
     tickets: Vec<HeldTicket>,
+    lines: Vec<LineRow>,
 }
 
 /// The QR code as markup to put in the page (without its XML prologue).
@@ -340,16 +364,51 @@ async fn render_my(
                 to_pay,
             });
         }
-        Ok::<_, DomainError>(tickets)
+        let entries = crate::domain::waitlist::list(
+            &state,
+            &caller,
+            None,
+            PageRequest { page: 1, size: 100 },
+        )
+        .await?
+        .items;
+        let mut lines = Vec::new();
+        for place in entries.into_iter().filter(|p| {
+            p.entry.user_id == caller.id && matches!(p.entry.status.as_str(), "waiting" | "offered")
+        }) {
+            let (t, _) = match tickets::get(&state, place.entry.ticket_id).await {
+                Ok(view) => (view.ticket, ()),
+                Err(DomainError::NotFound) => continue,
+                Err(e) => return Err(e),
+            };
+            let event = crate::domain::events::by_ids(&state, &[place.entry.event_id]).await?;
+            let Some(event) = event.into_values().next() else {
+                continue;
+            };
+            let zone = crate::domain::events::zone_of(&state, &event);
+            lines.push(LineRow {
+                id: place.entry.id,
+                event: event.name,
+                ticket: t.name,
+                position: place.position,
+                offered_until: place
+                    .entry
+                    .offer_expires_at
+                    .filter(|_| place.entry.status == "offered")
+                    .map(|until| super::format::countdown(zone, &until, state.clock.now())),
+            });
+        }
+        Ok::<_, DomainError>((tickets, lines))
     }
     .await;
-    let tickets = match result {
+    let (tickets, lines) = match result {
         Ok(found) => found,
         Err(e) => return refusal(e),
     };
     let html = MyTickets {
         frame: &frame,
         tickets,
+        lines,
     }
     .render();
     render(&frame, status, html)
@@ -628,6 +687,8 @@ struct OfferRow {
     available: i64,
     sales: String,
     on_sale: bool,
+    /// Sold out, with a waiting list one may join now.
+    waitlist_open: bool,
 }
 
 #[derive(Template)]
@@ -704,7 +765,9 @@ async fn render_browse_event(
                 let available = t.available();
                 let (on_sale, sales) =
                     super::format::sales_state(open, &t.ticket, available, |at| when(state, at));
+                let selling = open && t.ticket.sales_start <= now && now < t.ticket.sales_end;
                 OfferRow {
+                    waitlist_open: t.ticket.waitlist && selling && !on_sale,
                     id: t.ticket.id,
                     price: super::format::price(state, t.ticket.price_minor),
                     name: t.ticket.name,
@@ -805,6 +868,82 @@ async fn register(
             let words = e.to_string();
             render_browse_event(&state, visit, &id, StatusCode::CONFLICT, Some(words)).await
         }
+        Err(e) => refusal(e),
+    }
+}
+
+/// Joins a sold-out ticket's waiting list from the event's page.
+async fn join_waitlist(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let here = format!("/console/browse/{id}/");
+    let (visit, fields) = page_or_return!(posted(&state, &headers, &body, &here).await);
+    let Ok(ticket_id) = Uuid::parse_str(fields.get("ticket_id").trim()) else {
+        return render_browse_event(
+            &state,
+            visit,
+            &id,
+            StatusCode::BAD_REQUEST,
+            Some("Choose a ticket.".into()),
+        )
+        .await;
+    };
+    match crate::domain::waitlist::join(&state, &visit.caller, ticket_id, FieldErrors::default())
+        .await
+    {
+        Ok(placed) => redirect_with(
+            &state,
+            "/console/my/",
+            "ok",
+            &format!(
+                "You are number {} in line. If a seat frees, it is offered to you by mail.",
+                placed.position.unwrap_or(1)
+            ),
+        ),
+        Err(e @ (DomainError::Conflict(_) | DomainError::Invalid(_))) => {
+            let words = refusal_words(&e);
+            render_browse_event(&state, visit, &id, StatusCode::CONFLICT, Some(words)).await
+        }
+        Err(e) => refusal(e),
+    }
+}
+
+/// Accepts the seat offered from a waiting list: the registration.
+async fn accept_offer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (visit, _) = page_or_return!(posted(&state, &headers, &body, "/console/my/").await);
+    let id = page_or_return!(super::path_uuid(&id));
+    match crate::domain::waitlist::accept(&state, &visit.caller, id).await {
+        Ok(_) => redirect_with(
+            &state,
+            "/console/my/",
+            "ok",
+            "The seat is yours. Your ticket and its QR code are below.",
+        ),
+        Err(DomainError::Conflict(words)) => redirect_with(&state, "/console/my/", "error", &words),
+        Err(e) => refusal(e),
+    }
+}
+
+/// Leaves a waiting list (an offered seat goes to the next person).
+async fn leave_waitlist(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (visit, _) = page_or_return!(posted(&state, &headers, &body, "/console/my/").await);
+    let id = page_or_return!(super::path_uuid(&id));
+    match crate::domain::waitlist::leave(&state, &visit.caller, id).await {
+        Ok(()) => redirect_with(&state, "/console/my/", "ok", "You left the waiting list."),
+        Err(DomainError::Conflict(words)) => redirect_with(&state, "/console/my/", "error", &words),
         Err(e) => refusal(e),
     }
 }

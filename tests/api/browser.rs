@@ -1342,6 +1342,20 @@ async fn box_office(s: &mut Session<'_>) {
     );
     s.shot("38-ticket-window").await;
     s.sign_out().await;
+    // A sold-out ticket type with a waiting list.
+    let mut front = TestApp::ticket_body(&event, "Front row", 1);
+    front["price"] = json!(400000);
+    front["waitlist"] = json!(true);
+    let front = app.post("/api/tickets/", app.admin(), front).await;
+    front.assert(201);
+    let (first_id, _) = app.user("frontrow").await;
+    app.post(
+        "/api/registrations/",
+        app.admin(),
+        json!({"ticket_id": front.id(), "user_id": first_id}),
+    )
+    .await
+    .assert(201);
 
     s.goto("/console/login").await;
     s.fill("#username", "maya.sari").await;
@@ -1364,10 +1378,26 @@ async fn box_office(s: &mut Session<'_>) {
     assert!(held.contains("IDR 200,000"), "{held}");
     assert!(held.contains("Your seat is held until"), "{held}");
     assert!(held.contains("minutes left"), "{held}");
+    // The sold-out one: in line.
+    s.goto(&format!("/console/browse/{event}/")).await;
+    s.press(".offers", "Join the waiting list").await;
+    s.wait_path("My tickets", |p| p == "/console/my/").await;
+    assert!(s.text(".lines").await.contains("Number 1 in line"));
     s.shot("40-my-ticket-held").await;
     s.resize(PHONE).await;
     s.note_overflow("my ticket held").await;
     s.shot("40-my-ticket-held-375").await;
+    s.resize(WIDTH).await;
+    s.sign_out().await;
+    // The organiser's box office: vouchers with their uses, who waits.
+    s.sign_in(crate::helpers::SUPERUSER).await;
+    s.goto(&format!("/console/events/{event}/#vouchers")).await;
+    assert!(s.text("#vouchers").await.contains("1 (no limit)"));
+    assert!(s.text("#waiting").await.contains("maya@example.com"));
+    s.shot("41-event-box-office").await;
+    s.resize(PHONE).await;
+    s.note_overflow("event box office").await;
+    s.shot("41-event-box-office-375").await;
     s.resize(WIDTH).await;
     s.sign_out().await;
 }

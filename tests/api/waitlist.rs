@@ -14,6 +14,7 @@ crate::backend_tests!(
     joining_is_refused_while_seats_remain_and_for_the_wrong_people,
     no_offers_once_sales_have_closed,
     entries_are_their_persons_and_their_organisers,
+    the_console_queues_offers_and_lists_the_box_office,
 );
 
 /// An event with one sold-out ticket of `quota` seats and a waiting list;
@@ -364,4 +365,153 @@ async fn positions_are_exact_under_concurrent_joins() {
     assert_eq!(row.try_get::<i64>("", "span").expect("span"), 40);
     sibling.cleanup().await;
     app.cleanup().await;
+}
+
+/// The console: a sold-out ticket offers "Join the waiting list"; My
+/// tickets shows the place in line, then the offer with "Accept the seat";
+/// the event page lists vouchers (added and disabled from its form) and
+/// who is waiting.
+async fn the_console_queues_offers_and_lists_the_box_office(app: &TestApp) {
+    use crate::console::{Browser, hidden, html, location};
+    let (event, ticket, holders) = sold_out(app, 1).await;
+    app.user("lina").await;
+    let mut lina = Browser::new(app);
+    lina.sign_in("lina", crate::helpers::PASSWORD).await;
+    let page = lina.get(&format!("/console/browse/{event}/")).await;
+    html(&page, 200);
+    assert!(page.body.contains("Join the waiting list"), "{}", page.body);
+    let csrf = hidden(&page.body, "csrf_token");
+    let joined = lina
+        .post(
+            &format!("/console/browse/{event}/waitlist"),
+            &[("csrf_token", &csrf), ("ticket_id", &ticket)],
+        )
+        .await;
+    assert_eq!(location(&joined), "/console/my/");
+    let mine = lina.get("/console/my/").await;
+    assert!(
+        mine.body.contains("You are number 1 in line"),
+        "{}",
+        mine.body
+    );
+    assert!(mine.body.contains("Number <strong>1</strong> in line"));
+    // Joining twice: the reason, on the event's page.
+    let again = lina
+        .post(
+            &format!("/console/browse/{event}/waitlist"),
+            &[("csrf_token", &csrf), ("ticket_id", &ticket)],
+        )
+        .await;
+    html(&again, 409);
+    assert!(again.body.contains("already on this waiting list"));
+
+    // The organiser's page lists her, and the vouchers form works.
+    let mut admin = Browser::new(app);
+    admin
+        .sign_in(crate::helpers::SUPERUSER, crate::helpers::PASSWORD)
+        .await;
+    let event_page = admin.get(&format!("/console/events/{event}/")).await;
+    assert!(
+        event_page.body.contains("lina@example.com"),
+        "{}",
+        event_page.body
+    );
+    assert!(event_page.body.contains("Number 1 in line"));
+    let admin_csrf = hidden(&event_page.body, "csrf_token");
+    let bad = admin
+        .post(
+            &format!("/console/events/{event}/vouchers"),
+            &[
+                ("csrf_token", admin_csrf.as_str()),
+                ("code", "has space"),
+                ("discount_type", "percent"),
+                ("discount_value", "20"),
+            ],
+        )
+        .await;
+    html(&bad, 400);
+    assert!(
+        bad.body.contains("letters, digits, hyphens or underscores"),
+        "{}",
+        bad.body
+    );
+    let added = admin
+        .post(
+            &format!("/console/events/{event}/vouchers"),
+            &[
+                ("csrf_token", admin_csrf.as_str()),
+                ("code", "GUEST"),
+                ("discount_type", "percent"),
+                ("discount_value", "20"),
+                ("max_uses", "5"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        added.status,
+        reqwest::StatusCode::SEE_OTHER,
+        "{}",
+        added.body
+    );
+    let listed = admin.get(&format!("/console/events/{event}/")).await;
+    assert!(
+        listed.body.contains("<code>GUEST</code>"),
+        "{}",
+        listed.body
+    );
+    assert!(listed.body.contains("20 % off"));
+    assert!(listed.body.contains("0 of 5"));
+    let vouchers = app
+        .get(&format!("/api/vouchers/?event={event}"), app.admin())
+        .await;
+    let voucher = vouchers.body["vouchers"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let disabled = admin
+        .post(
+            &format!("/console/vouchers/{voucher}/disable"),
+            &[
+                ("csrf_token", admin_csrf.as_str()),
+                ("event_id", event.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(disabled.status, reqwest::StatusCode::SEE_OTHER);
+    let after = admin.get(&format!("/console/events/{event}/")).await;
+    assert!(after.body.contains("Not usable"), "{}", after.body);
+
+    // A seat frees: her offer, accepted from My tickets.
+    app.delete(
+        &format!("/api/registrations/{}/", holders[0].1),
+        app.admin(),
+    )
+    .await
+    .assert(204);
+    let offered = lina.get("/console/my/").await;
+    assert!(
+        offered.body.contains("A seat is yours."),
+        "{}",
+        offered.body
+    );
+    let entry_id = app.get("/api/waitlist/", app.admin()).await.body["entries"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let my_csrf = hidden(&offered.body, "csrf_token");
+    let took = lina
+        .post(
+            &format!("/console/waitlist/{entry_id}/accept"),
+            &[("csrf_token", &my_csrf)],
+        )
+        .await;
+    assert_eq!(location(&took), "/console/my/");
+    let ticketed = lina.get("/console/my/").await;
+    assert!(
+        ticketed.body.contains("The seat is yours."),
+        "{}",
+        ticketed.body
+    );
+    assert!(ticketed.body.contains("Sold Out Show"));
+    assert!(!ticketed.body.contains("Waiting lists"));
 }

@@ -8,6 +8,7 @@
 //! - `payments`: staff moving payments, refunds confirmed first.
 //! - `export`: the registrations as CSV.
 
+mod box_office;
 mod export;
 mod forms;
 mod list;
@@ -66,6 +67,14 @@ pub fn router() -> Router<AppState> {
             "/console/posters/{id}/delete",
             get(poster_delete_confirm).post(poster_delete),
         )
+        .route(
+            "/console/events/{id}/vouchers",
+            post(box_office::add_voucher),
+        )
+        .route(
+            "/console/vouchers/{id}/disable",
+            post(box_office::disable_voucher),
+        )
         .route("/console/payments", get(payments_page))
         .route("/console/registrations/{id}/cash", post(took_cash))
         .route("/console/payments/{id}", post(move_payment))
@@ -104,6 +113,9 @@ pub(super) const TICKET_FIELDS: &[&str] = &[
     "sales_end",
     "quota",
     "payment_window_minutes",
+    "waitlist",
+    "waitlist_offer_hours",
+    "hidden",
 ];
 
 /// An event the caller manages (another's is a 404 page).

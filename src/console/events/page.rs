@@ -138,6 +138,10 @@ struct EventPage<'a> {
     statuses: &'static [&'static str],
     history: Vec<HistoryRow>,
     history_count: u64,
+    /// The box office, read fresh: vouchers and waiting lines.
+    vouchers: Vec<super::box_office::VoucherRow>,
+    lines: Vec<super::box_office::LineRow>,
+    voucher_form: FormState,
 }
 
 /// The template reads the view's fields as the page's own.
@@ -154,6 +158,7 @@ impl std::ops::Deref for EventPage<'_> {
 pub(super) struct Submitted {
     pub(super) details: Option<FormState>,
     pub(super) ticket: Option<FormState>,
+    pub(super) voucher: Option<FormState>,
     pub(super) poster_error: Option<String>,
 }
 
@@ -230,10 +235,23 @@ pub(super) async fn render_event(
             ],
         )
     });
+    let (vouchers, lines) = match super::box_office::load(state, &caller, id).await {
+        Ok(found) => found,
+        Err(e) => return refusal(e),
+    };
+    let voucher_form = submitted.voucher.unwrap_or_else(|| {
+        FormState::new(
+            super::box_office::VOUCHER_FIELDS,
+            &[("discount_type", "percent".to_owned())],
+        )
+    });
     let html = EventPage {
         frame: &frame,
         view,
         q,
+        vouchers,
+        lines,
+        voucher_form,
         ticket_form,
         poster_error: submitted.poster_error,
         // The page is for those who manage the event: they move its payments.

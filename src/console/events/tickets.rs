@@ -40,6 +40,7 @@ pub(super) async fn add_ticket(
         !(matches!(name.as_str(), "price" | "quota")
             && value.as_str().is_some_and(|v| v.trim().is_empty()))
     });
+    checkboxes_and_hours(&mut json);
     json.insert("event_id".into(), serde_json::Value::String(id.to_string()));
     let mut input = Input::new(json, false);
     // The form's times are where the event happens.
@@ -183,6 +184,9 @@ async fn render_edit(
                     ("name", t.name.clone()),
                     ("price", price_field(t.price_minor)),
                     ("quota", t.quota.to_string()),
+                    ("waitlist", if t.waitlist { "on" } else { "" }.to_owned()),
+                    ("waitlist_offer_hours", t.waitlist_offer_hours.to_string()),
+                    ("hidden", if t.hidden { "on" } else { "" }.to_owned()),
                     (
                         "payment_window_minutes",
                         t.payment_window_minutes
@@ -247,6 +251,7 @@ pub(super) async fn ticket_edit(
         !(matches!(name.as_str(), "price" | "quota")
             && value.as_str().is_some_and(|v| v.trim().is_empty()))
     });
+    checkboxes_and_hours(&mut json);
     json.insert(
         "event_id".into(),
         serde_json::Value::String(t.event_id.to_string()),
@@ -290,5 +295,21 @@ pub(super) async fn ticket_edit(
             .await
         }
         Err(e) => refusal(e),
+    }
+}
+
+/// A form's checkboxes say yes by being sent and no by being absent: both
+/// are said explicitly; an empty "hours" field is the default.
+fn checkboxes_and_hours(json: &mut serde_json::Map<String, serde_json::Value>) {
+    for name in ["waitlist", "hidden"] {
+        let on = json.get(name).and_then(|v| v.as_str()) == Some("on");
+        json.insert(name.into(), serde_json::Value::Bool(on));
+    }
+    if json
+        .get("waitlist_offer_hours")
+        .and_then(|v| v.as_str())
+        .is_some_and(|v| v.trim().is_empty())
+    {
+        json.remove("waitlist_offer_hours");
     }
 }

@@ -130,6 +130,10 @@ EVENT=$(api POST /api/events/ '{"name":"Bench event","description":"d","location
 NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 TICKET=$(api POST /api/tickets/ "{\"event_id\":\"$EVENT\",\"name\":\"Regular\",\"price\":100000,\"sales_start\":\"2020-01-01T00:00:00Z\",\"sales_end\":\"2030-01-01T00:00:00Z\",\"quota\":1000000}" | id_of)
 SELLOUT=$(api POST /api/tickets/ "{\"event_id\":\"$EVENT\",\"name\":\"Limited\",\"price\":100000,\"sales_start\":\"2020-01-01T00:00:00Z\",\"sales_end\":\"2030-01-01T00:00:00Z\",\"quota\":500}" | id_of)
+# The box office (API §9): the same two, with a 15-minute payment window and
+# a waiting list.
+BOX=$(api POST /api/tickets/ "{\"event_id\":\"$EVENT\",\"name\":\"Held\",\"price\":100000,\"sales_start\":\"2020-01-01T00:00:00Z\",\"sales_end\":\"2030-01-01T00:00:00Z\",\"quota\":1000000,\"payment_window_minutes\":15,\"waitlist\":true}" | id_of)
+BOX_SELLOUT=$(api POST /api/tickets/ "{\"event_id\":\"$EVENT\",\"name\":\"Held, limited\",\"price\":100000,\"sales_start\":\"2020-01-01T00:00:00Z\",\"sales_end\":\"2030-01-01T00:00:00Z\",\"quota\":500,\"payment_window_minutes\":15,\"waitlist\":true}" | id_of)
 for i in $(seq 1 20); do
     api POST /api/events/ "{\"name\":\"Event $i\",\"description\":\"d\",\"location\":\"Bandung\",\"start_time\":\"2029-0$(( i % 9 + 1 ))-01T10:00:00Z\",\"end_time\":\"2029-01-01T12:00:00Z\",\"quota\":100,\"category\":\"Music\"}" >/dev/null
 done
@@ -396,6 +400,35 @@ if [ "$EMBEDDED" = 1 ]; then
 else
     SELLOUT_ROWS=$("${PSQL[@]}" -d "$DB_NAME" -tAc "SELECT count(*) FROM registrations WHERE ticket_id = '$SELLOUT'")
 fi
+# The same with a payment window and a waiting list (other tickets of the
+# same users: one registration per user and ticket).
+export TOKENS_FILE="$WORK/tokens_distinct" TICKET="$BOX"
+run "POST /api/registrations/ (window + waiting list)" "$SERVER" "$BASE" - bench/register.lua
+export TOKENS_FILE="$WORK/tokens_sellout" TICKET="$BOX_SELLOUT"
+run "POST /api/registrations/ (window + waiting list, sell-out 500)" "$SERVER" "$BASE" - bench/register.lua
+BOX_SOLD=$(curl -fs "$BASE/api/tickets/$BOX_SELLOUT/" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sold"])')
+BOX_SUMMARY=""
+if [ "$EMBEDDED" = 0 ] && selected "registrations (window"; then
+    BOX_ROWS=$("${PSQL[@]}" -d "$DB_NAME" -tAc "SELECT count(*) FROM registrations WHERE ticket_id = '$BOX_SELLOUT' AND status = 'awaiting_payment'")
+    # Expiry: 10,000 holds made overdue, then one workers' pass (the
+    # `send-reminders` command) gives them back; timed until none is left.
+    "${PSQL[@]}" -d "$DB_NAME" -c "UPDATE registrations SET hold_expires_at = now() - interval '1 minute' WHERE id IN (SELECT id FROM registrations WHERE ticket_id = '$BOX' AND status = 'awaiting_payment' LIMIT 10000)" >/dev/null
+    OVERDUE=$("${PSQL[@]}" -d "$DB_NAME" -tAc "SELECT count(*) FROM registrations WHERE status = 'awaiting_payment' AND hold_expires_at <= now()")
+    T_EXPIRY=$(date +%s%N)
+    env "${common_env[@]}" "${DB_ENV[@]}" "${CACHE_ENV[@]}" "$BIN" send-reminders >"$WORK/expiry.log" 2>&1 &
+    EXPIRY_PID=$!
+    PIDS+=("$EXPIRY_PID")
+    LEFT=$OVERDUE
+    for _ in $(seq 1 600); do
+        LEFT=$("${PSQL[@]}" -d "$DB_NAME" -tAc "SELECT count(*) FROM registrations WHERE status = 'awaiting_payment' AND hold_expires_at <= now()")
+        [ "$LEFT" = 0 ] && break
+        sleep 0.1
+    done
+    EXPIRY_MS=$(( ($(date +%s%N) - T_EXPIRY) / 1000000 ))
+    kill "$EXPIRY_PID" 2>/dev/null || true
+    wait "$EXPIRY_PID" 2>/dev/null || true
+    BOX_SUMMARY="box office: sell-out with window + waiting list: quota 500, sold=$BOX_SOLD, holds=$BOX_ROWS; expiry of $OVERDUE overdue holds: ${EXPIRY_MS} ms to none left ($LEFT left)"
+fi
 export LOGIN_USER=bench LOGIN_PASSWORD="Bench-Passw0rd!"
 run "POST /api/login/ (Argon2, report only)" "$SERVER" "$BASE" /api/login/ bench/login.lua
 # Cached reads while logins run at full tilt: hashing must not starve them.
@@ -486,4 +519,5 @@ echo
 echo "start-up to ready (migrated database): ${STARTUP_MS} ms"
 echo "registrations with ample quota: sold=$SOLD"
 echo "sell-out run: quota 500, sold=$SELLOUT_SOLD, registration rows=$SELLOUT_ROWS"
+if [ -n "${BOX_SUMMARY:-}" ]; then echo "$BOX_SUMMARY"; fi
 if [ -n "$DOOR_SUMMARY" ]; then echo "$DOOR_SUMMARY"; fi

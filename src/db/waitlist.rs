@@ -460,3 +460,20 @@ pub async fn positions(
     }
     Ok(out)
 }
+
+/// Gives back the seats a user's open offers held (their account is being
+/// deleted, its entries with it), in the deletion's transaction.
+pub async fn release_offers_of(db: &impl ConnectionTrait, user_id: Uuid) -> Result<(), DbErr> {
+    let offered = waitlist_entry::Entity::find()
+        .filter(waitlist_entry::Column::UserId.eq(user_id))
+        .filter(waitlist_entry::Column::Status.eq(OFFERED))
+        .all(db)
+        .await?;
+    for entry in offered {
+        if let Some(t) = ticket::Entity::find_by_id(entry.ticket_id).one(db).await? {
+            move_offered(db, &t, -1).await?;
+        }
+        set_status(db, &entry, LEFT, None).await?;
+    }
+    Ok(())
+}

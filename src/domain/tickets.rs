@@ -365,6 +365,10 @@ pub async fn update(
                 "A ticket with {} registrations cannot move to another event.",
                 t.sold
             ))),
+            Some(t) if t.offered > 0 => Err(DomainError::Conflict(format!(
+                "The quota cannot be lower than the {} tickets already sold and {} offered to people waiting.",
+                t.sold, t.offered
+            ))),
             Some(t) => Err(DomainError::Conflict(format!(
                 "The quota cannot be lower than the {} tickets already sold.",
                 t.sold
@@ -406,12 +410,13 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult
     // lock serialises anyway): registrations in flight (which hold a key-share
     // lock through their foreign key) finish first, later ones wait and then
     // find the ticket gone — so `sold` read here is final.
-    let sold = ticket::Entity::find_by_id(found.id)
+    let locked = ticket::Entity::find_by_id(found.id)
         .lock_exclusive()
         .one(&*txn)
         .await?
-        .ok_or(DomainError::NotFound)?
-        .sold;
+        .ok_or(DomainError::NotFound)?;
+    // Its open waiting-list offers held seats in the event too.
+    let (sold, offered) = (locked.sold, locked.offered);
     // Registrations and their payments go with the ticket (ON DELETE CASCADE);
     // the event gets their places back, and their codes are revoked.
     let revoked: Vec<(Uuid, Uuid)> = registration::Entity::find()
@@ -428,6 +433,10 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> DomainResult
         .col_expr(
             event::Column::Registered,
             Expr::col(event::Column::Registered).sub(sold),
+        )
+        .col_expr(
+            event::Column::Offered,
+            Expr::col(event::Column::Offered).sub(offered),
         )
         .filter(event::Column::Id.eq(found.event_id))
         .exec(&*txn)

@@ -14,7 +14,7 @@ use dicoevent::db::migration::Migrator;
 
 /// The migrations of the last two releases (the door and the attendee's
 /// way, then the box office): a database from before both is upgraded.
-const NEW_MIGRATIONS: usize = 6;
+const NEW_MIGRATIONS: usize = 7;
 
 fn literal(backend: DbBackend, id: Uuid) -> String {
     match backend {
@@ -165,7 +165,8 @@ async fn upgraded(db: &DatabaseConnection) {
     );
     assert_eq!(
         count(
-            "SELECT count(*) AS n FROM tickets WHERE hidden = false AND payment_window_minutes IS NULL"
+            "SELECT count(*) AS n FROM tickets WHERE hidden = false AND payment_window_minutes IS NULL \
+             AND waitlist = false AND offered = 0 AND waitlist_offer_hours = 48"
         )
         .await,
         1

@@ -15,6 +15,7 @@ crate::backend_tests!(
     no_offers_once_sales_have_closed,
     entries_are_their_persons_and_their_organisers,
     the_console_queues_offers_and_lists_the_box_office,
+    deletions_give_offered_seats_back,
 );
 
 /// An event with one sold-out ticket of `quota` seats and a waiting list;
@@ -514,4 +515,36 @@ async fn the_console_queues_offers_and_lists_the_box_office(app: &TestApp) {
     );
     assert!(ticketed.body.contains("Sold Out Show"));
     assert!(!ticketed.body.contains("Waiting lists"));
+}
+
+/// A deleted account's open offer gives its seat back to the next in line;
+/// a deleted ticket type gives its offers' seats back to the event.
+async fn deletions_give_offered_seats_back(app: &TestApp) {
+    let (event, ticket, holders) = sold_out(app, 1).await;
+    let (mona_id, mona) = app.user("mona").await;
+    let (_, nino) = app.user("nino").await;
+    let first = join(app, &mona, &ticket).await;
+    first.assert(201);
+    let second = join(app, &nino, &ticket).await;
+    second.assert(201);
+    app.delete(
+        &format!("/api/registrations/{}/", holders[0].1),
+        app.admin(),
+    )
+    .await
+    .assert(204);
+    assert_eq!(entry(app, &first.id()).await["status"], "offered");
+    // Mona's account goes: her offered seat is Nino's now.
+    app.delete(&format!("/api/users/{mona_id}/"), app.admin())
+        .await
+        .assert(204);
+    pass(app).await;
+    assert_eq!(entry(app, &second.id()).await["status"], "offered");
+    assert_eq!(numbers(app, &ticket).await, (0, 0));
+    // The ticket type goes: the event has its seat back (quota 100, nothing held).
+    app.delete(&format!("/api/tickets/{ticket}/"), app.admin())
+        .await
+        .assert(204);
+    let other = app.create_ticket(&app.admin_token, &event, 100).await;
+    assert_eq!(numbers(app, &other).await, (0, 100));
 }

@@ -624,6 +624,8 @@ pub async fn delete_user(state: &AppState, caller: &Caller, id: Uuid) -> DomainR
     for registration_id in registration_ids {
         super::registrations::delete_and_release(&*txn, registration_id).await?;
     }
+    // Seats offered to them from waiting lists go back too.
+    crate::db::waitlist::release_offers_of(&*txn, found.id).await?;
     match user::Entity::delete_by_id(found.id).exec(&*txn).await {
         Ok(_) => {}
         // An event was assigned to the user meanwhile (RESTRICT foreign key).

@@ -191,7 +191,7 @@ async fn list(
     security(("jwt" = [])),
     responses(
         (status = 201, description = "Added", body = VoucherOut),
-        (status = 400, description = "A bad field (a code already used for the event…)", body = FieldErrorsBody),
+        (status = 400, description = "A bad field (a code already used for the event…)"),
         (status = 403, description = "Not a manager of the event"),
     )
 )]
@@ -251,7 +251,7 @@ async fn retrieve(
     security(("jwt" = [])),
     responses(
         (status = 200, description = "Changed", body = VoucherOut),
-        (status = 400, description = "A bad field", body = FieldErrorsBody),
+        (status = 400, description = "A bad field"),
         (status = 403, description = "Not a manager of its event"),
         (status = 404, description = "No such voucher"),
     )

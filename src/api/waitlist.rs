@@ -122,7 +122,7 @@ async fn list(
     security(("jwt" = [])),
     responses(
         (status = 201, description = "In line", body = WaitlistOut),
-        (status = 400, description = "No such ticket", body = FieldErrorsBody),
+        (status = 400, description = "No such ticket, or not a UUID"),
         (status = 409, description = "Tickets are still available (or another reason, in `detail`)"),
     )
 )]

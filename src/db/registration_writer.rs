@@ -42,6 +42,9 @@ use super::outbox::{KIND_CONFIRMATION, confirmation_key, enqueue_confirmation};
 pub enum WriteRefused {
     /// The ticket or its event has no room left.
     SoldOut,
+    /// No room, but some of the event's holds are overdue: their seats are
+    /// free once they are expired (then the registration is tried again).
+    HeldByOverdue,
     /// The user already holds a registration on this ticket.
     Duplicate,
     /// The ticket, its event or the user was deleted meanwhile.
@@ -120,7 +123,18 @@ async fn insert_in_transaction(
     enqueue_confirmation(&*txn, created.id, created.registered_at).await?;
     if !take_ticket(&*txn, created.ticket_id).await? || !take_event(&*txn, created.event_id).await?
     {
-        return Err(WriteRefused::SoldOut);
+        let overdue = registration::Entity::find()
+            .filter(registration::Column::EventId.eq(created.event_id))
+            .filter(registration::Column::Status.eq(AWAITING_PAYMENT))
+            .filter(registration::Column::HoldExpiresAt.lte(created.registered_at))
+            .one(&*txn)
+            .await?
+            .is_some();
+        return Err(if overdue {
+            WriteRefused::HeldByOverdue
+        } else {
+            WriteRefused::SoldOut
+        });
     }
     if let Some(voucher) = created.voucher_id
         && !take_voucher(&*txn, voucher, created.registered_at).await?
@@ -695,6 +709,8 @@ enum Outcome {
     Admitted,
     Duplicate,
     NoRoom,
+    /// No room while some of the event's holds are overdue.
+    NoRoomYet,
 }
 
 impl Outcome {
@@ -703,6 +719,7 @@ impl Outcome {
             Outcome::Admitted => Ok(new.clone()),
             Outcome::Duplicate => Err(WriteRefused::Duplicate),
             Outcome::NoRoom => Err(WriteRefused::SoldOut),
+            Outcome::NoRoomYet => Err(WriteRefused::HeldByOverdue),
         }
     }
 }
@@ -807,7 +824,12 @@ WITH req (id, user_id, outbox_id, dedupe_key, registered_at,
 )
 SELECT req.n,
        req.id IN (SELECT id FROM created) AS admitted,
-       req.id IN (SELECT id FROM fresh) AS fresh
+       req.id IN (SELECT id FROM fresh) AS fresh,
+       -- Whether those refused met overdue holds (one probe of the partial
+       -- index of live holds): they are expired and the request tried again.
+       EXISTS (SELECT 1 FROM registrations o
+               WHERE o.event_id = (SELECT id FROM event_room)
+                 AND o.status = 'awaiting_payment' AND o.hold_expires_at <= $19) AS overdue
 FROM req ORDER BY req.n
 "#;
 
@@ -870,6 +892,12 @@ async fn insert_batch(
         statuses.into(),
         holds.into(),
         amounts.into(),
+        group
+            .iter()
+            .map(|p| p.new.registered_at)
+            .max()
+            .unwrap_or_else(super::now)
+            .into(),
     ];
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, BATCH_SQL, values);
     let rows = db.conn().query_all_raw(statement).await?;
@@ -884,9 +912,11 @@ async fn insert_batch(
         .map(|row| {
             let admitted: bool = row.try_get("", "admitted")?;
             let fresh: bool = row.try_get("", "fresh")?;
+            let overdue: bool = row.try_get("", "overdue")?;
             Ok(match (admitted, fresh) {
                 (true, _) => Outcome::Admitted,
                 (false, false) => Outcome::Duplicate,
+                (false, true) if overdue => Outcome::NoRoomYet,
                 (false, true) => Outcome::NoRoom,
             })
         })

@@ -368,9 +368,10 @@ pub async fn register(
         amount_due_minor: Some(amount_due),
     };
     let mut written = write(state, caller, &new).await;
-    if matches!(written, Err(WriteRefused::SoldOut)) {
-        // Overdue holds are free seats, at once (API.md §9): expire the
-        // event's, then try once more.
+    if matches!(written, Err(WriteRefused::HeldByOverdue)) {
+        // Overdue holds are free seats, at once (API.md §9): the writer saw
+        // some of this event's; expire them (or find them expired by
+        // another process meanwhile), then try once more.
         let freed =
             registration_writer::expire_overdue(&state.db, Some(rules.event_id), registered_at)
                 .await?;
@@ -378,10 +379,7 @@ pub async fn register(
             state.cache.invalidate(&[Family::Tickets]).await;
             offer_to_those_waiting(state, &freed).await;
         }
-        // Freed here, or by another process meanwhile.
-        if !freed.is_empty() || registration_writer::has_room(&state.db, rules.ticket_id).await? {
-            written = write(state, caller, &new).await;
-        }
+        written = write(state, caller, &new).await;
     }
     let created = match written {
         Ok(created) => created,
@@ -415,7 +413,7 @@ fn refused(why: WriteRefused) -> DomainError {
         WriteRefused::Gone => {
             DomainError::Conflict("The ticket or the user was deleted meanwhile.".into())
         }
-        WriteRefused::SoldOut => DomainError::SoldOut,
+        WriteRefused::SoldOut | WriteRefused::HeldByOverdue => DomainError::SoldOut,
         WriteRefused::CodeTaken => {
             DomainError::Conflict("No free short code was drawn; please try again.".into())
         }

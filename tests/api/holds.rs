@@ -530,7 +530,7 @@ async fn assert_line_kept(app: &TestApp, event: &str, ticket: &str) {
     assert_eq!(wrong_uses, 0, "voucher uses exact and within the limit");
 }
 
-/// The mixed race on PostgreSQL over two server processes: registrations
+/// The mixed race on PostgreSQL over two server processes (200 people): registrations
 /// on two windowed tickets sharing an event quota, payments, cancellations,
 /// the clock passing every hold, revivals, a voucher of ten uses, a waiting
 /// list (joins, offers, accepts) and both servers' sweeps, all at once; then
@@ -544,8 +544,8 @@ async fn holds_never_oversell_under_a_mixed_race_on_two_servers() {
     let app = TestApp::spawn(crate::helpers::Backend::Postgres).await;
     let sibling = app.spawn_sibling().await;
     let servers = [&app, &sibling];
-    // The same 120 people race in every round, each round on a new event.
-    let people = app.many_users("racer", 120).await;
+    // The same 200 people race in every round, each round on a new event.
+    let people = app.many_users("racer", 200).await;
     let mut accepted_offers = 0;
     for round in 0..20 {
         let event = app
@@ -583,9 +583,9 @@ async fn holds_never_oversell_under_a_mixed_race_on_two_servers() {
             async move { server.post("/api/registrations/", Some(&token), body).await }
         };
 
-        // 1. Eighty register at once, on both servers and both tickets;
-        // those turned away from A join its waiting list, at once too.
-        let first = futures::future::join_all((0..80).map(|i| {
+        // 1. 130 register at once, on both servers and both tickets; those
+        // turned away from A join its waiting list, at once too.
+        let first = futures::future::join_all((0..130).map(|i| {
             let attempt = register(i, i, &tickets[i % 2]);
             async move { (i, attempt.await) }
         }))
@@ -660,7 +660,7 @@ async fn holds_never_oversell_under_a_mixed_race_on_two_servers() {
         assert_capacity_kept(&app, &event).await;
 
         // 3. A minute and a half later every unpaid hold is overdue. At
-        // once: forty newcomers register, the unpaid pay late, some expired
+        // once: seventy newcomers register, the unpaid pay late, some expired
         // holders register again, and both servers sweep.
         for server in servers {
             server.state.clock.advance(chrono::Duration::seconds(90));
@@ -669,7 +669,7 @@ async fn holds_never_oversell_under_a_mixed_race_on_two_servers() {
             .iter()
             .filter(|(i, _)| i % 3 != 0 && i % 5 != 1)
             .collect();
-        let newcomers = people[80..].iter().enumerate().map(|(k, (_, token))| {
+        let newcomers = people[130..].iter().enumerate().map(|(k, (_, token))| {
             let server = servers[k % 2];
             let ticket = &tickets[k % 2];
             async move { server.register(token, ticket).await }

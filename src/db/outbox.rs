@@ -29,16 +29,32 @@ pub async fn enqueue_hold_expired(
     registration_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), sea_orm::DbErr> {
+    let key = format!(
+        "{KIND_HOLD_EXPIRED}:{registration_id}:{}",
+        now.timestamp_micros()
+    );
+    mail_job(KIND_HOLD_EXPIRED, Some(registration_id), key, None, now)
+        .insert(db)
+        .await
+        .map(|_| ())
+}
+
+/// A mail job due now: its kind, the registration it is about (if any),
+/// the key that makes it unique, and what else it needs (`payload`).
+pub fn mail_job(
+    kind: &str,
+    registration_id: Option<Uuid>,
+    dedupe_key: String,
+    payload: Option<String>,
+    now: DateTime<Utc>,
+) -> outbox::ActiveModel {
     outbox::ActiveModel {
         id: Set(Uuid::now_v7()),
-        kind: Set(KIND_HOLD_EXPIRED.into()),
-        registration_id: Set(Some(registration_id)),
+        kind: Set(kind.into()),
+        registration_id: Set(registration_id),
         endpoint_id: Set(None),
         message_id: Set(None),
-        dedupe_key: Set(format!(
-            "{KIND_HOLD_EXPIRED}:{registration_id}:{}",
-            now.timestamp_micros()
-        )),
+        dedupe_key: Set(dedupe_key),
         event_start: Set(None),
         run_at: Set(now),
         attempts: Set(0),
@@ -48,11 +64,8 @@ pub async fn enqueue_hold_expired(
         last_error: Set(None),
         created_at: Set(now),
         finished_at: Set(None),
-        payload: Set(None),
+        payload: Set(payload),
     }
-    .insert(db)
-    .await
-    .map(|_| ())
 }
 
 /// The outbox key that makes a registration's confirmation unique.
@@ -66,24 +79,13 @@ pub async fn enqueue_confirmation(
     registration_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), sea_orm::DbErr> {
-    outbox::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        kind: Set(KIND_CONFIRMATION.into()),
-        registration_id: Set(Some(registration_id)),
-        endpoint_id: Set(None),
-        message_id: Set(None),
-        dedupe_key: Set(confirmation_key(registration_id)),
-        event_start: Set(None),
-        run_at: Set(now),
-        attempts: Set(0),
-        locked_until: Set(None),
-        locked_by: Set(None),
-        status: Set("pending".into()),
-        last_error: Set(None),
-        created_at: Set(now),
-        finished_at: Set(None),
-        payload: Set(None),
-    }
+    mail_job(
+        KIND_CONFIRMATION,
+        Some(registration_id),
+        confirmation_key(registration_id),
+        None,
+        now,
+    )
     .insert(db)
     .await
     .map(|_| ())

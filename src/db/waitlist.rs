@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::Database;
 use super::audit::{self, Action, Entry};
-use super::entities::{event, outbox, registration, ticket, waitlist_entry};
+use super::entities::{event, registration, ticket, waitlist_entry};
 
 pub const WAITING: &str = "waiting";
 pub const OFFERED: &str = "offered";
@@ -415,28 +415,18 @@ async fn enqueue_offer_mail(
     entry: &waitlist_entry::Model,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    outbox::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        kind: Set(KIND_WAITLIST_OFFER.into()),
-        registration_id: Set(None),
-        endpoint_id: Set(None),
-        message_id: Set(None),
-        dedupe_key: Set(format!(
-            "{KIND_WAITLIST_OFFER}:{}:{}",
-            entry.id,
-            now.timestamp_micros()
-        )),
-        event_start: Set(None),
-        run_at: Set(now),
-        attempts: Set(0),
-        locked_until: Set(None),
-        locked_by: Set(None),
-        status: Set("pending".into()),
-        last_error: Set(None),
-        created_at: Set(now),
-        finished_at: Set(None),
-        payload: Set(Some(entry.id.to_string())),
-    }
+    let key = format!(
+        "{KIND_WAITLIST_OFFER}:{}:{}",
+        entry.id,
+        now.timestamp_micros()
+    );
+    super::outbox::mail_job(
+        KIND_WAITLIST_OFFER,
+        None,
+        key,
+        Some(entry.id.to_string()),
+        now,
+    )
     .insert(db)
     .await
     .map(|_| ())

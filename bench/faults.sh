@@ -6,18 +6,24 @@
 #   1. PostgreSQL is stopped and started again,
 #   2. Redis is killed and restarted (empty) on the same port,
 #   3. the S3 server is killed and restarted,
-#   4. one server process is SIGKILLed;
-# then the database and the stored objects are checked (no registration or
-# payment lost or half-written, nothing oversold, no poster row without its
-# object or object without its row). Prints one table; exits non-zero on any
-# violation.
+#   4. the mail server (bench/smtp_sink.py) is killed and restarted,
+#   5. one server process is SIGKILLed;
+# while the box office runs too (holds with a one-minute payment window
+# expiring, a waiting list with offers, a voucher of ten uses, cancellations);
+# then, once every hold due has expired and the outbox has drained, the
+# database, the stored objects and the mails received are checked (no
+# registration or payment lost or half-written, nothing oversold, counters
+# exact, no voucher used past its limit, no one offered twice, every mail
+# delivered, no poster row without its object or object without its row).
+# Prints one table; exits non-zero on any violation.
 #
 #   bench/faults.sh
 #
 # Tuning (environment): FAULTS_THREADS (16), FAULTS_RPS (150),
 # FAULTS_USERS (300), FAULTS_PHASE_SECONDS (6), FAULTS_PG_OUTAGE_SECONDS (5),
 # FAULTS_FAIL_FAST (2: a 503 slower than this is a violation), FAULTS_HANG (5),
-# FAULTS_RECOVERY_GRACE (5), FAULTS_KEEP=1 keeps the logs even on success,
+# FAULTS_RECOVERY_GRACE (5), FAULTS_SETTLE_SECONDS (150: how long to wait
+# for the last holds to expire and the outbox to drain), FAULTS_KEEP=1 keeps the logs even on success,
 # FAULTS_BUILD=debug uses the debug build (what .ci/run does) instead of release.
 #
 # Needs: PostgreSQL server binaries (/usr/lib/postgresql/*/bin), redis-server,
@@ -78,7 +84,7 @@ cleanup() {
     if [ "$FAILED" = 0 ] && [ "${FAULTS_KEEP:-0}" != 1 ]; then
         rm -rf "$WORK"
     else
-        echo "logs kept in $WORK (servers: s1/, s2/; postgres.log, redis.log, s3.log)"
+        echo "logs kept in $WORK (servers: s1/, s2/; postgres.log, redis.log, s3.log, mail.log)"
     fi
 }
 trap cleanup EXIT
@@ -143,6 +149,18 @@ s3_start() {
 }
 s3_start
 
+# ---------------------------------------------------------------- SMTP
+SMTP_PORT=$(free_port)
+MAIL_LOG="$WORK/mail.log"
+touch "$MAIL_LOG"
+smtp_start() {
+    python3 bench/smtp_sink.py --port "$SMTP_PORT" --log "$MAIL_LOG" >>"$WORK/smtp.log" 2>&1 &
+    SMTP_PID=$!
+    PIDS+=("$SMTP_PID")
+    wait_port "$SMTP_PORT" "the SMTP sink"
+}
+smtp_start
+
 # ---------------------------------------------------------------- servers
 SECRET="faults-secret-key-$(date +%s)-0123456789"
 ADMIN_PASSWORD="Faults-Admin-Passw0rd!"
@@ -154,6 +172,8 @@ server_env=(
     SECRET_KEY="$SECRET" DATA_DIR="$WORK/data"
     LOGIN_THROTTLE_FAILURES=1000000 LOGIN_THROTTLE_ADDRESS_FAILURES=1000000
     REQUEST_TIMEOUT=10s
+    MAIL_HOST=127.0.0.1 MAIL_PORT="$SMTP_PORT" MAIL_TLS=off
+    WORKER_POLL_INTERVAL=1s
 )
 env "${server_env[@]}" LOG_DIR="$WORK/setup" "$BIN" migrate >"$WORK/setup.log" 2>&1 ||
     { cat "$WORK/setup.log"; die "migrate failed"; }
@@ -195,7 +215,8 @@ exec 7<>"$WORK/ctl.req" 8<>"$WORK/ctl.rep"
 python3 bench/faults.py \
     --server "127.0.0.1:${SERVER_PORTS[0]}" --server "127.0.0.1:${SERVER_PORTS[1]}" \
     --admin-user faultsadmin --admin-password "$ADMIN_PASSWORD" \
-    --ctl "$WORK/ctl" --psql "$PSQL -d dicoevent" --s3-dir "$S3_DIR" --bucket media &
+    --ctl "$WORK/ctl" --psql "$PSQL -d dicoevent" --s3-dir "$S3_DIR" --bucket media \
+    --mail-log "$MAIL_LOG" &
 LOAD_PID=$!
 PIDS+=("$LOAD_PID")
 # A read that times out in the middle of a line keeps what it read in `cmd`
@@ -214,6 +235,8 @@ while :; do
             redis-start) redis_start ;;
             s3-stop) stop_pid "$S3_PID" ;;
             s3-start) s3_start ;;
+            smtp-stop) stop_pid "$SMTP_PID" ;;
+            smtp-start) smtp_start ;;
             kill-server) stop_pid "${SERVER_PIDS[1]}" ;;
             done) echo ok >&8; break ;;
             *) reply="failed: unknown command $cmd" ;;

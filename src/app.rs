@@ -56,6 +56,7 @@ pub fn app(state: AppState) -> App {
             .public_url
             .as_deref()
             .map(|url| front::PublicUrl(url.into())),
+        trusted_proxies: config.trusted_proxies.clone(),
     });
     match cors(&config.cors_allowed_origins) {
         Some(cors) => front::Front::new(

@@ -94,6 +94,7 @@ const KNOWN_VARIABLES: &[&str] = &[
     "SESSION_IDLE",
     "TICKET_SIGNING_KEY",
     "TIME_ZONE",
+    "TRUSTED_PROXIES",
     "WORKER_CONCURRENCY",
     "WORKER_POLL_INTERVAL",
 ];
@@ -228,6 +229,9 @@ pub struct Config {
     pub allowed_hosts: Option<Vec<crate::hosts::HostPattern>>,
     /// `PUBLIC_URL` without its trailing slash: where absolute URLs point.
     pub public_url: Option<String>,
+    /// `TRUSTED_PROXIES`: the load balancers whose `X-Forwarded-For` names
+    /// the client (login throttling, the audit log); empty: none is trusted.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// A console session ends after this long without a request.
     pub session_idle: Duration,
     /// A scan that names its event admits from this long before the event's
@@ -433,6 +437,7 @@ impl Config {
             max_in_flight: parse_number(&get, "MAX_IN_FLIGHT", 1024, 1, 1_000_000)?,
             cors_allowed_origins: cors_from_vars(&get)?,
             allowed_hosts: allowed_hosts_from_vars(&get)?,
+            trusted_proxies: trusted_proxies_from_vars(&get)?,
             public_url: get("PUBLIC_URL")
                 .map(|raw| {
                     crate::hosts::parse_public_url(&raw)
@@ -558,6 +563,18 @@ impl Config {
                 },
             ),
             ("TIME_ZONE".into(), self.time_zone.to_string()),
+            (
+                "TRUSTED_PROXIES".into(),
+                if self.trusted_proxies.is_empty() {
+                    "(none: X-Forwarded-For is ignored)".into()
+                } else {
+                    self.trusted_proxies
+                        .iter()
+                        .map(|net| net.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                },
+            ),
             (
                 "REQUIRE_EMAIL_VERIFICATION".into(),
                 self.require_email_verification.to_string(),
@@ -697,6 +714,32 @@ fn parse_bool(get: &impl Fn(&str) -> Option<String>, name: &str) -> Result<bool,
             format!("{other:?} is not true or false"),
         )),
     }
+}
+
+/// `TRUSTED_PROXIES`: addresses or networks (`10.0.0.5`, `10.0.0.0/24`,
+/// `::1`), separated by commas or spaces.
+fn trusted_proxies_from_vars(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let Some(raw) = get("TRUSTED_PROXIES") else {
+        return Ok(Vec::new());
+    };
+    raw.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    ConfigError::new(
+                        "TRUSTED_PROXIES",
+                        format!(
+                            "{entry:?} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)"
+                        ),
+                    )
+                })
+        })
+        .collect()
 }
 
 /// `ALLOWED_HOSTS`: names separated by commas (or spaces, as some Django

@@ -4,7 +4,7 @@
 //! read them (login throttling counts failures by the address; the audit
 //! log records both).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 
@@ -15,6 +15,10 @@ struct Connection {
     client: SocketAddr,
     /// The `X-Request-Id` of the request being answered on it.
     request_id: RefCell<Option<HeaderValue>>,
+    /// The client a trusted proxy named for the request being answered
+    /// (`TRUSTED_PROXIES`); a load balancer's connection carries many
+    /// clients' requests, so this is set for each request.
+    forwarded_for: Cell<Option<IpAddr>>,
 }
 
 tokio::task_local! {
@@ -37,21 +41,33 @@ pub fn serving_client<F: Future>(
         Connection {
             client,
             request_id: RefCell::new(None),
+            forwarded_for: Cell::new(None),
         },
         connection,
     )
 }
 
-/// The address of the client that sent the request being handled, or
-/// `None` outside a task started by [`serving_client`].
+/// The address of the client that sent the request being handled (as a
+/// trusted proxy named it, else the connection's peer), or `None` outside a
+/// task started by [`serving_client`].
 pub fn client_ip() -> Option<IpAddr> {
+    CONNECTION
+        .try_with(|c| c.forwarded_for.get().unwrap_or(c.client.ip()))
+        .ok()
+}
+
+/// The address of the connection's peer (a load balancer, or the client).
+pub fn peer_ip() -> Option<IpAddr> {
     CONNECTION.try_with(|c| c.client.ip()).ok()
 }
 
-/// Names the request the connection answers next (the front door, as it
-/// takes the request).
-pub fn answering(request_id: &HeaderValue) {
-    let _ = CONNECTION.try_with(|c| *c.request_id.borrow_mut() = Some(request_id.clone()));
+/// Names the request the connection answers next, and the client a trusted
+/// proxy forwarded it for (the front door, as it takes the request).
+pub fn answering(request_id: &HeaderValue, forwarded_for: Option<IpAddr>) {
+    let _ = CONNECTION.try_with(|c| {
+        *c.request_id.borrow_mut() = Some(request_id.clone());
+        c.forwarded_for.set(forwarded_for);
+    });
 }
 
 /// The id of the request being handled, or `None` outside a request.

@@ -11,6 +11,9 @@ use crate::jwt::TokenRefused;
 use crate::domain::DomainError;
 pub use crate::domain::FieldErrors;
 
+/// `Retry-After` on every 503: seconds before trying again.
+pub static UNAVAILABLE_RETRY_AFTER: HeaderValue = HeaderValue::from_static("2");
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400 `{"field": ["…"]}`.
@@ -207,6 +210,13 @@ impl IntoResponse for ApiError {
                 if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                     response.headers_mut().insert(header::RETRY_AFTER, v);
                 }
+            }
+            // A dependency is down or the server is full: a client (or a
+            // load balancer) may try again shortly, here or elsewhere.
+            ApiError::Unavailable(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER.clone());
             }
             _ => {}
         }

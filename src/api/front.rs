@@ -126,6 +126,8 @@ pub struct Front<S> {
 pub struct Names {
     pub allowed: crate::hosts::AllowedHosts,
     pub public_url: Option<PublicUrl>,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// `PUBLIC_URL`, as a request extension for [`super::pagination::Origin`].
@@ -155,6 +157,43 @@ static CORS_VARY: HeaderValue = HeaderValue::from_static(
     "origin, access-control-request-method, access-control-request-headers",
 );
 
+impl<S> Front<S> {
+    /// The client a trusted load balancer forwarded this request for: the
+    /// last address in `X-Forwarded-For` that is not itself a trusted
+    /// proxy (each proxy appends the address it was reached from, so what
+    /// lies left of the first untrusted one could have been written by the
+    /// client). `None`: the connection's peer is the client.
+    fn forwarded_client(&self, req: &Request) -> Option<std::net::IpAddr> {
+        let trusted = &self.names.trusted_proxies;
+        if trusted.is_empty() {
+            return None;
+        }
+        let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+        let peer = crate::connection::peer_ip()?;
+        if !is_trusted(&peer) {
+            return None;
+        }
+        let mut hops = Vec::new();
+        for value in req.headers().get_all(&X_FORWARDED_FOR) {
+            let value = value.to_str().ok()?;
+            for hop in value.split(',') {
+                hops.push(hop.trim().parse::<std::net::IpAddr>().ok()?);
+            }
+        }
+        let mut client = None;
+        for hop in hops.into_iter().rev() {
+            client = Some(hop);
+            if !is_trusted(&hop) {
+                break;
+            }
+        }
+        client
+    }
+}
+
+static X_FORWARDED_FOR: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("x-forwarded-for");
+
 impl<S> Service<Request> for Front<S>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
@@ -181,7 +220,7 @@ where
                 id
             }
         };
-        crate::connection::answering(&request_id);
+        crate::connection::answering(&request_id, self.forwarded_client(&req));
         if let Some(public_url) = &self.names.public_url {
             req.extensions_mut().insert(public_url.clone());
         }

@@ -300,7 +300,14 @@ struct ErrorPage<'a> {
 }
 
 fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    page(status, ErrorPage { title, message }.render())
+    let mut response = page(status, ErrorPage { title, message }.render());
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            crate::api::error::UNAVAILABLE_RETRY_AFTER.clone(),
+        );
+    }
+    response
 }
 
 /// A domain refusal as a page, with the API's status codes.

@@ -65,6 +65,10 @@ impl WriteTxn {
     }
 }
 
+/// The advisory lock key migrations are applied under (PostgreSQL): any
+/// fixed number no other program on the database uses ("DicoMigr").
+const MIGRATION_LOCK: i64 = 0x4469_636f_4d69_6772;
+
 impl Database {
     /// Connects to the configured database (creating the SQLite file and its
     /// directory if needed). Does not migrate.
@@ -138,12 +142,49 @@ impl Database {
 
     /// Applies pending migrations; returns the names of those applied now
     /// (empty when the schema was already up to date).
+    ///
+    /// On PostgreSQL, hosts started together migrate one at a time: each
+    /// holds a session advisory lock (on a connection of its own) while it
+    /// looks for pending migrations and applies them, so the second finds
+    /// nothing left to do instead of failing on tables the first created.
     pub async fn migrate(&self) -> anyhow::Result<Vec<String>> {
-        let pending = self.pending_migrations().await?;
-        migration::Migrator::up(&self.conn, None)
-            .await
-            .context("database migration failed")?;
-        Ok(pending)
+        let lock = match self.backend() {
+            DbBackend::Postgres => {
+                let mut held = self
+                    .conn
+                    .get_postgres_connection_pool()
+                    .acquire()
+                    .await
+                    .context("cannot connect to apply migrations")?;
+                sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(MIGRATION_LOCK)
+                    .execute(&mut *held)
+                    .await
+                    .context("cannot take the migration lock")?;
+                Some(held)
+            }
+            _ => None,
+        };
+        let applied = async {
+            let pending = self.pending_migrations().await?;
+            migration::Migrator::up(&self.conn, None)
+                .await
+                .context("database migration failed")?;
+            Ok(pending)
+        }
+        .await;
+        if let Some(mut held) = lock {
+            // Also released when the session ends; a failed unlock closes it.
+            if sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *held)
+                .await
+                .is_err()
+            {
+                drop(held.detach());
+            }
+        }
+        applied
     }
 
     /// The migrations not applied yet, oldest first. Read-only: it creates

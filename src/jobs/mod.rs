@@ -233,6 +233,34 @@ fn next_run(job: &outbox::Model, wait: Option<chrono::Duration>) -> Option<chron
     }
 }
 
+/// [`finish`], tried again while the database cannot be reached, for up to
+/// half the lease (nobody else can claim the job before its lease runs
+/// out): a mail the SMTP server took while PostgreSQL was away is recorded
+/// as sent when it is back, not sent again after the lease.
+async fn record(
+    state: &AppState,
+    job: &outbox::Model,
+    worker: &str,
+    outcome: &Outcome,
+    attempt: Option<webhooks::Attempt>,
+) -> Result<(), sea_orm::DbErr> {
+    let give_up = std::time::Instant::now() + state.config.outbox_lease / 2;
+    let mut wait = std::time::Duration::from_millis(200);
+    loop {
+        match finish(state, job, worker, outcome, attempt.clone()).await {
+            Err(e)
+                if crate::db::errors::is_connection_error(&e)
+                    && std::time::Instant::now() + wait < give_up =>
+            {
+                tracing::debug!("job {}: recording its outcome again: {e}", job.id);
+                tokio::time::sleep(wait).await;
+                wait = std::cmp::min(wait * 2, std::time::Duration::from_secs(2));
+            }
+            recorded => return recorded,
+        }
+    }
+}
+
 /// Records a job's outcome, if the worker still holds its lease, and the
 /// attempt it made (always: the receiver saw it). A webhook's endpoint
 /// follows: a success clears its failing state, a 410 or a spent schedule
@@ -457,7 +485,7 @@ pub async fn run_pass(state: &AppState, worker: &str) -> anyhow::Result<PassRepo
                     let (state, worker) = (state.clone(), worker.to_owned());
                     running.spawn(async move {
                         let (job, outcome, attempt) = run_leased(&state, &worker, job).await;
-                        let recorded = finish(&state, &job, &worker, &outcome, attempt).await;
+                        let recorded = record(&state, &job, &worker, &outcome, attempt).await;
                         (job, outcome, recorded)
                     });
                 }

@@ -182,3 +182,138 @@ fn bad_host_settings_are_named() {
         assert_eq!(error.variable, name, "{value}: {error}");
     }
 }
+
+/// A login sent from `source` (any 127.0.0.0/8 address reaches the server)
+/// with an `X-Forwarded-For` header.
+async fn login_forwarded(
+    app: &TestApp,
+    source: [u8; 4],
+    forwarded_for: &str,
+    username: &str,
+    password: &str,
+) -> u16 {
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(source))
+        .build()
+        .expect("client");
+    client
+        .post(app.url("/api/login/"))
+        .header("X-Forwarded-For", forwarded_for)
+        .json(&json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .expect("login")
+        .status()
+        .as_u16()
+}
+
+/// The addresses the audit log recorded for `username`'s logins, oldest first.
+async fn login_addresses(app: &TestApp, username: &str) -> Vec<String> {
+    let entries = app
+        .get(
+            &format!("/api/audit/?action=user.logged_in&actor={username}"),
+            app.admin(),
+        )
+        .await;
+    entries.assert(200);
+    let mut ips: Vec<String> = entries.body["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["ip"].as_str().unwrap_or("").to_owned())
+        .collect();
+    ips.reverse();
+    ips
+}
+
+/// Behind a load balancer listed in `TRUSTED_PROXIES`, the client is the
+/// last address of `X-Forwarded-For` that is not a trusted proxy: login
+/// throttling counts per client, not one count for everyone behind the
+/// balancer, and the audit log records the client. What a client writes
+/// into the header itself (left of what the balancer appended) is not
+/// believed, and a peer outside the list is never believed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_proxy_names_the_client() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")],
+    )
+    .await;
+    app.user("behind").await;
+    // (The sign-up's own login came straight from 127.0.0.1.) Ten failures
+    // from one client behind the balancer lock that client out.
+    for attempt in 0..10u8 {
+        let status =
+            login_forwarded(&app, [127, 0, 0, 1], "198.51.100.10", "behind", "Wrong-1").await;
+        assert_eq!(status, 401, "failure {attempt}");
+    }
+    assert_eq!(
+        login_forwarded(&app, [127, 0, 0, 1], "198.51.100.10", "behind", PASSWORD).await,
+        429
+    );
+    // Another client behind the same balancer is not locked out; a client
+    // writing the locked address itself is read by what the balancer added;
+    // a chain of trusted proxies is walked past.
+    for (forwarded, expected) in [
+        ("198.51.100.40", 200),
+        ("198.51.100.10, 198.51.100.41", 200),
+        ("198.51.100.10, 198.51.100.42, 10.1.2.3", 200),
+        ("198.51.100.43, 10.1.2.3, 10.9.9.9", 200),
+    ] {
+        assert_eq!(
+            login_forwarded(&app, [127, 0, 0, 1], forwarded, "behind", PASSWORD).await,
+            expected,
+            "{forwarded}"
+        );
+    }
+    // A peer that is not a trusted proxy is the client, whatever it says.
+    assert_eq!(
+        login_forwarded(&app, [127, 0, 0, 9], "198.51.100.10", "behind", PASSWORD).await,
+        200
+    );
+    assert_eq!(
+        login_addresses(&app, "behind").await[..],
+        [
+            "127.0.0.1",
+            "198.51.100.40",
+            "198.51.100.41",
+            "198.51.100.42",
+            "198.51.100.43",
+            "127.0.0.9"
+        ]
+    );
+    app.cleanup().await;
+
+    // Without TRUSTED_PROXIES the header is ignored.
+    let plain = TestApp::spawn(Backend::Sqlite).await;
+    plain.user("direct").await;
+    assert_eq!(
+        login_forwarded(&plain, [127, 0, 0, 1], "198.51.100.50", "direct", PASSWORD).await,
+        200
+    );
+    assert_eq!(
+        login_addresses(&plain, "direct").await[..],
+        ["127.0.0.1", "127.0.0.1"]
+    );
+    plain.cleanup().await;
+}
+
+/// A bad `TRUSTED_PROXIES` entry is refused at start, naming the variable.
+#[test]
+fn a_bad_trusted_proxy_is_named() {
+    use std::collections::HashMap;
+    for value in ["10.0.0.0/33", "balancer.local", "10.0.0.1:8080"] {
+        let vars: HashMap<String, String> =
+            [("TRUSTED_PROXIES".to_string(), value.to_string())].into();
+        let error = dicoevent::config::Config::from_vars(&vars).expect_err(value);
+        assert_eq!(error.variable, "TRUSTED_PROXIES", "{value}: {error}");
+        assert!(error.to_string().contains(value), "{error}");
+    }
+    let vars: HashMap<String, String> = [(
+        "TRUSTED_PROXIES".to_string(),
+        "10.0.0.5, fd00::/8 127.0.0.1".to_string(),
+    )]
+    .into();
+    let config = dicoevent::config::Config::from_vars(&vars).expect("valid");
+    assert_eq!(config.trusted_proxies.len(), 3);
+}

@@ -557,6 +557,10 @@ async fn storage_outage_is_a_503_and_writes_nothing() {
     .await;
     down.assert(503);
     assert!(down.body["detail"].is_string());
+    assert_eq!(
+        down.headers["retry-after"], "2",
+        "a 503 says when to try again"
+    );
     let ready = app.get("/readyz", None).await;
     ready.assert(200);
     assert_eq!(ready.body["storage"]["status"], "unavailable");

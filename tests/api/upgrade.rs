@@ -206,3 +206,61 @@ async fn a_postgres_database_is_upgraded_in_place() {
         .await
         .ok();
 }
+
+/// Several hosts started at once each apply the migrations before serving:
+/// on PostgreSQL they take turns (an advisory lock), so all succeed and the
+/// schema is made once. Three `dicoevent migrate` processes on an empty
+/// database, at once.
+#[tokio::test]
+async fn hosts_migrating_at_once_take_turns() {
+    let Some(admin_url) = postgres_url() else {
+        eprintln!("skipped: TEST_DATABASE_URL is not set");
+        return;
+    };
+    let name = format!("dicoevent_hosts_{}", Uuid::new_v4().simple());
+    let admin = Database::connect(&admin_url).await.expect("PostgreSQL");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create the database");
+    let url = crate::helpers::replace_database(&admin_url, &name);
+    let hosts: Vec<_> = (0..3)
+        .map(|n| {
+            let dir = std::env::temp_dir().join(format!("{name}-{n}"));
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_dicoevent"))
+                .arg("migrate")
+                .env_clear()
+                .env("DATABASE_URL", &url)
+                .env("DATA_DIR", dir.join("data"))
+                .env("LOG_DIR", dir.join("logs"))
+                .output()
+        })
+        .collect();
+    for (n, out) in futures::future::join_all(hosts)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let out = out.expect("dicoevent migrate ran");
+        assert!(
+            out.status.success(),
+            "host {n}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let db = Database::connect(&url).await.expect("the new database");
+    let pending = Migrator::get_pending_migrations(&db)
+        .await
+        .expect("migrations read");
+    assert!(pending.is_empty(), "every migration applied");
+    let applied = Migrator::get_applied_migrations(&db)
+        .await
+        .expect("migrations read");
+    assert_eq!(applied.len(), Migrator::migrations().len(), "each once");
+    db.close().await.ok();
+    admin
+        .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .await
+        .ok();
+}

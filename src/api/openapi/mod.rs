@@ -176,9 +176,9 @@ const ERROR_RESPONSES: &[ErrorResponse] = &[
     (
         "503",
         "ServiceUnavailable",
-        "A dependency this request needs (database, object storage) is unavailable; retry shortly",
+        "A dependency this request needs (database, object storage) is unavailable, or the server is full; retry shortly",
         "ErrorDetail",
-        None,
+        Some(("Retry-After", "Seconds to wait")),
     ),
 ];
 

@@ -6,7 +6,9 @@
 //! server binary is started on it with PostgreSQL's `auto_explain` loaded
 //! into its connections (`options` in `DATABASE_URL`) and reporting every
 //! statement's plan as a notice, which the server logs. Each read of the
-//! scale bench is made once over HTTP; every plan logged must read the large
+//! scale bench (and of the door, the box office and the attendee's pages)
+//! is made once over HTTP, then a worker makes its first pass (holds,
+//! waiting lists, reminders, jobs, pruning); every plan logged must read the large
 //! tables through an index: a sequential scan of `registrations`,
 //! `payments`, `checkins`, `users` or `events` fails the test, naming the
 //! statement.
@@ -63,7 +65,8 @@ fn populate_statements(organizer: &str, attendee: &str) -> Vec<String> {
 }
 
 /// The server binary on the app's database, with every statement's plan
-/// logged (JSON lines on stdout, into `log`).
+/// logged (JSON lines on stdout, into `log`): `serve --no-worker` on
+/// `port`, or (`port` 0) a `worker` alone.
 fn explaining_server(app: &TestApp, port: u16, log: &std::path::Path) -> Child {
     let url = app.var("DATABASE_URL").expect("DATABASE_URL");
     let options = "-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0 \
@@ -74,7 +77,11 @@ fn explaining_server(app: &TestApp, port: u16, log: &std::path::Path) -> Child {
         form_urlencoded::byte_serialize(options.as_bytes()).collect::<String>()
     );
     let mut command = Command::new(BINARY);
-    command.args(["serve", "--no-worker"]);
+    if port == 0 {
+        command.arg("worker");
+    } else {
+        command.args(["serve", "--no-worker"]);
+    }
     for name in ["SECRET_KEY", "DATA_DIR"] {
         command.env(name, app.var(name).expect("variable"));
     }
@@ -195,6 +202,22 @@ async fn every_read_of_the_scale_bench_is_index_backed_at_a_million_rows() {
         ("org", "/api/payments/?payment_status=pending".into()),
         ("org", format!("/api/checkins/?event={big}")),
         ("org", format!("/api/events/{big}/stats/")),
+        // The door, the box office and the attendee's way.
+        (
+            "org",
+            format!("/api/events/{big}/attendees/?search=guest777"),
+        ),
+        (
+            "org",
+            format!("/api/registrations/?event={big}&status=awaiting_payment"),
+        ),
+        ("org", format!("/api/vouchers/?event={big}")),
+        ("org", "/api/waitlist/".into()),
+        ("fan", "/api/registrations/?status=expired".into()),
+        ("fan", "/api/waitlist/".into()),
+        ("", format!("/api/tickets/?event={big}")),
+        ("console", "/console/scan/".into()),
+        ("console", "/console/payments/?status=pending".into()),
         (
             "org",
             format!("/api/events/{big}/checkin-sync/?since={since}"),
@@ -233,11 +256,25 @@ async fn every_read_of_the_scale_bench_is_index_backed_at_a_million_rows() {
     // Stopping the server writes out its last log lines.
     let _ = Command::new("kill").arg(server.id().to_string()).status();
     let _ = server.wait();
+    // A worker's first pass at this size: holds expired, waiting lists
+    // swept, reminders scheduled, jobs claimed, what only grows pruned.
+    let worker_log = app.data_dir().join("explain-worker.jsonl");
+    let mut worker = explaining_server(&app, 0, &worker_log);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let _ = Command::new("kill").arg(worker.id().to_string()).status();
+    let _ = worker.wait();
 
     let mut plans = 0;
     let mut offenders = Vec::new();
-    let file = std::fs::File::open(&log).expect("server log");
-    for line in BufReader::new(file).lines() {
+    let server_log = std::fs::File::open(&log).expect("server log");
+    let worker_lines =
+        BufReader::new(std::fs::File::open(&worker_log).expect("worker log")).lines();
+    let mut worker_plans = 0;
+    for (from_worker, line) in BufReader::new(server_log)
+        .lines()
+        .map(|l| (false, l))
+        .chain(worker_lines.map(|l| (true, l)))
+    {
         let Ok(line) = line else { continue };
         let Ok(entry) = serde_json::from_str::<Value>(&line) else {
             continue;
@@ -250,6 +287,7 @@ async fn every_read_of_the_scale_bench_is_index_backed_at_a_million_rows() {
         };
         let plan: Value = serde_json::from_str(plan.trim()).expect("a JSON plan");
         plans += 1;
+        worker_plans += usize::from(from_worker);
         let mut scans = Vec::new();
         sequential_scans(&plan["Plan"], &mut scans);
         if !scans.is_empty() {
@@ -260,6 +298,10 @@ async fn every_read_of_the_scale_bench_is_index_backed_at_a_million_rows() {
         }
     }
     assert!(plans > reads.len(), "only {plans} plans were logged");
+    assert!(
+        worker_plans > 5,
+        "only {worker_plans} plans of the worker were logged"
+    );
     assert!(
         offenders.is_empty(),
         "sequential scans of large tables:\n{}",

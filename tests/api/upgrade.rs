@@ -23,8 +23,9 @@ fn literal(backend: DbBackend, id: Uuid) -> String {
     }
 }
 
-/// The previous release's schema with 200 registrations and a check-in.
-async fn previous_release_with_rows(db: &DatabaseConnection) {
+/// The previous release's schema with 200 registrations and a check-in;
+/// returns the event's id.
+async fn previous_release_with_rows(db: &DatabaseConnection) -> Uuid {
     let all = Migrator::migrations().len();
     Migrator::up(db, Some((all - NEW_MIGRATIONS) as u32))
         .await
@@ -86,10 +87,12 @@ async fn previous_release_with_rows(db: &DatabaseConnection) {
             .await
             .unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
+    event
 }
 
-async fn upgraded(db: &DatabaseConnection) {
-    previous_release_with_rows(db).await;
+/// Upgrades a database of the previous release; returns its event's id.
+async fn upgraded(db: &DatabaseConnection) -> Uuid {
+    let event = previous_release_with_rows(db).await;
     Migrator::up(db, None)
         .await
         .expect("this release's migrations");
@@ -171,6 +174,138 @@ async fn upgraded(db: &DatabaseConnection) {
         .await,
         1
     );
+    event
+}
+
+/// This release's server, started on the upgraded database, answers for the
+/// old rows as for its own: every registration confirmed and owing its
+/// ticket's price, with a short code; the ticket as before, none of the box
+/// office switched on; the check-in made by a scan.
+async fn read_back_through_the_api(url: &str, event: Uuid) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let binary = env!("CARGO_BIN_EXE_dicoevent");
+    let with_env = |command: &mut std::process::Command| {
+        command
+            .env_clear()
+            .env("DATABASE_URL", url)
+            .env("DATA_DIR", dir.path().join("data"))
+            .env("LOG_DIR", dir.path().join("logs"))
+            .env("SECRET_KEY", "upgrade-read-back-secret-key");
+    };
+    let mut create = std::process::Command::new(binary);
+    create.args([
+        "createsuperuser",
+        "--username",
+        "upgrader",
+        "--email",
+        "up@example.com",
+    ]);
+    with_env(&mut create);
+    let made = create
+        .env("DICOEVENT_SUPERUSER_PASSWORD", crate::helpers::PASSWORD)
+        .output()
+        .expect("createsuperuser ran");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let mut serve = std::process::Command::new(binary);
+    serve.args(["serve", "--no-worker"]);
+    with_env(&mut serve);
+    let mut server = serve
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve started");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "the server did not start on the upgraded database");
+    let get = |path: String, token: Option<String>| {
+        let client = client.clone();
+        let url = format!("{base}{path}");
+        async move {
+            let mut request = client.get(&url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.expect("sent");
+            assert_eq!(response.status().as_u16(), 200, "{url}");
+            response.json::<serde_json::Value>().await.expect("JSON")
+        }
+    };
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/login/"))
+        .json(&serde_json::json!({"username": "upgrader", "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("tokens");
+    let token = login["access"]
+        .as_str()
+        .expect("an access token")
+        .to_owned();
+    let tickets = get(format!("/api/tickets/?event={event}"), None).await;
+    let ticket = &tickets["tickets"][0];
+    assert_eq!(tickets["count"], 1, "{tickets}");
+    assert_eq!(ticket["sold"], 200);
+    assert_eq!(ticket["available"], 800);
+    assert_eq!(ticket["hidden"], false);
+    assert_eq!(ticket["waitlist"], false);
+    assert!(ticket["payment_window_minutes"].is_null());
+    let mut rows = Vec::new();
+    for page in [1, 2] {
+        let registrations = get(
+            format!("/api/registrations/?event={event}&page_size=100&page={page}"),
+            Some(token.clone()),
+        )
+        .await;
+        assert_eq!(registrations["count"], 200, "{registrations}");
+        rows.extend(
+            registrations["registrations"]
+                .as_array()
+                .expect("a list")
+                .clone(),
+        );
+    }
+    assert_eq!(rows.len(), 200);
+    for row in &rows {
+        assert_eq!(row["status"], "confirmed", "{row}");
+        assert!(row["hold_expires_at"].is_null(), "{row}");
+        assert!(row["voucher"].is_null(), "{row}");
+        assert_eq!(row["amount_due"], ticket["price"], "{row}");
+    }
+    let first = rows[0]["id"].as_str().expect("an id");
+    let code = get(
+        format!("/api/registrations/{first}/ticket/"),
+        Some(token.clone()),
+    )
+    .await;
+    assert_eq!(
+        code["short_code"].as_str().map(str::len),
+        Some(12),
+        "a short code, with its dashes: {code}"
+    );
+    let checkins = get(format!("/api/checkins/?event={event}"), Some(token)).await;
+    assert_eq!(checkins["count"], 1, "{checkins}");
+    assert_eq!(checkins["checkins"][0]["method"], "scan");
+    let _ = server.kill();
+    let _ = server.wait();
 }
 
 #[tokio::test]
@@ -181,7 +316,9 @@ async fn a_sqlite_database_is_upgraded_in_place() {
         dir.path().join("old.sqlite3").display()
     );
     let db = Database::connect(&url).await.expect("SQLite");
-    upgraded(&db).await;
+    let event = upgraded(&db).await;
+    db.close().await.ok();
+    read_back_through_the_api(&url, event).await;
 }
 
 #[tokio::test]
@@ -199,8 +336,9 @@ async fn a_postgres_database_is_upgraded_in_place() {
     let db = Database::connect(crate::helpers::replace_database(&admin_url, &name))
         .await
         .expect("the new database");
-    upgraded(&db).await;
+    let event = upgraded(&db).await;
     db.close().await.ok();
+    read_back_through_the_api(&crate::helpers::replace_database(&admin_url, &name), event).await;
     admin
         .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
         .await

@@ -188,6 +188,9 @@ common_env=(
     PUBLIC_URL="http://$NET.2:8080" ALLOWED_HOSTS="$NET.2"
     TRUSTED_PROXIES="$NET.2"
     HOST=0.0.0.0 PORT=8000 REQUEST_TIMEOUT=10s WORKER_POLL_INTERVAL=1s
+    # The jobs the killed host had claimed go to the other worker when their
+    # lease runs out: 30 s here rather than the default 2 minutes.
+    OUTBOX_LEASE=30s
     LOGIN_THROTTLE_FAILURES=1000000 LOGIN_THROTTLE_ADDRESS_FAILURES=1000000
 )
 db_url() { # $1 host

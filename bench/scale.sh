@@ -108,6 +108,9 @@ populate() {
     fan=$(curl -fs "$URL/api/users/" -H 'Content-Type: application/json' \
         -d "{\"username\":\"attendee\",\"password\":\"$PASSWORD\",\"email\":\"attendee@example.com\",\"first_name\":\"Ari\",\"last_name\":\"Attendee\"}" | json '["id"]')
     kill "$setup"; wait "$setup" 2>/dev/null || true
+    env "${common_env[@]}" DATA_DIR="$WORK/migrate" DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" \
+        DICOEVENT_SUPERUSER_PASSWORD="$PASSWORD" "$BIN" createsuperuser --username benchadmin \
+        --email benchadmin@example.com >/dev/null
     "${PSQL[@]}" -d "$db" \
         -c "INSERT INTO groups (name, name_key) VALUES ('organizer', 'organizer')" \
         -c "INSERT INTO user_groups (user_id, group_id) SELECT '$org', id FROM groups WHERE name_key = 'organizer'"
@@ -126,10 +129,11 @@ populate "$SMALL_DB" 1
 echo "populated the full database in $((T1 - T0)) s"
 
 BIG=$(python3 -c 'import hashlib,uuid; print(uuid.UUID(hashlib.md5(b"event1").hexdigest()))')
+GUEST=$(python3 -c 'import hashlib,uuid; print(uuid.UUID(hashlib.md5(b"user777").hexdigest()))')
 SINCE=$(date -u -d '1 hour ago' +%Y-%m-%dT%H:%M:%SZ)
 
 # One server per (database, cache) and the callers' credentials on it.
-declare -A BASE TOKEN_ORG TOKEN_FAN COOKIE
+declare -A BASE TOKEN_ORG TOKEN_FAN TOKEN_ADMIN COOKIE
 for setup in "full:$FULL_DB:uncached:CACHE_TTL=0" "small:$SMALL_DB:uncached:CACHE_TTL=0" \
              "full:$FULL_DB:cached:REDIS_URL=redis://127.0.0.1:6379/0"; do
     IFS=: read -r size db cache extra <<<"$setup"
@@ -138,10 +142,11 @@ for setup in "full:$FULL_DB:uncached:CACHE_TTL=0" "small:$SMALL_DB:uncached:CACH
     BASE[$key]=$URL
     TOKEN_ORG[$key]=$(login "$URL" organiser)
     TOKEN_FAN[$key]=$(login "$URL" attendee)
+    TOKEN_ADMIN[$key]=$(login "$URL" benchadmin)
     COOKIE[$key]="dicoevent_session=$(console_session "$URL" organiser)"
 done
 
-# The reads: name|who|path|limit (ms, p99). who: anon, org, fan, console.
+# The reads: name|who|path|limit (ms, p99). who: anon, org, fan, admin, console.
 EVENTS_PAGES_FULL=500
 READS=(
     "events list, page 1|anon|/api/events/|20"
@@ -155,6 +160,10 @@ READS=(
     "pending payments (organiser)|org|/api/payments/?payment_status=pending|20"
     "big event's stats|org|/api/events/$BIG/stats/|20"
     "checkin-sync since 1 h (500 admissions)|org|/api/events/$BIG/checkin-sync/?since=$SINCE|50"
+    "audit log, everything (admin)|admin|/api/audit/|20"
+    "audit log, an organiser's|org|/api/audit/|20"
+    "audit log, the big event's|org|/api/audit/?event=$BIG|20"
+    "audit log, one guest's (admin)|admin|/api/audit/?actor=$GUEST|20"
     "console event page, big event|console|/console/events/$BIG/|0"
     "console roster search, big event|console|/console/events/$BIG/?q=guest777|0"
 )
@@ -166,6 +175,7 @@ measure() {
     case "$who" in
         org) header=(-H "Authorization: Bearer ${TOKEN_ORG[$key]}") ;;
         fan) header=(-H "Authorization: Bearer ${TOKEN_FAN[$key]}") ;;
+        admin) header=(-H "Authorization: Bearer ${TOKEN_ADMIN[$key]}") ;;
         console) header=(-H "Cookie: ${COOKIE[$key]}") ;;
     esac
     local status

@@ -9,7 +9,8 @@
 -- the organiser, event j > 10 to guest<ceil(j/10)>; one ticket per event;
 -- 30 % of registrations have a payment (a third of those pending), a fifth
 -- are checked in (spread over the last ten hours), every event has a few
--- revoked registrations. Ids are md5-derived, so reruns give the same rows.
+-- revoked registrations, every registration its audit entry. Ids are
+-- md5-derived, so reruns give the same rows.
 \set ON_ERROR_STOP 1
 SET synchronous_commit = off;
 
@@ -124,5 +125,16 @@ SELECT md5('job' || i)::uuid, CASE WHEN i % 2 = 0 THEN 'confirmation' ELSE 'remi
        now() - interval '31 days', 1, NULL, NULL, 'done', NULL,
        now() - interval '31 days', now() - interval '30 days'
 FROM generate_series(1, :prunable) i;
+
+-- The audit log: the entry each registration left, at its time (ids are
+-- UUIDv7 made from the time, as the server makes them), by its guest, with
+-- its event's organiser; the insert trigger fills the tallies.
+INSERT INTO audit_entries (id, occurred_at, actor_type, actor_id, actor_username, action,
+                           entity_type, entity_id, event_id, organizer_id, changes, ip, request_id)
+SELECT (lpad(to_hex((extract(epoch FROM r.registered_at) * 1000)::bigint), 12, '0')
+        || '7' || substr(md5('audit' || r.id), 1, 3) || '8' || substr(md5('audit' || r.id), 4, 15))::uuid,
+       r.registered_at, 'user', r.user_id, NULL, 'registration.created', 'registration',
+       r.id::text, r.event_id, e.organizer_id, '{}', '127.0.0.1', NULL
+FROM registrations r JOIN events e ON e.id = r.event_id;
 
 VACUUM (ANALYZE);

@@ -16,6 +16,7 @@ crate::backend_tests!(
     entries_are_never_changed_or_deleted,
     each_role_sees_what_it_may,
     filters_and_pages,
+    counts_come_from_tallies_and_stay_exact,
 );
 
 /// The entries about one entity, oldest first.
@@ -558,4 +559,113 @@ async fn filters_and_pages(app: &TestApp) {
 
 fn urlencoding(text: &str) -> String {
     text.replace('+', "%2B").replace(':', "%3A")
+}
+
+/// A number from SQL.
+async fn counted(app: &TestApp, sql: &str) -> u64 {
+    let row = app
+        .state
+        .db
+        .conn()
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.state.db.backend(),
+            sql.to_owned(),
+        ))
+        .await
+        .expect("query")
+        .expect("a row");
+    u64::try_from(row.try_get::<i64>("", "n").expect("a number")).expect("not negative")
+}
+
+/// The unfiltered counts (everything for admins, an organiser's share for
+/// them) are read from the tallies, not counted; they equal the rows, after
+/// writes made at once on many connections, after housekeeping folds the
+/// tallies, and after more writes.
+async fn counts_come_from_tallies_and_stay_exact(app: &TestApp) {
+    let (olga_id, olga) = app.user_in("tallyorg", "organizer").await;
+    let (omar_id, omar) = app.user_in("tallyother", "organizer").await;
+    let olga_event = app.create_event(&olga, "Tallied", 100).await;
+    let omar_event = app.create_event(&omar, "Tallied too", 100).await;
+    let tickets = [
+        app.create_ticket(&olga, &olga_event, 100).await,
+        app.create_ticket(&omar, &omar_event, 100).await,
+    ];
+    let mut people = Vec::new();
+    for n in 0..24 {
+        people.push(app.user(&format!("tallied{n}")).await.1);
+    }
+    let check = |stage: &'static str| {
+        let (olga, omar, olga_id, omar_id) = (&olga, &omar, &olga_id, &omar_id);
+        async move {
+            let all = counted(app, "SELECT count(*) AS n FROM audit_entries").await;
+            assert_eq!(total(app).await, all, "{stage}: everything");
+            for (token, id) in [(olga, olga_id), (omar, omar_id)] {
+                let mine = counted(
+                    app,
+                    &format!(
+                        "SELECT count(*) AS n FROM audit_entries WHERE organizer_id = {}",
+                        match app.state.db.backend() {
+                            sea_orm::DbBackend::Postgres => format!("'{id}'"),
+                            _ => format!("X'{}'", id.replace('-', "")),
+                        }
+                    ),
+                )
+                .await;
+                assert!(mine > 0);
+                let listed = app.get("/api/audit/?page_size=1", Some(token)).await;
+                listed.assert(200);
+                assert_eq!(listed.body["count"], mine, "{stage}: an organiser's share");
+            }
+            // A filtered list still counts its rows.
+            let filtered = app
+                .get("/api/audit/?action=registration.&page_size=1", app.admin())
+                .await;
+            let registrations = counted(
+                app,
+                "SELECT count(*) AS n FROM audit_entries WHERE action LIKE 'registration.%'",
+            )
+            .await;
+            assert_eq!(filtered.body["count"], registrations, "{stage}: filtered");
+        }
+    };
+    // Registrations at once, on as many connections as the pool gives.
+    let at_once = futures::future::join_all(
+        people
+            .iter()
+            .enumerate()
+            .map(|(n, person)| app.register(person, &tickets[n % 2])),
+    )
+    .await;
+    assert!(at_once.iter().all(|r| r.status == 201));
+    check("after writes at once").await;
+    let folded = dicoevent::jobs::housekeeping::pass(&app.state, chrono::Utc::now())
+        .await
+        .expect("housekeeping");
+    assert_eq!(folded.total(), 0, "nothing to prune here");
+    check("after folding").await;
+    if app.state.db.backend() == sea_orm::DbBackend::Postgres {
+        assert_eq!(
+            counted(
+                app,
+                "SELECT count(*) AS n FROM audit_tallies WHERE shard <> 0"
+            )
+            .await,
+            0,
+            "every connection's tally folded"
+        );
+    }
+    for (n, person) in people.iter().enumerate().take(6) {
+        let mine = app
+            .get("/api/registrations/?page_size=1", Some(person))
+            .await;
+        let id = mine.body["registrations"][0]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        app.delete(&format!("/api/registrations/{id}/"), Some(person))
+            .await
+            .assert(204);
+        assert!(n < 6);
+    }
+    check("after more writes").await;
 }

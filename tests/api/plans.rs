@@ -10,8 +10,8 @@
 //! is made once over HTTP, then a worker makes its first pass (holds,
 //! waiting lists, reminders, jobs, pruning); every plan logged must read the large
 //! tables through an index: a sequential scan of `registrations`,
-//! `payments`, `checkins`, `users` or `events` fails the test, naming the
-//! statement.
+//! `payments`, `checkins`, `users`, `events` or `audit_entries` fails the
+//! test, naming the statement.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -23,7 +23,14 @@ use crate::console::Browser;
 use crate::helpers::*;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_dicoevent");
-const LARGE_TABLES: [&str; 5] = ["registrations", "payments", "checkins", "users", "events"];
+const LARGE_TABLES: [&str; 6] = [
+    "registrations",
+    "payments",
+    "checkins",
+    "users",
+    "events",
+    "audit_entries",
+];
 
 /// `bench/scale/populate.sql` with its psql variables filled in, as
 /// single statements.
@@ -218,6 +225,11 @@ async fn every_read_of_the_scale_bench_is_index_backed_at_a_million_rows() {
         ("", format!("/api/tickets/?event={big}")),
         ("console", "/console/scan/".into()),
         ("console", "/console/payments/?status=pending".into()),
+        // The audit log: everything, an organiser's, an event's, a guest's.
+        ("admin", "/api/audit/".into()),
+        ("org", "/api/audit/".into()),
+        ("org", format!("/api/audit/?event={big}")),
+        ("admin", format!("/api/audit/?actor={attendee}")),
         (
             "org",
             format!("/api/events/{big}/checkin-sync/?since={since}"),
@@ -235,6 +247,7 @@ async fn every_read_of_the_scale_bench_is_index_backed_at_a_million_rows() {
         request = match *who {
             "fan" => request.bearer_auth(&fan_token),
             "org" => request.bearer_auth(&org_token),
+            "admin" => request.bearer_auth(&app.admin_token),
             "console" => request.header("cookie", &cookie),
             _ => request,
         };

@@ -809,50 +809,6 @@ impl Snapshot for user_group::Model {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn actions_read_back_as_themselves() {
-        for action in Action::ALL {
-            assert_eq!(Action::parse(action.as_str()), Some(*action));
-        }
-        assert_eq!(Action::parse("event.exploded"), None);
-    }
-
-    #[test]
-    fn changes_name_what_differs_and_mask_secrets() {
-        let changes = Changes::between(
-            &fields([("a", 1.into()), ("b", 2.into()), ("password", "x".into())]),
-            &fields([("a", 1.into()), ("b", 3.into()), ("password", "y".into())]),
-        );
-        assert_eq!(
-            changes.into_json(),
-            serde_json::json!({"b": [2, 3], "password": [MASK, MASK]})
-        );
-        let created = Changes::between(&Map::new(), &fields([("token", "t".into())]));
-        assert_eq!(
-            created.into_json(),
-            serde_json::json!({"token": [null, MASK]})
-        );
-    }
-
-    #[test]
-    fn ids_follow_the_time() {
-        let at = DateTime::parse_from_rfc3339("2026-12-05T10:00:00.123Z")
-            .map(|t| t.with_timezone(&Utc))
-            .expect("a valid time");
-        let later = at + chrono::Duration::milliseconds(1);
-        assert!(first_id_at(at) <= id_at(at));
-        assert!(id_at(at) < first_id_at(later));
-        assert!(id_at(at) < id_at(later));
-        let id = id_at(at);
-        assert!(successor(id) > id);
-        assert_eq!(successor(id).get_version_num(), 7);
-    }
-}
-
 /// How many entries the log holds: an organiser's (`Some`), or all of them
 /// (`None`), read from `audit_tallies` (a few rows, whatever the log's
 /// size) instead of counted.
@@ -909,4 +865,48 @@ pub async fn fold_tallies(db: &crate::db::Database) -> Result<u64, DbErr> {
         .rows_affected();
     txn.commit().await?;
     Ok(folded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_read_back_as_themselves() {
+        for action in Action::ALL {
+            assert_eq!(Action::parse(action.as_str()), Some(*action));
+        }
+        assert_eq!(Action::parse("event.exploded"), None);
+    }
+
+    #[test]
+    fn changes_name_what_differs_and_mask_secrets() {
+        let changes = Changes::between(
+            &fields([("a", 1.into()), ("b", 2.into()), ("password", "x".into())]),
+            &fields([("a", 1.into()), ("b", 3.into()), ("password", "y".into())]),
+        );
+        assert_eq!(
+            changes.into_json(),
+            serde_json::json!({"b": [2, 3], "password": [MASK, MASK]})
+        );
+        let created = Changes::between(&Map::new(), &fields([("token", "t".into())]));
+        assert_eq!(
+            created.into_json(),
+            serde_json::json!({"token": [null, MASK]})
+        );
+    }
+
+    #[test]
+    fn ids_follow_the_time() {
+        let at = DateTime::parse_from_rfc3339("2026-12-05T10:00:00.123Z")
+            .map(|t| t.with_timezone(&Utc))
+            .expect("a valid time");
+        let later = at + chrono::Duration::milliseconds(1);
+        assert!(first_id_at(at) <= id_at(at));
+        assert!(id_at(at) < first_id_at(later));
+        assert!(id_at(at) < id_at(later));
+        let id = id_at(at);
+        assert!(successor(id) > id);
+        assert_eq!(successor(id).get_version_num(), 7);
+    }
 }

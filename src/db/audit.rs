@@ -809,64 +809,6 @@ impl Snapshot for user_group::Model {
     }
 }
 
-/// How many entries the log holds: an organiser's (`Some`), or all of them
-/// (`None`), read from `audit_tallies` (a few rows, whatever the log's
-/// size) instead of counted.
-pub async fn tally(db: &impl ConnectionTrait, organiser: Option<Uuid>) -> Result<u64, DbErr> {
-    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-    let query = Query::select()
-        .expr_as(
-            Expr::cust("CAST(COALESCE(SUM(entries), 0) AS BIGINT)"),
-            Alias::new("n"),
-        )
-        .from(Alias::new("audit_tallies"))
-        .and_where(Expr::col(Alias::new("organizer_id")).eq(organiser.unwrap_or(Uuid::nil())))
-        .to_owned();
-    let row = db.query_one(&query).await?;
-    let n: i64 = row.map(|r| r.try_get("", "n")).transpose()?.unwrap_or(0);
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
-/// Folds the tallies written by PostgreSQL backends (one row per backend
-/// and organiser, see the `AuditTallies` migration) into `shard` 0, skipping
-/// rows a transaction holds right now; one folder at a time (an advisory
-/// lock), so folding never waits for anything. Returns the folded tallies
-/// written (always 0 on SQLite, whose tallies are already one row each).
-pub async fn fold_tallies(db: &crate::db::Database) -> Result<u64, DbErr> {
-    if db.backend() != sea_orm::DbBackend::Postgres {
-        return Ok(0);
-    }
-    const FOLD_LOCK: i64 = 0x4469_636f_5461_6c79; // "DicoTaly"
-    let txn = sea_orm::TransactionTrait::begin(db.conn()).await?;
-    let locked = txn
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            format!("SELECT pg_try_advisory_xact_lock({FOLD_LOCK}) AS locked"),
-        ))
-        .await?
-        .map(|r| r.try_get::<bool>("", "locked"))
-        .transpose()?
-        .unwrap_or(false);
-    if !locked {
-        return Ok(0);
-    }
-    let folded = txn
-        .execute_unprepared(
-            "WITH gone AS ( \
-               DELETE FROM audit_tallies WHERE (organizer_id, shard) IN ( \
-                 SELECT organizer_id, shard FROM audit_tallies WHERE shard <> 0 \
-                 LIMIT 5000 FOR UPDATE SKIP LOCKED) \
-               RETURNING organizer_id, entries) \
-             INSERT INTO audit_tallies AS t (organizer_id, shard, entries) \
-             SELECT organizer_id, 0, sum(entries) FROM gone GROUP BY organizer_id \
-             ON CONFLICT (organizer_id, shard) DO UPDATE SET entries = t.entries + excluded.entries",
-        )
-        .await?
-        .rows_affected();
-    txn.commit().await?;
-    Ok(folded)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

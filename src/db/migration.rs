@@ -31,7 +31,6 @@ impl MigratorTrait for Migrator {
             Box::new(PaymentWindows),
             Box::new(Vouchers),
             Box::new(WaitingLists),
-            Box::new(AuditTallies),
         ]
     }
 }
@@ -1715,101 +1714,6 @@ impl MigrationTrait for WaitingLists {
             .await?;
         m.create_index(index("waitlist_entries", &["user_id"]))
             .await?;
-        Ok(())
-    }
-}
-
-/// The audit log's counts without counting it (API.md §10's envelope has
-/// `count`; counting a million entries for every first page does not stay
-/// flat): `audit_tallies` holds entries per organiser, and for everything
-/// under the nil id, kept by a trigger in each writing transaction.
-///
-/// On PostgreSQL the trigger adds, once per statement, to rows of its own
-/// backend (`shard` = `pg_backend_pid()`): no two transactions running at
-/// once ever touch the same tally row, so the tallies add no lock wait to
-/// any write. Housekeeping folds those rows into `shard` 0, skipping rows a
-/// transaction holds. On SQLite (one writer) every entry adds to `shard` 0.
-/// Existing entries are counted into `shard` 0 here.
-struct AuditTallies;
-
-impl MigrationName for AuditTallies {
-    fn name(&self) -> &str {
-        "m20261212_000023_audit_tallies"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for AuditTallies {
-    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_table(
-            Table::create()
-                .table("audit_tallies")
-                .col(uuid("organizer_id"))
-                .col(integer("shard"))
-                .col(big_integer("entries"))
-                .primary_key(Index::create().col("organizer_id").col("shard"))
-                .to_owned(),
-        )
-        .await?;
-        let db = m.get_connection();
-        if m.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-            db.execute_unprepared(
-                "CREATE FUNCTION audit_entries_tally() RETURNS trigger LANGUAGE plpgsql AS $$ \
-                 BEGIN \
-                   INSERT INTO audit_tallies AS t (organizer_id, shard, entries) \
-                   SELECT organizer_id, pg_backend_pid(), count(*) FROM audit_new \
-                    WHERE organizer_id IS NOT NULL GROUP BY organizer_id \
-                   UNION ALL \
-                   SELECT '00000000-0000-0000-0000-000000000000'::uuid, pg_backend_pid(), count(*) \
-                     FROM audit_new \
-                   ON CONFLICT (organizer_id, shard) DO UPDATE SET entries = t.entries + excluded.entries; \
-                   RETURN NULL; \
-                 END $$",
-            )
-            .await?;
-            db.execute_unprepared(
-                "CREATE TRIGGER audit_entries_tally AFTER INSERT ON audit_entries \
-                 REFERENCING NEW TABLE AS audit_new \
-                 FOR EACH STATEMENT EXECUTE FUNCTION audit_entries_tally()",
-            )
-            .await?;
-            db.execute_unprepared(
-                "INSERT INTO audit_tallies (organizer_id, shard, entries) \
-                 SELECT organizer_id, 0, count(*) FROM audit_entries \
-                  WHERE organizer_id IS NOT NULL GROUP BY organizer_id \
-                 UNION ALL \
-                 SELECT '00000000-0000-0000-0000-000000000000'::uuid, 0, count(*) FROM audit_entries",
-            )
-            .await?;
-        } else {
-            let nil = "X'00000000000000000000000000000000'";
-            db.execute_unprepared(&format!(
-                "CREATE TRIGGER audit_entries_tally_all AFTER INSERT ON audit_entries \
-                 BEGIN \
-                   INSERT INTO audit_tallies (organizer_id, shard, entries) VALUES ({nil}, 0, 1) \
-                   ON CONFLICT (organizer_id, shard) DO UPDATE SET entries = entries + 1; \
-                 END"
-            ))
-            .await?;
-            db.execute_unprepared(
-                "CREATE TRIGGER audit_entries_tally_organizer AFTER INSERT ON audit_entries \
-                 WHEN NEW.organizer_id IS NOT NULL \
-                 BEGIN \
-                   INSERT INTO audit_tallies (organizer_id, shard, entries) \
-                   VALUES (NEW.organizer_id, 0, 1) \
-                   ON CONFLICT (organizer_id, shard) DO UPDATE SET entries = entries + 1; \
-                 END",
-            )
-            .await?;
-            db.execute_unprepared(&format!(
-                "INSERT INTO audit_tallies (organizer_id, shard, entries) \
-                 SELECT organizer_id, 0, count(*) FROM audit_entries \
-                  WHERE organizer_id IS NOT NULL GROUP BY organizer_id \
-                 UNION ALL \
-                 SELECT {nil}, 0, count(*) FROM audit_entries"
-            ))
-            .await?;
-        }
         Ok(())
     }
 }

@@ -15,8 +15,7 @@
 //! | `login_failures` | older than `LOGIN_THROTTLE_WINDOW` (they no longer count) |
 //!
 //! Several workers may prune at once: a row deleted by one is simply not
-//! found by the other. The audit log is never pruned; its tallies (the
-//! counts of its list) are folded here.
+//! found by the other.
 
 use std::time::Duration;
 
@@ -127,9 +126,6 @@ pub async fn pass(state: &AppState, now: DateTime<Utc>) -> Result<Pruned, DbErr>
             .add(login_failure::Column::FailedAt.lt(now - span(config.login_throttle.window))),
     )
     .await?;
-    // Not pruning: the audit log's per-connection tallies folded into one
-    // row per organiser, so that reading a count stays a few rows.
-    crate::db::audit::fold_tallies(&state.db).await?;
     Ok(Pruned {
         outbox,
         idempotency_keys,

@@ -43,8 +43,14 @@ command -v nft >/dev/null || missing+=(nftables)
 command -v ip >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]} (Debian packages)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/tmp/dicoevent-cluster-apt.log 2>&1 ||
-        die "apt-get install ${missing[*]} failed (see /tmp/dicoevent-cluster-apt.log)"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" \
+        >/tmp/dicoevent-cluster-apt.log 2>&1; then
+        # A machine whose package lists were never fetched.
+        apt-get update -qq >>/tmp/dicoevent-cluster-apt.log 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" \
+            >>/tmp/dicoevent-cluster-apt.log 2>&1 ||
+            die "apt-get install ${missing[*]} failed (see /tmp/dicoevent-cluster-apt.log)"
+    fi
 fi
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] || die "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin"

@@ -173,15 +173,21 @@ impl<S> Front<S> {
         if !is_trusted(&peer) {
             return None;
         }
-        let mut hops = Vec::new();
-        for value in req.headers().get_all(&X_FORWARDED_FOR) {
-            let value = value.to_str().ok()?;
-            for hop in value.split(',') {
-                hops.push(hop.trim().parse::<std::net::IpAddr>().ok()?);
-            }
-        }
+        // Read from the right (the nearest hop) and only as far as needed:
+        // whatever a client wrote at the left, garbage included, is never
+        // read once an untrusted hop is found.
+        let hops: Vec<&str> = req
+            .headers()
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .collect();
         let mut client = None;
         for hop in hops.into_iter().rev() {
+            let Ok(hop) = hop.trim().parse::<std::net::IpAddr>() else {
+                break;
+            };
             client = Some(hop);
             if !is_trusted(&hop) {
                 break;

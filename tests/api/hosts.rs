@@ -259,6 +259,8 @@ async fn a_trusted_proxy_names_the_client() {
         ("198.51.100.10, 198.51.100.41", 200),
         ("198.51.100.10, 198.51.100.42, 10.1.2.3", 200),
         ("198.51.100.43, 10.1.2.3, 10.9.9.9", 200),
+        // Garbage written by the client, left of what the balancer added.
+        ("not-an-address, 198.51.100.44", 200),
     ] {
         assert_eq!(
             login_forwarded(&app, [127, 0, 0, 1], forwarded, "behind", PASSWORD).await,
@@ -279,6 +281,7 @@ async fn a_trusted_proxy_names_the_client() {
             "198.51.100.41",
             "198.51.100.42",
             "198.51.100.43",
+            "198.51.100.44",
             "127.0.0.9"
         ]
     );

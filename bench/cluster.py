@@ -27,7 +27,6 @@ Every request is classified when the run is over:
 
 import os
 import sys
-import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -152,40 +151,23 @@ class Cluster(faults.Drill):
                 self.scan_busy.discard(rid)
         return True
 
-    def load_thread(self, seed):
-        rng = faults.random.Random(seed)
-        interval = faults.THREADS / faults.TARGET_RPS
-        next_at = time.time() + rng.random() * interval
-        while not self.stop.is_set():
-            now = time.time()
-            if next_at > now:
-                time.sleep(next_at - now)
-            next_at = max(next_at + interval, time.time() - 1.0)
-            r = rng.random()
-            if r < 0.4:
-                self.do_read(rng)
-            elif r < 0.55:
-                if not self.do_register(rng):
-                    self.do_read(rng)
-            elif r < 0.7:
-                if not self.do_pay(rng):
-                    self.do_read(rng)
-            elif r < 0.8:
-                if not self.do_soon_register(rng):
-                    self.do_read(rng)
-            elif not self.do_scan(rng):
-                self.do_read(rng)
+    def one_request(self, rng):
+        r = rng.random()
+        if r < 0.4:
+            done = False
+        elif r < 0.55:
+            done = self.do_register(rng)
+        elif r < 0.7:
+            done = self.do_pay(rng)
+        elif r < 0.8:
+            done = self.do_soon_register(rng)
+        else:
+            done = self.do_scan(rng)
+        if not done:
+            self.do_read(rng)
 
     def run_load(self):
-        threads = [threading.Thread(target=self.load_thread, args=(i,), daemon=True)
-                   for i in range(faults.THREADS)]
-        threads.append(threading.Thread(target=self.upload_thread, daemon=True))
-        self.phase = "baseline"
-        self.marks["baseline"] = time.time()
-        self.log(f"load: {faults.THREADS} threads, ~{faults.TARGET_RPS:.0f} req/s target, "
-                 f"{faults.UPLOADS_PER_SECOND:g} uploads/s, through HAProxy")
-        for t in threads:
-            t.start()
+        threads = self.start_load("through HAProxy")
         time.sleep(BASELINE)
 
         self.phase = "kill"
@@ -217,11 +199,7 @@ class Cluster(faults.Drill):
         self.marks["latency_end"] = time.time()
         self.log("api3: database link back to normal")
         time.sleep(AFTER)
-        self.marks["end"] = time.time()
-        self.stop.set()
-        for t in threads:
-            t.join(faults.CLIENT_TIMEOUT + 5)
-        self.phase = "done"
+        self.stop_load(threads)
         # The workers look for due reminders every second: give them three.
         wait = max(0.0, self.soon["reminders_due"] + 3 - time.time())
         self.log(f"load stopped; waiting for the outbox to drain (reminders due in {wait:.0f} s)")

@@ -31,6 +31,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
+. bench/drill_control.sh
 die() { echo "cluster.sh: $*" >&2; echo "FAIL cluster drill: setup: $*"; exit 2; }
 
 # ---------------------------------------------------------------- tools
@@ -242,37 +243,24 @@ for _ in $(seq 1 50); do
 done
 
 # ---------------------------------------------------------------- the drill
-stop_pid() {
-    kill -KILL "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-    local kept=() pid
-    for pid in "${PIDS[@]}"; do [ "$pid" = "$1" ] || kept+=("$pid"); done
-    PIDS=("${kept[@]}")
-}
-mkfifo "$WORK/ctl.req" "$WORK/ctl.rep"
-exec 7<>"$WORK/ctl.req" 8<>"$WORK/ctl.rep"
+open_controls
 ip netns exec "$P-lb" python3 bench/cluster.py --balancer "$NET.2:8080" \
     --admin-user clusteradmin --admin-password "$ADMIN_PASSWORD" \
     --ctl "$WORK/ctl" --psql "$PSQL -d dicoevent" --s3-dir "$S3_DIR" --bucket media \
     --mail-log "$MAIL_LOG" > >(tee "$WORK/drill.out") 2>&1 &
 LOAD_PID=$!
 PIDS+=("$LOAD_PID")
-partial=""
-while :; do
-    if read -r -t 1 -u 7 cmd; then
-        cmd="$partial$cmd"
-        partial=""
-        reply=ok
-        case "$cmd" in
-            kill-api2) stop_pid "${API_PID[api2]}" ;;
-            start-api2)
-                start_api api2
-                for _ in $(seq 1 300); do
-                    in_ns lb curl -fs "http://$NET.12:8000/readyz" >/dev/null 2>&1 && break
-                    sleep 0.1
-                done ;;
-            cut-redis-api1)
-                in_ns api1 nft -f - <<EOF || reply="failed: nft"
+fault() {
+    case "$1" in
+        kill-api2) stop_pid "${API_PID[api2]}" ;;
+        start-api2)
+            start_api api2
+            for _ in $(seq 1 300); do
+                in_ns lb curl -fs "http://$NET.12:8000/readyz" >/dev/null 2>&1 && break
+                sleep 0.1
+            done ;;
+        cut-redis-api1)
+            in_ns api1 nft -f - <<EOF || reply="failed: nft"
 table inet dicoevent_drill {
     chain output {
         type filter hook output priority 0; policy accept;
@@ -280,19 +268,14 @@ table inet dicoevent_drill {
     }
 }
 EOF
-                ;;
-            mend-redis-api1) in_ns api1 nft delete table inet dicoevent_drill || reply="failed: nft" ;;
-            slow-db-api3) kill -USR1 "$DELAY_PID" ;;
-            fast-db-api3) kill -USR2 "$DELAY_PID" ;;
-            done) echo ok >&8; break ;;
-            *) reply="failed: unknown command $cmd" ;;
-        esac
-        echo "$reply" >&8
-    else
-        partial="$partial$cmd"
-        kill -0 "$LOAD_PID" 2>/dev/null || break
-    fi
-done
+            ;;
+        mend-redis-api1) in_ns api1 nft delete table inet dicoevent_drill || reply="failed: nft" ;;
+        slow-db-api3) kill -USR1 "$DELAY_PID" ;;
+        fast-db-api3) kill -USR2 "$DELAY_PID" ;;
+        *) reply="failed: unknown command $1" ;;
+    esac
+}
+serve_controls "$LOAD_PID" fault
 RC=0
 wait "$LOAD_PID" || RC=$?
 VERDICT=$(grep -E '^(PASS|FAIL) ' "$WORK/drill.out" | tail -n 1 || true)

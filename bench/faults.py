@@ -642,6 +642,21 @@ class Drill:
             return self.box_cancel(rng)
         return self.box_accept(rng)
 
+    def one_request(self, rng):
+        """One request of the mix (a read when the write drawn has nothing
+        left to do)."""
+        r = rng.random()
+        if r < 0.4:
+            done = False
+        elif r < 0.6:
+            done = self.do_register(rng)
+        elif r < 0.8:
+            done = self.do_pay(rng)
+        else:
+            done = self.do_box(rng)
+        if not done:
+            self.do_read(rng)
+
     def load_thread(self, seed):
         rng = random.Random(seed)
         interval = THREADS / TARGET_RPS
@@ -651,17 +666,7 @@ class Drill:
             if next_at > now:
                 time.sleep(next_at - now)
             next_at = max(next_at + interval, time.time() - 1.0)
-            r = rng.random()
-            if r < 0.4:
-                self.do_read(rng)
-            elif r < 0.6:
-                if not self.do_register(rng):
-                    self.do_read(rng)
-            elif r < 0.8:
-                if not self.do_pay(rng):
-                    self.do_read(rng)
-            elif not self.do_box(rng):
-                self.do_read(rng)
+            self.one_request(rng)
 
     def upload_thread(self):
         interval = 1.0 / UPLOADS_PER_SECOND
@@ -674,16 +679,28 @@ class Drill:
             self.do_upload()
 
     # ----------------------------------------------------------------- phases
-    def run_load(self):
+    def start_load(self, where):
+        """Starts the load threads (the first phase, `baseline`)."""
         threads = [threading.Thread(target=self.load_thread, args=(i,), daemon=True)
                    for i in range(THREADS)]
         threads.append(threading.Thread(target=self.upload_thread, daemon=True))
         self.phase = "baseline"
         self.marks["baseline"] = time.time()
         self.log(f"load: {THREADS} threads, ~{TARGET_RPS:.0f} req/s target, "
-                 f"{UPLOADS_PER_SECOND:g} uploads/s, round-robin over {len(self.servers)} servers")
+                 f"{UPLOADS_PER_SECOND:g} uploads/s, {where}")
         for t in threads:
             t.start()
+        return threads
+
+    def stop_load(self, threads):
+        self.marks["end"] = time.time()
+        self.stop.set()
+        for t in threads:
+            t.join(CLIENT_TIMEOUT + 5)
+        self.phase = "done"
+
+    def run_load(self):
+        threads = self.start_load(f"round-robin over {len(self.servers)} servers")
         time.sleep(PHASE_SECONDS)
 
         self.phase = "postgres"
@@ -744,11 +761,7 @@ class Drill:
         self.control("kill-server")
         self.log(f"server s{self.killed_server + 1}: SIGKILLed")
         time.sleep(PHASE_SECONDS)
-        self.marks["end"] = time.time()
-        self.stop.set()
-        for t in threads:
-            t.join(CLIENT_TIMEOUT + 5)
-        self.phase = "done"
+        self.stop_load(threads)
         self.log(f"load stopped; waiting up to {SETTLE_SECONDS:g} s for the last holds to "
                  "expire and the outbox to drain")
         self.settle()

@@ -33,6 +33,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+. bench/drill_control.sh
 die() { echo "faults.sh: $*" >&2; exit 2; }
 
 # ---------------------------------------------------------------- tools
@@ -200,18 +201,7 @@ done
 echo "== servers s1 (pid ${SERVER_PIDS[0]}, port ${SERVER_PORTS[0]}) and s2 (pid ${SERVER_PIDS[1]}, port ${SERVER_PORTS[1]})"
 
 # ---------------------------------------------------------------- the drill
-# faults.py asks for each fault through ctl.req and waits for "ok" on ctl.rep;
-# every service is (re)started by this shell, so the cleanup knows every pid.
-# SIGKILL one of our processes, reap it, and drop it from the cleanup list.
-stop_pid() {
-    kill -KILL "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-    local kept=() pid
-    for pid in "${PIDS[@]}"; do [ "$pid" = "$1" ] || kept+=("$pid"); done
-    PIDS=("${kept[@]}")
-}
-mkfifo "$WORK/ctl.req" "$WORK/ctl.rep"
-exec 7<>"$WORK/ctl.req" 8<>"$WORK/ctl.rep"
+open_controls
 python3 bench/faults.py \
     --server "127.0.0.1:${SERVER_PORTS[0]}" --server "127.0.0.1:${SERVER_PORTS[1]}" \
     --admin-user faultsadmin --admin-password "$ADMIN_PASSWORD" \
@@ -219,34 +209,21 @@ python3 bench/faults.py \
     --mail-log "$MAIL_LOG" &
 LOAD_PID=$!
 PIDS+=("$LOAD_PID")
-# A read that times out in the middle of a line keeps what it read in `cmd`
-# (bash reads a pipe a byte at a time): kept in `partial` for the next read,
-# or a command would lose its first letters.
-partial=""
-while :; do
-    if read -r -t 1 -u 7 cmd; then
-        cmd="$partial$cmd"
-        partial=""
-        reply=ok
-        case "$cmd" in
-            pg-stop) pg_stop || reply="failed: pg_ctl stop" ;;
-            pg-start) pg_start || reply="failed: pg_ctl start (see $WORK/postgres.log)" ;;
-            redis-stop) stop_pid "$REDIS_PID" ;;
-            redis-start) redis_start ;;
-            s3-stop) stop_pid "$S3_PID" ;;
-            s3-start) s3_start ;;
-            smtp-stop) stop_pid "$SMTP_PID" ;;
-            smtp-start) smtp_start ;;
-            kill-server) stop_pid "${SERVER_PIDS[1]}" ;;
-            done) echo ok >&8; break ;;
-            *) reply="failed: unknown command $cmd" ;;
-        esac
-        echo "$reply" >&8
-    else
-        partial="$partial$cmd"
-        kill -0 "$LOAD_PID" 2>/dev/null || break
-    fi
-done
+fault() {
+    case "$1" in
+        pg-stop) pg_stop || reply="failed: pg_ctl stop" ;;
+        pg-start) pg_start || reply="failed: pg_ctl start (see $WORK/postgres.log)" ;;
+        redis-stop) stop_pid "$REDIS_PID" ;;
+        redis-start) redis_start ;;
+        s3-stop) stop_pid "$S3_PID" ;;
+        s3-start) s3_start ;;
+        smtp-stop) stop_pid "$SMTP_PID" ;;
+        smtp-start) smtp_start ;;
+        kill-server) stop_pid "${SERVER_PIDS[1]}" ;;
+        *) reply="failed: unknown command $1" ;;
+    esac
+}
+serve_controls "$LOAD_PID" fault
 RC=0
 wait "$LOAD_PID" || RC=$?
 

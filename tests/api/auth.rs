@@ -657,18 +657,7 @@ async fn imported_django_hash_logs_in_and_is_rehashed(app: &TestApp) {
 
 /// A login from a given loopback address (127.0.0.0/8 all reach the server).
 async fn login_from(app: &TestApp, source: [u8; 4], username: &str, password: &str) -> u16 {
-    let client = reqwest::Client::builder()
-        .local_address(std::net::IpAddr::from(source))
-        .build()
-        .expect("client");
-    client
-        .post(app.url("/api/login/"))
-        .json(&json!({ "username": username, "password": password }))
-        .send()
-        .await
-        .expect("login")
-        .status()
-        .as_u16()
+    crate::helpers::login_from_address(app, source, None, username, password).await
 }
 
 /// Failures count per (username, address) and per address (API.md §12):

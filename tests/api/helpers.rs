@@ -73,6 +73,53 @@ pub fn postgres_url() -> Option<String> {
         .filter(|s| !s.trim().is_empty())
 }
 
+/// A TCP port nobody listens on now, for a server binary a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Waits (up to 10 s) until the server binary at `base` answers `/healthz`
+/// with 200; panics with `what` otherwise.
+pub async fn wait_healthy(client: &reqwest::Client, base: &str, what: &str) {
+    for _ in 0..200 {
+        if client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{what}");
+}
+
+/// A login sent from `source` (any 127.0.0.0/8 address reaches the
+/// server), with an `X-Forwarded-For` header when given; its status.
+pub async fn login_from_address(
+    app: &TestApp,
+    source: [u8; 4],
+    forwarded_for: Option<&str>,
+    username: &str,
+    password: &str,
+) -> u16 {
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(source))
+        .build()
+        .expect("client");
+    let mut request = client
+        .post(app.url("/api/login/"))
+        .json(&json!({ "username": username, "password": password }));
+    if let Some(forwarded_for) = forwarded_for {
+        request = request.header("X-Forwarded-For", forwarded_for);
+    }
+    request.send().await.expect("login").status().as_u16()
+}
+
 pub fn replace_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, format!("?{q}")),

@@ -183,8 +183,7 @@ fn bad_host_settings_are_named() {
     }
 }
 
-/// A login sent from `source` (any 127.0.0.0/8 address reaches the server)
-/// with an `X-Forwarded-For` header.
+/// A login sent from `source` with an `X-Forwarded-For` header.
 async fn login_forwarded(
     app: &TestApp,
     source: [u8; 4],
@@ -192,19 +191,7 @@ async fn login_forwarded(
     username: &str,
     password: &str,
 ) -> u16 {
-    let client = reqwest::Client::builder()
-        .local_address(std::net::IpAddr::from(source))
-        .build()
-        .expect("client");
-    client
-        .post(app.url("/api/login/"))
-        .header("X-Forwarded-For", forwarded_for)
-        .json(&json!({ "username": username, "password": password }))
-        .send()
-        .await
-        .expect("login")
-        .status()
-        .as_u16()
+    crate::helpers::login_from_address(app, source, Some(forwarded_for), username, password).await
 }
 
 /// The addresses the audit log recorded for `username`'s logins, oldest first.

@@ -8,6 +8,8 @@ use std::time::Duration;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
+use crate::helpers::{free_port, wait_healthy};
+
 const BINARY: &str = env!("CARGO_BIN_EXE_dicoevent");
 const PASSWORD: &str = "Log-Secret-Passw0rd";
 
@@ -22,31 +24,12 @@ fn command(dir: &Path) -> Command {
     cmd
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
     }
-}
-
-async fn wait_ready(client: &reqwest::Client, base: &str) {
-    for _ in 0..100 {
-        if let Ok(res) = client.get(format!("{base}/healthz")).send().await
-            && res.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the server did not become ready");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,7 +62,7 @@ async fn log_files_have_the_line_format_and_no_secrets() {
     let mut server = Server(child);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    wait_ready(&client, &base).await;
+    wait_healthy(&client, &base, "the server did not become ready").await;
 
     let failed = client
         .post(format!("{base}/api/login/"))

@@ -105,13 +105,6 @@ fn explaining_server(app: &TestApp, port: u16, log: &std::path::Path) -> Child {
         .expect("server binary starts")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// Nodes of a plan (and its sub-plans) that read a large table whole.
 fn sequential_scans(plan: &Value, found: &mut Vec<String>) {
     if plan["Node Type"] == "Seq Scan"
@@ -175,20 +168,7 @@ async fn every_read_of_the_scale_bench_is_index_backed_at_a_million_rows() {
     let mut server = explaining_server(&app, port, &log);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..200 {
-        if client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "the explaining server did not start");
+    wait_healthy(&client, &base, "the explaining server did not start").await;
 
     let since = (chrono::Utc::now() - chrono::Duration::hours(1))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

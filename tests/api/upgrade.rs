@@ -210,10 +210,7 @@ async fn read_back_through_the_api(url: &str, event: Uuid) {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
+    let port = crate::helpers::free_port();
     let mut serve = std::process::Command::new(binary);
     serve.args(["serve", "--no-worker"]);
     with_env(&mut serve);
@@ -225,15 +222,12 @@ async fn read_back_through_the_api(url: &str, event: Uuid) {
         .expect("serve started");
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..200 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(up, "the server did not start on the upgraded database");
+    crate::helpers::wait_healthy(
+        &client,
+        &base,
+        "the server did not start on the upgraded database",
+    )
+    .await;
     let get = |path: String, token: Option<String>| {
         let client = client.clone();
         let url = format!("{base}{path}");

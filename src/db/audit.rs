@@ -10,7 +10,10 @@
 //! order and the list pages by id.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QuerySelect, Set, Statement,
+};
 use serde_json::{Map, Number, Value};
 use uuid::Uuid;
 
@@ -486,6 +489,97 @@ pub fn first_id_at(at: DateTime<Utc>) -> Uuid {
     bytes[6] = 0x70;
     bytes[8] = 0x80;
     Uuid::from_bytes(bytes)
+}
+
+/// Every entry, counted (an admin's unfiltered list). On PostgreSQL this
+/// reads the workers' mark (migration `AuditCountMark`): the entries its
+/// snapshot sees, plus those it does not (written since, found by their
+/// `txid`). The cost is that of the entries since the last mark, not of the
+/// whole log. Without a mark row it counts every entry.
+pub async fn count_all(db: &super::Database) -> Result<u64, DbErr> {
+    if db.backend() == DbBackend::Postgres {
+        // Planned for the mark's values: a plan for any value reckons a
+        // third of the log past the mark and reads it whole.
+        let txn = db.begin_planned_per_value().await?;
+        if let Some((total, xmin, snap)) = read_mark(&txn, "").await? {
+            let since = txn
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    format!("SELECT count(*) AS n FROM audit_entries WHERE {PAST_THE_MARK}"),
+                    [xmin.into(), snap.into()],
+                ))
+                .await?
+                .map(|row| row.try_get::<i64>("", "n"))
+                .transpose()?
+                .unwrap_or(0);
+            txn.commit().await?;
+            return Ok(u64::try_from(total + since).unwrap_or(0));
+        }
+    }
+    audit_entry::Entity::find().count(db.conn()).await
+}
+
+/// The entries a mark's snapshot (`$2`, its oldest transaction `$1`) does
+/// not see: any it sees was written by a transaction older than `$1` or
+/// not running when it was taken.
+const PAST_THE_MARK: &str =
+    "txid >= $1::xid8 AND NOT pg_visible_in_snapshot(txid, $2::pg_snapshot)";
+
+/// The mark: its number, its snapshot's oldest transaction and the
+/// snapshot (as text). `lock`: appended to the query (`FOR UPDATE …`).
+async fn read_mark(
+    txn: &impl ConnectionTrait,
+    lock: &str,
+) -> Result<Option<(i64, String, String)>, DbErr> {
+    let Some(row) = txn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT total, pg_snapshot_xmin(snap)::text AS xmin, snap::text AS snap \
+                 FROM audit_count_marks WHERE id = 1 {lock}"
+            ),
+        ))
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some((
+        row.try_get("", "total")?,
+        row.try_get("", "xmin")?,
+        row.try_get("", "snap")?,
+    )))
+}
+
+/// Moves the count's mark to now: adds the entries the new snapshot sees
+/// and the old one did not. A worker does it every few seconds, so a count
+/// reads at most a few seconds' entries beyond the mark. Returns false when
+/// there is nothing to move (SQLite) or another worker is moving it.
+pub async fn advance_count_mark(db: &super::Database) -> Result<bool, DbErr> {
+    if db.backend() != DbBackend::Postgres {
+        return Ok(false);
+    }
+    let txn = db.begin_write().await?;
+    txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
+        .await?;
+    // Locked in a statement of its own: the next statement's snapshot is
+    // then taken after another worker's move committed, so it sees all
+    // that move's snapshot saw. The new snapshot is the statement's own
+    // (`pg_current_snapshot`), the one its count reads with.
+    let Some((_, xmin, snap)) = read_mark(&*txn, "FOR UPDATE SKIP LOCKED").await? else {
+        return Ok(false);
+    };
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!(
+            "UPDATE audit_count_marks SET total = total + \
+             (SELECT count(*) FROM audit_entries WHERE {PAST_THE_MARK}), \
+             snap = pg_current_snapshot() WHERE id = 1"
+        ),
+        [xmin.into(), snap.into()],
+    ))
+    .await?;
+    txn.commit().await?;
+    Ok(true)
 }
 
 /// Money in minor units as the API writes it: a JSON number (`200000`,

@@ -31,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(PaymentWindows),
             Box::new(Vouchers),
             Box::new(WaitingLists),
+            Box::new(AuditCountMark),
         ]
     }
 }
@@ -1713,6 +1714,46 @@ impl MigrationTrait for WaitingLists {
         m.create_index(index("waitlist_entries", &["status", "offer_expires_at"]))
             .await?;
         m.create_index(index("waitlist_entries", &["user_id"]))
+            .await?;
+        Ok(())
+    }
+}
+
+/// An admin's unfiltered audit count without counting the whole log
+/// (PostgreSQL; `db::audit::count_all`). Each entry records the transaction
+/// that wrote it (`txid`, indexed); `audit_count_marks` holds one snapshot
+/// and the number of entries it sees, moved forward by the workers
+/// (`db::audit::advance_count_mark`). The count is that number plus the
+/// entries the snapshot does not see: those written since, found by their
+/// `txid`. Entries older than this migration have no `txid` and are all in
+/// the first mark: the table's lock taken by `ALTER TABLE` waits for every
+/// transaction still writing to it, so they are committed before the mark
+/// is taken. SQLite counts its entries.
+struct AuditCountMark;
+
+impl MigrationName for AuditCountMark {
+    fn name(&self) -> &str {
+        "m20261211_000023_audit_count_mark"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AuditCountMark {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if m.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        // No default in `ADD COLUMN`: a volatile one would rewrite the table.
+        m.get_connection()
+            .execute_unprepared(
+                "ALTER TABLE audit_entries ADD COLUMN txid xid8; \
+                 ALTER TABLE audit_entries ALTER COLUMN txid SET DEFAULT pg_current_xact_id(); \
+                 CREATE INDEX idx_audit_entries_txid ON audit_entries (txid) WHERE txid IS NOT NULL; \
+                 CREATE TABLE audit_count_marks (id smallint PRIMARY KEY, \
+                   snap pg_snapshot NOT NULL, total bigint NOT NULL); \
+                 INSERT INTO audit_count_marks (id, snap, total) \
+                   SELECT 1, pg_current_snapshot(), count(*) FROM audit_entries",
+            )
             .await?;
         Ok(())
     }

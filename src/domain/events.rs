@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QueryResult, QuerySelect, Select, Set,
+    FromQueryResult, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Select, Set,
 };
 use tracing::instrument;
 use uuid::Uuid;
@@ -184,35 +184,38 @@ pub async fn list(
     if let Some(before) = filter.start_before {
         select = select.filter(event::Column::StartTime.lte(before));
     }
-    for (field, descending) in ordering {
-        let column = match *field {
-            "name" => event::Column::Name,
-            "created_at" => event::Column::CreatedAt,
-            "quota" => event::Column::Quota,
-            _ => event::Column::StartTime,
-        };
-        select = if *descending {
-            select.order_by_desc(column)
-        } else {
-            select.order_by_asc(column)
-        };
-    }
+    let mut order: Vec<(event::Column, bool)> = ordering
+        .iter()
+        .map(|(field, descending)| {
+            let column = match *field {
+                "name" => event::Column::Name,
+                "created_at" => event::Column::CreatedAt,
+                "quota" => event::Column::Quota,
+                _ => event::Column::StartTime,
+            };
+            (column, *descending)
+        })
+        .collect();
     // Ties by id, in the direction of the first field.
-    let select = if ordering.first().is_some_and(|(_, descending)| *descending) {
-        select.order_by_desc(event::Column::Id)
-    } else {
-        select.order_by_asc(event::Column::Id)
-    };
+    let ties_descending = ordering.first().is_some_and(|(_, descending)| *descending);
+    order.push((event::Column::Id, ties_descending));
     // A text search is not planned per value (as the roster's is): across
     // 10,000 events its generic plan (the trigram index) costs 1.5 ms,
     // planning each one more (bench/scale.sh: 1,003 against 509 searches a
     // second). Its page and its count come from one scan on PostgreSQL.
     let db = state.db.conn();
     if postgres
-        && filter.search.is_some()
-        && let Some(page) = page_with_its_count(db, select.clone(), page).await?
+        && (filter.search.is_some() || filter.anywhere.is_some())
+        && let Some(page) = page_with_its_count(db, select.clone(), &order, page).await?
     {
         return Ok(page);
+    }
+    for (column, descending) in &order {
+        select = if *descending {
+            select.order_by_desc(*column)
+        } else {
+            select.order_by_asc(*column)
+        };
     }
     let count = match tallied_count(state, filter).await? {
         Some(count) => count,
@@ -253,18 +256,41 @@ impl FromQueryResult for CountedEvent {
 /// The requested page and the number of matching events from one
 /// statement (each row carries the count; PostgreSQL): `None` for a page
 /// past the end, which is then resolved to the last page as usual.
+///
+/// The matches are found first (a materialised `WITH`), then ordered. Left
+/// to itself PostgreSQL walks the ordering's index and filters every event
+/// on the way, reckoning that the page is found early. But the count needs
+/// every match, so it reads all the events: 7 ms at 10,000, against 0.4 ms
+/// from the trigram index and a sort of the few matches.
 async fn page_with_its_count(
     db: &DatabaseConnection,
-    select: Select<event::Entity>,
+    matching: Select<event::Entity>,
+    order: &[(event::Column, bool)],
     request: PageRequest,
 ) -> Result<Option<Page<event::Model>>, DbErr> {
+    use sea_orm::sea_query::{Alias, Asterisk, CommonTableExpression, Order, Query, WithClause};
     let size = Ord::max(request.size, 1);
     let number = Ord::max(request.page, 1);
-    let rows = select
-        .column_as(Expr::cust("count(*) OVER ()"), "total")
+    let matches = Alias::new("matches");
+    let mut found = CommonTableExpression::new();
+    found
+        .query(QueryTrait::into_query(matching))
+        .table_name(matches.clone())
+        .materialized(true);
+    let mut page = Query::select();
+    page.column(Asterisk)
+        .expr_as(Expr::cust("count(*) OVER ()"), Alias::new("total"))
+        .from(matches.clone())
         .offset((number - 1).saturating_mul(size))
-        .limit(size)
-        .into_model::<CountedEvent>()
+        .limit(size);
+    for (column, descending) in order {
+        page.order_by(
+            (matches.clone(), *column),
+            if *descending { Order::Desc } else { Order::Asc },
+        );
+    }
+    let statement = page.with(WithClause::new().cte(found).to_owned());
+    let rows = CountedEvent::find_by_statement(db.get_database_backend().build(&statement))
         .all(db)
         .await?;
     let count = match rows.first() {

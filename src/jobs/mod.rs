@@ -560,6 +560,7 @@ pub async fn run_worker(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let poll = state.config.worker_poll;
     // Workers also prune what only grows (never the API-only hosts).
     let housekeeping = tokio::spawn(housekeeping::run(state.clone()));
+    let audit_count = tokio::spawn(keep_audit_count(state.clone()));
     loop {
         match run_pass(&state, &worker).await {
             Ok(report) if report.sent + report.failed + report.skipped > 0 => {
@@ -583,7 +584,22 @@ pub async fn run_worker(state: AppState, mut shutdown: watch::Receiver<bool>) {
         }
     }
     housekeeping.abort();
+    audit_count.abort();
     tracing::info!("Worker {worker} stopped");
+}
+
+/// Moves the audit count's mark every `WORKER_POLL_INTERVAL`
+/// (`db::audit::advance_count_mark`), on its own clock: a long pass does
+/// not let the entries past the mark pile up.
+async fn keep_audit_count(state: AppState) {
+    let mut interval = tokio::time::interval(state.config.worker_poll);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(e) = crate::db::audit::advance_count_mark(&state.db).await {
+            tracing::warn!("the audit log's count mark could not move: {e}");
+        }
+    }
 }
 
 fn hostname() -> String {

@@ -18,6 +18,115 @@ crate::backend_tests!(
     filters_and_pages,
 );
 
+/// How many entries the table holds, counted row by row (PostgreSQL).
+async fn counted(app: &TestApp) -> u64 {
+    let row = app
+        .state
+        .db
+        .conn()
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) AS n FROM audit_entries",
+        ))
+        .await
+        .expect("query")
+        .expect("a row");
+    u64::try_from(row.try_get::<i64>("", "n").expect("a number")).expect("a count")
+}
+
+/// One entry written straight into the table, in `txn`.
+async fn write_entry(txn: &impl ConnectionTrait, action: &str) {
+    txn.execute_unprepared(&format!(
+        "INSERT INTO audit_entries (id, occurred_at, actor_type, action, entity_type, \
+         entity_id, changes) VALUES (gen_random_uuid(), now(), 'cli', '{action}', 'test', \
+         'mark', '{{}}')"
+    ))
+    .await
+    .expect("an entry written");
+}
+
+/// An admin's unfiltered count comes from the workers' mark plus the
+/// entries written since (PostgreSQL). It stays exact when a write is still
+/// open as the mark moves and commits after, when one is rolled back, and
+/// when two workers move the mark while writes race on two servers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_admins_count_stays_exact_as_the_mark_moves() {
+    use dicoevent::db::audit::advance_count_mark;
+    use sea_orm::TransactionTrait;
+    if crate::helpers::postgres_url().is_none() {
+        eprintln!("skipped: TEST_DATABASE_URL is not set");
+        return;
+    }
+    let app = TestApp::spawn(crate::helpers::Backend::Postgres).await;
+    let sibling = app.spawn_sibling().await;
+    let (_, organizer) = app.user_in("markorg", "organizer").await;
+    for i in 0..3 {
+        app.create_event(&organizer, &format!("Marked {i}"), 5)
+            .await;
+    }
+    assert_eq!(total(&app).await, counted(&app).await, "before any move");
+    assert!(advance_count_mark(&app.state.db).await.expect("moved"));
+    assert_eq!(total(&app).await, counted(&app).await, "after a move");
+
+    // One write open while the mark moves, committed after; one rolled back.
+    let db = app.state.db.conn();
+    let open = db.begin().await.expect("a transaction");
+    write_entry(&open, "test.committed_late").await;
+    let undone = db.begin().await.expect("a transaction");
+    write_entry(&undone, "test.rolled_back").await;
+    let before = counted(&app).await;
+    assert!(advance_count_mark(&app.state.db).await.expect("moved"));
+    assert_eq!(total(&app).await, before, "open writes are not counted");
+    open.commit().await.expect("committed");
+    undone.rollback().await.expect("rolled back");
+    assert_eq!(total(&app).await, before + 1, "the late commit is counted");
+    assert!(advance_count_mark(&app.state.db).await.expect("moved"));
+    assert_eq!(total(&app).await, before + 1, "and once only");
+
+    // Writes on two servers while both workers move the mark.
+    let writes = futures::future::join_all((0..40).map(|i| {
+        let server = if i % 2 == 0 { &app } else { &sibling };
+        let token = organizer.clone();
+        async move { server.create_event(&token, &format!("Race {i}"), 5).await }
+    }));
+    let moves = |server: &'static str, state: dicoevent::state::AppState| async move {
+        let mut moved = 0;
+        for _ in 0..30 {
+            if advance_count_mark(&state.db).await.expect(server) {
+                moved += 1;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        moved
+    };
+    let (_, first, second) = tokio::join!(
+        writes,
+        moves("first", app.state.clone()),
+        moves("second", sibling.state.clone()),
+    );
+    assert!(first + second > 0, "the mark moved during the race");
+    assert_eq!(total(&app).await, counted(&app).await, "after the race");
+    assert!(advance_count_mark(&sibling.state.db).await.expect("moved"));
+    assert_eq!(
+        total(&app).await,
+        counted(&app).await,
+        "after the last move"
+    );
+    // The mark itself holds the exact number once nothing is written.
+    let mark = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT total AS n FROM audit_count_marks",
+        ))
+        .await
+        .expect("query")
+        .expect("the mark");
+    let mark = u64::try_from(mark.try_get::<i64>("", "n").expect("a number")).expect("a count");
+    assert_eq!(mark, counted(&app).await, "the mark's own number");
+    sibling.cleanup().await;
+    app.cleanup().await;
+}
+
 /// The entries about one entity, oldest first.
 async fn entries_of(app: &TestApp, entity_id: &str) -> Vec<Value> {
     let reply = app
@@ -445,7 +554,12 @@ async fn each_role_sees_what_it_may(app: &TestApp) {
 async fn filters_and_pages(app: &TestApp) {
     let (org_id, organizer) = app.user_in("pageorg", "organizer").await;
     let event = app.create_event(&organizer, "Paged", 50).await;
+    // `since` below is given to the millisecond: the event's creation and
+    // its first change each a few milliseconds away from it.
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(3));
+    pause().await;
     let started = chrono::Utc::now();
+    pause().await;
     for i in 0..5 {
         app.patch(
             &format!("/api/events/{event}/"),

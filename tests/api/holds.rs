@@ -554,7 +554,9 @@ async fn holds_never_oversell_under_a_mixed_race_on_two_servers() {
         let mut tickets = Vec::new();
         for (name, quota) in [("A", 20), ("B", 15)] {
             let mut body = TestApp::ticket_body(&event, name, quota);
-            body["payment_window_minutes"] = json!(1);
+            // Ten minutes: however slow a loaded machine makes a round, no
+            // hold runs out before the clock is moved past it (step 3).
+            body["payment_window_minutes"] = json!(10);
             // A has a waiting list: its freed seats go to those in line.
             body["waitlist"] = json!(name == "A");
             let t = app.post("/api/tickets/", app.admin(), body).await;
@@ -659,11 +661,11 @@ async fn holds_never_oversell_under_a_mixed_race_on_two_servers() {
         }
         assert_capacity_kept(&app, &event).await;
 
-        // 3. A minute and a half later every unpaid hold is overdue. At
-        // once: seventy newcomers register, the unpaid pay late, some expired
+        // 3. Eleven minutes later every unpaid hold is overdue. At once:
+        // seventy newcomers register, the unpaid pay late, some expired
         // holders register again, and both servers sweep.
         for server in servers {
-            server.state.clock.advance(chrono::Duration::seconds(90));
+            server.state.clock.advance(chrono::Duration::minutes(11));
         }
         let unpaid: Vec<&(usize, String)> = held
             .iter()

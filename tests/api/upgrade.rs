@@ -12,9 +12,13 @@ use uuid::Uuid;
 use crate::helpers::postgres_url;
 use dicoevent::db::migration::Migrator;
 
-/// The migrations of the last two releases (the door and the attendee's
-/// way, then the box office): a database from before both is upgraded.
-const NEW_MIGRATIONS: usize = 7;
+/// The first migration of the last releases (the door and the attendee's
+/// way, the box office, the audit count's mark): a database from before
+/// them is upgraded.
+const FIRST_NEW_MIGRATION: &str = "m20261208_000016_door";
+
+/// Entries the previous release's audit log holds.
+const OLD_AUDIT_ENTRIES: usize = 3;
 
 fn literal(backend: DbBackend, id: Uuid) -> String {
     match backend {
@@ -26,8 +30,11 @@ fn literal(backend: DbBackend, id: Uuid) -> String {
 /// The previous release's schema with 200 registrations and a check-in;
 /// returns the event's id.
 async fn previous_release_with_rows(db: &DatabaseConnection) -> Uuid {
-    let all = Migrator::migrations().len();
-    Migrator::up(db, Some((all - NEW_MIGRATIONS) as u32))
+    let previous = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == FIRST_NEW_MIGRATION)
+        .expect("the door's migration");
+    Migrator::up(db, Some(previous as u32))
         .await
         .expect("the previous release's migrations");
     let b = db.get_database_backend();
@@ -54,6 +61,13 @@ async fn previous_release_with_rows(db: &DatabaseConnection) -> Uuid {
             literal(b, event)
         ),
     ];
+    for n in 0..OLD_AUDIT_ENTRIES {
+        sql.push(format!(
+            "INSERT INTO audit_entries (id, occurred_at, actor_type, action, entity_type, \
+             entity_id, changes) VALUES ({}, {now}, 'cli', 'event.updated', 'event', 'old-{n}', '{{}}')",
+            literal(b, Uuid::now_v7())
+        ));
+    }
     let mut first = None;
     for i in 0..200 {
         let (user, registration) = (Uuid::now_v7(), Uuid::now_v7());
@@ -295,9 +309,25 @@ async fn read_back_through_the_api(url: &str, event: Uuid) {
         Some(12),
         "a short code, with its dashes: {code}"
     );
-    let checkins = get(format!("/api/checkins/?event={event}"), Some(token)).await;
+    let checkins = get(format!("/api/checkins/?event={event}"), Some(token.clone())).await;
     assert_eq!(checkins["count"], 1, "{checkins}");
     assert_eq!(checkins["checkins"][0]["method"], "scan");
+    // The whole log, counted from the mark on PostgreSQL: the old entries
+    // and those of this start (the superuser made, the signing key, the
+    // sign-in), each once.
+    let log = get("/api/audit/?page_size=100".into(), Some(token)).await;
+    let entries = log["entries"].as_array().expect("entries");
+    assert_eq!(log["count"], entries.len(), "{log}");
+    let old = entries
+        .iter()
+        .filter(|e| {
+            e["entity"]["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("old-"))
+        })
+        .count();
+    assert_eq!(old, OLD_AUDIT_ENTRIES, "{log}");
+    assert!(entries.len() > OLD_AUDIT_ENTRIES, "{log}");
     let _ = server.kill();
     let _ = server.wait();
 }

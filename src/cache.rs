@@ -224,18 +224,12 @@ impl Cache {
         let backend = match &config.redis_url {
             _ if config.cache_ttl.is_zero() => Backend::Disabled,
             Some(url) => {
-                let unusable = |e: redis::RedisError| {
+                let client = redis::Client::open(url.as_str()).map_err(|e| {
                     anyhow::anyhow!(
                         "REDIS_URL: {} is not a usable Redis URL: {e}",
                         crate::config::mask_url_password(url)
                     )
-                };
-                // Nagle off, as on the database's connections: commands
-                // are small and answered at once, never worth holding back.
-                let info = redis::IntoConnectionInfo::into_connection_info(url.as_str())
-                    .map_err(unusable)?
-                    .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
-                let client = redis::Client::open(info).map_err(unusable)?;
+                })?;
                 let manager = ConnectionManager::new_lazy_with_config(
                     client,
                     ConnectionManagerConfig::new()

@@ -137,8 +137,12 @@ SELECT (lpad(to_hex((extract(epoch FROM r.registered_at) * 1000)::bigint), 12, '
        r.id::text, r.event_id, e.organizer_id, '{}', '127.0.0.1', NULL
 FROM registrations r JOIN events e ON e.id = r.event_id;
 
--- The audit count's mark (migration AuditCountMark), as the workers' first
--- move after a bulk load would leave it: every entry counted once, here.
+-- The audit count's mark and its tallies (migration AuditCountMark), as the
+-- workers' first move after a bulk load would leave them: every entry
+-- counted once, here (nothing else writes meanwhile).
+TRUNCATE audit_count_tallies;
+INSERT INTO audit_count_tallies (organizer_id, event_id, total)
+SELECT organizer_id, event_id, count(*) FROM audit_entries GROUP BY organizer_id, event_id;
 UPDATE audit_count_marks
 SET total = (SELECT count(*) FROM audit_entries), snap = pg_current_snapshot()
 WHERE id = 1;

@@ -12,7 +12,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect, Set, Statement,
+    QuerySelect, Set, Statement, TransactionTrait,
 };
 use serde_json::{Map, Number, Value};
 use uuid::Uuid;
@@ -491,32 +491,73 @@ pub fn first_id_at(at: DateTime<Utc>) -> Uuid {
     Uuid::from_bytes(bytes)
 }
 
-/// Every entry, counted (an admin's unfiltered list). On PostgreSQL this
-/// reads the workers' mark (migration `AuditCountMark`): the entries its
-/// snapshot sees, plus those it does not (written since, found by their
-/// `txid`). The cost is that of the entries since the last mark, not of the
-/// whole log. Without a mark row it counts every entry.
-pub async fn count_all(db: &super::Database) -> Result<u64, DbErr> {
+/// The entries of an organiser and/or an event (`None`: any), counted; both
+/// `None`: every entry. On PostgreSQL this reads the workers' mark
+/// (migration `AuditCountMark`): the entries its snapshot sees (its number,
+/// or its tallies per organiser and event), plus those it does not
+/// (written since, found by their `txid`). The cost is that of the entries
+/// since the last mark, not of the log. Without a mark row it counts rows.
+pub async fn count(
+    db: &super::Database,
+    organizer: Option<Uuid>,
+    event: Option<Uuid>,
+) -> Result<u64, DbErr> {
     if db.backend() == DbBackend::Postgres {
-        // Planned for the mark's values: a plan for any value reckons a
-        // third of the log past the mark and reads it whole.
-        let txn = db.begin_planned_per_value().await?;
+        // One snapshot for the mark, its tallies and the entries past it;
+        // planned for the mark's values (a plan for any value reckons a
+        // third of the log past the mark and reads it whole).
+        let txn = db
+            .conn()
+            .begin_with_config(
+                Some(sea_orm::IsolationLevel::RepeatableRead),
+                Some(sea_orm::AccessMode::ReadOnly),
+            )
+            .await?;
+        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
+            .await?;
         if let Some((total, xmin, snap)) = read_mark(&txn, "").await? {
-            let since = txn
+            let mut values: Vec<sea_orm::Value> = vec![xmin.into(), snap.into()];
+            let mut scope = String::new();
+            for (column, id) in [("organizer_id", organizer), ("event_id", event)] {
+                if let Some(id) = id {
+                    values.push(id.into());
+                    scope.push_str(&format!(" AND {column} = ${}", values.len()));
+                }
+            }
+            // Everything: the mark's number; else its tallies in scope.
+            let tallied = if scope.is_empty() {
+                values.push(total.into());
+                format!("${}::bigint", values.len())
+            } else {
+                format!(
+                    "(SELECT coalesce(sum(total), 0) FROM audit_count_tallies WHERE true{scope})"
+                )
+            };
+            let n = txn
                 .query_one_raw(Statement::from_sql_and_values(
                     DbBackend::Postgres,
-                    format!("SELECT count(*) AS n FROM audit_entries WHERE {PAST_THE_MARK}"),
-                    [xmin.into(), snap.into()],
+                    format!(
+                        "SELECT ({tallied} + (SELECT count(*) FROM audit_entries \
+                         WHERE {PAST_THE_MARK}{scope}))::bigint AS n"
+                    ),
+                    values,
                 ))
                 .await?
                 .map(|row| row.try_get::<i64>("", "n"))
                 .transpose()?
                 .unwrap_or(0);
             txn.commit().await?;
-            return Ok(u64::try_from(total + since).unwrap_or(0));
+            return Ok(u64::try_from(n).unwrap_or(0));
         }
     }
-    audit_entry::Entity::find().count(db.conn()).await
+    let mut select = audit_entry::Entity::find();
+    if let Some(organizer) = organizer {
+        select = select.filter(audit_entry::Column::OrganizerId.eq(organizer));
+    }
+    if let Some(event) = event {
+        select = select.filter(audit_entry::Column::EventId.eq(event));
+    }
+    select.count(db.conn()).await
 }
 
 /// The entries a mark's snapshot (`$2`, its oldest transaction `$1`) does
@@ -551,9 +592,11 @@ async fn read_mark(
 }
 
 /// Moves the count's mark to now: adds the entries the new snapshot sees
-/// and the old one did not. A worker does it every few seconds, so a count
-/// reads at most a few seconds' entries beyond the mark. Returns false when
-/// there is nothing to move (SQLite) or another worker is moving it.
+/// and the old one did not, to its number and to its tallies per
+/// (organiser, event), in one statement (so with one snapshot). A worker
+/// does it every few seconds, so a count reads at most a few seconds'
+/// entries beyond the mark. Returns false when there is nothing to move
+/// (SQLite) or another worker is moving it.
 pub async fn advance_count_mark(db: &super::Database) -> Result<bool, DbErr> {
     if db.backend() != DbBackend::Postgres {
         return Ok(false);
@@ -564,15 +607,20 @@ pub async fn advance_count_mark(db: &super::Database) -> Result<bool, DbErr> {
     // Locked in a statement of its own: the next statement's snapshot is
     // then taken after another worker's move committed, so it sees all
     // that move's snapshot saw. The new snapshot is the statement's own
-    // (`pg_current_snapshot`), the one its count reads with.
+    // (`pg_current_snapshot`), the one its counts read with.
     let Some((_, xmin, snap)) = read_mark(&*txn, "FOR UPDATE SKIP LOCKED").await? else {
         return Ok(false);
     };
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         format!(
-            "UPDATE audit_count_marks SET total = total + \
-             (SELECT count(*) FROM audit_entries WHERE {PAST_THE_MARK}), \
+            "WITH past AS MATERIALIZED (SELECT organizer_id, event_id FROM audit_entries \
+               WHERE {PAST_THE_MARK}), \
+             tallied AS (INSERT INTO audit_count_tallies (organizer_id, event_id, total) \
+               SELECT organizer_id, event_id, count(*) FROM past GROUP BY organizer_id, event_id \
+               ON CONFLICT (organizer_id, event_id) \
+               DO UPDATE SET total = audit_count_tallies.total + EXCLUDED.total) \
+             UPDATE audit_count_marks SET total = total + (SELECT count(*) FROM past), \
              snap = pg_current_snapshot() WHERE id = 1"
         ),
         [xmin.into(), snap.into()],

@@ -53,12 +53,12 @@ pub struct AuditFilter {
 }
 
 impl AuditFilter {
-    /// Selects every entry.
-    pub fn is_empty(&self) -> bool {
+    /// Selects every entry, or an event's: nothing but `event`.
+    pub fn is_scope_only(&self) -> bool {
         let AuditFilter {
             entity_type,
             entity_id,
-            event,
+            event: _,
             actor,
             action,
             since,
@@ -66,7 +66,6 @@ impl AuditFilter {
         } = self;
         entity_type.is_none()
             && entity_id.is_none()
-            && event.is_none()
             && actor.is_none()
             && action.is_none()
             && since.is_none()
@@ -151,10 +150,10 @@ pub async fn list(
     }
     let select = select.order_by_desc(audit_entry::Column::Id);
     let db = state.db.conn();
-    // Everything, for an admin: counted from the workers' mark, not row by
-    // row (`db::audit::count_all`).
-    let count = if organiser.is_none() && filter.is_empty() {
-        crate::db::audit::count_all(&state.db).await?
+    // Everything, or an organiser's and/or an event's: counted from the
+    // workers' mark and its tallies, not row by row (`db::audit::count`).
+    let count = if filter.is_scope_only() {
+        crate::db::audit::count(&state.db, organiser, filter.event).await?
     } else {
         select.clone().count(db).await?
     };

@@ -786,7 +786,16 @@ pub async fn roster(
                 .all(&txn)
                 .await?;
             let named = if people.len() as u64 <= MAX_NAMED_PEOPLE {
-                registration::Column::UserId.is_in(people)
+                match state.db.backend() {
+                    // One array parameter: one statement, prepared once,
+                    // however many people a search names (an `IN` list is
+                    // a new statement for each length).
+                    sea_orm::DbBackend::Postgres => {
+                        Expr::col((registration::Entity, registration::Column::UserId))
+                            .eq(sea_orm::sea_query::PgFunc::any(Expr::val(people)))
+                    }
+                    _ => registration::Column::UserId.is_in(people),
+                }
             } else {
                 registration::Column::UserId.in_subquery(
                     Query::select()

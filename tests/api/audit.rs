@@ -18,20 +18,60 @@ crate::backend_tests!(
     filters_and_pages,
 );
 
-/// How many entries the table holds, counted row by row (PostgreSQL).
-async fn counted(app: &TestApp) -> u64 {
+/// How many entries the table holds (`condition`: of which), counted row
+/// by row (PostgreSQL).
+async fn counted_where(app: &TestApp, condition: &str) -> u64 {
     let row = app
         .state
         .db
         .conn()
         .query_one_raw(sea_orm::Statement::from_string(
             sea_orm::DbBackend::Postgres,
-            "SELECT count(*) AS n FROM audit_entries",
+            format!("SELECT count(*) AS n FROM audit_entries WHERE {condition}"),
         ))
         .await
         .expect("query")
         .expect("a row");
     u64::try_from(row.try_get::<i64>("", "n").expect("a number")).expect("a count")
+}
+
+async fn counted(app: &TestApp) -> u64 {
+    counted_where(app, "true").await
+}
+
+/// The counts the API gives (the whole log as admin, the organiser's own,
+/// an event's as admin and as its organiser) against the rows.
+async fn assert_counts_exact(app: &TestApp, organizer: &(String, String), event: &str, when: &str) {
+    let (org_id, org_token) = organizer;
+    assert_eq!(total(app).await, counted(app).await, "everything, {when}");
+    let listed = |path: String, token: String| async move {
+        let reply = app.get(&path, Some(&token)).await;
+        reply.assert(200);
+        reply.body["count"].as_u64().expect("count")
+    };
+    assert_eq!(
+        listed("/api/audit/?page_size=1".into(), org_token.clone()).await,
+        counted_where(app, &format!("organizer_id = '{org_id}'")).await,
+        "the organiser's, {when}"
+    );
+    assert_eq!(
+        listed(
+            format!("/api/audit/?event={event}"),
+            app.admin_token.clone()
+        )
+        .await,
+        counted_where(app, &format!("event_id = '{event}'")).await,
+        "the event's, {when}"
+    );
+    assert_eq!(
+        listed(format!("/api/audit/?event={event}"), org_token.clone()).await,
+        counted_where(
+            app,
+            &format!("event_id = '{event}' AND organizer_id = '{org_id}'")
+        )
+        .await,
+        "the event's for its organiser, {when}"
+    );
 }
 
 /// One entry written straight into the table, in `txn`.
@@ -50,7 +90,7 @@ async fn write_entry(txn: &impl ConnectionTrait, action: &str) {
 /// open as the mark moves and commits after, when one is rolled back, and
 /// when two workers move the mark while writes race on two servers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_admins_count_stays_exact_as_the_mark_moves() {
+async fn audit_counts_stay_exact_as_the_mark_moves() {
     use dicoevent::db::audit::advance_count_mark;
     use sea_orm::TransactionTrait;
     if crate::helpers::postgres_url().is_none() {
@@ -59,14 +99,19 @@ async fn the_admins_count_stays_exact_as_the_mark_moves() {
     }
     let app = TestApp::spawn(crate::helpers::Backend::Postgres).await;
     let sibling = app.spawn_sibling().await;
-    let (_, organizer) = app.user_in("markorg", "organizer").await;
+    let owner = app.user_in("markorg", "organizer").await;
+    let organizer = owner.1.clone();
+    let mut events = Vec::new();
     for i in 0..3 {
-        app.create_event(&organizer, &format!("Marked {i}"), 5)
-            .await;
+        events.push(
+            app.create_event(&organizer, &format!("Marked {i}"), 5)
+                .await,
+        );
     }
-    assert_eq!(total(&app).await, counted(&app).await, "before any move");
+    let event = events[0].clone();
+    assert_counts_exact(&app, &owner, &event, "before any move").await;
     assert!(advance_count_mark(&app.state.db).await.expect("moved"));
-    assert_eq!(total(&app).await, counted(&app).await, "after a move");
+    assert_counts_exact(&app, &owner, &event, "after a move").await;
 
     // One write open while the mark moves, committed after; one rolled back.
     let db = app.state.db.conn();
@@ -83,11 +128,32 @@ async fn the_admins_count_stays_exact_as_the_mark_moves() {
     assert!(advance_count_mark(&app.state.db).await.expect("moved"));
     assert_eq!(total(&app).await, before + 1, "and once only");
 
-    // Writes on two servers while both workers move the mark.
-    let writes = futures::future::join_all((0..40).map(|i| {
+    // Writes on two servers while both workers move the mark: new events,
+    // changes to the first, tickets of the others.
+    let writes = futures::future::join_all((0..60).map(|i| {
         let server = if i % 2 == 0 { &app } else { &sibling };
         let token = organizer.clone();
-        async move { server.create_event(&token, &format!("Race {i}"), 5).await }
+        let events = &events;
+        async move {
+            match i % 3 {
+                0 => {
+                    server.create_event(&token, &format!("Race {i}"), 5).await;
+                }
+                1 => {
+                    server
+                        .patch(
+                            &format!("/api/events/{}/", events[0]),
+                            Some(&token),
+                            json!({"quota": 100 + i}),
+                        )
+                        .await
+                        .assert(200);
+                }
+                _ => {
+                    server.create_ticket(&token, &events[1 + i % 2], 5).await;
+                }
+            }
+        }
     }));
     let moves = |server: &'static str, state: dicoevent::state::AppState| async move {
         let mut moved = 0;
@@ -105,12 +171,25 @@ async fn the_admins_count_stays_exact_as_the_mark_moves() {
         moves("second", sibling.state.clone()),
     );
     assert!(first + second > 0, "the mark moved during the race");
-    assert_eq!(total(&app).await, counted(&app).await, "after the race");
+    assert_counts_exact(&app, &owner, &event, "after the race").await;
     assert!(advance_count_mark(&sibling.state.db).await.expect("moved"));
+    assert_counts_exact(&app, &owner, &event, "after the last move").await;
+    // The tallies hold the exact numbers once nothing is written.
+    let tallied = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT coalesce(sum(total), 0)::bigint AS n FROM audit_count_tallies \
+                 WHERE event_id = '{event}'"
+            ),
+        ))
+        .await
+        .expect("query")
+        .expect("a row");
     assert_eq!(
-        total(&app).await,
-        counted(&app).await,
-        "after the last move"
+        u64::try_from(tallied.try_get::<i64>("", "n").expect("a number")).expect("a count"),
+        counted_where(&app, &format!("event_id = '{event}'")).await,
+        "the event's tally"
     );
     // The mark itself holds the exact number once nothing is written.
     let mark = db

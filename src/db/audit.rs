@@ -12,7 +12,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect, Set, Statement, TransactionTrait,
+    QuerySelect, Set, Statement,
 };
 use serde_json::{Map, Number, Value};
 use uuid::Uuid;
@@ -503,20 +503,17 @@ pub async fn count(
     event: Option<Uuid>,
 ) -> Result<u64, DbErr> {
     if db.backend() == DbBackend::Postgres {
-        // One snapshot for the mark, its tallies and the entries past it;
-        // planned for the mark's values (a plan for any value reckons a
-        // third of the log past the mark and reads it whole).
-        let txn = db
-            .conn()
-            .begin_with_config(
-                Some(sea_orm::IsolationLevel::RepeatableRead),
-                Some(sea_orm::AccessMode::ReadOnly),
-            )
-            .await?;
-        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
-            .await?;
-        if let Some((total, xmin, snap)) = read_mark(&txn, "").await? {
-            let mut values: Vec<sea_orm::Value> = vec![xmin.into(), snap.into()];
+        // The mark's values are read first, so that the count is planned
+        // for them (a plan for any value reckons a third of the log past
+        // the mark and reads it whole). The count's statement reads the
+        // mark again, with its tallies: if a worker moved it in between,
+        // the count is taken again. No transaction: one statement is one
+        // snapshot.
+        for _ in 0..MARK_READS {
+            let Some((_, xmin, snap)) = read_mark(db.conn(), "").await? else {
+                break;
+            };
+            let mut values: Vec<sea_orm::Value> = vec![xmin.into(), snap.clone().into()];
             let mut scope = String::new();
             for (column, id) in [("organizer_id", organizer), ("event_id", event)] {
                 if let Some(id) = id {
@@ -526,28 +523,29 @@ pub async fn count(
             }
             // Everything: the mark's number; else its tallies in scope.
             let tallied = if scope.is_empty() {
-                values.push(total.into());
-                format!("${}::bigint", values.len())
+                "m.total".to_owned()
             } else {
                 format!(
                     "(SELECT coalesce(sum(total), 0) FROM audit_count_tallies WHERE true{scope})"
                 )
             };
-            let n = txn
+            let row = db
+                .conn()
                 .query_one_raw(Statement::from_sql_and_values(
                     DbBackend::Postgres,
                     format!(
-                        "SELECT ({tallied} + (SELECT count(*) FROM audit_entries \
-                         WHERE {PAST_THE_MARK}{scope}))::bigint AS n"
+                        "SELECT m.snap::text AS snap, ({tallied} + (SELECT count(*) \
+                         FROM audit_entries WHERE {PAST_THE_MARK}{scope}))::bigint AS n \
+                         FROM audit_count_marks m WHERE m.id = 1"
                     ),
                     values,
                 ))
-                .await?
-                .map(|row| row.try_get::<i64>("", "n"))
-                .transpose()?
-                .unwrap_or(0);
-            txn.commit().await?;
-            return Ok(u64::try_from(n).unwrap_or(0));
+                .await?;
+            let Some(row) = row else { break };
+            if row.try_get::<String>("", "snap")? == snap {
+                let n: i64 = row.try_get("", "n")?;
+                return Ok(u64::try_from(n).unwrap_or(0));
+            }
         }
     }
     let mut select = audit_entry::Entity::find();
@@ -559,6 +557,10 @@ pub async fn count(
     }
     select.count(db.conn()).await
 }
+
+/// How many times a count reads the mark before it counts rows instead
+/// (each retry means a worker moved the mark meanwhile: every few seconds).
+const MARK_READS: usize = 3;
 
 /// The entries a mark's snapshot (`$2`, its oldest transaction `$1`) does
 /// not see: any it sees was written by a transaction older than `$1` or

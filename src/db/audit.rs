@@ -510,7 +510,7 @@ pub async fn count(
         // the count is taken again. No transaction: one statement is one
         // snapshot.
         for _ in 0..MARK_READS {
-            let Some((_, xmin, snap)) = read_mark(db.conn(), "").await? else {
+            let Some((xmin, snap)) = read_mark(db.conn(), "").await? else {
                 break;
             };
             let mut values: Vec<sea_orm::Value> = vec![xmin.into(), snap.clone().into()];
@@ -568,17 +568,17 @@ const MARK_READS: usize = 3;
 const PAST_THE_MARK: &str =
     "txid >= $1::xid8 AND NOT pg_visible_in_snapshot(txid, $2::pg_snapshot)";
 
-/// The mark: its number, its snapshot's oldest transaction and the
-/// snapshot (as text). `lock`: appended to the query (`FOR UPDATE …`).
+/// The mark's snapshot: its oldest transaction and the snapshot (as
+/// text). `lock`: appended to the query (`FOR UPDATE …`).
 async fn read_mark(
     txn: &impl ConnectionTrait,
     lock: &str,
-) -> Result<Option<(i64, String, String)>, DbErr> {
+) -> Result<Option<(String, String)>, DbErr> {
     let Some(row) = txn
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
             format!(
-                "SELECT total, pg_snapshot_xmin(snap)::text AS xmin, snap::text AS snap \
+                "SELECT pg_snapshot_xmin(snap)::text AS xmin, snap::text AS snap \
                  FROM audit_count_marks WHERE id = 1 {lock}"
             ),
         ))
@@ -586,11 +586,7 @@ async fn read_mark(
     else {
         return Ok(None);
     };
-    Ok(Some((
-        row.try_get("", "total")?,
-        row.try_get("", "xmin")?,
-        row.try_get("", "snap")?,
-    )))
+    Ok(Some((row.try_get("", "xmin")?, row.try_get("", "snap")?)))
 }
 
 /// Moves the count's mark to now: adds the entries the new snapshot sees
@@ -610,7 +606,7 @@ pub async fn advance_count_mark(db: &super::Database) -> Result<bool, DbErr> {
     // then taken after another worker's move committed, so it sees all
     // that move's snapshot saw. The new snapshot is the statement's own
     // (`pg_current_snapshot`), the one its counts read with.
-    let Some((_, xmin, snap)) = read_mark(&*txn, "FOR UPDATE SKIP LOCKED").await? else {
+    let Some((xmin, snap)) = read_mark(&*txn, "FOR UPDATE SKIP LOCKED").await? else {
         return Ok(false);
     };
     txn.execute_raw(Statement::from_sql_and_values(

@@ -1720,6 +1720,15 @@ impl MigrationTrait for WaitingLists {
     }
 }
 
+/// Runs `sql` on PostgreSQL; nothing on SQLite (for what only PostgreSQL
+/// has or needs).
+async fn on_postgres_only(m: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    if m.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        m.get_connection().execute_unprepared(sql).await?;
+    }
+    Ok(())
+}
+
 /// Audit counts without counting the log (PostgreSQL; `db::audit::count`).
 /// Each entry records the transaction that wrote it (`txid`, indexed);
 /// `audit_count_marks` holds one snapshot and the number of entries it
@@ -1742,12 +1751,9 @@ impl MigrationName for AuditCountMark {
 #[async_trait::async_trait]
 impl MigrationTrait for AuditCountMark {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        if m.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
-            return Ok(());
-        }
         // No default in `ADD COLUMN`: a volatile one would rewrite the table.
-        m.get_connection()
-            .execute_unprepared(
+        on_postgres_only(
+            m,
                 "ALTER TABLE audit_entries ADD COLUMN txid xid8; \
                  ALTER TABLE audit_entries ALTER COLUMN txid SET DEFAULT pg_current_xact_id(); \
                  CREATE INDEX idx_audit_entries_txid ON audit_entries (txid) WHERE txid IS NOT NULL; \
@@ -1763,9 +1769,8 @@ impl MigrationTrait for AuditCountMark {
                    GROUP BY organizer_id, event_id) \
                  INSERT INTO audit_count_marks (id, snap, total) \
                    SELECT 1, pg_current_snapshot(), count(*) FROM audit_entries",
-            )
-            .await?;
-        Ok(())
+        )
+        .await
     }
 }
 
@@ -1787,16 +1792,12 @@ impl MigrationName for ListedRegistrations {
 #[async_trait::async_trait]
 impl MigrationTrait for ListedRegistrations {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        if m.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
-            return Ok(());
-        }
-        m.get_connection()
-            .execute_unprepared(
-                "CREATE INDEX idx_registrations_event_id_registered_at_id_status \
-                   ON registrations (event_id, registered_at, id) INCLUDE (status); \
-                 DROP INDEX idx_registrations_event_id_registered_at_id",
-            )
-            .await?;
-        Ok(())
+        on_postgres_only(
+            m,
+            "CREATE INDEX idx_registrations_event_id_registered_at_id_status \
+               ON registrations (event_id, registered_at, id) INCLUDE (status); \
+             DROP INDEX idx_registrations_event_id_registered_at_id",
+        )
+        .await
     }
 }

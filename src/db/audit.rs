@@ -503,9 +503,10 @@ pub async fn count(
     event: Option<Uuid>,
 ) -> Result<u64, DbErr> {
     if db.backend() == DbBackend::Postgres {
-        // The mark's values are read first, so that the count is planned
-        // for them (a plan for any value reckons a third of the log past
-        // the mark and reads it whole). The count's statement reads the
+        // The mark's values are read first, and the count is planned for
+        // them and its scope each time (`query_planned_per_value`): a plan
+        // for any value reckons a third of the log past the mark, or walks
+        // every entry of a big event's. The count's statement reads the
         // mark again, with its tallies: if a worker moved it in between,
         // the count is taken again. No transaction: one statement is one
         // snapshot.
@@ -530,8 +531,7 @@ pub async fn count(
                 )
             };
             let row = db
-                .conn()
-                .query_one_raw(Statement::from_sql_and_values(
+                .query_planned_per_value(Statement::from_sql_and_values(
                     DbBackend::Postgres,
                     format!(
                         "SELECT m.snap::text AS snap, ({tallied} + (SELECT count(*) \
@@ -540,7 +540,8 @@ pub async fn count(
                     ),
                     values,
                 ))
-                .await?;
+                .await?
+                .pop();
             let Some(row) = row else { break };
             if row.try_get::<String>("", "snap")? == snap {
                 let n: i64 = row.try_get("", "n")?;

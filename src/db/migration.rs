@@ -33,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(WaitingLists),
             Box::new(AuditCountMark),
             Box::new(ListedRegistrations),
+            Box::new(EventAuditInScope),
         ]
     }
 }
@@ -1799,5 +1800,27 @@ impl MigrationTrait for ListedRegistrations {
              DROP INDEX idx_registrations_event_id_registered_at_id",
         )
         .await
+    }
+}
+
+/// An organiser's entries of one event, newest first, from one index: the
+/// console's event page and `GET /api/audit/?event=` as an organiser. With
+/// only `(event_id, id)` and `(organizer_id, id)`, a plan made for any value
+/// intersects both (every entry of a big event, then a sort), and one made
+/// for the values walks the organiser's entries hoping the event's come
+/// soon.
+struct EventAuditInScope;
+
+impl MigrationName for EventAuditInScope {
+    fn name(&self) -> &str {
+        "m20261212_000025_event_audit_in_scope"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for EventAuditInScope {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_index(index("audit_entries", &["organizer_id", "event_id", "id"]))
+            .await
     }
 }

@@ -273,6 +273,33 @@ impl Database {
         Ok(txn)
     }
 
+    /// The rows of one statement that PostgreSQL plans for the values it is
+    /// given, each time, without a transaction: sent as the protocol's
+    /// unnamed statement (parsed, planned for its values, run), where a
+    /// pooled statement would after five runs keep one plan made for any
+    /// value. For reads whose best plan depends on the value (how many rows
+    /// an event, an organiser or a mark's snapshot holds), when
+    /// `begin_planned_per_value`'s three more round trips are not worth it.
+    /// On SQLite, a plain query.
+    pub async fn query_planned_per_value(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        if self.backend() != DbBackend::Postgres {
+            return self.conn.query_all_raw(stmt).await;
+        }
+        let values = stmt.values.unwrap_or(sea_orm::Values(Vec::new()));
+        sea_orm::sqlx::query_with(
+            sea_orm::sqlx::AssertSqlSafe(stmt.sql),
+            sea_query_sqlx::SqlxValues(values),
+        )
+        .persistent(false)
+        .fetch_all(self.conn.get_postgres_connection_pool())
+        .await
+        .map(|rows| rows.into_iter().map(sea_orm::QueryResult::from).collect())
+        .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(Arc::new(e))))
+    }
+
     /// Pool connections: (open, idle, maximum).
     pub fn pool_usage(&self) -> (u32, usize, u32) {
         match self.backend() {

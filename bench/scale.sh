@@ -16,7 +16,11 @@
 # is at most twice its p99 at 1 % (or within 2 ms of it: below that, wrk's
 # timer and the scheduler are the difference) and at most its limit: 20 ms,
 # 50 ms for free-text search and for checkin-sync (whose answer holds the
-# same 500 admissions at both sizes); the console pages are judged on the
+# same 500 admissions at both sizes). Two searches: one for a phrase forty
+# events hold at each size (the same answer, so the ratio judges what the
+# data's size costs), one for a phrase in 0.7 % of the events (69 at full
+# size, none at 1 %: its answer grows with the data, so it is judged on its
+# limit alone); the console pages are judged on the
 # ratio alone (rendering a page takes this machine's two cores ~5 ms, so 16
 # at once queue past 20 ms at any size). The deep pages (90 % into the
 # events list and into the big event's registrations) are reported, not
@@ -152,7 +156,8 @@ READS=(
     "events list, page 1|anon|/api/events/|20"
     "events list, deep page (90 %)|anon|/api/events/?page=DEEP_EVENTS|-"
     "events filtered + ordered|anon|/api/events/?category=music&status=scheduled&ordering=-start_time,name|20"
-    "events search|anon|/api/events/?search=chess%20poetry|50"
+    "events search (40 matches at each size)|anon|/api/events/?search=gamelan%20opera|50"
+    "events search (0.7 % of events match)|anon|/api/events/?search=chess%20poetry|50 alone"
     "an attendee's registrations|fan|/api/registrations/|20"
     "big event's registrations (organiser)|org|/api/registrations/?event=$BIG|20"
     "big event's registrations, deep page|org|/api/registrations/?event=$BIG&page=DEEP_REGS|-"
@@ -230,7 +235,9 @@ for read in "${READS[@]}"; do
     verdict=$(python3 -c "
 f, s, l = $fp99, $sp99, '$limit'
 flat = f <= 2 * s or f - s <= 2
-print('-' if l == '-' else 'yes' if flat and (l == '0' or f <= float(l)) else 'NO')")
+alone = l.endswith(' alone')
+l = l.removesuffix(' alone')
+print('-' if l == '-' else 'yes' if (flat or alone) and (l == '0' or f <= float(l)) else 'NO')")
     printf "| %-38s | %6s/s %6s | %6s/s %6s | %6s/s %6s | %-5s |\n" "$name" "$frps" "$fp99" "$srps" "$sp99" "$crps" "$cp99" "$verdict"
     if [ "$verdict" = NO ]; then FAILED+=("$name (p99 $fp99 ms vs $sp99 ms at 1 %)"); fi
     SUMMARY+=("$name: ${fp99}ms")

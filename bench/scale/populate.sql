@@ -30,7 +30,11 @@ FROM generate_series(1, :users) i;
 INSERT INTO events (id, name, description, location, start_time, end_time, status,
                     category, quota, registered, organizer_id, created_at, updated_at)
 SELECT md5('event' || j)::uuid,
-       CASE WHEN j = 1 THEN 'Big Festival' ELSE w1.w || ' ' || w2.w || ' night ' || j END,
+       CASE WHEN j = 1 THEN 'Big Festival'
+            -- Forty events at every size with a phrase found nowhere else:
+            -- the search the bench compares across sizes (same answer).
+            WHEN j <= 41 THEN 'Gamelan Opera night ' || j
+            ELSE w1.w || ' ' || w2.w || ' night ' || j END,
        'An evening of ' || lower(w2.w) || ' and ' || lower(w1.w) || ', talks and music. Event number ' || j || '.',
        (ARRAY['Jakarta','Bandung','Surabaya','Yogyakarta','Denpasar','Medan'])[1 + j % 6],
        now() + make_interval(hours => (j - :events / 2) * 2) + interval '7 days',

@@ -5,12 +5,14 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Select, Set,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set,
 };
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::{Caller, DomainError, DomainResult, FieldErrors, Page, PageRequest, does_not_exist};
+use super::{
+    Caller, Counted, DomainError, DomainResult, FieldErrors, Page, PageRequest, does_not_exist,
+};
 use crate::cache::Family;
 use crate::db::audit::{self, Action, Entry};
 use crate::db::entities::{event, event_tally, ticket, user};
@@ -238,21 +240,6 @@ pub async fn list(
 /// What joins an event's name and description in the text-search index.
 const TEXT_SEPARATOR: char = '\u{1f}';
 
-/// An event with the number of rows its query matched (`count(*) OVER ()`).
-struct CountedEvent {
-    event: event::Model,
-    total: i64,
-}
-
-impl FromQueryResult for CountedEvent {
-    fn from_query_result(row: &QueryResult, prefix: &str) -> Result<Self, DbErr> {
-        Ok(CountedEvent {
-            event: event::Model::from_query_result(row, prefix)?,
-            total: row.try_get(prefix, "total")?,
-        })
-    }
-}
-
 /// The requested page and the number of matching events from one
 /// statement (each row carries the count; PostgreSQL): `None` for a page
 /// past the end, which is then resolved to the last page as usual.
@@ -290,21 +277,11 @@ async fn page_with_its_count(
         );
     }
     let statement = page.with(WithClause::new().cte(found).to_owned());
-    let rows = CountedEvent::find_by_statement(db.get_database_backend().build(&statement))
-        .all(db)
-        .await?;
-    let count = match rows.first() {
-        Some(row) => u64::try_from(row.total).unwrap_or(0),
-        None if number == 1 => 0,
-        None => return Ok(None),
-    };
-    Ok(Some(Page {
-        items: rows.into_iter().map(|row| row.event).collect(),
-        number,
-        size,
-        count,
-        total_pages: Ord::max(count.div_ceil(size), 1),
-    }))
+    let rows =
+        Counted::<event::Model>::find_by_statement(db.get_database_backend().build(&statement))
+            .all(db)
+            .await?;
+    Ok(Page::of_counted(rows, number, size))
 }
 
 /// The number of events a filter of status and/or category alone selects,

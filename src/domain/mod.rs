@@ -63,6 +63,17 @@ impl<T> Page<T> {
         }
     }
 
+    /// The first page of nothing.
+    pub fn empty(request: PageRequest) -> Self {
+        Page {
+            items: Vec::new(),
+            number: 1,
+            size: request.size.max(1),
+            count: 0,
+            total_pages: 1,
+        }
+    }
+
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page {
             items: self.items.into_iter().map(f).collect(),
@@ -136,6 +147,71 @@ where
         count,
         total_pages,
     })
+}
+
+/// A row and the number of rows its statement matched in all (`count(*)
+/// OVER () AS total`): a page and its count from one statement.
+pub(crate) struct Counted<M> {
+    pub row: M,
+    pub total: i64,
+}
+
+impl<M: sea_orm::FromQueryResult> sea_orm::FromQueryResult for Counted<M> {
+    fn from_query_result(row: &sea_orm::QueryResult, prefix: &str) -> Result<Self, DbErr> {
+        Ok(Counted {
+            row: M::from_query_result(row, prefix)?,
+            total: row.try_get(prefix, "total")?,
+        })
+    }
+}
+
+impl<M> Page<M> {
+    /// Page `number` of `size` from rows that each carry the count; `None`
+    /// for a page past the end (no row, so no count).
+    pub(crate) fn of_counted(rows: Vec<Counted<M>>, number: u64, size: u64) -> Option<Self> {
+        let count = match rows.first() {
+            Some(row) => u64::try_from(row.total).unwrap_or(0),
+            None if number == 1 => 0,
+            None => return None,
+        };
+        Some(Page {
+            items: rows.into_iter().map(|row| row.row).collect(),
+            number,
+            size,
+            count,
+            total_pages: count.div_ceil(size).max(1),
+        })
+    }
+}
+
+/// The requested page of `select` and its count from one statement: the
+/// rows are found once, not once to count them and again for the page. A
+/// page past the end finds no row, and so no count: then the rows are
+/// counted and the last page is read (`fetch_page`).
+pub(crate) async fn fetch_page_with_its_count<E, C>(
+    db: &C,
+    select: Select<E>,
+    request: PageRequest,
+) -> Result<Page<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    C: ConnectionTrait,
+{
+    let size = request.size.max(1);
+    let number = request.page.max(1);
+    let rows: Vec<Counted<E::Model>> = select
+        .clone()
+        .column_as(sea_orm::sea_query::Expr::cust("count(*) OVER ()"), "total")
+        .offset((number - 1).saturating_mul(size))
+        .limit(size)
+        .into_model()
+        .all(db)
+        .await?;
+    match Page::of_counted(rows, number, size) {
+        Some(page) => Ok(page),
+        None => fetch_page(db, select, request).await,
+    }
 }
 
 /// Counts the rows of `select`, resolves the page, and fetches it.

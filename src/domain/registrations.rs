@@ -773,9 +773,8 @@ pub async fn roster(
         }
         Some(search) => {
             // The people first (their trigram indexes on PostgreSQL), then
-            // their registrations here; planned for these values, so the
-            // few people of a narrow search lead in a big event.
-            let txn = state.db.begin_planned_per_value().await?;
+            // their registrations here, with their count in the same
+            // statement.
             let matching = people_matching(search);
             let people: Vec<Uuid> = user::Entity::find()
                 .select_only()
@@ -783,40 +782,53 @@ pub async fn roster(
                 .filter(matching.clone())
                 .limit(MAX_NAMED_PEOPLE + 1)
                 .into_tuple()
-                .all(&txn)
+                .all(db)
                 .await?;
-            let named = if people.len() as u64 <= MAX_NAMED_PEOPLE {
-                match state.db.backend() {
-                    // One array parameter: one statement, prepared once,
-                    // however many people a search names (an `IN` list is
-                    // a new statement for each length).
-                    sea_orm::DbBackend::Postgres => {
-                        Expr::col((registration::Entity, registration::Column::UserId))
-                            .eq(sea_orm::sea_query::PgFunc::any(Expr::val(people)))
-                    }
-                    _ => registration::Column::UserId.is_in(people),
+            // The short code printed on a ticket finds it too.
+            let code = crate::ticket_codes::normalize_short_code(search);
+            let by_code =
+                |select: sea_orm::Select<registration::Entity>, named: Condition| match &code {
+                    Some(code) => select.filter(
+                        Condition::any()
+                            .add(named)
+                            .add(registration::Column::ShortCode.eq(code.clone())),
+                    ),
+                    None => select.filter(named),
+                };
+            if people.len() as u64 <= MAX_NAMED_PEOPLE {
+                if people.is_empty() && code.is_none() {
+                    super::Page::empty(page)
+                } else {
+                    let named = match state.db.backend() {
+                        // One array parameter: one statement, prepared
+                        // once, however many people a search names (an
+                        // `IN` list is a new statement for each length).
+                        sea_orm::DbBackend::Postgres => Condition::all().add(
+                            Expr::col((registration::Entity, registration::Column::UserId))
+                                .eq(sea_orm::sea_query::PgFunc::any(Expr::val(people))),
+                        ),
+                        _ => Condition::all().add(registration::Column::UserId.is_in(people)),
+                    };
+                    super::fetch_page_with_its_count(db, by_code(select, named), page).await?
                 }
             } else {
-                registration::Column::UserId.in_subquery(
-                    Query::select()
-                        .column(user::Column::Id)
-                        .from(user::Entity)
-                        .cond_where(matching)
-                        .to_owned(),
-                )
-            };
-            // The short code printed on a ticket finds it too.
-            let select = match crate::ticket_codes::normalize_short_code(search) {
-                Some(code) => select.filter(
-                    Condition::any()
-                        .add(named)
-                        .add(registration::Column::ShortCode.eq(code)),
-                ),
-                None => select.filter(named),
-            };
-            let page = super::fetch_page(&txn, select, page).await?;
-            txn.commit().await?;
-            page
+                // Many people (a term in most names): planned for these
+                // values, so that a big event's registrations are walked in
+                // order and a small one's found from the people.
+                let named = Condition::all().add(
+                    registration::Column::UserId.in_subquery(
+                        Query::select()
+                            .column(user::Column::Id)
+                            .from(user::Entity)
+                            .cond_where(matching)
+                            .to_owned(),
+                    ),
+                );
+                let txn = state.db.begin_planned_per_value().await?;
+                let page = super::fetch_page(&txn, by_code(select, named), page).await?;
+                txn.commit().await?;
+                page
+            }
         }
     };
     let items = roster_rows(state, event_id, std::mem::take(&mut page.items)).await?;

@@ -628,6 +628,29 @@ async fn the_door_finds_people(app: &TestApp) {
         by_code.body["attendees"][0]["registration"],
         d.priced.as_str()
     );
+    // A search's pages and count (one statement), and a page past the
+    // end: the last page, as every list answers it.
+    let second = app
+        .get(
+            &path("?search=findrah&page_size=1&page=2"),
+            Some(&d.organizer),
+        )
+        .await;
+    second.assert(200);
+    assert_eq!(second.body["count"], 2, "{}", second.body);
+    assert_eq!(
+        second.body["attendees"][0]["registration"],
+        d.priced.as_str()
+    );
+    let past = app
+        .get(
+            &path("?search=findrah&page_size=1&page=9"),
+            Some(&d.organizer),
+        )
+        .await;
+    past.assert(200);
+    assert_eq!(past.body["count"], 2, "{}", past.body);
+    assert_eq!(past.body["attendees"], second.body["attendees"]);
     let nobody = app.get(&path("?search=zzzzzz"), Some(&d.organizer)).await;
     nobody.assert(200);
     assert_eq!(nobody.body["count"], 0);

@@ -208,6 +208,7 @@ async fn every_read_of_the_scale_bench_is_index_backed_at_a_million_rows() {
             "/api/events/?category=music&status=scheduled&ordering=-start_time,name".into(),
         ),
         ("", "/api/events/?search=chess%20poetry".into()),
+        ("", "/api/events/?search=gamelan%20opera".into()),
         ("", "/api/events/?location=yogya&ordering=name".into()),
         ("fan", "/api/registrations/".into()),
         ("fan", "/api/payments/".into()),

@@ -153,6 +153,11 @@ impl TestApp {
             "SECRET_KEY".into(),
             "test-secret-key-of-decent-length".into(),
         );
+        // The tests run side by side on a small machine: a burst of a
+        // hundred requests may wait over the default second for one of ten
+        // connections there. Outages (the 503 after this wait) are the fault
+        // drill's to prove, with the default.
+        vars.insert("DATABASE_ACQUIRE_TIMEOUT".into(), "15s".into());
         // Webhook receivers in tests listen on loopback, over http.
         vars.insert("WEBHOOK_ALLOW_PRIVATE".into(), "true".into());
         // Test servers may share a Redis: each app its own key space.

@@ -809,7 +809,8 @@ pub async fn roster(
                         ),
                         _ => Condition::all().add(registration::Column::UserId.is_in(people)),
                     };
-                    super::fetch_page_with_its_count(db, by_code(select, named), page).await?
+                    super::fetch_page_with_its_count(&state.db, by_code(select, named), page)
+                        .await?
                 }
             } else {
                 // Many people (a term in most names): planned for these

@@ -137,10 +137,7 @@ pub async fn list(
         select = if postgres && !search.contains(TEXT_SEPARATOR) {
             // Name and description joined, as their one trigram index is
             // (migration `EventTextSearch`): the text cannot span the two.
-            select.filter(Expr::cust_with_values(
-                "lower(\"events\".\"name\" || E'\\x1f' || \"events\".\"description\") LIKE $1 ESCAPE '\\'",
-                [contains_pattern(search)],
-            ))
+            select.filter(trigram_contains(EVENT_TEXT, search))
         } else {
             let pattern = like_contains(search);
             select.filter(
@@ -159,11 +156,11 @@ pub async fn list(
     if let Some(text) = &filter.anywhere {
         select = if postgres && !text.contains(TEXT_SEPARATOR) {
             // The text-search index and the location's, one bitmap each.
-            select.filter(Expr::cust_with_values(
-                "(lower(\"events\".\"name\" || E'\\x1f' || \"events\".\"description\") LIKE $1 ESCAPE '\\' \
-                 OR lower(\"events\".\"location\") LIKE $2 ESCAPE '\\')",
-                [contains_pattern(text), contains_pattern(text)],
-            ))
+            select.filter(
+                Condition::any()
+                    .add(trigram_contains(EVENT_TEXT, text))
+                    .add(trigram_contains(EVENT_LOCATION, text)),
+            )
         } else {
             let pattern = like_contains(text);
             select.filter(
@@ -239,6 +236,49 @@ pub async fn list(
 
 /// What joins an event's name and description in the text-search index.
 const TEXT_SEPARATOR: char = '\u{1f}';
+
+/// An event's name and description as their one trigram index holds them
+/// (migration `EventTextSearch`: the text cannot span the two).
+const EVENT_TEXT: &str = "lower(\"events\".\"name\" || E'\\x1f' || \"events\".\"description\")";
+
+/// An event's location as its trigram index holds it.
+const EVENT_LOCATION: &str = "lower(\"events\".\"location\")";
+
+/// `indexed` (an expression a trigram index holds, lower case) contains
+/// `search` (any case), on PostgreSQL. The index is asked for each word of
+/// three letters or more (`LIKE '%word%'`), and the whole text is then
+/// matched in the rows it finds (`strpos`). Asked for the text as one
+/// pattern, the index also reads the trigrams of each word's edges ("an "
+/// ends "gamelan "), which nearly every row holds: a search whose answer
+/// is the same forty events read the whole of those lists, 0.8 ms at
+/// 10,000 events against 0.03 ms for the words alone (bench/scale.sh).
+fn trigram_contains(indexed: &str, search: &str) -> sea_orm::sea_query::SimpleExpr {
+    let lowered = search.to_lowercase();
+    let mut words: Vec<&str> = lowered
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| word.chars().count() >= 3)
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    if words.is_empty() {
+        // No trigram inside a word: the pattern as it is.
+        return Expr::cust_with_values(
+            format!("{indexed} LIKE $1 ESCAPE '\\'"),
+            [contains_pattern(search)],
+        );
+    }
+    let mut sql = Vec::with_capacity(words.len() + 1);
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(words.len() + 1);
+    for word in &words {
+        values.push(contains_pattern(word).into());
+        sql.push(format!("{indexed} LIKE ${} ESCAPE '\\'", values.len()));
+    }
+    if words != [lowered.as_str()] {
+        values.push(lowered.clone().into());
+        sql.push(format!("strpos({indexed}, ${}) > 0", values.len()));
+    }
+    Expr::cust_with_values(format!("({})", sql.join(" AND ")), values)
+}
 
 /// The requested page and the number of matching events from one
 /// statement (each row carries the count; PostgreSQL): `None` for a page

@@ -739,6 +739,15 @@ async fn event_filters_and_ordering(app: &TestApp) {
     assert_eq!(names(&get("search=Alph").await), ["Alpha"]);
     assert_eq!(names(&get("search=cooking").await), ["Charlie"]);
     assert!(names(&get("search=nothing-like-this").await).is_empty());
+    // A phrase: its words together and in its order, not each somewhere.
+    assert_eq!(names(&get("search=RUST%20AND").await), ["Delta"]);
+    assert_eq!(names(&get("search=and%20wasm").await), ["Delta"]);
+    assert_eq!(names(&get("search=st%20an").await), ["Delta"], "word edges");
+    assert!(names(&get("search=wasm%20and%20rust").await).is_empty());
+    assert!(
+        names(&get("search=delta%20rust").await).is_empty(),
+        "not across the name and the description"
+    );
     assert!(
         names(&get("search=%25").await).is_empty(),
         "% matches itself"

@@ -773,8 +773,8 @@ pub async fn roster(
         }
         Some(search) => {
             // The people first (their trigram indexes on PostgreSQL), then
-            // their registrations here, with their count in the same
-            // statement.
+            // their registrations here (index `(event_id, user_id)`), with
+            // their count in the same statement.
             let matching = people_matching(search);
             let people: Vec<Uuid> = user::Entity::find()
                 .select_only()
@@ -809,8 +809,7 @@ pub async fn roster(
                         ),
                         _ => Condition::all().add(registration::Column::UserId.is_in(people)),
                     };
-                    super::fetch_page_with_its_count(&state.db, by_code(select, named), page)
-                        .await?
+                    super::fetch_page_with_its_count(db, by_code(select, named), page).await?
                 }
             } else {
                 // Many people (a term in most names): planned for these

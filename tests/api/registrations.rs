@@ -461,6 +461,15 @@ async fn registration_list_is_scoped_and_filtered(app: &TestApp) {
         list_ids(&list(&alice, &format!("user={alice_id}")).await),
         vec![alice_olga.clone()]
     );
+
+    // Olga registered at her own event: listed once, counted once.
+    let olga_own = app.register(&olga, &olga_ticket).await.id();
+    let hers = list(&olga, "").await;
+    assert_eq!(
+        list_ids(&hers),
+        sorted_ids(&[&alice_olga, &bob_olga, &olga_root, &olga_own])
+    );
+    assert_eq!(hers.body["count"], 4);
 }
 
 async fn registration_detail_permissions(app: &TestApp) {

@@ -198,10 +198,11 @@ pub async fn list(
     // Ties by id, in the direction of the first field.
     let ties_descending = ordering.first().is_some_and(|(_, descending)| *descending);
     order.push((event::Column::Id, ties_descending));
-    // A text search is not planned per value (as the roster's is): across
-    // 10,000 events its generic plan (the trigram index) costs 1.5 ms,
-    // planning each one more (bench/scale.sh: 1,003 against 509 searches a
-    // second). Its page and its count come from one scan on PostgreSQL.
+    // A text search is not planned per value: its generic plan (the
+    // trigram index, asked for each word) is right at every size, and
+    // planning each search cost more than it saved (bench/scale.sh: 509
+    // against 1,003 searches a second). Its page and its count come from
+    // one scan on PostgreSQL.
     let db = state.db.conn();
     if postgres
         && (filter.search.is_some() || filter.anywhere.is_some())
